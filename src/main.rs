@@ -2,18 +2,14 @@
 
 use std::process::ExitCode;
 
+mod cli;
+
 fn main() -> ExitCode {
-    match spex_cli::run() {
+    match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
-    }
-}
-
-mod spex_cli {
-    pub fn run() -> anyhow::Result<()> {
-        Ok(())
     }
 }

@@ -100,9 +100,9 @@ impl MaskBatch {
     /// Whether `|S ∩ x|` is odd for mask `row` = x, i.e. the Fourier character `(-1)^{<x, 1_S>}` is -1.
     pub fn parity(&self, row: usize, s: &Subset) -> bool {
         let w = self.row_words(row);
-        s.indices()
-            .iter()
-            .fold(false, |acc, &i| acc ^ (w[i as usize / 64] >> (i % 64) & 1 == 1))
+        s.indices().iter().fold(false, |acc, &i| {
+            acc ^ (w[i as usize / 64] >> (i % 64) & 1 == 1)
+        })
     }
 
     /// Whether every player of `s` is kept in mask `row` (the Moebius monomial `prod_{i in S} x_i`).
@@ -133,7 +133,10 @@ impl MaskBatch {
     /// Builds a batch from a row-major `[m, n]` matrix of 0/1 bytes; `source` names it in errors.
     pub fn from_u8(n: usize, data: &[u8], source: &str) -> Result<Self> {
         if n == 0 {
-            return Err(Error::invalid(source, "masks must have at least one player"));
+            return Err(Error::invalid(
+                source,
+                "masks must have at least one player",
+            ));
         }
         if data.len() % n != 0 {
             return Err(Error::invalid(

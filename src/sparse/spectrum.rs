@@ -78,7 +78,11 @@ impl Spectrum {
 
     /// Adds `value` to the coefficient of `s`.
     pub fn add(&mut self, s: Subset, value: f64) {
-        debug_assert!(s.min_players() <= self.n, "subset {s} outside n = {}", self.n);
+        debug_assert!(
+            s.min_players() <= self.n,
+            "subset {s} outside n = {}",
+            self.n
+        );
         *self.terms.entry(s).or_insert(0.0) += value;
     }
 
