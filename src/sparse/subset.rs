@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn order_is_by_size_then_lexicographic() {
-        let mut v = vec![
+        let mut v = [
             Subset::from_indices([0, 1]),
             Subset::from_indices([2]),
             Subset::empty(),
