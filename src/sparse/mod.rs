@@ -1,11 +1,16 @@
 //! The math: subsets, sparse spectra (Fourier and Moebius), interaction indices, and the two
 //! decoders, SPEX and ProxySPEX. Model-free: everything here takes a batched value function.
 
+#[cfg(test)]
+mod brute;
+mod distribute;
+pub mod indices;
 pub mod mask;
 pub mod spectrum;
 pub mod subset;
 pub mod value;
 
+pub use indices::{interaction_values, Index, InteractionValues};
 pub use mask::MaskBatch;
 pub use spectrum::{Basis, Spectrum};
 pub use subset::Subset;
