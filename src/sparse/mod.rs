@@ -3,6 +3,7 @@
 
 pub mod mask;
 pub mod spectrum;
+pub mod spex;
 pub mod subset;
 pub mod value;
 
