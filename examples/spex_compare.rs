@@ -2,7 +2,8 @@
 //! Fourier games with the same budget: prints R^2 (2000 uniform test masks) and times.
 //!
 //! `cargo run --release --example spex_compare -- [CASE ...]` with CASE = `n,K,t,budget[,soft|hard]`
-//! (default: a small set). Python: `$SHAPIQ_PYTHON` (default `/work/venv-shapiq/bin/python`).
+//! (default: a small set). Python: `$SHAPIQ_PYTHON` (default `/work/venv-shapiq/bin/python`;
+//! `none` runs ours only).
 
 use std::process::Command;
 use std::time::Instant;
@@ -40,9 +41,16 @@ fn main() -> anyhow::Result<()> {
         "/benches/shapiq/spex_compare.py"
     );
     let dir = tempfile::tempdir()?;
-    println!("| n | K | t | budget | decoder | used (ours/shapiq) | R2 ours | R2 shapiq | decode ours [ms] | total ours [ms] | decode shapiq [ms] | sample shapiq [ms] | first call shapiq [s] | decode speed-up |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for case in cases {
+    struct Ours {
+        label: String,
+        used: usize,
+        r2: f64,
+        decode: f64,
+        total: f64,
+    }
+    let mut ours = Vec::new();
+    let mut specs = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
         let f: Vec<&str> = case.split(',').collect();
         anyhow::ensure!(
             f.len() >= 4,
@@ -55,7 +63,7 @@ fn main() -> anyhow::Result<()> {
             _ => Decoder::Soft,
         };
         let truth = random_sparse(n, k, t, 11);
-        // ours: best of 5 for decode; total = masks + evaluation + decode
+        // total = plan + masks + evaluation + decode; decode = best of 5
         let start = Instant::now();
         let plan = SpexPlan::new(n, budget, t, 1)?.with_decoder(decoder);
         let masks = plan.masks()?;
@@ -74,8 +82,13 @@ fn main() -> anyhow::Result<()> {
             let bools: Vec<bool> = (0..n).map(|_| rng.random()).collect();
             test.push_bools(&bools);
         }
-        let r2 = got.r2(&test, &truth.eval(&test));
-        // shapiq
+        ours.push(Ours {
+            label: format!("| {n} | {k} | {t} | {budget} | {decoder:?}"),
+            used: plan.n_queries(),
+            r2: got.r2(&test, &truth.eval(&test)),
+            decode,
+            total,
+        });
         let terms: Vec<(Vec<u32>, f64)> = truth
             .iter()
             .map(|(s, v)| (s.indices().to_vec(), v))
@@ -84,27 +97,48 @@ fn main() -> anyhow::Result<()> {
             "n": n, "t": t, "budget": budget, "seed": 1, "terms": terms,
             "decoder": if decoder == Decoder::Hard { "hard" } else { "soft" },
         });
-        let path = dir.path().join("spec.json");
+        let path = dir.path().join(format!("spec{i}.json"));
         std::fs::write(&path, spec.to_string())?;
-        let out = Command::new(&python).arg(script).arg(&path).output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "shapiq failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let theirs: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        specs.push(path);
+    }
+    if python == "none" {
+        println!("| n | K | t | budget | decoder | used | R2 ours | decode ours [ms] | total ours [ms] |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for o in &ours {
+            let (r2, used) = (o.r2, o.used);
+            let (decode, total) = (o.decode * 1e3, o.total * 1e3);
+            println!(
+                "{} | {used} | {r2:.6} | {decode:.2} | {total:.1} |",
+                o.label
+            );
+        }
+        return Ok(());
+    }
+    let out = Command::new(&python).arg(script).args(&specs).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "shapiq failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("| n | K | t | budget | decoder | used (ours/shapiq) | R2 ours | R2 shapiq | decode ours [ms] | total ours [ms] | decode shapiq [ms] | sample shapiq [ms] | first call shapiq [s] | decode speed-up |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (o, line) in ours.iter().zip(stdout.lines()) {
+        let theirs: serde_json::Value = serde_json::from_str(line)?;
         let num = |key: &str| theirs[key].as_f64().unwrap_or(f64::NAN);
         println!(
-            "| {n} | {k} | {t} | {budget} | {decoder:?} | {}/{} | {r2:.6} | {:.6} | {:.2} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0}x |",
-            plan.n_queries(),
+            "{} | {}/{} | {:.6} | {:.6} | {:.2} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0}x |",
+            o.label,
+            o.used,
             num("used"),
+            o.r2,
             num("r2"),
-            decode * 1e3,
-            total * 1e3,
+            o.decode * 1e3,
+            o.total * 1e3,
             num("decode_s") * 1e3,
             num("sample_s") * 1e3,
             num("first_s"),
-            num("decode_s") / decode,
+            num("decode_s") / o.decode,
         );
     }
     Ok(())

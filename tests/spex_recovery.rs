@@ -82,6 +82,10 @@ fn exact_case(row: usize, decoder: Decoder) {
         let r2 = check_recovery(&truth, &got, &label);
         assert!(r2 > 0.99999, "{label}: R^2 = {r2}");
         assert!(got.max_degree() <= t);
+        // peeling alone (no least-squares refit) is exact too on noiseless data
+        let peeled = recover(&truth, &plan.clone().with_refit(false), 0.0, seed);
+        let r2 = check_recovery(&truth, &peeled, &format!("{label} no refit"));
+        assert!(r2 > 0.99999, "{label} no refit: R^2 = {r2}");
     }
 }
 
