@@ -7,6 +7,7 @@ mod distribute;
 pub mod indices;
 pub mod mask;
 pub mod spectrum;
+pub mod spex;
 pub mod subset;
 pub mod value;
 
