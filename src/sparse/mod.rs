@@ -2,6 +2,7 @@
 //! decoders, SPEX and ProxySPEX. Model-free: everything here takes a batched value function.
 
 pub mod mask;
+pub mod proxy;
 pub mod spectrum;
 pub mod subset;
 pub mod value;
