@@ -1,0 +1,126 @@
+//! Faithfulness (R^2 on 1000 fresh uniform masks) against the number of queries, per decoder,
+//! on a hierarchical Moebius function (40 main effects, 25 pairs, 8 triples; n = 128 by default).
+//!
+//! Usage: `cargo bench --bench faithfulness_curve -- proxyspex [spex ...]`
+//! Decoders are looked up by name in `decoder`; the SPEX arm is added where the SPEX decoder is
+//! merged (same signature: players, budget, seed, value function -> Fourier spectrum).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use spex::sparse::proxy::ProxySpex;
+use spex::sparse::value::FnValue;
+use spex::sparse::{Basis, MaskBatch, Spectrum, Subset, ValueFunction};
+
+type Decoder = fn(usize, usize, u64, &mut dyn ValueFunction) -> spex::Result<Spectrum>;
+
+/// Adapts `&mut dyn ValueFunction` to the builders' `impl ValueFunction`.
+struct Dyn<'a>(&'a mut dyn ValueFunction);
+
+impl ValueFunction for Dyn<'_> {
+    fn n_players(&self) -> usize {
+        self.0.n_players()
+    }
+    fn values(&mut self, masks: &MaskBatch) -> spex::Result<Vec<f64>> {
+        self.0.values(masks)
+    }
+}
+
+fn decoder(name: &str) -> Option<Decoder> {
+    match name {
+        "proxyspex" => Some(|n, budget, seed, f| {
+            ProxySpex::new(n)
+                .budget(budget)
+                .seed(seed)
+                .explain(&mut Dyn(f))
+        }),
+        _ => None,
+    }
+}
+
+/// 40 main effects on random players, 8 random triples of them with all their pairs, 25 pairs.
+fn hierarchical(n: usize, seed: u64) -> Spectrum {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut players: Vec<u32> = Vec::new();
+    while players.len() < 40.min(n) {
+        let p = rng.random_range(0..n as u32);
+        if !players.contains(&p) {
+            players.push(p);
+        }
+    }
+    let mut sets: Vec<Subset> = players.iter().map(|&p| Subset::singleton(p)).collect();
+    let mut draw = |k: usize, rng: &mut ChaCha8Rng| loop {
+        let s = Subset::from_indices((0..k).map(|_| players[rng.random_range(0..players.len())]));
+        if s.len() == k {
+            return s;
+        }
+    };
+    let mut higher: Vec<Subset> = Vec::new();
+    while higher.len() < 8 {
+        let t = draw(3, &mut rng);
+        if !higher.contains(&t) {
+            higher.push(t);
+        }
+    }
+    for t in higher.clone() {
+        for p in t.subsets().filter(|s| s.len() == 2) {
+            if !higher.contains(&p) {
+                higher.push(p);
+            }
+        }
+    }
+    while higher.len() < 8 + 25 {
+        let p = draw(2, &mut rng);
+        if !higher.contains(&p) {
+            higher.push(p);
+        }
+    }
+    sets.extend(higher);
+    let terms: Vec<(Subset, f64)> = sets
+        .into_iter()
+        .map(|s| {
+            let a = rng.random_range(0.5..1.5);
+            (s, if rng.random_bool(0.5) { a } else { -a })
+        })
+        .collect();
+    Spectrum::from_terms(n, Basis::Moebius, terms)
+}
+
+fn main() -> spex::Result<()> {
+    let names: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let names = if names.is_empty() {
+        vec!["proxyspex".to_string()]
+    } else {
+        names
+    };
+    let n = 128;
+    let truth = hierarchical(n, 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut test = MaskBatch::new(n);
+    for _ in 0..1000 {
+        let row: Vec<bool> = (0..n).map(|_| rng.random_bool(0.5)).collect();
+        test.push_bools(&row);
+    }
+    let test_values = truth.eval(&test);
+    println!("| decoder | budget | queries | R² |");
+    println!("|---|---|---|---|");
+    for name in &names {
+        let Some(decode) = decoder(name) else {
+            eprintln!("unknown decoder `{name}` (known: proxyspex)");
+            continue;
+        };
+        for budget in [250, 500, 1000, 2000, 5000, 10000] {
+            let mut queries = 0;
+            let mut f = FnValue::new(n, |m: &MaskBatch| {
+                queries += m.len();
+                truth.eval(m)
+            });
+            let spectrum = decode(n, budget, 0, &mut f)?;
+            let r2 = spectrum.r2(&test, &test_values);
+            println!("| {name} | {budget} | {queries} | {r2:.4} |");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,425 @@
+//! Gradient-boosted regression trees specialised to binary features (the ProxySPEX proxy).
+//!
+//! Squared loss, leaf-wise (best-first) growth as in LightGBM with its defaults: the initial
+//! score is the mean target, a tree grows to at most `num_leaves` leaves and `max_depth` levels,
+//! every child keeps at least `min_child_samples` rows, no L2 penalty, no subsampling. With
+//! binary features each split is `x_i = 0` (left) against `x_i = 1` (right), and a histogram is
+//! one gradient sum and one count per feature over the rows with `x_i = 1`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::sparse::MaskBatch;
+
+/// Masks as a dense row-major `[m, n]` matrix of 0/1 bytes, the layout the learner scans.
+#[derive(Clone, Debug)]
+pub struct BinaryMatrix {
+    n: usize,
+    data: Vec<u8>,
+}
+
+impl BinaryMatrix {
+    /// Unpacks `masks` (`[m, n]` bits) into bytes.
+    pub fn from_masks(masks: &MaskBatch) -> Self {
+        BinaryMatrix {
+            n: masks.n_players(),
+            data: masks.to_u8(),
+        }
+    }
+
+    /// The rows `rows` of `self`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Self {
+        let mut data = Vec::with_capacity(rows.len() * self.n);
+        for &r in rows {
+            data.extend_from_slice(self.row(r));
+        }
+        BinaryMatrix { n: self.n, data }
+    }
+
+    /// Number of features (players) `n`.
+    pub fn n_features(&self) -> usize {
+        self.n
+    }
+
+    /// Number of rows `m`.
+    pub fn n_rows(&self) -> usize {
+        self.data.len().checked_div(self.n).unwrap_or(0)
+    }
+
+    /// Row `r` as `n` bytes (0 = removed, 1 = kept).
+    pub fn row(&self, r: usize) -> &[u8] {
+        &self.data[r * self.n..(r + 1) * self.n]
+    }
+}
+
+/// Shape and learning rate of one boosted ensemble.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TreeParams {
+    /// Maximum depth of a tree (levels of splits).
+    pub max_depth: usize,
+    /// Maximum leaves per tree (LightGBM `num_leaves`, default 31).
+    pub num_leaves: usize,
+    /// Minimum rows in a leaf (LightGBM `min_child_samples`, default 20).
+    pub min_child_samples: usize,
+    /// Shrinkage applied to every leaf value.
+    pub learning_rate: f64,
+    /// Number of boosting rounds (trees).
+    pub n_trees: usize,
+}
+
+/// One node of a fitted tree.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Node {
+    /// A leaf adding `value` (shrinkage included) to the prediction.
+    Leaf(f64),
+    /// A split: rows with `x[feature] = 0` go to node `left`, rows with 1 to node `right`.
+    Split {
+        /// The player tested.
+        feature: u32,
+        /// Index (in the tree's node list) of the `x = 0` child.
+        left: usize,
+        /// Index of the `x = 1` child.
+        right: usize,
+    },
+}
+
+/// A fitted regression tree; node 0 is the root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tree {
+    nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// A tree from explicit nodes (root first), for tests of the tree readers.
+    #[cfg(test)]
+    pub(crate) fn from_nodes_for_test(nodes: Vec<Node>) -> Self {
+        Tree { nodes }
+    }
+
+    /// The nodes, root first; children are referenced by index.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The tree's output on one row of `n` bytes.
+    pub fn predict_row(&self, x: &[u8]) -> f64 {
+        let mut k = 0;
+        loop {
+            match self.nodes[k] {
+                Node::Leaf(v) => return v,
+                Node::Split {
+                    feature,
+                    left,
+                    right,
+                } => k = if x[feature as usize] == 0 { left } else { right },
+            }
+        }
+    }
+}
+
+/// A boosted ensemble: `f(x) = bias + sum_t tree_t(x)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ensemble {
+    /// The initial score (mean training target).
+    pub bias: f64,
+    /// The trees in boosting order.
+    pub trees: Vec<Tree>,
+}
+
+impl Ensemble {
+    /// Predictions `[m]` on every row of `x` using the first `n_trees` trees.
+    pub fn predict(&self, x: &BinaryMatrix, n_trees: usize) -> Vec<f64> {
+        let trees = &self.trees[..n_trees.min(self.trees.len())];
+        (0..x.n_rows())
+            .map(|r| {
+                let row = x.row(r);
+                self.bias + trees.iter().map(|t| t.predict_row(row)).sum::<f64>()
+            })
+            .collect()
+    }
+}
+
+/// A leaf under construction: its rows, gradient sums and best split.
+struct GrowingLeaf {
+    node: usize,
+    depth: usize,
+    rows: Vec<u32>,
+    sum_g: f64,
+    hist: Histogram,
+    best: Option<SplitChoice>,
+}
+
+/// Per-feature gradient sum and count over the rows with `x_i = 1`.
+struct Histogram {
+    grad: Vec<f64>,
+    count: Vec<u32>,
+}
+
+#[derive(Clone, Copy)]
+struct SplitChoice {
+    feature: usize,
+    gain: f64,
+}
+
+impl Histogram {
+    fn build(x: &BinaryMatrix, rows: &[u32], grad: &[f64]) -> Self {
+        let n = x.n_features();
+        let mut h = Histogram {
+            grad: vec![0.0; n],
+            count: vec![0; n],
+        };
+        for &r in rows {
+            let g = grad[r as usize];
+            let row = x.row(r as usize);
+            for ((hg, hc), &b) in h.grad.iter_mut().zip(h.count.iter_mut()).zip(row) {
+                *hg += g * f64::from(b);
+                *hc += u32::from(b);
+            }
+        }
+        h
+    }
+
+    /// `self - other` (the sibling's histogram from the parent's).
+    fn minus(&self, other: &Histogram) -> Self {
+        Histogram {
+            grad: self.grad.iter().zip(&other.grad).map(|(a, b)| a - b).collect(),
+            count: self
+                .count
+                .iter()
+                .zip(&other.count)
+                .map(|(a, b)| a - b)
+                .collect(),
+        }
+    }
+}
+
+impl GrowingLeaf {
+    /// The best split by squared-loss gain, if any keeps `min_child` rows per side and gains.
+    fn find_best(&mut self, params: &TreeParams, min_gain: f64) {
+        self.best = None;
+        let count = self.rows.len();
+        if self.depth >= params.max_depth || count < 2 * params.min_child_samples {
+            return;
+        }
+        let parent = self.sum_g * self.sum_g / count as f64;
+        let min_child = params.min_child_samples as u32;
+        let mut best: Option<SplitChoice> = None;
+        for (i, (&g_right, &c_right)) in self.hist.grad.iter().zip(&self.hist.count).enumerate() {
+            let c_left = count as u32 - c_right;
+            if c_right < min_child || c_left < min_child {
+                continue;
+            }
+            let g_left = self.sum_g - g_right;
+            let gain = g_left * g_left / f64::from(c_left) + g_right * g_right / f64::from(c_right)
+                - parent;
+            if gain > min_gain && best.is_none_or(|b| gain > b.gain) {
+                best = Some(SplitChoice { feature: i, gain });
+            }
+        }
+        self.best = best;
+    }
+}
+
+/// Fits `params.n_trees` trees to targets `y` (`[m]`) on the rows of `x` (`[m, n]`).
+pub fn fit(x: &BinaryMatrix, y: &[f64], params: &TreeParams) -> Ensemble {
+    debug_assert_eq!(x.n_rows(), y.len());
+    let m = y.len();
+    let bias = if m == 0 {
+        0.0
+    } else {
+        y.iter().sum::<f64>() / m as f64
+    };
+    let mut pred = vec![bias; m];
+    let mut grad = vec![0.0; m];
+    let mut trees = Vec::with_capacity(params.n_trees);
+    for _ in 0..params.n_trees {
+        for ((g, p), t) in grad.iter_mut().zip(&pred).zip(y) {
+            *g = p - t;
+        }
+        let tree = grow_tree(x, &grad, params, &mut pred);
+        trees.push(tree);
+    }
+    Ensemble { bias, trees }
+}
+
+/// Grows one tree on gradients `grad` and adds its output to `pred`.
+fn grow_tree(x: &BinaryMatrix, grad: &[f64], params: &TreeParams, pred: &mut [f64]) -> Tree {
+    let rows: Vec<u32> = (0..grad.len() as u32).collect();
+    let sum_sq: f64 = grad.iter().map(|g| g * g).sum();
+    // Gains below this are rounding noise (e.g. constant targets), not structure.
+    let min_gain = 1e-12 * sum_sq.max(f64::MIN_POSITIVE);
+    let mut root = GrowingLeaf {
+        node: 0,
+        depth: 0,
+        sum_g: grad.iter().sum(),
+        hist: Histogram::build(x, &rows, grad),
+        rows,
+        best: None,
+    };
+    root.find_best(params, min_gain);
+    let mut nodes = vec![Node::Leaf(0.0)];
+    let mut leaves = vec![root];
+    while leaves.len() < params.num_leaves {
+        let pick = leaves
+            .iter()
+            .enumerate()
+            .filter_map(|(k, l)| l.best.map(|b| (k, b.gain)))
+            .fold(None, |acc: Option<(usize, f64)>, (k, g)| match acc {
+                Some((_, best)) if best >= g => acc,
+                _ => Some((k, g)),
+            });
+        let Some((k, _)) = pick else { break };
+        let parent = leaves.swap_remove(k);
+        let (left, right) = split_leaf(x, grad, parent, &mut nodes, params, min_gain);
+        leaves.push(left);
+        leaves.push(right);
+    }
+    for leaf in &leaves {
+        let value = if leaf.rows.is_empty() {
+            0.0
+        } else {
+            -params.learning_rate * leaf.sum_g / leaf.rows.len() as f64
+        };
+        nodes[leaf.node] = Node::Leaf(value);
+        for &r in &leaf.rows {
+            pred[r as usize] += value;
+        }
+    }
+    Tree { nodes }
+}
+
+/// Splits `parent` on its best feature; returns the `x = 0` and `x = 1` children.
+fn split_leaf(
+    x: &BinaryMatrix,
+    grad: &[f64],
+    parent: GrowingLeaf,
+    nodes: &mut Vec<Node>,
+    params: &TreeParams,
+    min_gain: f64,
+) -> (GrowingLeaf, GrowingLeaf) {
+    let feature = parent.best.map_or(0, |b| b.feature);
+    let (rows_left, rows_right): (Vec<u32>, Vec<u32>) = parent
+        .rows
+        .iter()
+        .partition(|&&r| x.row(r as usize)[feature] == 0);
+    let left_node = nodes.len();
+    nodes.push(Node::Leaf(0.0));
+    nodes.push(Node::Leaf(0.0));
+    nodes[parent.node] = Node::Split {
+        feature: feature as u32,
+        left: left_node,
+        right: left_node + 1,
+    };
+    // Scan the smaller child; the larger one's histogram is the parent's minus it.
+    let (hist_left, hist_right) = if rows_left.len() <= rows_right.len() {
+        let h = Histogram::build(x, &rows_left, grad);
+        let other = parent.hist.minus(&h);
+        (h, other)
+    } else {
+        let h = Histogram::build(x, &rows_right, grad);
+        let other = parent.hist.minus(&h);
+        (other, h)
+    };
+    let sum_right = parent.hist.grad[feature];
+    let mut left = GrowingLeaf {
+        node: left_node,
+        depth: parent.depth + 1,
+        rows: rows_left,
+        sum_g: parent.sum_g - sum_right,
+        hist: hist_left,
+        best: None,
+    };
+    let mut right = GrowingLeaf {
+        node: left_node + 1,
+        depth: parent.depth + 1,
+        rows: rows_right,
+        sum_g: sum_right,
+        hist: hist_right,
+        best: None,
+    };
+    left.find_best(params, min_gain);
+    right.find_best(params, min_gain);
+    (left, right)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sparse::proxy::sampling::distinct_uniform_masks;
+
+    fn params(depth: usize, trees: usize, lr: f64) -> TreeParams {
+        TreeParams {
+            max_depth: depth,
+            num_leaves: 31,
+            min_child_samples: 20,
+            learning_rate: lr,
+            n_trees: trees,
+        }
+    }
+
+    #[test]
+    fn one_tree_of_depth_one_splits_on_the_only_signal() {
+        let masks = distinct_uniform_masks(8, 256, 0);
+        let x = BinaryMatrix::from_masks(&masks);
+        let y: Vec<f64> = (0..256).map(|r| 3.0 * f64::from(x.row(r)[5])).collect();
+        let e = fit(&x, &y, &params(1, 1, 1.0));
+        assert!((e.bias - 1.5).abs() < 1e-12);
+        match e.trees[0].nodes()[0] {
+            Node::Split { feature, .. } => assert_eq!(feature, 5),
+            other => panic!("expected a split, got {other:?}"),
+        }
+        let p = e.predict(&x, 1);
+        for (a, b) in p.iter().zip(&y) {
+            assert!((a - b).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn boosting_fits_an_and_of_two_players() {
+        let masks = distinct_uniform_masks(10, 1024, 1);
+        let x = BinaryMatrix::from_masks(&masks);
+        let y: Vec<f64> = (0..1024)
+            .map(|r| f64::from(x.row(r)[2] & x.row(r)[7]) - 0.5 * f64::from(x.row(r)[0]))
+            .collect();
+        let e = fit(&x, &y, &params(3, 200, 0.1));
+        let p = e.predict(&x, 200);
+        let err: f64 = p.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / 1024.0;
+        assert!(err < 1e-6, "mse {err}");
+        assert!(e.trees.iter().all(|t| t.nodes().len() <= 2 * 31));
+    }
+
+    #[test]
+    fn constant_targets_grow_no_split() {
+        let masks = distinct_uniform_masks(6, 64, 2);
+        let x = BinaryMatrix::from_masks(&masks);
+        let e = fit(&x, &[0.3; 64], &params(5, 10, 0.1));
+        assert!(e
+            .trees
+            .iter()
+            .all(|t| matches!(t.nodes(), [Node::Leaf(v)] if v.abs() < 1e-15)));
+    }
+
+    #[test]
+    fn min_child_samples_and_depth_are_respected() {
+        let masks = distinct_uniform_masks(12, 100, 3);
+        let x = BinaryMatrix::from_masks(&masks);
+        let y: Vec<f64> = (0..100).map(|r| r as f64).collect();
+        let e = fit(&x, &y, &params(2, 5, 0.5));
+        for t in &e.trees {
+            assert!(t.nodes().len() <= 7, "depth 2 has at most 4 leaves");
+            // Every leaf gets >= 20 rows: count them.
+            let mut counts = vec![0usize; t.nodes().len()];
+            for r in 0..x.n_rows() {
+                let mut k = 0;
+                while let Node::Split { feature, left, right } = t.nodes()[k] {
+                    k = if x.row(r)[feature as usize] == 0 { left } else { right };
+                }
+                counts[k] += 1;
+            }
+            for (k, node) in t.nodes().iter().enumerate() {
+                if matches!(node, Node::Leaf(_)) {
+                    assert!(counts[k] >= 20, "leaf {k} has {} rows", counts[k]);
+                }
+            }
+        }
+    }
+}
