@@ -48,7 +48,7 @@ fn hierarchical(n: usize, seed: u64) -> Spectrum {
         }
     }
     let mut sets: Vec<Subset> = players.iter().map(|&p| Subset::singleton(p)).collect();
-    let mut draw = |k: usize, rng: &mut ChaCha8Rng| loop {
+    let draw = |k: usize, rng: &mut ChaCha8Rng| loop {
         let s = Subset::from_indices((0..k).map(|_| players[rng.random_range(0..players.len())]));
         if s.len() == k {
             return s;

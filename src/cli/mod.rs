@@ -2,6 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+mod plan;
+mod solve;
+
 /// spex: find the combinations of a model's parts (heads, tokens) that drive its behaviour.
 #[derive(Debug, Parser)]
 #[command(name = "spex", version, about, propagate_version = true)]
@@ -13,11 +16,18 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Write the masks a decoder needs (masks.npy) and how to decode them (plan.json).
+    Plan(plan::PlanArgs),
+    /// Decode the values of a plan's masks into sparse interactions (JSON).
+    Solve(solve::SolveArgs),
+}
 
 /// Parses the command line and runs the chosen subcommand.
-#[allow(unreachable_code, unused_variables)] // Removed once the first subcommand lands.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match &cli.command {
+        Command::Plan(args) => plan::run(args),
+        Command::Solve(args) => solve::run(args),
+    }
 }

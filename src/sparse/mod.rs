@@ -6,6 +6,7 @@ mod brute;
 mod distribute;
 pub mod indices;
 pub mod mask;
+pub mod plan;
 pub mod proxy;
 pub mod spectrum;
 pub mod spex;

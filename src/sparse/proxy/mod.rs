@@ -33,8 +33,6 @@ pub const MIN_BUDGET: usize = 100;
 /// Everything ProxySPEX needs to regenerate its masks and decode their values (plan.json).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProxyPlan {
-    /// Always `"proxyspex"`.
-    pub method: String,
     /// Number of players.
     pub n: usize,
     /// Budget asked for (evaluations).
@@ -73,7 +71,6 @@ impl ProxyPlan {
             });
         }
         Ok(ProxyPlan {
-            method: METHOD.into(),
             n,
             budget,
             n_queries: budget.min(sampling::cube_size(n)),
@@ -169,8 +166,14 @@ impl ProxyPlan {
         if g.max_depth.contains(&0) || g.n_trees.contains(&0) {
             return Err(Error::invalid("grid", "max_depth and n_trees must be >= 1"));
         }
-        if g.learning_rate.iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
-            return Err(Error::invalid("grid.learning_rate", "must be finite and > 0"));
+        if g.learning_rate
+            .iter()
+            .any(|lr| !(lr.is_finite() && *lr > 0.0))
+        {
+            return Err(Error::invalid(
+                "grid.learning_rate",
+                "must be finite and > 0",
+            ));
         }
         if g.num_leaves < 2 || g.min_child_samples == 0 || g.folds < 2 {
             return Err(Error::invalid(

@@ -1,0 +1,90 @@
+//! `spex plan`: writes the masks a decoder needs (`masks.npy`) and how to decode them (`plan.json`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use spex::io::{write_json, write_masks_npy};
+use spex::sparse::plan::Plan;
+use spex::sparse::proxy::ProxyPlan;
+use spex::sparse::spex::{Decoder, SpexPlan};
+
+/// The sparse decoders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Method {
+    /// SPEX: BCH-coded subsampling and peeling (Kang et al. 2025).
+    Spex,
+    /// ProxySPEX: boosted-tree proxy, about ten times fewer queries (Butler et al. 2025).
+    Proxyspex,
+}
+
+/// SPEX's singleton decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DecoderArg {
+    /// Chase soft decoding when hard decoding fails (the reference's default).
+    Soft,
+    /// Hard BCH syndrome decoding only.
+    Hard,
+}
+
+/// Arguments of `spex plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Decoder the masks are designed for.
+    #[arg(long, value_enum, default_value_t = Method::Proxyspex)]
+    pub method: Method,
+    /// Number of players n (mask width): heads, tokens or any features.
+    #[arg(long)]
+    pub players: usize,
+    /// Most evaluations to spend; SPEX rounds down to its structured design size.
+    #[arg(long)]
+    pub budget: usize,
+    /// SPEX only: largest interaction degree t the BCH code corrects (lowered to fit the budget).
+    #[arg(long, default_value_t = 5)]
+    pub degree: usize,
+    /// SPEX only: singleton decoder.
+    #[arg(long, value_enum, default_value_t = DecoderArg::Soft)]
+    pub decoder: DecoderArg,
+    /// Seed of every random choice in the design.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder for masks.npy and plan.json (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Builds the plan the arguments describe.
+pub fn build_plan(args: &PlanArgs) -> spex::Result<Plan> {
+    Ok(match args.method {
+        Method::Spex => {
+            let decoder = match args.decoder {
+                DecoderArg::Soft => Decoder::Soft,
+                DecoderArg::Hard => Decoder::Hard,
+            };
+            Plan::Spex(
+                SpexPlan::new(args.players, args.budget, args.degree, args.seed)?
+                    .with_decoder(decoder),
+            )
+        }
+        Method::Proxyspex => Plan::ProxySpex(ProxyPlan::new(args.players, args.budget, args.seed)?),
+    })
+}
+
+/// Runs `spex plan`.
+pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
+    let plan = build_plan(args)?;
+    let masks = plan.masks()?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+    write_masks_npy(&args.out.join("masks.npy"), &masks)?;
+    write_json(&args.out.join("plan.json"), &plan.to_file())?;
+    eprintln!(
+        "{}: {} masks over {} players -> {}",
+        plan.method(),
+        masks.len(),
+        masks.n_players(),
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! `spex solve`: decodes the values of a plan's masks into sparse interactions.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+
+use spex::io::{read_json, read_masks_npy, read_values, write_json};
+use spex::report::interactions::InteractionsReport;
+use spex::sparse::indices::{interaction_values, Index};
+use spex::sparse::plan::PlanFile;
+
+/// Arguments of `spex solve`.
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// Folder written by `spex plan` (plan.json and masks.npy).
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Values, one per mask: float32/float64 .npy of shape [m] or text with one number per line.
+    /// Repeat for shards; they are concatenated in the order given.
+    #[arg(long = "values", required = true, num_args = 1..)]
+    pub values: Vec<PathBuf>,
+    /// Output JSON file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// What to report: fourier, moebius, SII, k-SII, STII, FSII, FBII, BII, SV or BV.
+    #[arg(long, default_value = "k-SII")]
+    pub index: Index,
+    /// Largest interaction order reported [default: 2; fourier and moebius: the whole spectrum].
+    #[arg(long)]
+    pub max_order: Option<usize>,
+}
+
+/// Reads and concatenates the value shards, naming the file of any bad row.
+fn read_value_shards(paths: &[PathBuf]) -> anyhow::Result<Vec<f64>> {
+    let mut all = Vec::new();
+    for path in paths {
+        let values = read_values(path)?;
+        if let Err(e) = spex::error::check_finite(&values) {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{} (rows counted from 0 within this file)",
+                path.display()
+            )));
+        }
+        all.extend(values);
+    }
+    Ok(all)
+}
+
+/// Reads `plan.json` and checks its header.
+pub fn read_plan(dir: &Path) -> anyhow::Result<PlanFile> {
+    let path = dir.join("plan.json");
+    let file: PlanFile = read_json(&path).context("cannot read the plan (made by `spex plan`)")?;
+    file.validate(&path)?;
+    Ok(file)
+}
+
+/// Runs `spex solve`.
+pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
+    let file = read_plan(&args.plan)?;
+    let plan = &file.plan;
+    let masks_path = args.plan.join("masks.npy");
+    let masks = read_masks_npy(&masks_path)?;
+    if masks.n_players() != plan.n_players() {
+        anyhow::bail!(
+            "{}: masks have {} players but plan.json is for n = {}: the two files come from different plans",
+            masks_path.display(),
+            masks.n_players(),
+            plan.n_players()
+        );
+    }
+    if masks != plan.masks()? {
+        anyhow::bail!(
+            "{}: the masks differ from the ones plan.json describes; re-run `spex plan` or use the matching folder",
+            masks_path.display()
+        );
+    }
+    let values = read_value_shards(&args.values)?;
+    if values.len() != masks.len() {
+        anyhow::bail!(
+            "{} value(s) given but the plan has {} masks: pass every shard, in order",
+            values.len(),
+            masks.len()
+        );
+    }
+    let spectrum = plan.decode(&masks, &values)?;
+    let r2 = spectrum.r2(&masks, &values);
+    let max_order = args.max_order.unwrap_or(match args.index {
+        Index::Fourier | Index::Moebius => plan.n_players(),
+        _ => 2,
+    });
+    let interactions = interaction_values(&spectrum, args.index, max_order)?;
+    let report = InteractionsReport::new(&interactions, plan.method(), masks.len(), r2);
+    write_json(&args.out, &report)?;
+    eprintln!(
+        "{}: {} interactions ({}, max order {}), R^2 on the queried masks {:.4} -> {}",
+        plan.method(),
+        report.interactions.len(),
+        interactions.index,
+        interactions.max_order,
+        r2,
+        args.out.display()
+    );
+    Ok(())
+}

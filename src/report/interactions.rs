@@ -1,0 +1,58 @@
+//! `interactions.json`: an `InteractionValues`-like layout that pandas and shapiq users read easily.
+
+use serde::Serialize;
+
+use crate::sparse::indices::InteractionValues;
+
+/// One interaction: the players involved and its value.
+#[derive(Clone, Debug, Serialize)]
+pub struct InteractionEntry {
+    /// Sorted player indices (empty for the baseline term).
+    pub players: Vec<u32>,
+    /// The index's value for this set of players.
+    pub value: f64,
+}
+
+/// The JSON written by `spex solve`, entries sorted by |value| descending.
+#[derive(Clone, Debug, Serialize)]
+pub struct InteractionsReport {
+    /// Index name as shapiq spells it (`k-SII`, `FBII`, `Fourier`, ...).
+    pub index: String,
+    /// Number of players.
+    pub n_players: usize,
+    /// Largest order reported.
+    pub max_order: usize,
+    /// Value with every player removed, f(0...0).
+    pub baseline_value: f64,
+    /// Decoder that produced the spectrum (`spex` or `proxyspex`).
+    pub method: String,
+    /// Number of evaluations the decoder used.
+    pub queries: usize,
+    /// R^2 of the recovered spectrum on the queried masks (in-sample faithfulness).
+    pub r2_queried: f64,
+    /// The interactions, largest |value| first.
+    pub interactions: Vec<InteractionEntry>,
+}
+
+impl InteractionsReport {
+    /// Builds the report from index values and the run's provenance.
+    pub fn new(values: &InteractionValues, method: &str, queries: usize, r2_queried: f64) -> Self {
+        InteractionsReport {
+            index: values.index.to_string(),
+            n_players: values.n_players,
+            max_order: values.max_order,
+            baseline_value: values.baseline_value,
+            method: method.to_string(),
+            queries,
+            r2_queried,
+            interactions: values
+                .sorted_by_magnitude()
+                .into_iter()
+                .map(|(s, v)| InteractionEntry {
+                    players: s.indices().to_vec(),
+                    value: v,
+                })
+                .collect(),
+        }
+    }
+}
