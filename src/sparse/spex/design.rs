@@ -86,7 +86,7 @@ impl SpexPlan {
                     n,
                     budget,
                     max_degree,
-                    b: b.min(MAX_BITS),
+                    b,
                     t,
                     groups: GROUPS,
                     seed,
@@ -162,12 +162,10 @@ impl SpexPlan {
     }
 }
 
-/// Largest `b` with `block * 2^b <= budget` (0 when even `b = 0` does not fit).
+/// Largest `b <= MAX_BITS` with `block * 2^b <= budget` (0 when even `b = 0` does not fit).
 fn bits_for(budget: usize, block: usize) -> usize {
     let mut b = 0;
-    while b < usize::BITS as usize - 1
-        && block.checked_shl(b as u32 + 1).is_some_and(|v| v <= budget)
-    {
+    while b < MAX_BITS && block << (b + 1) <= budget {
         b += 1;
     }
     b
@@ -281,6 +279,12 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn huge_budgets_stop_at_max_bits() {
+        let plan = SpexPlan::new(50, usize::MAX, 5, 0).unwrap();
+        assert_eq!((plan.b, plan.t), (MAX_BITS, 5));
     }
 
     #[test]
