@@ -25,14 +25,16 @@ impl ValueFunction for Dyn<'_> {
     }
 }
 
+fn proxyspex(n: usize, budget: usize, seed: u64, f: &mut dyn ValueFunction) -> spex::Result<Spectrum> {
+    ProxySpex::new(n)
+        .budget(budget)
+        .seed(seed)
+        .explain(&mut Dyn(f))
+}
+
 fn decoder(name: &str) -> Option<Decoder> {
     match name {
-        "proxyspex" => Some(|n, budget, seed, f| {
-            ProxySpex::new(n)
-                .budget(budget)
-                .seed(seed)
-                .explain(&mut Dyn(f))
-        }),
+        "proxyspex" => Some(proxyspex as Decoder),
         _ => None,
     }
 }
@@ -48,7 +50,7 @@ fn hierarchical(n: usize, seed: u64) -> Spectrum {
         }
     }
     let mut sets: Vec<Subset> = players.iter().map(|&p| Subset::singleton(p)).collect();
-    let mut draw = |k: usize, rng: &mut ChaCha8Rng| loop {
+    let draw = |k: usize, rng: &mut ChaCha8Rng| loop {
         let s = Subset::from_indices((0..k).map(|_| players[rng.random_range(0..players.len())]));
         if s.len() == k {
             return s;
