@@ -25,7 +25,12 @@ impl ValueFunction for Dyn<'_> {
     }
 }
 
-fn proxyspex(n: usize, budget: usize, seed: u64, f: &mut dyn ValueFunction) -> spex::Result<Spectrum> {
+fn proxyspex(
+    n: usize,
+    budget: usize,
+    seed: u64,
+    f: &mut dyn ValueFunction,
+) -> spex::Result<Spectrum> {
     ProxySpex::new(n)
         .budget(budget)
         .seed(seed)

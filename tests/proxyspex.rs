@@ -93,13 +93,20 @@ fn reference_test_game_recovers_its_three_terms() {
                 .map(|r| 1.0 + f64::from(m.get(r, 1)) + f64::from(m.get(r, 1) && m.get(r, 2)))
                 .collect()
         });
-        let f = ProxySpex::new(n).budget(budget).seed(3).explain(&mut game).unwrap();
+        let f = ProxySpex::new(n)
+            .budget(budget)
+            .seed(3)
+            .explain(&mut game)
+            .unwrap();
         for t in [set(&[]), set(&[1]), set(&[1, 2])] {
             let a = moebius_of(&f, &t);
             assert!((a - 1.0).abs() < 0.05, "n = {n}: a({t}) = {a}");
         }
         for t in [set(&[2]), set(&[0]), set(&[0, 1]), set(&[3, 4])] {
-            assert!(moebius_of(&f, &t).abs() < 0.05, "n = {n}: a({t}) should vanish");
+            assert!(
+                moebius_of(&f, &t).abs() < 0.05,
+                "n = {n}: a({t}) should vanish"
+            );
         }
     }
 }
@@ -113,7 +120,7 @@ fn hierarchical_function_n128_budget2000_is_recovered() {
     // A cheaper grid than the reference's keeps this test at a few seconds.
     plan.grid = ProxyGrid {
         max_depth: vec![3, 5],
-        n_trees: vec![300],
+        n_trees: vec![1000],
         learning_rate: vec![0.1],
         ..ProxyGrid::default()
     };
@@ -154,7 +161,11 @@ fn same_seed_same_spectrum() {
     let truth = hierarchical_game(n, 10, 6, 3);
     let run = || {
         let mut g = FnValue::new(n, |m: &MaskBatch| truth.eval(m));
-        ProxySpex::new(n).budget(300).seed(9).explain(&mut g).unwrap()
+        ProxySpex::new(n)
+            .budget(300)
+            .seed(9)
+            .explain(&mut g)
+            .unwrap()
     };
     assert_eq!(run(), run());
 }
@@ -173,22 +184,39 @@ fn plan_round_trips_through_json() {
 
 #[test]
 fn bad_inputs_are_named() {
-    assert!(matches!(ProxyPlan::new(0, 500, 0), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(
+        ProxyPlan::new(0, 500, 0),
+        Err(Error::InvalidArgument { .. })
+    ));
     match ProxyPlan::new(10, 50, 0) {
-        Err(Error::BudgetTooSmall { minimum, budget, .. }) => assert_eq!((minimum, budget), (100, 50)),
+        Err(Error::BudgetTooSmall {
+            minimum, budget, ..
+        }) => assert_eq!((minimum, budget), (100, 50)),
         other => panic!("expected BudgetTooSmall, got {other:?}"),
     }
     assert_eq!(ProxyPlan::new(5, 1000, 0).unwrap().n_queries(), 32);
     let plan = ProxyPlan::new(10, 200, 0).unwrap();
-    assert!(matches!(plan.decode(&[1.0; 199]), Err(Error::ValuesMismatch(_))));
+    assert!(matches!(
+        plan.decode(&[1.0; 199]),
+        Err(Error::ValuesMismatch(_))
+    ));
     let mut v = vec![1.0; 200];
     v[7] = f64::NAN;
-    assert!(matches!(plan.decode(&v), Err(Error::NonFiniteValues { .. })));
+    assert!(matches!(
+        plan.decode(&v),
+        Err(Error::NonFiniteValues { .. })
+    ));
     let other = distinct_uniform_masks(11, 200, 0);
-    assert!(matches!(plan.decode_masks(&other, &[0.0; 200]), Err(Error::ValuesMismatch(_))));
+    assert!(matches!(
+        plan.decode_masks(&other, &[0.0; 200]),
+        Err(Error::ValuesMismatch(_))
+    ));
     let mut broken = plan.clone();
     broken.grid.n_trees.clear();
-    assert!(matches!(broken.decode(&[0.0; 200]), Err(Error::InvalidArgument { .. })));
+    assert!(matches!(
+        broken.decode(&[0.0; 200]),
+        Err(Error::InvalidArgument { .. })
+    ));
     let mut wrong_n = FnValue::new(9, |m: &MaskBatch| vec![0.0; m.len()]);
     assert!(ProxySpex::new(10).explain(&mut wrong_n).is_err());
 }

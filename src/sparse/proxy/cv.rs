@@ -161,7 +161,11 @@ mod tests {
         let best = best_params(&scores).unwrap();
         assert_eq!((best.max_depth, best.n_trees), (3, 200));
         assert!(scores[3].r2 > 0.99, "{:?}", scores[3]);
-        assert!(scores[1].r2 < 0.95, "depth 1 cannot fit an AND: {:?}", scores[1]);
+        assert!(
+            scores[1].r2 < 0.95,
+            "depth 1 cannot fit an AND: {:?}",
+            scores[1]
+        );
         // Deterministic under rayon.
         assert_eq!(scores, cross_validate(&x, &y, &grid));
     }

@@ -48,7 +48,13 @@ mod tests {
     #[test]
     fn keeps_the_minimal_prefix_reaching_the_fraction() {
         // Energies 16, 9, 4, 1 (total 30): 95% = 28.5 needs 16 + 9 + 4 = 29.
-        let s = spectrum(&[(&[], 100.0), (&[1], 4.0), (&[2], -3.0), (&[1, 2], 2.0), (&[3], 1.0)]);
+        let s = spectrum(&[
+            (&[], 100.0),
+            (&[1], 4.0),
+            (&[2], -3.0),
+            (&[1, 2], 2.0),
+            (&[3], 1.0),
+        ]);
         let kept = energy_support(&s, 0.95);
         let want: Vec<Subset> = [&[][..], &[1], &[2], &[1, 2]]
             .iter()
@@ -69,7 +75,10 @@ mod tests {
 
     #[test]
     fn constant_or_empty_spectrum_keeps_only_the_constant() {
-        assert_eq!(energy_support(&spectrum(&[(&[], 2.0)]), 0.95), vec![Subset::empty()]);
+        assert_eq!(
+            energy_support(&spectrum(&[(&[], 2.0)]), 0.95),
+            vec![Subset::empty()]
+        );
         assert_eq!(energy_support(&spectrum(&[]), 0.95), vec![Subset::empty()]);
     }
 }

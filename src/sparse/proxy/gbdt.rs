@@ -110,7 +110,13 @@ impl Tree {
                     feature,
                     left,
                     right,
-                } => k = if x[feature as usize] == 0 { left } else { right },
+                } => {
+                    k = if x[feature as usize] == 0 {
+                        left
+                    } else {
+                        right
+                    }
+                }
             }
         }
     }
@@ -181,7 +187,12 @@ impl Histogram {
     /// `self - other` (the sibling's histogram from the parent's).
     fn minus(&self, other: &Histogram) -> Self {
         Histogram {
-            grad: self.grad.iter().zip(&other.grad).map(|(a, b)| a - b).collect(),
+            grad: self
+                .grad
+                .iter()
+                .zip(&other.grad)
+                .map(|(a, b)| a - b)
+                .collect(),
             count: self
                 .count
                 .iter()
@@ -410,8 +421,17 @@ mod tests {
             let mut counts = vec![0usize; t.nodes().len()];
             for r in 0..x.n_rows() {
                 let mut k = 0;
-                while let Node::Split { feature, left, right } = t.nodes()[k] {
-                    k = if x.row(r)[feature as usize] == 0 { left } else { right };
+                while let Node::Split {
+                    feature,
+                    left,
+                    right,
+                } = t.nodes()[k]
+                {
+                    k = if x.row(r)[feature as usize] == 0 {
+                        left
+                    } else {
+                        right
+                    };
                 }
                 counts[k] += 1;
             }

@@ -144,6 +144,15 @@ impl ProxyPlan {
         let model = gbdt::fit(&x, values, &params);
         let full = tree_fourier::ensemble_to_fourier(&model, self.n);
         let support = energy::energy_support(&full, self.energy_fraction);
+        if support.len() == 1 {
+            // No non-constant energy: the trees' constant is the answer (a ridge would shrink it).
+            let constant = full.get(&support[0]);
+            return Ok(Spectrum::from_terms(
+                self.n,
+                Basis::Fourier,
+                support.into_iter().map(|s| (s, constant)),
+            ));
+        }
         let alphas = ridge::log_grid(
             self.ridge_alpha_min,
             self.ridge_alpha_max,
@@ -169,8 +178,14 @@ impl ProxyPlan {
         if g.max_depth.contains(&0) || g.n_trees.contains(&0) {
             return Err(Error::invalid("grid", "max_depth and n_trees must be >= 1"));
         }
-        if g.learning_rate.iter().any(|lr| !(lr.is_finite() && *lr > 0.0)) {
-            return Err(Error::invalid("grid.learning_rate", "must be finite and > 0"));
+        if g.learning_rate
+            .iter()
+            .any(|lr| !(lr.is_finite() && *lr > 0.0))
+        {
+            return Err(Error::invalid(
+                "grid.learning_rate",
+                "must be finite and > 0",
+            ));
         }
         if g.num_leaves < 2 || g.min_child_samples == 0 || g.folds < 2 {
             return Err(Error::invalid(

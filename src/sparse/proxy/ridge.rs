@@ -167,7 +167,10 @@ mod tests {
         assert!((chosen - best).abs() <= 1e-9 * best, "{chosen} vs {best}");
         // The coefficients are the ridge solution at that alpha.
         let g = phi.tr_mul(&phi) + DMatrix::identity(4, 4) * fit.alpha;
-        let c = g.lu().solve(&phi.tr_mul(&DVector::from_column_slice(&y))).unwrap();
+        let c = g
+            .lu()
+            .solve(&phi.tr_mul(&DVector::from_column_slice(&y)))
+            .unwrap();
         for (a, b) in fit.coefficients.iter().zip(c.iter()) {
             assert!((a - b).abs() < 1e-9);
         }
@@ -181,7 +184,10 @@ mod tests {
         let fit = ridge_loo(&masks, &support, &y, &[0.1, 1.0, 10.0]);
         let phi = fourier_design(&masks, &support);
         let g = phi.tr_mul(&phi) + DMatrix::identity(8, 8) * fit.alpha;
-        let c = g.lu().solve(&phi.tr_mul(&DVector::from_column_slice(&y))).unwrap();
+        let c = g
+            .lu()
+            .solve(&phi.tr_mul(&DVector::from_column_slice(&y)))
+            .unwrap();
         for (a, b) in fit.coefficients.iter().zip(c.iter()) {
             assert!((a - b).abs() < 1e-8, "{a} vs {b}");
         }

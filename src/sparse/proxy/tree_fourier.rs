@@ -79,9 +79,21 @@ mod tests {
     fn hand_built_depth_two_tree_matches_on_the_whole_cube() {
         // Root splits on 1; its x1 = 0 child splits on 3, its x1 = 1 child on 0.
         let tree = Tree::from_nodes_for_test(vec![
-            Node::Split { feature: 1, left: 1, right: 2 },
-            Node::Split { feature: 3, left: 3, right: 4 },
-            Node::Split { feature: 0, left: 5, right: 6 },
+            Node::Split {
+                feature: 1,
+                left: 1,
+                right: 2,
+            },
+            Node::Split {
+                feature: 3,
+                left: 3,
+                right: 4,
+            },
+            Node::Split {
+                feature: 0,
+                left: 5,
+                right: 6,
+            },
             Node::Leaf(1.5),
             Node::Leaf(-2.0),
             Node::Leaf(0.25),
@@ -89,7 +101,10 @@ mod tests {
         ]);
         let masks = all_masks(5);
         let x = BinaryMatrix::from_masks(&masks);
-        let ens = Ensemble { bias: 0.5, trees: vec![tree] };
+        let ens = Ensemble {
+            bias: 0.5,
+            trees: vec![tree],
+        };
         let spectrum = ensemble_to_fourier(&ens, 5);
         assert!(spectrum.max_degree() <= 2);
         for (got, want) in spectrum.eval(&masks).iter().zip(ens.predict(&x, 1)) {
@@ -105,7 +120,8 @@ mod tests {
         let y: Vec<f64> = (0..200)
             .map(|r| {
                 let row = xt.row(r);
-                f64::from(row[0]) * 2.0 - f64::from(row[1] & row[2]) + 0.3 * f64::from(row[5])
+                f64::from(row[0]) * 2.0 - f64::from(row[1] & row[2])
+                    + 0.3 * f64::from(row[5])
                     + (r % 7) as f64 * 0.01
             })
             .collect();
