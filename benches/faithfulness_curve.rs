@@ -25,14 +25,21 @@ impl ValueFunction for Dyn<'_> {
     }
 }
 
+fn proxyspex(
+    n: usize,
+    budget: usize,
+    seed: u64,
+    f: &mut dyn ValueFunction,
+) -> spex::Result<Spectrum> {
+    ProxySpex::new(n)
+        .budget(budget)
+        .seed(seed)
+        .explain(&mut Dyn(f))
+}
+
 fn decoder(name: &str) -> Option<Decoder> {
     match name {
-        "proxyspex" => Some(|n, budget, seed, f| {
-            ProxySpex::new(n)
-                .budget(budget)
-                .seed(seed)
-                .explain(&mut Dyn(f))
-        }),
+        "proxyspex" => Some(proxyspex as Decoder),
         _ => None,
     }
 }

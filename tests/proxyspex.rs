@@ -120,7 +120,7 @@ fn hierarchical_function_n128_budget2000_is_recovered() {
     // A cheaper grid than the reference's keeps this test at a few seconds.
     plan.grid = ProxyGrid {
         max_depth: vec![3, 5],
-        n_trees: vec![300],
+        n_trees: vec![1000],
         learning_rate: vec![0.1],
         ..ProxyGrid::default()
     };

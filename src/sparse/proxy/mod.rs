@@ -141,6 +141,15 @@ impl ProxyPlan {
         let model = gbdt::fit(&x, values, &params);
         let full = tree_fourier::ensemble_to_fourier(&model, self.n);
         let support = energy::energy_support(&full, self.energy_fraction);
+        if support.len() == 1 {
+            // No non-constant energy: the trees' constant is the answer (a ridge would shrink it).
+            let constant = full.get(&support[0]);
+            return Ok(Spectrum::from_terms(
+                self.n,
+                Basis::Fourier,
+                support.into_iter().map(|s| (s, constant)),
+            ));
+        }
         let alphas = ridge::log_grid(
             self.ridge_alpha_min,
             self.ridge_alpha_max,
