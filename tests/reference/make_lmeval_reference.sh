@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs lm-evaluation-harness (HF backend, f32, CPU) on the MMLU sample "the first 4 test rows of
+# each of the first 50 MMLU subjects in sorted name order" (200 questions), 0-shot and 5-shot,
+# with --log_samples, then writes tests/data/lmeval_mmlu_sample.json and the two prompt files
+# tests/data/lmeval_mmlu_prompt_{0,5}shot.txt (context of abstract_algebra's first test row).
+# Needs models/fetch.sh's SPEX_HOME and the reference venv (REF_VENV, default /work/venv-ref).
+# Usage: tests/reference/make_lmeval_reference.sh [WORK_DIR]   (run from anywhere)
+set -euo pipefail
+
+SPEX_HOME="${SPEX_HOME:-$HOME/.cache/spex}"
+REF_VENV="${REF_VENV:-/work/venv-ref}"
+THREADS="${THREADS:-2}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+WORK="${1:-$(mktemp -d /tmp/spex-lmeval.XXXXXX)}"
+MODEL="$SPEX_HOME/models/smollm2-135m-instruct-hf"
+N_SUBJECTS=50
+LIMIT=4
+
+[[ -f "$SPEX_HOME/data/.ready" && -f "$SPEX_HOME/models/.ready" ]] ||
+  { echo "SPEX_HOME=$SPEX_HOME is not prepared: run models/fetch.sh" >&2; exit 1; }
+[[ -x "$REF_VENV/bin/lm_eval" ]] || { echo "no lm_eval in REF_VENV=$REF_VENV" >&2; exit 1; }
+
+# One task YAML per subject, including the committed template.
+mkdir -p "$WORK/tasks"
+mapfile -t SUBJECTS < <(find "$SPEX_HOME/data/mmlu" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' |
+  LC_ALL=C sort | head -n "$N_SUBJECTS")
+[[ ${#SUBJECTS[@]} -eq $N_SUBJECTS ]] || { echo "found ${#SUBJECTS[@]} MMLU subjects, need $N_SUBJECTS" >&2; exit 1; }
+TASKS=()
+for s in "${SUBJECTS[@]}"; do
+  cat >"$WORK/tasks/spex_mmlu_$s.yaml" <<YAML
+include: $HERE/lmeval_tasks/_spex_mmlu_template.yaml
+task: spex_mmlu_$s
+task_alias: $s
+description: "The following are multiple choice questions (with answers) about ${s//_/ }.\n\n"
+dataset_kwargs:
+  data_files:
+    test: $SPEX_HOME/data/mmlu/$s/test.jsonl
+    dev: $SPEX_HOME/data/mmlu/$s/dev.jsonl
+YAML
+  TASKS+=("spex_mmlu_$s")
+done
+TASK_LIST="$(IFS=,; echo "${TASKS[*]}")"
+
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export OMP_NUM_THREADS="$THREADS" HF_DATASETS_CACHE="$WORK/hf-datasets-cache"
+for shots in 0 5; do
+  if [[ -f "$WORK/done_$shots" ]]; then echo "[lmeval] $shots-shot already done in $WORK"; continue; fi
+  echo "[lmeval] $shots-shot: ${#TASKS[@]} tasks x $LIMIT questions, log in $WORK/lmeval_$shots.log"
+  start=$(date +%s)
+  "$REF_VENV/bin/lm_eval" --model hf \
+    --model_args "pretrained=$MODEL,dtype=float32,attn_implementation=eager" \
+    --device cpu --batch_size 1 --include_path "$WORK/tasks" --tasks "$TASK_LIST" \
+    --num_fewshot "$shots" --limit "$LIMIT" --seed 0 \
+    --log_samples --output_path "$WORK/out_$shots" >"$WORK/lmeval_$shots.log" 2>&1
+  echo "$(( $(date +%s) - start ))" >"$WORK/seconds_$shots"
+  touch "$WORK/done_$shots"
+done
+
+"$REF_VENV/bin/python" "$HERE/collect_lmeval_samples.py" --work "$WORK" --out-dir "$REPO/tests/data" \
+  --made-by "tests/reference/make_lmeval_reference.sh (lm_eval --model hf --model_args pretrained=\$SPEX_HOME/models/smollm2-135m-instruct-hf,dtype=float32,attn_implementation=eager --device cpu --batch_size 1 --include_path <generated per-subject YAMLs including tests/reference/lmeval_tasks/_spex_mmlu_template.yaml> --num_fewshot {0,5} --limit $LIMIT --seed 0 --log_samples)"
