@@ -5,6 +5,8 @@
 # tests/data/lmeval_mmlu_prompt_{0,5}shot.txt (context of abstract_algebra's first test row).
 # Needs models/fetch.sh's SPEX_HOME and the reference venv (REF_VENV, default /work/venv-ref).
 # Usage: tests/reference/make_lmeval_reference.sh [WORK_DIR]   (run from anywhere)
+# SHOTS="0" or SHOTS="5" runs one setting only (two processes may share one WORK_DIR); the JSON is
+# written once both settings are done in WORK_DIR. Finished settings are skipped on a re-run.
 set -euo pipefail
 
 SPEX_HOME="${SPEX_HOME:-$HOME/.cache/spex}"
@@ -16,37 +18,19 @@ WORK="${1:-$(mktemp -d /tmp/spex-lmeval.XXXXXX)}"
 MODEL="$SPEX_HOME/models/smollm2-135m-instruct-hf"
 N_SUBJECTS=50
 LIMIT=4
+SHOTS="${SHOTS:-0 5}"
 
 [[ -f "$SPEX_HOME/data/.ready" && -f "$SPEX_HOME/models/.ready" ]] ||
   { echo "SPEX_HOME=$SPEX_HOME is not prepared: run models/fetch.sh" >&2; exit 1; }
 [[ -x "$REF_VENV/bin/lm_eval" ]] || { echo "no lm_eval in REF_VENV=$REF_VENV" >&2; exit 1; }
 
-# One task YAML per subject, including the committed template.
-mkdir -p "$WORK/tasks"
-mapfile -t SUBJECTS < <(find "$SPEX_HOME/data/mmlu" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' |
-  LC_ALL=C sort | head -n "$N_SUBJECTS")
-[[ ${#SUBJECTS[@]} -eq $N_SUBJECTS ]] || { echo "found ${#SUBJECTS[@]} MMLU subjects, need $N_SUBJECTS" >&2; exit 1; }
-TASKS=()
-for s in "${SUBJECTS[@]}"; do
-  cat >"$WORK/tasks/spex_mmlu_$s.yaml" <<YAML
-include: $HERE/lmeval_tasks/_spex_mmlu_template.yaml
-task: spex_mmlu_$s
-task_alias: $s
-description: "The following are multiple choice questions (with answers) about ${s//_/ }.\n\n"
-dataset_kwargs:
-  data_files:
-    test: $SPEX_HOME/data/mmlu/$s/test.jsonl
-    dev: $SPEX_HOME/data/mmlu/$s/dev.jsonl
-YAML
-  TASKS+=("spex_mmlu_$s")
-done
-TASK_LIST="$(IFS=,; echo "${TASKS[*]}")"
+TASK_LIST="$("$HERE/write_lmeval_tasks.sh" "$WORK/tasks" "$N_SUBJECTS")"
 
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export OMP_NUM_THREADS="$THREADS" HF_DATASETS_CACHE="$WORK/hf-datasets-cache"
-for shots in 0 5; do
+for shots in $SHOTS; do
   if [[ -f "$WORK/done_$shots" ]]; then echo "[lmeval] $shots-shot already done in $WORK"; continue; fi
-  echo "[lmeval] $shots-shot: ${#TASKS[@]} tasks x $LIMIT questions, log in $WORK/lmeval_$shots.log"
+  echo "[lmeval] $shots-shot: $N_SUBJECTS tasks x $LIMIT questions, log in $WORK/lmeval_$shots.log"
   start=$(date +%s)
   "$REF_VENV/bin/lm_eval" --model hf \
     --model_args "pretrained=$MODEL,dtype=float32,attn_implementation=eager" \
@@ -57,5 +41,8 @@ for shots in 0 5; do
   touch "$WORK/done_$shots"
 done
 
+for shots in 0 5; do
+  [[ -f "$WORK/done_$shots" ]] || { echo "[lmeval] $shots-shot not done yet in $WORK; JSON not written"; exit 0; }
+done
 "$REF_VENV/bin/python" "$HERE/collect_lmeval_samples.py" --work "$WORK" --out-dir "$REPO/tests/data" \
   --made-by "tests/reference/make_lmeval_reference.sh (lm_eval --model hf --model_args pretrained=\$SPEX_HOME/models/smollm2-135m-instruct-hf,dtype=float32,attn_implementation=eager --device cpu --batch_size 1 --include_path <generated per-subject YAMLs including tests/reference/lmeval_tasks/_spex_mmlu_template.yaml> --num_fewshot {0,5} --limit $LIMIT --seed 0 --log_samples)"

@@ -6,7 +6,7 @@ Token ids come from the folder's tokenizer with no special tokens added. One cas
 zeroing their 64-column slices of each listed layer's `self_attn.o_proj` input (forward pre-hook).
 Fails unless "The capital of France is" predicts " Paris" first.
 
-Usage (reference venv, see tests/reference/README-free notes in benches/RESULTS-python.md):
+Usage (reference venv pinned in tests/reference/requirements-ref.txt):
     /work/venv-ref/bin/python tests/reference/make_reference_logits.py [--out PATH]
 """
 
