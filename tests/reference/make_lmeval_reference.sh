@@ -6,7 +6,8 @@
 # Needs models/fetch.sh's SPEX_HOME and the reference venv (REF_VENV, default /work/venv-ref).
 # Usage: tests/reference/make_lmeval_reference.sh [WORK_DIR]   (run from anywhere)
 # SHOTS="0" or SHOTS="5" runs one setting only (two processes may share one WORK_DIR); the JSON is
-# written once both settings are done in WORK_DIR. Finished settings are skipped on a re-run.
+# written once both settings are done in WORK_DIR. PARTS=n splits the subjects over n parallel
+# lm_eval processes (THREADS torch threads each). Finished settings are skipped on a re-run.
 set -euo pipefail
 
 SPEX_HOME="${SPEX_HOME:-$HOME/.cache/spex}"
@@ -19,6 +20,7 @@ MODEL="$SPEX_HOME/models/smollm2-135m-instruct-hf"
 N_SUBJECTS=50
 LIMIT=4
 SHOTS="${SHOTS:-0 5}"
+PARTS="${PARTS:-1}"
 
 [[ -f "$SPEX_HOME/data/.ready" && -f "$SPEX_HOME/models/.ready" ]] ||
   { echo "SPEX_HOME=$SPEX_HOME is not prepared: run models/fetch.sh" >&2; exit 1; }
@@ -28,17 +30,35 @@ TASK_LIST="$("$HERE/write_lmeval_tasks.sh" "$WORK/tasks" "$N_SUBJECTS")"
 
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export OMP_NUM_THREADS="$THREADS" HF_DATASETS_CACHE="$WORK/hf-datasets-cache"
-for shots in $SHOTS; do
-  if [[ -f "$WORK/done_$shots" ]]; then echo "[lmeval] $shots-shot already done in $WORK"; continue; fi
-  echo "[lmeval] $shots-shot: $N_SUBJECTS tasks x $LIMIT questions, log in $WORK/lmeval_$shots.log"
-  start=$(date +%s)
+# Runs one lm_eval process on the comma-separated task list $1, writing into $2 (log $2.log).
+run_part() {
   "$REF_VENV/bin/lm_eval" --model hf \
     --model_args "pretrained=$MODEL,dtype=float32,attn_implementation=eager" \
-    --device cpu --batch_size 1 --include_path "$WORK/tasks" --tasks "$TASK_LIST" \
+    --device cpu --batch_size 1 --include_path "$WORK/tasks" --tasks "$1" \
     --num_fewshot "$shots" --limit "$LIMIT" --seed 0 \
-    --log_samples --output_path "$WORK/out_$shots" >"$WORK/lmeval_$shots.log" 2>&1
+    --log_samples --output_path "$2" >"$2.log" 2>&1
+}
+
+IFS=, read -r -a ALL_TASKS <<<"$TASK_LIST"
+for shots in $SHOTS; do
+  if [[ -f "$WORK/done_$shots" ]]; then echo "[lmeval] $shots-shot already done in $WORK"; continue; fi
+  echo "[lmeval] $shots-shot: $N_SUBJECTS tasks x $LIMIT questions in $PARTS process(es), logs $WORK/out_$shots/part*.log"
+  rm -rf "$WORK/out_$shots"
+  mkdir -p "$WORK/out_$shots"
+  start=$(date +%s)
+  pids=()
+  for ((k = 0; k < PARTS; k++)); do
+    part=()  # tasks k, k+PARTS, ... (round robin balances long and short subjects)
+    for ((i = k; i < ${#ALL_TASKS[@]}; i += PARTS)); do part+=("${ALL_TASKS[i]}"); done
+    run_part "$(IFS=,; echo "${part[*]}")" "$WORK/out_$shots/part$k" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" || { echo "[lmeval] $shots-shot: an lm_eval process failed, see $WORK/out_$shots/part*.log" >&2; exit 1; }
+  done
   echo "$(( $(date +%s) - start ))" >"$WORK/seconds_$shots"
   touch "$WORK/done_$shots"
+  echo "[lmeval] $shots-shot done in $(cat "$WORK/seconds_$shots") s"
 done
 
 for shots in 0 5; do
