@@ -1,11 +1,12 @@
-"""Collect lm-eval --log_samples output into tests/data/lmeval_mmlu_sample.json and prompt files.
+"""Collect lm-eval --log_samples output into tests/data/lmeval_mmlu_sample.json.
 
 Called by make_lmeval_reference.sh. Reads WORK/out_{0,5}/**/samples_spex_mmlu_<subject>_*.jsonl
 (one line per question: doc_id, arguments [[context, continuation] x 4], filtered_resps
-[[loglikelihood, is_greedy] x 4]) and writes, in OUT_DIR:
-  lmeval_mmlu_sample.json          {"made_by", "versions", "selection", "shots": {"0": [...], "5": [...]}}
-  lmeval_mmlu_prompt_{0,5}shot.txt the context of abstract_algebra's first test row (continuation " A")
-Rows are sorted by (subject, row); pred is the first argmax of the four loglikelihoods.
+[[loglikelihood, is_greedy] x 4]) and writes OUT_DIR/lmeval_mmlu_sample.json
+  {"made_by", "versions", "selection", "shots": {"0": [...], "5": [...]}} (the --shots given).
+Rows are sorted by (subject, row); pred is the first argmax of the four loglikelihoods. The
+context of abstract_algebra's first test row must equal OUT_DIR/lmeval_mmlu_prompt_<n>shot.txt
+(written by make_lmeval_prompts.sh) when that file exists.
 """
 
 import argparse
@@ -63,19 +64,23 @@ def read_samples(out_dir: Path) -> tuple[list[dict], str]:
 
 
 def main() -> None:
-    """Parse arguments, read both shot settings, write the JSON and the two prompt files."""
+    """Parse arguments, read each shot setting, check the prompt files, write the JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--out-dir", type=Path, required=True)
     ap.add_argument("--made-by", required=True)
+    ap.add_argument("--shots", nargs="+", default=["0", "5"], help="shot settings to collect")
     args = ap.parse_args()
 
     shots = {}
-    for n in ("0", "5"):
+    for n in args.shots:
         rows, prompt = read_samples(args.work / f"out_{n}")
         shots[n] = rows
-        (args.out_dir / f"lmeval_mmlu_prompt_{n}shot.txt").write_text(prompt, encoding="utf-8")
-        print(f"[collect] {n}-shot: {len(rows)} questions")
+        prompt_file = args.out_dir / f"lmeval_mmlu_prompt_{n}shot.txt"
+        if prompt_file.is_file() and prompt_file.read_text(encoding="utf-8") != prompt:
+            fail(f"{n}-shot context of {PROMPT_SUBJECT} row 0 differs from {prompt_file}")
+        checked = "matches" if prompt_file.is_file() else "not checked: no"
+        print(f"[collect] {n}-shot: {len(rows)} questions, context {checked} {prompt_file.name}")
     versions = {"python": platform.python_version()}
     for pkg in ("lm_eval", "torch", "transformers", "tokenizers", "datasets", "accelerate"):
         versions[pkg] = version(pkg)

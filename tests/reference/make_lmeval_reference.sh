@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs lm-evaluation-harness (HF backend, f32, CPU) on the MMLU sample "the first 4 test rows of
 # each of the first 50 MMLU subjects in sorted name order" (200 questions), 0-shot and 5-shot,
-# with --log_samples, then writes tests/data/lmeval_mmlu_sample.json and the two prompt files
-# tests/data/lmeval_mmlu_prompt_{0,5}shot.txt (context of abstract_algebra's first test row).
+# with --log_samples, then writes tests/data/lmeval_mmlu_sample.json, checking each run's context
+# for abstract_algebra's first test row against tests/data/lmeval_mmlu_prompt_{0,5}shot.txt
+# (written by make_lmeval_prompts.sh).
 # Needs models/fetch.sh's SPEX_HOME and the reference venv (REF_VENV, default /work/venv-ref).
 # Usage: tests/reference/make_lmeval_reference.sh [WORK_DIR]   (run from anywhere)
 # SHOTS="0" or SHOTS="5" runs one setting only (two processes may share one WORK_DIR); the JSON is
