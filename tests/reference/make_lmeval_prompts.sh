@@ -18,15 +18,6 @@ for shots in 0 5; do
   "$REF_VENV/bin/lm_eval" --model dummy --include_path "$WORK/tasks" --tasks spex_mmlu_abstract_algebra \
     --num_fewshot "$shots" --limit 1 --seed 0 --log_samples --output_path "$WORK/out_$shots" \
     >"$WORK/lmeval_$shots.log" 2>&1 || { cat "$WORK/lmeval_$shots.log" >&2; exit 1; }
-  "$REF_VENV/bin/python" - "$WORK/out_$shots" "$REPO/tests/data/lmeval_mmlu_prompt_${shots}shot.txt" <<'PY'
-import json, sys
-from pathlib import Path
-(sample_file,) = Path(sys.argv[1]).rglob("samples_spex_mmlu_abstract_algebra_*.jsonl")
-first = json.loads(sample_file.read_text(encoding="utf-8").splitlines()[0])
-context, continuation = first["arguments"][0]
-if first["doc_id"] != 0 or continuation != " A":
-    sys.exit(f"{sample_file}: doc {first['doc_id']} continuation {continuation!r}, expected 0 and ' A'")
-Path(sys.argv[2]).write_text(context, encoding="utf-8")
-print(f"wrote {sys.argv[2]} ({len(context)} chars)")
-PY
 done
+"$REF_VENV/bin/python" "$HERE/collect_lmeval_samples.py" --work "$WORK" --out-dir "$REPO/tests/data" \
+  --shots 0 5 --prompts-only
