@@ -24,5 +24,6 @@
 pub mod error;
 pub mod io;
 pub mod sparse;
+pub mod task;
 
 pub use error::{Error, Result};

@@ -2,6 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
+#[allow(dead_code)] // Wired into `spex eval` by the lead once the model lands.
+pub mod task_args;
+
 /// spex: find the combinations of a model's parts (heads, tokens) that drive its behaviour.
 #[derive(Debug, Parser)]
 #[command(name = "spex", version, about, propagate_version = true)]
