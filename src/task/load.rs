@@ -338,7 +338,7 @@ fn filter_subjects(rows: Vec<McQuestion>, subjects: &Subjects) -> Result<Vec<McQ
 
 /// The first `n` rows of `pool` that are not `this` (by file and line): lm-eval's `first_n`
 /// sampler, which skips the question itself when shots come from the evaluated split.
-fn first_n_except<'a, T>(pool: &'a [T], n: usize, is_self: impl Fn(&T) -> bool) -> Vec<&'a T> {
+fn first_n_except<T>(pool: &[T], n: usize, is_self: impl Fn(&T) -> bool) -> Vec<&T> {
     pool.iter().filter(|x| !is_self(x)).take(n).collect()
 }
 
