@@ -92,6 +92,16 @@ impl CandidateLogits {
         self.offsets.len() - 1
     }
 
+    /// Number of candidates `K_q` of question `q`.
+    pub fn n_choices(&self, q: usize) -> usize {
+        self.offsets[q + 1] - self.offsets[q]
+    }
+
+    /// Whether the full-vocabulary logsumexp was given.
+    pub fn has_logsumexp(&self) -> bool {
+        self.logsumexp.is_some()
+    }
+
     /// The `K_q` candidate logits of question `q` under mask `m`.
     pub fn get(&self, m: usize, q: usize) -> &[f32] {
         let width = self.offsets[self.n_questions()];
@@ -147,6 +157,10 @@ mod tests {
         assert_eq!(l.get(1, 1), [8.0, 9.0, 10.0]);
         assert_eq!(l.get(0, 0), [1.0, 2.0]);
         assert_eq!(l.logsumexp(1, 0), Some(0.7));
+        assert_eq!((l.n_choices(0), l.n_choices(1)), (2, 3));
+        assert!(l.has_logsumexp());
+        let empty = CandidateLogits::new(&[4, 4], vec![], None).unwrap();
+        assert_eq!((empty.n_masks(), empty.n_questions()), (0, 2));
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn check_layout(items: &[TaskItem], logits: &CandidateLogits) -> Result<()> 
         ));
     }
     for (q, item) in items.iter().enumerate() {
-        let k = logits.get(0, q).len();
+        let k = logits.n_choices(q);
         if k != item.continuations.len() {
             return Err(Error::invalid(
                 "candidate logits",

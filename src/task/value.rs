@@ -93,14 +93,14 @@ impl ValueKind {
                 "the value needs at least one question",
             ));
         }
-        if self.needs_logsumexp() && logits.n_masks() > 0 && logits.logsumexp(0, 0).is_none() {
+        if self.needs_logsumexp() && !logits.has_logsumexp() {
             return Err(Error::invalid(
                 "value",
                 "`target-logprob` needs the full-vocabulary logsumexp of each question",
             ));
         }
         for (q, &g) in golds.iter().enumerate() {
-            let k = logits.get(0, q).len();
+            let k = logits.n_choices(q);
             let ok = match self {
                 ValueKind::Margin => k >= 2,
                 ValueKind::LogitDiff => k == 2,
@@ -271,6 +271,12 @@ mod tests {
         assert!(ValueKind::Margin.values(&fixture(), &[0, 4]).is_err());
         let single = CandidateLogits::new(&[1], vec![0.0], None).unwrap();
         assert!(ValueKind::Margin.values(&single, &[0]).is_err());
+    }
+
+    #[test]
+    fn no_masks_give_no_values() {
+        let l = CandidateLogits::new(&[4], vec![], None).unwrap();
+        assert!(ValueKind::Margin.values(&l, &[1]).unwrap().is_empty());
     }
 
     #[test]
