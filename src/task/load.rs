@@ -265,9 +265,6 @@ pub fn load_task(spec: &TaskSpec) -> Result<LoadedTask> {
             ));
         }
     }
-    for m in &malformed {
-        tracing::warn!("skipped malformed row {m}");
-    }
     Ok(LoadedTask {
         name: spec.task.to_string(),
         items,

@@ -4,6 +4,10 @@
 //! lm-eval builds a context as `description + (shot + "\n\n")* + question`, where a shot is the
 //! question block, the target delimiter `" "` and its answer. The continuation scored after the
 //! context is `" " + answer` (`" A"`, `" positive"`).
+//!
+//! ARC and SciQ use the MMLU letter layout (description "about science") so that one forward
+//! pass scores every answer; lm-eval's own ARC/SciQ tasks score the answer texts instead
+//! (`"Question: ...\nAnswer:"` + each choice), which needs one pass per choice.
 
 use super::question::{letter, McQuestion, Sentiment, SentimentExample};
 
