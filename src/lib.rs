@@ -25,5 +25,6 @@ pub mod error;
 pub mod io;
 pub mod report;
 pub mod sparse;
+pub mod task;
 
 pub use error::{Error, Result};

@@ -1,0 +1,40 @@
+//! The task layer: data sets in MMLU form (MMLU, ARC-Easy, ARC-Challenge, SciQ, any MMLU-form
+//! JSONL) and SST-2 sentiment; lm-eval prompt templates; scoring and accuracy tables; and the
+//! value functions attribution runs on. Model-free: it works on prompts (strings) and candidate
+//! logits (`[M][Q][K]` f32), so it is tested on hand-computed numbers.
+//!
+//! Flow: [`TaskSpec`] -> [`load_task`] -> [`LoadedTask`] (prompts, continuations, golds) -> a
+//! model turns prompts and continuations into [`CandidateLogits`] -> [`evaluate`] (accuracy
+//! table, per-question rows) or [`ValueKind::values`] (one number per mask).
+
+pub mod csv;
+pub mod load;
+pub mod logits;
+pub mod prompt;
+pub mod question;
+pub mod read;
+pub mod score;
+pub mod value;
+
+pub use load::{default_data_dir, load_task, LoadedTask, Split, Subjects, TaskName, TaskSpec};
+pub use logits::CandidateLogits;
+pub use question::{MalformedRow, McQuestion, Sentiment, SentimentExample, SourceLoc};
+pub use score::{evaluate, Evaluation, QuestionScore, SubjectAccuracy};
+pub use value::{CandidateValue, ValueKind};
+
+/// One prompt to score: the context, its candidate continuations and the gold one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskItem {
+    /// Subject (MMLU subject, or the data set's name).
+    pub subject: String,
+    /// 0-based row within its subject's split file (lm-eval's doc id).
+    pub row: usize,
+    /// The full context, few-shot examples included, ending before the continuation.
+    pub prompt: String,
+    /// Candidate continuations, each scored by its first token (`[" A", " B", " C", " D"]`).
+    pub continuations: Vec<String>,
+    /// Index of the gold continuation.
+    pub gold: usize,
+    /// Where the question's row is.
+    pub source: SourceLoc,
+}

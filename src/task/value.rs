@@ -1,0 +1,310 @@
+//! Value functions over candidate logits: one number per mask for the decoders.
+//!
+//! Each value is a mean over the question set (or the prompts) of a per-question number computed
+//! from the last-position logits of the candidate tokens. [`CandidateValue`] turns any
+//! `masks -> CandidateLogits` function (a model's batched forward pass) into a
+//! [`ValueFunction`].
+
+use super::logits::{argmax, log_softmax, CandidateLogits};
+use crate::error::check_finite;
+use crate::sparse::{MaskBatch, ValueFunction};
+use crate::{Error, Result};
+use std::fmt;
+use std::str::FromStr;
+
+/// What number one ablation yields (per question, then averaged over questions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ValueKind {
+    /// Log-prob (nats) of the gold candidate, normalised over the candidates (`logprob`; default).
+    #[default]
+    CorrectLogProb,
+    /// Gold logit minus the best other candidate's logit (`margin`; needs >= 2 candidates).
+    Margin,
+    /// 1 if the argmax (ties to the first) is the gold candidate, else 0 (`accuracy`).
+    Accuracy,
+    /// Log-prob (nats) of the gold candidate over the full vocabulary: its logit minus the
+    /// full-vocab logsumexp (`target-logprob`; needs the logsumexp).
+    TargetLogProb,
+    /// Gold logit minus the other candidate's logit (`logit-diff`; exactly 2 candidates, e.g.
+    /// `[" positive", " negative"]` or a contrastive target pair).
+    LogitDiff,
+}
+
+impl ValueKind {
+    /// All kinds, in CLI order.
+    pub const ALL: [ValueKind; 5] = [
+        ValueKind::CorrectLogProb,
+        ValueKind::Margin,
+        ValueKind::Accuracy,
+        ValueKind::TargetLogProb,
+        ValueKind::LogitDiff,
+    ];
+
+    /// The CLI name (`logprob`, `margin`, `accuracy`, `target-logprob`, `logit-diff`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::CorrectLogProb => "logprob",
+            ValueKind::Margin => "margin",
+            ValueKind::Accuracy => "accuracy",
+            ValueKind::TargetLogProb => "target-logprob",
+            ValueKind::LogitDiff => "logit-diff",
+        }
+    }
+
+    /// Whether the value needs the full-vocabulary logsumexp alongside the candidate logits.
+    pub fn needs_logsumexp(self) -> bool {
+        self == ValueKind::TargetLogProb
+    }
+
+    /// The per-question number for candidate logits `l` with gold candidate `gold`.
+    fn per_question(self, l: &[f32], gold: usize, logsumexp: Option<f32>) -> f64 {
+        match self {
+            ValueKind::CorrectLogProb => log_softmax(l)[gold],
+            ValueKind::Margin | ValueKind::LogitDiff => {
+                let best_other = l
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != gold)
+                    .map(|(_, &x)| f64::from(x))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                f64::from(l[gold]) - best_other
+            }
+            ValueKind::Accuracy => f64::from(u8::from(argmax(l) == gold)),
+            ValueKind::TargetLogProb => {
+                f64::from(l[gold]) - f64::from(logsumexp.unwrap_or(f32::NAN))
+            }
+        }
+    }
+
+    /// One value per mask: the mean over questions of the per-question number.
+    ///
+    /// `logits` is `[M][Q][K_q]`, `golds` is `[Q]` (gold candidate per question); returns `[M]`.
+    pub fn values(self, logits: &CandidateLogits, golds: &[usize]) -> Result<Vec<f64>> {
+        let nq = logits.n_questions();
+        if golds.len() != nq {
+            return Err(Error::invalid(
+                "golds",
+                format!("{} gold answers for {nq} questions", golds.len()),
+            ));
+        }
+        if nq == 0 {
+            return Err(Error::invalid(
+                "questions",
+                "the value needs at least one question",
+            ));
+        }
+        if self.needs_logsumexp() && !logits.has_logsumexp() {
+            return Err(Error::invalid(
+                "value",
+                "`target-logprob` needs the full-vocabulary logsumexp of each question",
+            ));
+        }
+        for (q, &g) in golds.iter().enumerate() {
+            let k = logits.n_choices(q);
+            let ok = match self {
+                ValueKind::Margin => k >= 2,
+                ValueKind::LogitDiff => k == 2,
+                _ => true,
+            };
+            if g >= k || !ok {
+                return Err(Error::invalid(
+                    "value",
+                    format!("`{self}` cannot score question {q}: gold {g} with {k} candidates"),
+                ));
+            }
+        }
+        let values: Vec<f64> = (0..logits.n_masks())
+            .map(|m| {
+                let sum: f64 = golds
+                    .iter()
+                    .enumerate()
+                    .map(|(q, &g)| self.per_question(logits.get(m, q), g, logits.logsumexp(m, q)))
+                    .sum();
+                sum / nq as f64
+            })
+            .collect();
+        check_finite(&values)?;
+        Ok(values)
+    }
+}
+
+impl fmt::Display for ValueKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ValueKind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        ValueKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ValueKind::ALL.iter().map(|k| k.name()).collect();
+                Error::invalid(
+                    "--value",
+                    format!("unknown value `{s}`; expected one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
+/// A [`ValueFunction`] from a batched `masks -> candidate logits` function (e.g. a model's
+/// ablated forward pass over a fixed question set) and a [`ValueKind`].
+pub struct CandidateValue<F> {
+    n_players: usize,
+    kind: ValueKind,
+    golds: Vec<usize>,
+    logits: F,
+}
+
+impl<F: FnMut(&MaskBatch) -> Result<CandidateLogits>> CandidateValue<F> {
+    /// `logits(masks)` must return `[M][Q][K_q]` logits for the `M` masks of the batch and the
+    /// `Q = golds.len()` questions; `n_players` is the mask width.
+    pub fn new(n_players: usize, kind: ValueKind, golds: Vec<usize>, logits: F) -> Self {
+        CandidateValue {
+            n_players,
+            kind,
+            golds,
+            logits,
+        }
+    }
+}
+
+impl<F: FnMut(&MaskBatch) -> Result<CandidateLogits>> ValueFunction for CandidateValue<F> {
+    fn n_players(&self) -> usize {
+        self.n_players
+    }
+
+    fn values(&mut self, masks: &MaskBatch) -> Result<Vec<f64>> {
+        let logits = (self.logits)(masks)?;
+        if logits.n_masks() != masks.len() {
+            return Err(Error::ValuesMismatch(format!(
+                "the logits function returned {} masks of logits for {} masks",
+                logits.n_masks(),
+                masks.len()
+            )));
+        }
+        self.kind.values(&logits, &self.golds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    /// Two masks x two questions of 4 letters, golds [0, 2]; every value worked out by hand.
+    fn fixture() -> CandidateLogits {
+        CandidateLogits::from_nested(
+            &[
+                // mask 0: q0 logits [ln 4, 0, 0, ln 2] -> probs [4/8, 1/8, 1/8, 2/8]
+                //         q1 logits [0, 1, 3, 2]
+                vec![
+                    vec![4f32.ln(), 0.0, 0.0, 2f32.ln()],
+                    vec![0.0, 1.0, 3.0, 2.0],
+                ],
+                // mask 1: q0 logits [0, 0, 0, 0] (uniform, tie -> pred 0)
+                //         q1 logits [0, 5, 3, 0]
+                vec![vec![0.0; 4], vec![0.0, 5.0, 3.0, 0.0]],
+            ],
+            Some(vec![2.0, 4.0, 1.0, 6.0]),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn correct_logprob_by_hand() {
+        let v = ValueKind::CorrectLogProb
+            .values(&fixture(), &[0, 2])
+            .unwrap();
+        // mask 0: ln(1/2) and log_softmax([0,1,3,2])[2] = 3 - ln(1 + e + e^3 + e^2).
+        let q1 = 3.0 - (1.0 + 1f64.exp() + 3f64.exp() + 2f64.exp()).ln();
+        assert!(close(v[0], (0.5f64.ln() + q1) / 2.0));
+        // mask 1: ln(1/4) and 3 - ln(2 + e^5 + e^3).
+        let q1 = 3.0 - (2.0 + 5f64.exp() + 3f64.exp()).ln();
+        assert!(close(v[1], (0.25f64.ln() + q1) / 2.0));
+    }
+
+    #[test]
+    fn margin_and_accuracy_by_hand() {
+        let m = ValueKind::Margin.values(&fixture(), &[0, 2]).unwrap();
+        // mask 0: ln4 - ln2 = ln2 ; 3 - 2 = 1.  mask 1: 0 - 0 = 0 ; 3 - 5 = -2.
+        assert!(close(m[0], (2f64.ln() + 1.0) / 2.0));
+        assert!(close(m[1], -1.0));
+        let a = ValueKind::Accuracy.values(&fixture(), &[0, 2]).unwrap();
+        // mask 0: both right; mask 1: q0 tie -> first (right), q1 wrong.
+        assert_eq!(a, [1.0, 0.5]);
+    }
+
+    #[test]
+    fn target_logprob_uses_the_full_vocab_logsumexp() {
+        let t = ValueKind::TargetLogProb
+            .values(&fixture(), &[0, 2])
+            .unwrap();
+        // mask 0: (ln4 - 2) and (3 - 4); mask 1: (0 - 1) and (3 - 6).
+        assert!(close(t[0], (4f64.ln() - 2.0 - 1.0) / 2.0));
+        assert!(close(t[1], -2.0));
+        let no_lse = CandidateLogits::new(&[4], vec![0.0; 4], None).unwrap();
+        assert!(ValueKind::TargetLogProb.values(&no_lse, &[0]).is_err());
+    }
+
+    #[test]
+    fn logit_diff_on_pairs() {
+        // Sentiment: candidates [" negative", " positive"], golds = labels.
+        let l =
+            CandidateLogits::from_nested(&[vec![vec![1.0, 3.5], vec![2.0, -1.0]]], None).unwrap();
+        let v = ValueKind::LogitDiff.values(&l, &[1, 0]).unwrap();
+        assert!(close(v[0], (2.5 + 3.0) / 2.0));
+        // Four candidates are not a pair.
+        assert!(ValueKind::LogitDiff.values(&fixture(), &[0, 2]).is_err());
+    }
+
+    #[test]
+    fn bad_golds_are_errors() {
+        assert!(ValueKind::Margin.values(&fixture(), &[0]).is_err());
+        assert!(ValueKind::Margin.values(&fixture(), &[0, 4]).is_err());
+        let single = CandidateLogits::new(&[1], vec![0.0], None).unwrap();
+        assert!(ValueKind::Margin.values(&single, &[0]).is_err());
+    }
+
+    #[test]
+    fn no_masks_give_no_values() {
+        let l = CandidateLogits::new(&[4], vec![], None).unwrap();
+        assert!(ValueKind::Margin.values(&l, &[1]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in ValueKind::ALL {
+            assert_eq!(k.to_string().parse::<ValueKind>().unwrap(), k);
+        }
+        assert_eq!(ValueKind::default(), ValueKind::CorrectLogProb);
+        let err = "nope".parse::<ValueKind>().unwrap_err().to_string();
+        assert!(
+            err.contains("--value") && err.contains("logit-diff"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn candidate_value_is_a_value_function() {
+        // Each mask's kept-count sets the gold logit: value = margin = kept - 1.
+        let mut f = CandidateValue::new(3, ValueKind::Margin, vec![0], |masks: &MaskBatch| {
+            let data = (0..masks.len())
+                .flat_map(|r| [masks.count_kept(r) as f32, 1.0])
+                .collect();
+            CandidateLogits::new(&[2], data, None)
+        });
+        let mut masks = MaskBatch::new(3);
+        masks.push_bools(&[true, true, true]);
+        masks.push_bools(&[false, false, false]);
+        assert_eq!(f.n_players(), 3);
+        assert_eq!(f.values(&masks).unwrap(), [2.0, -1.0]);
+    }
+}
