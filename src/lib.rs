@@ -23,6 +23,7 @@
 
 pub mod error;
 pub mod io;
+pub mod model;
 pub mod sparse;
 
 pub use error::{Error, Result};
