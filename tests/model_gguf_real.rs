@@ -15,7 +15,10 @@ fn hf_folder() -> Option<PathBuf> {
     if dir.join("model.safetensors").is_file() && dir.join("tokenizer.json").is_file() {
         Some(dir)
     } else {
-        eprintln!("skipping: {} not found (run `bash models/fetch.sh`)", dir.display());
+        eprintln!(
+            "skipping: {} not found (run `bash models/fetch.sh`)",
+            dir.display()
+        );
         None
     }
 }
@@ -68,7 +71,9 @@ fn config_and_pinned_token_ids() {
 
 #[test]
 fn every_tensor_equals_the_hf_safetensors() {
-    let (Some(model), Some(dir)) = (gguf(), hf_folder()) else { return };
+    let (Some(model), Some(dir)) = (gguf(), hf_folder()) else {
+        return;
+    };
     let hf = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
     let mut ours: Vec<&String> = model.tensors.keys().collect();
     let mut theirs: Vec<&String> = hf.keys().collect();
@@ -86,14 +91,19 @@ fn every_tensor_equals_the_hf_safetensors() {
 
 #[test]
 fn config_json_agrees_with_the_hf_config() {
-    let (Some(model), Some(dir)) = (gguf(), hf_folder()) else { return };
+    let (Some(model), Some(dir)) = (gguf(), hf_folder()) else {
+        return;
+    };
     let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
     let hf: serde_json::Value = serde_json::from_str(&text).unwrap();
     let hf = hf.as_object().unwrap();
     for (key, ours) in model.config_json.as_object().unwrap() {
         let Some(theirs) = hf.get(key) else { continue };
         match (ours.as_f64(), theirs.as_f64()) {
-            (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{key}: {a} vs {b}"),
+            (Some(a), Some(b)) => assert!(
+                (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                "{key}: {a} vs {b}"
+            ),
             _ => assert_eq!(ours, theirs, "{key}"),
         }
     }
@@ -101,7 +111,9 @@ fn config_json_agrees_with_the_hf_config() {
 
 #[test]
 fn tokenizer_matches_the_hf_tokenizer_json() {
-    let (Some(model), Some(dir)) = (gguf(), hf_folder()) else { return };
+    let (Some(model), Some(dir)) = (gguf(), hf_folder()) else {
+        return;
+    };
     let hf = load_tokenizer(&dir.join("tokenizer.json")).unwrap();
     let prompts = [
         "The capital of France is",
@@ -120,7 +132,10 @@ fn tokenizer_matches_the_hf_tokenizer_json() {
         let decoded = model.tokenizer.decode(ours.get_ids(), false).unwrap();
         assert_eq!(decoded, prompt);
     }
-    assert_eq!(model.tokenizer.get_vocab_size(true), hf.get_vocab_size(true));
+    assert_eq!(
+        model.tokenizer.get_vocab_size(true),
+        hf.get_vocab_size(true)
+    );
     let config = dir.join("tokenizer_config.json");
     if config.is_file() {
         let special = SpecialTokens::from_tokenizer_config(&config, &hf).unwrap();

@@ -37,7 +37,9 @@ pub enum LoadError {
     },
 
     /// The model's architecture is not one spex implements.
-    #[error("{path}: field `{field}`: unsupported architecture `{value}` (supported: {supported})")]
+    #[error(
+        "{path}: field `{field}`: unsupported architecture `{value}` (supported: {supported})"
+    )]
     UnsupportedArchitecture {
         /// The file at fault.
         path: PathBuf,

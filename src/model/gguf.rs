@@ -267,7 +267,9 @@ fn hyper_parameters(metadata: &GgufMetadata, arch: Arch) -> Result<Hyper> {
         head_dim,
         ffn: positive("feed_forward_length")?,
         rms_eps: metadata.f64(&key("attention.layer_norm_rms_epsilon"))?,
-        rope_theta: metadata.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0),
+        rope_theta: metadata
+            .opt_f64(&key("rope.freq_base"))?
+            .unwrap_or(10_000.0),
         context: positive("context_length")?,
     })
 }
@@ -302,7 +304,12 @@ fn check_vocab(
 }
 
 /// GGUF name -> plan for every tensor the architecture has (sorted by GGUF name).
-fn tensor_plans(hyper: &Hyper, arch: Arch, vocab: usize, tied: bool) -> BTreeMap<String, TensorPlan> {
+fn tensor_plans(
+    hyper: &Hyper,
+    arch: Arch,
+    vocab: usize,
+    tied: bool,
+) -> BTreeMap<String, TensorPlan> {
     let d = hyper.hidden;
     let q_rows = hyper.heads * hyper.head_dim;
     let kv_rows = hyper.kv_heads * hyper.head_dim;
@@ -325,14 +332,29 @@ fn tensor_plans(hyper: &Hyper, arch: Arch, vocab: usize, tied: bool) -> BTreeMap
         vec![vocab, d],
         None,
     );
-    add("output_norm.weight".into(), "model.norm.weight".into(), vec![d], None);
+    add(
+        "output_norm.weight".into(),
+        "model.norm.weight".into(),
+        vec![d],
+        None,
+    );
     if !tied {
-        add("output.weight".into(), "lm_head.weight".into(), vec![vocab, d], None);
+        add(
+            "output.weight".into(),
+            "lm_head.weight".into(),
+            vec![vocab, d],
+            None,
+        );
     }
     for layer in 0..hyper.layers {
         let g = |suffix: &str| format!("blk.{layer}.{suffix}");
         let h = |suffix: &str| format!("model.layers.{layer}.{suffix}");
-        add(g("attn_norm.weight"), h("input_layernorm.weight"), vec![d], None);
+        add(
+            g("attn_norm.weight"),
+            h("input_layernorm.weight"),
+            vec![d],
+            None,
+        );
         add(
             g("ffn_norm.weight"),
             h("post_attention_layernorm.weight"),
@@ -351,20 +373,55 @@ fn tensor_plans(hyper: &Hyper, arch: Arch, vocab: usize, tied: bool) -> BTreeMap
             vec![kv_rows, d],
             Some(hyper.kv_heads),
         );
-        add(g("attn_v.weight"), h("self_attn.v_proj.weight"), vec![kv_rows, d], None);
+        add(
+            g("attn_v.weight"),
+            h("self_attn.v_proj.weight"),
+            vec![kv_rows, d],
+            None,
+        );
         add(
             g("attn_output.weight"),
             h("self_attn.o_proj.weight"),
             vec![d, q_rows],
             None,
         );
-        add(g("ffn_gate.weight"), h("mlp.gate_proj.weight"), vec![hyper.ffn, d], None);
-        add(g("ffn_up.weight"), h("mlp.up_proj.weight"), vec![hyper.ffn, d], None);
-        add(g("ffn_down.weight"), h("mlp.down_proj.weight"), vec![d, hyper.ffn], None);
+        add(
+            g("ffn_gate.weight"),
+            h("mlp.gate_proj.weight"),
+            vec![hyper.ffn, d],
+            None,
+        );
+        add(
+            g("ffn_up.weight"),
+            h("mlp.up_proj.weight"),
+            vec![hyper.ffn, d],
+            None,
+        );
+        add(
+            g("ffn_down.weight"),
+            h("mlp.down_proj.weight"),
+            vec![d, hyper.ffn],
+            None,
+        );
         if arch == Arch::Qwen2 {
-            add(g("attn_q.bias"), h("self_attn.q_proj.bias"), vec![q_rows], None);
-            add(g("attn_k.bias"), h("self_attn.k_proj.bias"), vec![kv_rows], None);
-            add(g("attn_v.bias"), h("self_attn.v_proj.bias"), vec![kv_rows], None);
+            add(
+                g("attn_q.bias"),
+                h("self_attn.q_proj.bias"),
+                vec![q_rows],
+                None,
+            );
+            add(
+                g("attn_k.bias"),
+                h("self_attn.k_proj.bias"),
+                vec![kv_rows],
+                None,
+            );
+            add(
+                g("attn_v.bias"),
+                h("self_attn.v_proj.bias"),
+                vec![kv_rows],
+                None,
+            );
         }
     }
     plans
@@ -501,7 +558,8 @@ impl GgufMetadata {
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                as_str(item).ok_or_else(|| self.field_error(key, &format!("item {i} is not a string")))
+                as_str(item)
+                    .ok_or_else(|| self.field_error(key, &format!("item {i} is not a string")))
             })
             .collect()
     }
@@ -515,7 +573,8 @@ impl GgufMetadata {
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                as_i64(item).ok_or_else(|| self.field_error(key, &format!("item {i} is not an integer")))
+                as_i64(item)
+                    .ok_or_else(|| self.field_error(key, &format!("item {i} is not an integer")))
             })
             .collect()
     }
@@ -574,10 +633,45 @@ fn is_known_ggml_type(id: u32) -> bool {
 /// llama.cpp's name for a GGML type id (for error messages).
 fn ggml_type_name(id: u32) -> &'static str {
     const NAMES: [&str; 40] = [
-        "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K",
-        "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL",
-        "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M", "BF16", "Q4_0_4_4",
-        "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8",
+        "F32",
+        "F16",
+        "Q4_0",
+        "Q4_1",
+        "Q4_2",
+        "Q4_3",
+        "Q5_0",
+        "Q5_1",
+        "Q8_0",
+        "Q8_1",
+        "Q2_K",
+        "Q3_K",
+        "Q4_K",
+        "Q5_K",
+        "Q6_K",
+        "Q8_K",
+        "IQ2_XXS",
+        "IQ2_XS",
+        "IQ3_XXS",
+        "IQ1_S",
+        "IQ4_NL",
+        "IQ3_S",
+        "IQ2_S",
+        "IQ4_XS",
+        "I8",
+        "I16",
+        "I32",
+        "I64",
+        "F64",
+        "IQ1_M",
+        "BF16",
+        "Q4_0_4_4",
+        "Q4_0_4_8",
+        "Q4_0_8_8",
+        "TQ1_0",
+        "TQ2_0",
+        "IQ4_NL_4_4",
+        "IQ4_NL_4_8",
+        "IQ4_NL_8_8",
         "MXFP4",
     ];
     usize::try_from(id)
@@ -696,7 +790,10 @@ mod tests {
             .unwrap();
         for heads in [1, 2, 3, 6] {
             let stored = tiny_gguf::permute_rows_by_hand(&hf, heads);
-            assert!(max_abs_diff(&stored, &hf) > 0.0, "the permutation must move rows");
+            assert!(
+                max_abs_diff(&stored, &hf) > 0.0,
+                "the permutation must move rows"
+            );
             let back = unpermute_rows(&stored, heads).unwrap();
             assert_eq!(max_abs_diff(&back, &hf), 0.0, "heads = {heads}");
         }
@@ -731,23 +828,33 @@ mod tests {
         assert!(err > 0.0 && err <= 1.0 / 127.0, "Q8_0 error {err}");
         let up = &tiny.hf["model.layers.1.mlp.up_proj.weight"];
         let err = max_abs_diff(&model.tensors["model.layers.1.mlp.up_proj.weight"], up);
-        assert!(err > 0.0 && err <= 2.0 / 15.0 / 2.0 + 1e-3, "Q4_1 error {err}");
+        assert!(
+            err > 0.0 && err <= 2.0 / 15.0 / 2.0 + 1e-3,
+            "Q4_1 error {err}"
+        );
     }
 
     #[test]
     fn quantized_q_rows_are_unpermuted_like_f32_rows() {
         // Quantization acts per row, so the load must equal quantize->dequantize of the HF rows.
         let mut tiny = Tiny::llama(false);
-        for entry in tiny.gguf.iter_mut().filter(|(n, _)| n.ends_with("attn_k.weight")) {
+        for entry in tiny
+            .gguf
+            .iter_mut()
+            .filter(|(n, _)| n.ends_with("attn_k.weight"))
+        {
             entry.1 .1 = candle_core::quantized::GgmlDType::Q8_0;
         }
         let (_dir, path) = write(&tiny);
         let model = load_gguf(&path, &Device::Cpu).unwrap();
         let name = "model.layers.0.self_attn.k_proj.weight";
-        let want = candle_core::quantized::QTensor::quantize(&tiny.hf[name], candle_core::quantized::GgmlDType::Q8_0)
-            .unwrap()
-            .dequantize(&Device::Cpu)
-            .unwrap();
+        let want = candle_core::quantized::QTensor::quantize(
+            &tiny.hf[name],
+            candle_core::quantized::GgmlDType::Q8_0,
+        )
+        .unwrap()
+        .dequantize(&Device::Cpu)
+        .unwrap();
         assert_eq!(max_abs_diff(&model.tensors[name], &want), 0.0);
     }
 
@@ -772,7 +879,10 @@ mod tests {
     fn untied_output_becomes_lm_head() {
         let mut tiny = Tiny::llama(false);
         let embed = tiny.gguf["token_embd.weight"].0.clone();
-        tiny.gguf.insert("output.weight".into(), (embed, candle_core::quantized::GgmlDType::F32));
+        tiny.gguf.insert(
+            "output.weight".into(),
+            (embed, candle_core::quantized::GgmlDType::F32),
+        );
         let (_dir, path) = write(&tiny);
         let model = load_gguf(&path, &Device::Cpu).unwrap();
         assert!(model.tensors.contains_key("lm_head.weight"));
@@ -784,15 +894,22 @@ mod tests {
         let err = load_gguf(Path::new("/no/such/file.gguf"), &Device::Cpu)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("/no/such/file.gguf") && err.contains("not found"), "{err}");
+        assert!(
+            err.contains("/no/such/file.gguf") && err.contains("not found"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unsupported_architecture_is_named() {
         let mut tiny = Tiny::llama(false);
-        tiny.metadata.insert("general.architecture".into(), Value::String("mamba".into()));
+        tiny.metadata
+            .insert("general.architecture".into(), Value::String("mamba".into()));
         let err = load_err(&tiny);
-        assert!(err.contains("general.architecture") && err.contains("mamba"), "{err}");
+        assert!(
+            err.contains("general.architecture") && err.contains("mamba"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -810,7 +927,10 @@ mod tests {
         bytes[type_at..type_at + 4].copy_from_slice(&16u32.to_le_bytes());
         std::fs::write(&path, bytes).unwrap();
         let err = load_gguf(&path, &Device::Cpu).unwrap_err().to_string();
-        assert!(err.contains("blk.1.ffn_up.weight") && err.contains("IQ2_XXS"), "{err}");
+        assert!(
+            err.contains("blk.1.ffn_up.weight") && err.contains("IQ2_XXS"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -820,12 +940,18 @@ mod tests {
         let small = Tensor::zeros((32, 64), candle_core::DType::F32, &Device::Cpu).unwrap();
         tiny.gguf.insert("blk.1.attn_q.weight".into(), (small, f32));
         let err = load_err(&tiny);
-        assert!(err.contains("blk.1.attn_q.weight") && err.contains("[32, 64]"), "{err}");
+        assert!(
+            err.contains("blk.1.attn_q.weight") && err.contains("[32, 64]"),
+            "{err}"
+        );
 
         let mut tiny = Tiny::llama(false);
         tiny.gguf.remove("blk.0.ffn_up.weight");
         let err = load_err(&tiny);
-        assert!(err.contains("blk.0.ffn_up.weight") && err.contains("missing"), "{err}");
+        assert!(
+            err.contains("blk.0.ffn_up.weight") && err.contains("missing"),
+            "{err}"
+        );
 
         let mut tiny = Tiny::llama(false);
         let freqs = Tensor::ones(8, candle_core::DType::F32, &Device::Cpu).unwrap();
@@ -839,10 +965,14 @@ mod tests {
         let mut tiny = Tiny::llama(false);
         tiny.metadata.remove("llama.block_count");
         let err = load_err(&tiny);
-        assert!(err.contains("llama.block_count") && err.contains("missing"), "{err}");
+        assert!(
+            err.contains("llama.block_count") && err.contains("missing"),
+            "{err}"
+        );
 
         let mut tiny = Tiny::llama(false);
-        tiny.metadata.insert("llama.attention.head_count_kv".into(), Value::U32(3));
+        tiny.metadata
+            .insert("llama.attention.head_count_kv".into(), Value::U32(3));
         let err = load_err(&tiny);
         assert!(err.contains("llama.attention.head_count_kv"), "{err}");
     }
@@ -851,9 +981,15 @@ mod tests {
     fn tokenizer_larger_than_the_embedding_is_a_mismatch() {
         let mut tiny = Tiny::llama(false);
         let small = Tensor::zeros((8, 64), candle_core::DType::F32, &Device::Cpu).unwrap();
-        tiny.gguf.insert("token_embd.weight".into(), (small, candle_core::quantized::GgmlDType::F32));
+        tiny.gguf.insert(
+            "token_embd.weight".into(),
+            (small, candle_core::quantized::GgmlDType::F32),
+        );
         let err = load_err(&tiny);
-        assert!(err.contains("tokenizer") && err.contains("15 tokens"), "{err}");
+        assert!(
+            err.contains("tokenizer") && err.contains("15 tokens"),
+            "{err}"
+        );
     }
 
     #[test]

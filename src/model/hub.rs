@@ -11,7 +11,11 @@ use crate::Result;
 /// The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
 /// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`; `None` without any of them.
 pub fn hub_cache_dir() -> Option<PathBuf> {
-    hub_cache_dir_from(|key| std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from))
+    hub_cache_dir_from(|key| {
+        std::env::var_os(key)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 /// [`hub_cache_dir`] with the environment given as a lookup function (for tests).
@@ -136,7 +140,15 @@ mod tests {
         for ok in ["HuggingFaceTB/SmolLM2-135M", "gpt2", "Qwen/Qwen2.5-0.5B"] {
             assert!(looks_like_repo_id(ok), "{ok}");
         }
-        for bad in ["./model", "/abs/path", "a/b/c", "../x", "a//b", "", "org/na me"] {
+        for bad in [
+            "./model",
+            "/abs/path",
+            "a/b/c",
+            "../x",
+            "a//b",
+            "",
+            "org/na me",
+        ] {
             assert!(!looks_like_repo_id(bad), "{bad}");
         }
     }
@@ -173,12 +185,19 @@ mod tests {
     #[test]
     fn missing_repo_and_missing_snapshot_are_named() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = snapshot_dir(tmp.path(), "org/other").unwrap_err().to_string();
-        assert!(err.contains("org/other") && err.contains("models--org--other"), "{err}");
+        let err = snapshot_dir(tmp.path(), "org/other")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("org/other") && err.contains("models--org--other"),
+            "{err}"
+        );
 
         fake_cache(tmp.path(), "0123abcd", true);
         std::fs::write(tmp.path().join("models--org--name/refs/main"), "deadbeef").unwrap();
-        let err = snapshot_dir(tmp.path(), "org/name").unwrap_err().to_string();
+        let err = snapshot_dir(tmp.path(), "org/name")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("snapshots/deadbeef"), "{err}");
     }
 }

@@ -28,7 +28,11 @@ pub enum ModelSource {
 
 /// The folder holding fetched assets: `$SPEX_HOME`, else `~/.cache/spex`; `None` without `HOME`.
 pub fn spex_home() -> Option<PathBuf> {
-    let env = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |key: &str| {
+        std::env::var_os(key)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     env("SPEX_HOME").or_else(|| env("HOME").map(|home| home.join(".cache").join("spex")))
 }
 
@@ -49,7 +53,8 @@ impl ModelSource {
 
     /// The default model, or an error that says how to fetch it.
     pub fn default_model() -> Result<ModelSource> {
-        let hint = "; run `bash models/fetch.sh` to fetch it (or pass --model DIR|org/name|FILE.gguf)";
+        let hint =
+            "; run `bash models/fetch.sh` to fetch it (or pass --model DIR|org/name|FILE.gguf)";
         let path = default_model_path().ok_or_else(|| LoadError::Missing {
             path: PathBuf::from("$SPEX_HOME"),
             what: "SPEX_HOME and HOME are both unset, so the default model".to_string(),
@@ -288,7 +293,10 @@ mod tests {
             r#"{"weight_map": {"a": "../x.safetensors"}}"#,
         );
         let err = ModelSource::from_folder(dir).unwrap_err().to_string();
-        assert!(err.contains("weight_map") && err.contains("../x.safetensors"), "{err}");
+        assert!(
+            err.contains("weight_map") && err.contains("../x.safetensors"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -323,7 +331,10 @@ mod tests {
         let err = ModelSource::resolve_with_cache("/no/such/model.gguf", None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("/no/such/model.gguf") && err.contains("not found"), "{err}");
+        assert!(
+            err.contains("/no/such/model.gguf") && err.contains("not found"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -334,9 +345,8 @@ mod tests {
         hf_folder(&snap);
         touch(&repo.join("refs").join("main"), "abc123");
         // Run from a folder where no `HuggingFaceTB/SmolLM2-135M` path exists.
-        let src =
-            ModelSource::resolve_with_cache("HuggingFaceTB/SmolLM2-135M", Some(tmp.path()))
-                .unwrap();
+        let src = ModelSource::resolve_with_cache("HuggingFaceTB/SmolLM2-135M", Some(tmp.path()))
+            .unwrap();
         let ModelSource::Folder { config, .. } = src else {
             panic!("expected a folder source");
         };

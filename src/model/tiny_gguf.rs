@@ -109,23 +109,104 @@ impl Tiny {
         let q = HEADS * HEAD_DIM;
         let kv = KV_HEADS * HEAD_DIM;
         let vocab = TOKENS.len() + 1; // one spare row, as padded vocabularies have
-        put(&mut tiny, "token_embd.weight".into(), "model.embed_tokens.weight".into(), &[vocab, HIDDEN], embed_type, None);
-        put(&mut tiny, "output_norm.weight".into(), "model.norm.weight".into(), &[HIDDEN], f32, None);
+        put(
+            &mut tiny,
+            "token_embd.weight".into(),
+            "model.embed_tokens.weight".into(),
+            &[vocab, HIDDEN],
+            embed_type,
+            None,
+        );
+        put(
+            &mut tiny,
+            "output_norm.weight".into(),
+            "model.norm.weight".into(),
+            &[HIDDEN],
+            f32,
+            None,
+        );
         for l in 0..LAYERS {
             let g = |s: &str| format!("blk.{l}.{s}");
             let h = |s: &str| format!("model.layers.{l}.{s}");
-            put(&mut tiny, g("attn_norm.weight"), h("input_layernorm.weight"), &[HIDDEN], f32, None);
-            put(&mut tiny, g("ffn_norm.weight"), h("post_attention_layernorm.weight"), &[HIDDEN], f32, None);
-            put(&mut tiny, g("attn_q.weight"), h("self_attn.q_proj.weight"), &[q, HIDDEN], f32, Some(HEADS));
-            put(&mut tiny, g("attn_k.weight"), h("self_attn.k_proj.weight"), &[kv, HIDDEN], f32, Some(KV_HEADS));
-            put(&mut tiny, g("attn_v.weight"), h("self_attn.v_proj.weight"), &[kv, HIDDEN], f32, None);
-            put(&mut tiny, g("attn_output.weight"), h("self_attn.o_proj.weight"), &[HIDDEN, q], f32, None);
-            put(&mut tiny, g("ffn_gate.weight"), h("mlp.gate_proj.weight"), &[FFN, HIDDEN], mlp_type, None);
-            put(&mut tiny, g("ffn_up.weight"), h("mlp.up_proj.weight"), &[FFN, HIDDEN], mlp_type, None);
-            put(&mut tiny, g("ffn_down.weight"), h("mlp.down_proj.weight"), &[HIDDEN, FFN], mlp_type, None);
+            put(
+                &mut tiny,
+                g("attn_norm.weight"),
+                h("input_layernorm.weight"),
+                &[HIDDEN],
+                f32,
+                None,
+            );
+            put(
+                &mut tiny,
+                g("ffn_norm.weight"),
+                h("post_attention_layernorm.weight"),
+                &[HIDDEN],
+                f32,
+                None,
+            );
+            put(
+                &mut tiny,
+                g("attn_q.weight"),
+                h("self_attn.q_proj.weight"),
+                &[q, HIDDEN],
+                f32,
+                Some(HEADS),
+            );
+            put(
+                &mut tiny,
+                g("attn_k.weight"),
+                h("self_attn.k_proj.weight"),
+                &[kv, HIDDEN],
+                f32,
+                Some(KV_HEADS),
+            );
+            put(
+                &mut tiny,
+                g("attn_v.weight"),
+                h("self_attn.v_proj.weight"),
+                &[kv, HIDDEN],
+                f32,
+                None,
+            );
+            put(
+                &mut tiny,
+                g("attn_output.weight"),
+                h("self_attn.o_proj.weight"),
+                &[HIDDEN, q],
+                f32,
+                None,
+            );
+            put(
+                &mut tiny,
+                g("ffn_gate.weight"),
+                h("mlp.gate_proj.weight"),
+                &[FFN, HIDDEN],
+                mlp_type,
+                None,
+            );
+            put(
+                &mut tiny,
+                g("ffn_up.weight"),
+                h("mlp.up_proj.weight"),
+                &[FFN, HIDDEN],
+                mlp_type,
+                None,
+            );
+            put(
+                &mut tiny,
+                g("ffn_down.weight"),
+                h("mlp.down_proj.weight"),
+                &[HIDDEN, FFN],
+                mlp_type,
+                None,
+            );
         }
-        let strings = |items: &[&str]| Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect());
-        let types: Vec<Value> = (0..TOKENS.len()).map(|i| Value::I32(if i < 3 { 3 } else { 1 })).collect();
+        let strings = |items: &[&str]| {
+            Value::Array(items.iter().map(|s| Value::String(s.to_string())).collect())
+        };
+        let types: Vec<Value> = (0..TOKENS.len())
+            .map(|i| Value::I32(if i < 3 { 3 } else { 1 }))
+            .collect();
         let meta = [
             ("general.architecture", Value::String("llama".into())),
             ("general.name", Value::String("Tiny Llama".into())),
@@ -154,10 +235,16 @@ impl Tiny {
         let quantized: Vec<(&str, QTensor)> = self
             .gguf
             .iter()
-            .map(|(name, (t, dtype))| (name.as_str(), QTensor::quantize(t, *dtype).expect("quantize")))
+            .map(|(name, (t, dtype))| {
+                (
+                    name.as_str(),
+                    QTensor::quantize(t, *dtype).expect("quantize"),
+                )
+            })
             .collect();
         let tensors: Vec<(&str, &QTensor)> = quantized.iter().map(|(n, q)| (*n, q)).collect();
-        let metadata: Vec<(&str, &Value)> = self.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let metadata: Vec<(&str, &Value)> =
+            self.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let mut file = std::fs::File::create(path).expect("create gguf");
         gguf_file::write(&mut file, &metadata, &tensors).expect("write gguf");
     }

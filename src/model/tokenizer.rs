@@ -110,7 +110,9 @@ pub fn tokenizer_from_gguf(metadata: &GgufMetadata) -> Result<Tokenizer> {
         .map_err(|e| fail(format!("BPE model: {e}")))?;
     let mut tokenizer = Tokenizer::new(bpe);
 
-    let pre = metadata.opt_string("tokenizer.ggml.pre")?.unwrap_or("default");
+    let pre = metadata
+        .opt_string("tokenizer.ggml.pre")?
+        .unwrap_or("default");
     match pre {
         "smollm" | "starcoder" | "refact" => {
             let digits_then_bytes = Sequence::new(vec![
@@ -129,8 +131,10 @@ pub fn tokenizer_from_gguf(metadata: &GgufMetadata) -> Result<Tokenizer> {
                 false,
             )
             .map_err(|e| fail(format!("qwen2 split pattern: {e}")))?;
-            let split_then_bytes =
-                Sequence::new(vec![split.into(), ByteLevel::new(false, false, false).into()]);
+            let split_then_bytes = Sequence::new(vec![
+                split.into(),
+                ByteLevel::new(false, false, false).into(),
+            ]);
             tokenizer
                 .with_normalizer(Some(NFC))
                 .map_err(|e| fail(format!("NFC normalizer: {e}")))?;
@@ -185,7 +189,9 @@ impl SpecialTokens {
             };
             match u32::try_from(id) {
                 Ok(id32) if id < count => Ok(Some(id32)),
-                _ => Err(metadata.field_error(key, &format!("id {id} is not below {count} tokens"))),
+                _ => {
+                    Err(metadata.field_error(key, &format!("id {id} is not below {count} tokens")))
+                }
             }
         };
         let eos = id("tokenizer.ggml.eos_token_id")?;
@@ -194,7 +200,9 @@ impl SpecialTokens {
             eos,
             pad: id("tokenizer.ggml.padding_token_id")?.or(eos),
             unk: id("tokenizer.ggml.unknown_token_id")?,
-            add_bos: metadata.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false),
+            add_bos: metadata
+                .opt_bool("tokenizer.ggml.add_bos_token")?
+                .unwrap_or(false),
         })
     }
 
@@ -229,10 +237,11 @@ impl SpecialTokens {
             let token = match json.get(field) {
                 None | Some(serde_json::Value::Null) => return Ok(None),
                 Some(serde_json::Value::String(s)) => s.as_str(),
-                Some(serde_json::Value::Object(o)) => o
-                    .get("content")
-                    .and_then(|c| c.as_str())
-                    .ok_or_else(|| field_error(field, "object without a `content` string".into()))?,
+                Some(serde_json::Value::Object(o)) => {
+                    o.get("content").and_then(|c| c.as_str()).ok_or_else(|| {
+                        field_error(field, "object without a `content` string".into())
+                    })?
+                }
                 Some(_) => return Err(field_error(field, "not a string or object".into())),
             };
             tokenizer.token_to_id(token).map(Some).ok_or_else(|| {
@@ -292,7 +301,8 @@ mod tests {
     #[test]
     fn gpt2_pre_tokenizer_keeps_digit_runs_together() {
         let mut tiny = Tiny::llama(false);
-        tiny.metadata.insert("tokenizer.ggml.pre".into(), Value::String("gpt2".into()));
+        tiny.metadata
+            .insert("tokenizer.ggml.pre".into(), Value::String("gpt2".into()));
         let tokenizer = tokenizer_from_gguf(&metadata(&tiny)).unwrap();
         assert_eq!(ids(&tokenizer, "12"), vec![14]);
         assert_eq!(ids(&tokenizer, " ab"), vec![11]);
@@ -301,25 +311,47 @@ mod tests {
     #[test]
     fn unsupported_tokenizers_are_named() {
         let mut tiny = Tiny::llama(false);
-        tiny.metadata.insert("tokenizer.ggml.pre".into(), Value::String("llama-bpe".into()));
-        let err = tokenizer_from_gguf(&metadata(&tiny)).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.ggml.pre") && err.contains("llama-bpe"), "{err}");
+        tiny.metadata.insert(
+            "tokenizer.ggml.pre".into(),
+            Value::String("llama-bpe".into()),
+        );
+        let err = tokenizer_from_gguf(&metadata(&tiny))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tokenizer.ggml.pre") && err.contains("llama-bpe"),
+            "{err}"
+        );
 
         let mut tiny = Tiny::llama(false);
-        tiny.metadata.insert("tokenizer.ggml.model".into(), Value::String("llama".into()));
-        let err = tokenizer_from_gguf(&metadata(&tiny)).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.ggml.model") && err.contains("llama"), "{err}");
+        tiny.metadata
+            .insert("tokenizer.ggml.model".into(), Value::String("llama".into()));
+        let err = tokenizer_from_gguf(&metadata(&tiny))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tokenizer.ggml.model") && err.contains("llama"),
+            "{err}"
+        );
 
         let mut tiny = Tiny::llama(false);
         let bad = Value::Array(vec![Value::String("ab".into())]);
         tiny.metadata.insert("tokenizer.ggml.merges".into(), bad);
-        let err = tokenizer_from_gguf(&metadata(&tiny)).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.ggml.merges") && err.contains("item 0"), "{err}");
+        let err = tokenizer_from_gguf(&metadata(&tiny))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tokenizer.ggml.merges") && err.contains("item 0"),
+            "{err}"
+        );
 
         let mut tiny = Tiny::llama(false);
         let short = Value::Array(vec![Value::I32(1)]);
-        tiny.metadata.insert("tokenizer.ggml.token_type".into(), short);
-        let err = tokenizer_from_gguf(&metadata(&tiny)).unwrap_err().to_string();
+        tiny.metadata
+            .insert("tokenizer.ggml.token_type".into(), short);
+        let err = tokenizer_from_gguf(&metadata(&tiny))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tokenizer.ggml.token_type"), "{err}");
     }
 
@@ -335,13 +367,21 @@ mod tests {
             add_bos: false,
         };
         assert_eq!(special, want);
-        tiny.metadata.insert("tokenizer.ggml.padding_token_id".into(), Value::U32(0));
-        tiny.metadata.insert("tokenizer.ggml.add_bos_token".into(), Value::Bool(true));
+        tiny.metadata
+            .insert("tokenizer.ggml.padding_token_id".into(), Value::U32(0));
+        tiny.metadata
+            .insert("tokenizer.ggml.add_bos_token".into(), Value::Bool(true));
         let special = SpecialTokens::from_gguf(&metadata(&tiny)).unwrap();
         assert_eq!((special.pad, special.add_bos), (Some(0), true));
-        tiny.metadata.insert("tokenizer.ggml.eos_token_id".into(), Value::U32(99));
-        let err = SpecialTokens::from_gguf(&metadata(&tiny)).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.ggml.eos_token_id") && err.contains("99"), "{err}");
+        tiny.metadata
+            .insert("tokenizer.ggml.eos_token_id".into(), Value::U32(99));
+        let err = SpecialTokens::from_gguf(&metadata(&tiny))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tokenizer.ggml.eos_token_id") && err.contains("99"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -372,7 +412,10 @@ mod tests {
         let err = SpecialTokens::from_tokenizer_config(&config, &loaded)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("eos_token") && err.contains("<|nope|>"), "{err}");
+        assert!(
+            err.contains("eos_token") && err.contains("<|nope|>"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -380,9 +423,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokenizer.json");
         let err = load_tokenizer(&path).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.json") && err.contains("not found"), "{err}");
+        assert!(
+            err.contains("tokenizer.json") && err.contains("not found"),
+            "{err}"
+        );
         std::fs::write(&path, "{").unwrap();
         let err = load_tokenizer(&path).unwrap_err().to_string();
-        assert!(err.contains("tokenizer.json") && err.contains("tokenizer"), "{err}");
+        assert!(
+            err.contains("tokenizer.json") && err.contains("tokenizer"),
+            "{err}"
+        );
     }
 }
