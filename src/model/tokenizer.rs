@@ -305,7 +305,8 @@ mod tests {
             .insert("tokenizer.ggml.pre".into(), Value::String("gpt2".into()));
         let tokenizer = tokenizer_from_gguf(&metadata(&tiny)).unwrap();
         assert_eq!(ids(&tokenizer, "12"), vec![14]);
-        assert_eq!(ids(&tokenizer, " ab"), vec![11]);
+        // " ab" -> Ġ a b: "a b" (rank 0) outranks "Ġ a" (rank 1), so Ġ + ab, never Ġab.
+        assert_eq!(ids(&tokenizer, " ab"), vec![6, 9]);
     }
 
     #[test]
