@@ -23,6 +23,7 @@
 
 pub mod error;
 pub mod io;
+pub mod model;
 pub mod report;
 pub mod sparse;
 pub mod task;
