@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod logits;
+
 /// spex: find the combinations of a model's parts (heads, tokens) that drive its behaviour.
 #[derive(Debug, Parser)]
 #[command(name = "spex", version, about, propagate_version = true)]
@@ -13,11 +15,15 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Print the next-token distribution of a prompt, optionally with heads ablated.
+    Logits(logits::LogitsArgs),
+}
 
 /// Parses the command line and runs the chosen subcommand.
-#[allow(unreachable_code, unused_variables)] // Removed once the first subcommand lands.
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match &cli.command {
+        Command::Logits(args) => logits::run(args),
+    }
 }

@@ -1,0 +1,116 @@
+//! Errors of the model runtime: each variant names the file, field, tensor or argument at fault.
+
+use std::path::PathBuf;
+
+/// Errors raised while loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A file the model needs is absent.
+    #[error("{path}: missing {what}")]
+    MissingFile {
+        /// The path that was looked for.
+        path: PathBuf,
+        /// What the file is (e.g. `config.json`).
+        what: String,
+    },
+
+    /// A file exists but could not be read or parsed.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file at fault.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A config field is missing, of the wrong type or out of range.
+    #[error("{path}: field `{field}`: {reason}")]
+    Config {
+        /// The config file (or its origin, e.g. a GGUF file).
+        path: String,
+        /// The field at fault.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The config's `model_type` is not one this runtime implements.
+    #[error("{path}: field `model_type`: unknown model type `{model_type}` (supported: llama, mistral, qwen2, qwen3, gpt2)")]
+    UnknownModelType {
+        /// The config file.
+        path: String,
+        /// The value found.
+        model_type: String,
+    },
+
+    /// A weight the architecture needs is not in the checkpoint.
+    #[error("weights: missing tensor `{tensor}`")]
+    MissingWeight {
+        /// The tensor's checkpoint name.
+        tensor: String,
+    },
+
+    /// A weight has a shape other than the config implies.
+    #[error("weights: tensor `{tensor}` has shape {got:?}, expected {expected:?} from the config")]
+    WeightShape {
+        /// The tensor's checkpoint name.
+        tensor: String,
+        /// The shape the config implies.
+        expected: Vec<usize>,
+        /// The shape found in the checkpoint.
+        got: Vec<usize>,
+    },
+
+    /// The tokenizer could not be loaded or does not fit the model.
+    #[error("{path}: tokenizer: {reason}")]
+    Tokenizer {
+        /// The tokenizer file (or its origin).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A device was asked for that this build or machine cannot provide.
+    #[error("--device {device}: {reason}")]
+    Device {
+        /// The device asked for.
+        device: String,
+        /// Why it is not available.
+        reason: String,
+    },
+
+    /// A mask, prompt or readout argument does not fit the model.
+    #[error("invalid `{arg}`: {reason}")]
+    InvalidInput {
+        /// The argument's name.
+        arg: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A tensor operation failed.
+    #[error("tensor operation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+impl ModelError {
+    /// Shorthand for [`ModelError::InvalidInput`].
+    pub fn input(arg: impl Into<String>, reason: impl Into<String>) -> Self {
+        ModelError::InvalidInput {
+            arg: arg.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`ModelError::Config`].
+    pub fn config(path: &str, field: &str, reason: impl Into<String>) -> Self {
+        ModelError::Config {
+            path: path.to_string(),
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Result alias for the model runtime.
+pub type ModelResult<T> = std::result::Result<T, ModelError>;
