@@ -12,10 +12,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spex::model::{Job, Model, Readout, RunOptions};
 
-const TEXT: &str = "The history of science is the study of the development of science and scientific \
-knowledge, including both the natural and social sciences. Science is a body of empirical, theoretical, \
-and practical knowledge about the natural world, produced by scientists who emphasize the observation, \
-explanation, and prediction of real-world phenomena. ";
+/// The paragraph benches/python/torch_heads.py uses, repeated and cut to exactly T tokens.
+const TEXT: &str = "The old lighthouse stood on a rocky point at the edge of the bay. Every night for ninety \
+years its keeper climbed the spiral stairs, trimmed the wick and polished the great lens, \
+so that fishing boats coming home through fog and storm could find the narrow channel \
+between the reefs. ";
 
 fn grid(var: &str, default: &[usize]) -> Vec<usize> {
     std::env::var(var)
@@ -48,7 +49,7 @@ fn bench(c: &mut Criterion) {
         return;
     }
     let model = Model::load(&dir, &Device::Cpu, DType::F32).expect("model loads");
-    let all: Vec<u32> = model.encode(&TEXT.repeat(8)).expect("encodes");
+    let all: Vec<u32> = model.encode(&TEXT.repeat(12)).expect("encodes");
     let layers = model.info().n_layers;
     let readout = Readout::Tokens(vec![330, 389, 426, 420]);
     let mut group = c.benchmark_group("ablated_forward");
