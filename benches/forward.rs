@@ -13,7 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use spex::model::{Job, Model, Readout, RunOptions};
 
 /// The paragraph benches/python/torch_heads.py uses, repeated and cut to exactly T tokens.
-const TEXT: &str = "The old lighthouse stood on a rocky point at the edge of the bay. Every night for ninety \
+const TEXT: &str =
+    "The old lighthouse stood on a rocky point at the edge of the bay. Every night for ninety \
 years its keeper climbed the spiral stairs, trimmed the wick and polished the great lens, \
 so that fishing boats coming home through fog and storm could find the narrow channel \
 between the reefs. ";
@@ -32,9 +33,19 @@ fn masks(model: &Model, b: usize, from: usize, seed: u64) -> Vec<Job> {
     (0..b)
         .map(|_| {
             let heads = (0..l * h)
-                .map(|i| if i / h >= from && rng.random::<bool>() { 0.0 } else { 1.0 })
+                .map(|i| {
+                    if i / h >= from && rng.random::<bool>() {
+                        0.0
+                    } else {
+                        1.0
+                    }
+                })
                 .collect();
-            Job { prompt: 0, heads: Some(heads), tokens: None }
+            Job {
+                prompt: 0,
+                heads: Some(heads),
+                tokens: None,
+            }
         })
         .collect()
 }
@@ -42,7 +53,9 @@ fn masks(model: &Model, b: usize, from: usize, seed: u64) -> Vec<Job> {
 fn bench(c: &mut Criterion) {
     let home = std::env::var_os("SPEX_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/spex"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/spex")
+        });
     let dir = home.join("models/smollm2-135m-instruct-hf");
     if !dir.join("model.safetensors").is_file() {
         println!("skipped: no model folder at {}", dir.display());
@@ -58,12 +71,27 @@ fn bench(c: &mut Criterion) {
         let prompt = all[..t.min(all.len())].to_vec();
         for b in grid("SPEX_BENCH_B", &[1, 8, 32, 64]) {
             group.throughput(Throughput::Elements(b as u64));
-            for (name, from, reuse) in [("plain", 0, false), ("reuse_top_third", layers - layers / 3, true)] {
+            for (name, from, reuse) in [
+                ("plain", 0, false),
+                ("reuse_top_third", layers - layers / 3, true),
+            ] {
                 let jobs = masks(&model, b, from, 7);
-                let opts = RunOptions { reuse, max_batch_tokens: 64 * 256, ..RunOptions::default() };
-                group.bench_with_input(BenchmarkId::new(format!("{name}/T{t}"), b), &jobs, |bch, jobs| {
-                    bch.iter(|| model.run(std::slice::from_ref(&prompt), jobs, &readout, &opts).expect("runs"))
-                });
+                let opts = RunOptions {
+                    reuse,
+                    max_batch_tokens: 64 * 256,
+                    ..RunOptions::default()
+                };
+                group.bench_with_input(
+                    BenchmarkId::new(format!("{name}/T{t}"), b),
+                    &jobs,
+                    |bch, jobs| {
+                        bch.iter(|| {
+                            model
+                                .run(std::slice::from_ref(&prompt), jobs, &readout, &opts)
+                                .expect("runs")
+                        })
+                    },
+                );
             }
         }
     }

@@ -17,7 +17,10 @@ type Ckpt = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 fn rand_tensor(rng: &mut ChaCha8Rng, shape: &[usize], scale: f32) -> (Vec<usize>, Vec<f32>) {
     let n: usize = shape.iter().product();
-    (shape.to_vec(), (0..n).map(|_| rng.random_range(-scale..scale)).collect())
+    (
+        shape.to_vec(),
+        (0..n).map(|_| rng.random_range(-scale..scale)).collect(),
+    )
 }
 
 fn llama_config(model_type: &str) -> Value {
@@ -31,12 +34,24 @@ fn llama_config(model_type: &str) -> Value {
 fn llama_weights(cfg: &Value, seed: u64) -> Ckpt {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let g = |k: &str| cfg[k].as_u64().unwrap() as usize;
-    let (d, i, h, hkv, hd) = (g("hidden_size"), g("intermediate_size"), g("num_attention_heads"), g("num_key_value_heads"), g("head_dim"));
+    let (d, i, h, hkv, hd) = (
+        g("hidden_size"),
+        g("intermediate_size"),
+        g("num_attention_heads"),
+        g("num_key_value_heads"),
+        g("head_dim"),
+    );
     let qkv_bias = cfg["model_type"] == "qwen2";
     let qk_norm = cfg["model_type"] == "qwen3";
     let mut w = Ckpt::new();
-    w.insert("model.embed_tokens.weight".into(), rand_tensor(&mut rng, &[VOCAB, d], 1.0));
-    w.insert("lm_head.weight".into(), rand_tensor(&mut rng, &[VOCAB, d], 0.5));
+    w.insert(
+        "model.embed_tokens.weight".into(),
+        rand_tensor(&mut rng, &[VOCAB, d], 1.0),
+    );
+    w.insert(
+        "lm_head.weight".into(),
+        rand_tensor(&mut rng, &[VOCAB, d], 0.5),
+    );
     w.insert("model.norm.weight".into(), rand_tensor(&mut rng, &[d], 1.5));
     for l in 0..g("num_hidden_layers") {
         let p = format!("model.layers.{l}");
@@ -113,10 +128,19 @@ fn tokenizer_json(n_words: usize) -> Value {
 fn write_model(dir: &Path, cfg: &Value, w: &Ckpt) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
-    std::fs::write(dir.join("tokenizer.json"), tokenizer_json(VOCAB).to_string()).unwrap();
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        tokenizer_json(VOCAB).to_string(),
+    )
+    .unwrap();
     let tensors: BTreeMap<String, Tensor> = w
         .iter()
-        .map(|(k, (s, v))| (k.clone(), Tensor::from_vec(v.clone(), s.as_slice(), &Device::Cpu).unwrap()))
+        .map(|(k, (s, v))| {
+            (
+                k.clone(),
+                Tensor::from_vec(v.clone(), s.as_slice(), &Device::Cpu).unwrap(),
+            )
+        })
         .collect();
     let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
     candle_core::safetensors::save(&map, dir.join("model.safetensors")).unwrap();
@@ -137,7 +161,9 @@ fn tiny(model_type: &str, seed: u64) -> (tempfile::TempDir, Model, Ckpt) {
 
 fn prompt(len: usize, seed: u64) -> Vec<u32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..len).map(|_| rng.random_range(3..VOCAB as u32)).collect()
+    (0..len)
+        .map(|_| rng.random_range(3..VOCAB as u32))
+        .collect()
 }
 
 fn random_mask(rows: usize, layers: usize, heads: usize, seed: u64) -> HeadMask {
@@ -147,7 +173,13 @@ fn random_mask(rows: usize, layers: usize, heads: usize, seed: u64) -> HeadMask 
         for l in 0..layers {
             for h in 0..heads {
                 let r: f32 = rng.random();
-                let v = if r < 0.3 { 0.0 } else if r < 0.4 { 0.5 } else { 1.0 };
+                let v = if r < 0.3 {
+                    0.0
+                } else if r < 0.4 {
+                    0.5
+                } else {
+                    1.0
+                };
                 m.set(b, l, h, v).unwrap();
             }
         }
@@ -161,13 +193,19 @@ fn assert_close(a: &[Vec<f32>], b: &[Vec<f32>], tol: f32, what: &str) {
         assert_eq!(x.len(), y.len(), "{what}: row {r} width");
         for (k, (u, v)) in x.iter().zip(y).enumerate() {
             let scale = 1.0f32.max(u.abs()).max(v.abs());
-            assert!((u - v).abs() <= tol * scale, "{what}: row {r} col {k}: {u} vs {v}");
+            assert!(
+                (u - v).abs() <= tol * scale,
+                "{what}: row {r} col {k}: {u} vs {v}"
+            );
         }
     }
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(u, v)| (u - v).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(u, v)| (u - v).abs())
+        .fold(0.0, f32::max)
 }
 
 fn no_reuse() -> RunOptions {
@@ -194,8 +232,17 @@ fn all_ones_mask_equals_the_unmasked_model() {
         let ids = prompt(9, 2);
         let plain = m.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
         let ones = HeadMask::ones(3, 4, 4);
-        let masked = m.forward_ablated(&ids, Some(&ones), None, &Readout::Full).unwrap();
-        let full = m.run(&[ids.clone()], &jobs_of(&ones, None), &Readout::Full, &no_reuse()).unwrap();
+        let masked = m
+            .forward_ablated(&ids, Some(&ones), None, &Readout::Full)
+            .unwrap();
+        let full = m
+            .run(
+                &[ids.clone()],
+                &jobs_of(&ones, None),
+                &Readout::Full,
+                &no_reuse(),
+            )
+            .unwrap();
         for row in masked.iter().chain(&full) {
             assert_close(&[row.clone()], &plain, 1e-5, kind);
         }
@@ -209,15 +256,22 @@ fn batch_rows_equal_single_runs() {
         let ids = prompt(11, 4);
         let mask = random_mask(6, 4, 4, 5);
         for opts in [RunOptions::default(), no_reuse()] {
-            let batch = m.run(&[ids.clone()], &jobs_of(&mask, None), &Readout::Full, &opts).unwrap();
+            let batch = m
+                .run(&[ids.clone()], &jobs_of(&mask, None), &Readout::Full, &opts)
+                .unwrap();
             for b in 0..6 {
                 let one = HeadMask::from_values(1, 4, 4, mask.row(b).to_vec()).unwrap();
-                let single = m.run(&[ids.clone()], &jobs_of(&one, None), &Readout::Full, &opts).unwrap();
+                let single = m
+                    .run(&[ids.clone()], &jobs_of(&one, None), &Readout::Full, &opts)
+                    .unwrap();
                 assert_close(&batch[b..b + 1], &single, 1e-5, &format!("{kind} row {b}"));
             }
             // A mask that removes something must change the output (the test would pass vacuously otherwise).
             let plain = m.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
-            assert!(max_diff(&batch[0], &plain[0]) > 1e-3, "{kind}: mask had no effect");
+            assert!(
+                max_diff(&batch[0], &plain[0]) > 1e-3,
+                "{kind}: mask had no effect"
+            );
         }
     }
 }
@@ -229,7 +283,9 @@ fn zeroing_a_head_equals_zeroing_its_o_proj_columns() {
     let w = llama_weights(&cfg, 7);
     let (layer, head, hd, hh) = (2usize, 2usize, 8usize, 32usize);
     let mut cut = w.clone();
-    let (_, o) = cut.get_mut(&format!("model.layers.{layer}.self_attn.o_proj.weight")).unwrap();
+    let (_, o) = cut
+        .get_mut(&format!("model.layers.{layer}.self_attn.o_proj.weight"))
+        .unwrap();
     for row in 0..24 {
         for c in head * hd..(head + 1) * hd {
             o[row * hh + c] = 0.0;
@@ -241,10 +297,16 @@ fn zeroing_a_head_equals_zeroing_its_o_proj_columns() {
     let (orig, edited) = (load(a.path()), load(b.path()));
     let ids = prompt(10, 8);
     let mask = HeadMask::zeroing(4, 4, &[vec![(layer, head)]]).unwrap();
-    let masked = orig.forward_ablated(&ids, Some(&mask), None, &Readout::Full).unwrap();
-    let reference = edited.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
+    let masked = orig
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
+    let reference = edited
+        .forward_ablated(&ids, None, None, &Readout::Full)
+        .unwrap();
     assert_close(&masked, &reference, 1e-5, "o_proj columns");
-    let plain = orig.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
+    let plain = orig
+        .forward_ablated(&ids, None, None, &Readout::Full)
+        .unwrap();
     assert!(max_diff(&masked[0], &plain[0]) > 1e-3);
 }
 
@@ -262,11 +324,15 @@ fn gqa_matches_the_same_model_with_kv_heads_repeated() {
         for name in ["k_proj", "v_proj"] {
             let key = format!("model.layers.{l}.self_attn.{name}.weight");
             let (_, src) = w[&key].clone();
-            let rows: Vec<f32> = (0..4).flat_map(|h| src[(h / 2) * hd * d..(h / 2 + 1) * hd * d].to_vec()).collect();
+            let rows: Vec<f32> = (0..4)
+                .flat_map(|h| src[(h / 2) * hd * d..(h / 2 + 1) * hd * d].to_vec())
+                .collect();
             mha.insert(key, (vec![4 * hd, d], rows));
             let key = format!("model.layers.{l}.self_attn.{name}.bias");
             let (_, src) = w[&key].clone();
-            let rows: Vec<f32> = (0..4).flat_map(|h| src[(h / 2) * hd..(h / 2 + 1) * hd].to_vec()).collect();
+            let rows: Vec<f32> = (0..4)
+                .flat_map(|h| src[(h / 2) * hd..(h / 2 + 1) * hd].to_vec())
+                .collect();
             mha.insert(key, (vec![4 * hd], rows));
         }
     }
@@ -276,8 +342,12 @@ fn gqa_matches_the_same_model_with_kv_heads_repeated() {
     let (gqa, full) = (load(a.path()), load(b.path()));
     let ids = prompt(8, 10);
     let mask = random_mask(4, 4, 4, 11);
-    let x = gqa.forward_ablated(&ids, Some(&mask), None, &Readout::Full).unwrap();
-    let y = full.forward_ablated(&ids, Some(&mask), None, &Readout::Full).unwrap();
+    let x = gqa
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
+    let y = full
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
     assert_close(&x, &y, 1e-5, "gqa vs repeated kv");
 }
 
@@ -291,40 +361,116 @@ fn layer_and_prefix_reuse_equal_the_full_pass() {
     mask.set(1, 2, 0, 0.0).unwrap();
     mask.set(1, 3, 3, 0.0).unwrap();
     mask.set(2, 1, 2, 0.25).unwrap();
-    let reused = m.run(&[ids.clone()], &jobs_of(&mask, None), &Readout::Full, &RunOptions::default()).unwrap();
-    let full = m.run(&[ids.clone()], &jobs_of(&mask, None), &Readout::Full, &no_reuse()).unwrap();
+    let reused = m
+        .run(
+            &[ids.clone()],
+            &jobs_of(&mask, None),
+            &Readout::Full,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    let full = m
+        .run(
+            &[ids.clone()],
+            &jobs_of(&mask, None),
+            &Readout::Full,
+            &no_reuse(),
+        )
+        .unwrap();
     assert_close(&reused, &full, 1e-5, "layer reuse");
     // Token masks: KV prefix up to the first removed token, with and without head masks.
-    let keep: Vec<Vec<bool>> = (0..5).map(|b| (0..12).map(|t| t != 4 + b && t != 9).collect()).collect();
+    let keep: Vec<Vec<bool>> = (0..5)
+        .map(|b| (0..12).map(|t| t != 4 + b && t != 9).collect())
+        .collect();
     let tokens = TokenMask::from_rows(&keep).unwrap();
     let only_tokens: Vec<Job> = (0..5)
-        .map(|b| Job { prompt: 0, heads: None, tokens: Some(keep[b].clone()) })
+        .map(|b| Job {
+            prompt: 0,
+            heads: None,
+            tokens: Some(keep[b].clone()),
+        })
         .collect();
-    let reused = m.run(&[ids.clone()], &only_tokens, &Readout::Full, &RunOptions::default()).unwrap();
-    let full = m.run(&[ids.clone()], &only_tokens, &Readout::Full, &no_reuse()).unwrap();
+    let reused = m
+        .run(
+            &[ids.clone()],
+            &only_tokens,
+            &Readout::Full,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    let full = m
+        .run(&[ids.clone()], &only_tokens, &Readout::Full, &no_reuse())
+        .unwrap();
     assert_close(&reused, &full, 1e-5, "kv prefix");
-    let both = m.run(&[ids.clone()], &jobs_of(&mask, Some(&tokens)), &Readout::Full, &RunOptions::default()).unwrap();
-    let both_full = m.run(&[ids.clone()], &jobs_of(&mask, Some(&tokens)), &Readout::Full, &no_reuse()).unwrap();
+    let both = m
+        .run(
+            &[ids.clone()],
+            &jobs_of(&mask, Some(&tokens)),
+            &Readout::Full,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    let both_full = m
+        .run(
+            &[ids.clone()],
+            &jobs_of(&mask, Some(&tokens)),
+            &Readout::Full,
+            &no_reuse(),
+        )
+        .unwrap();
     assert_close(&both, &both_full, 1e-5, "heads + tokens");
 }
 
 #[test]
 fn token_mask_replaces_tokens_by_the_baseline_in_place() {
     let (_d, m, _) = tiny("llama", 14);
-    assert_eq!((m.info().baseline_token, m.info().baseline_source.as_str()), (0, "unk"));
+    assert_eq!(
+        (m.info().baseline_token, m.info().baseline_source.as_str()),
+        (0, "unk")
+    );
     let ids = prompt(7, 15);
     let keep = vec![true, true, false, true, false, true, true];
     let masked = m
-        .forward_ablated(&ids, None, Some(&TokenMask::from_rows(&[keep.clone()]).unwrap()), &Readout::Full)
+        .forward_ablated(
+            &ids,
+            None,
+            Some(&TokenMask::from_rows(&[keep.clone()]).unwrap()),
+            &Readout::Full,
+        )
         .unwrap();
-    let replaced: Vec<u32> = ids.iter().zip(&keep).map(|(&id, &k)| if k { id } else { 0 }).collect();
-    let direct = m.forward_ablated(&replaced, None, None, &Readout::Full).unwrap();
+    let replaced: Vec<u32> = ids
+        .iter()
+        .zip(&keep)
+        .map(|(&id, &k)| if k { id } else { 0 })
+        .collect();
+    let direct = m
+        .forward_ablated(&replaced, None, None, &Readout::Full)
+        .unwrap();
     assert_close(&masked, &direct, 1e-5, "token replacement");
-    let custom = RunOptions { baseline_token: Some(5), ..RunOptions::default() };
-    let job = Job { prompt: 0, heads: None, tokens: Some(keep.clone()) };
-    let with5 = m.run(&[ids.clone()], &[job], &Readout::Full, &custom).unwrap();
-    let replaced5: Vec<u32> = ids.iter().zip(&keep).map(|(&id, &k)| if k { id } else { 5 }).collect();
-    assert_close(&with5, &m.forward_ablated(&replaced5, None, None, &Readout::Full).unwrap(), 1e-5, "baseline 5");
+    let custom = RunOptions {
+        baseline_token: Some(5),
+        ..RunOptions::default()
+    };
+    let job = Job {
+        prompt: 0,
+        heads: None,
+        tokens: Some(keep.clone()),
+    };
+    let with5 = m
+        .run(&[ids.clone()], &[job], &Readout::Full, &custom)
+        .unwrap();
+    let replaced5: Vec<u32> = ids
+        .iter()
+        .zip(&keep)
+        .map(|(&id, &k)| if k { id } else { 5 })
+        .collect();
+    assert_close(
+        &with5,
+        &m.forward_ablated(&replaced5, None, None, &Readout::Full)
+            .unwrap(),
+        1e-5,
+        "baseline 5",
+    );
 }
 
 #[test]
@@ -335,16 +481,25 @@ fn prompts_of_different_lengths_batch_with_padding_and_budget() {
     let mut jobs = Vec::new();
     for p in 0..3 {
         for b in 0..2 {
-            jobs.push(Job { prompt: p, heads: Some(mask.row(b).to_vec()), tokens: None });
+            jobs.push(Job {
+                prompt: p,
+                heads: Some(mask.row(b).to_vec()),
+                tokens: None,
+            });
         }
     }
     let mixed = m.run(&prompts, &jobs, &Readout::Full, &no_reuse()).unwrap();
-    let tight = RunOptions { max_batch_tokens: 1, ..no_reuse() };
+    let tight = RunOptions {
+        max_batch_tokens: 1,
+        ..no_reuse()
+    };
     let one_by_one = m.run(&prompts, &jobs, &Readout::Full, &tight).unwrap();
     assert_close(&mixed, &one_by_one, 1e-5, "padding vs single rows");
     for (j, job) in jobs.iter().enumerate() {
         let single = HeadMask::from_values(1, 4, 4, job.heads.clone().unwrap()).unwrap();
-        let alone = m.forward_ablated(&prompts[job.prompt], Some(&single), None, &Readout::Full).unwrap();
+        let alone = m
+            .forward_ablated(&prompts[job.prompt], Some(&single), None, &Readout::Full)
+            .unwrap();
         assert_close(&mixed[j..j + 1], &alone, 1e-5, &format!("job {j}"));
     }
 }
@@ -354,10 +509,17 @@ fn token_readout_equals_the_full_columns() {
     let (_d, m, _) = tiny("llama", 21);
     let ids = prompt(6, 22);
     let mask = random_mask(3, 4, 4, 23);
-    let full = m.forward_ablated(&ids, Some(&mask), None, &Readout::Full).unwrap();
+    let full = m
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
     let pick = vec![7u32, 3, 39];
-    let some = m.forward_ablated(&ids, Some(&mask), None, &Readout::Tokens(pick.clone())).unwrap();
-    let expect: Vec<Vec<f32>> = full.iter().map(|r| pick.iter().map(|&i| r[i as usize]).collect()).collect();
+    let some = m
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Tokens(pick.clone()))
+        .unwrap();
+    let expect: Vec<Vec<f32>> = full
+        .iter()
+        .map(|r| pick.iter().map(|&i| r[i as usize]).collect())
+        .collect();
     assert_close(&some, &expect, 1e-6, "token readout");
 }
 
@@ -367,17 +529,48 @@ fn mean_ablation_blends_towards_the_reference_mean() {
     let refs = vec![prompt(6, 25), prompt(9, 26)];
     let means = m.head_means(&refs).unwrap();
     let ids = prompt(8, 27);
-    let opts = RunOptions { means: Some(means), ..RunOptions::default() };
-    let keep = Job { prompt: 0, heads: Some(vec![1.0; 16]), tokens: None };
+    let opts = RunOptions {
+        means: Some(means),
+        ..RunOptions::default()
+    };
+    let keep = Job {
+        prompt: 0,
+        heads: Some(vec![1.0; 16]),
+        tokens: None,
+    };
     let mut zero_row = vec![1.0; 16];
     zero_row[2 * 4 + 1] = 0.0;
-    let ablate = Job { prompt: 0, heads: Some(zero_row), tokens: None };
-    let mean = m.run(&[ids.clone()], &[keep, ablate.clone()], &Readout::Full, &opts).unwrap();
+    let ablate = Job {
+        prompt: 0,
+        heads: Some(zero_row),
+        tokens: None,
+    };
+    let mean = m
+        .run(
+            &[ids.clone()],
+            &[keep, ablate.clone()],
+            &Readout::Full,
+            &opts,
+        )
+        .unwrap();
     let plain = m.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
     assert_close(&mean[..1], &plain, 1e-5, "mean ablation with scale 1");
-    let zero = m.run(&[ids.clone()], &[ablate], &Readout::Full, &RunOptions::default()).unwrap();
-    assert!(max_diff(&mean[1], &zero[0]) > 1e-4, "mean ablation must differ from zero ablation");
-    assert!(max_diff(&mean[1], &plain[0]) > 1e-4, "mean ablation must change the output");
+    let zero = m
+        .run(
+            &[ids.clone()],
+            &[ablate],
+            &Readout::Full,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    assert!(
+        max_diff(&mean[1], &zero[0]) > 1e-4,
+        "mean ablation must differ from zero ablation"
+    );
+    assert!(
+        max_diff(&mean[1], &plain[0]) > 1e-4,
+        "mean ablation must change the output"
+    );
 }
 
 #[test]
@@ -386,15 +579,29 @@ fn gpt2_invariants() {
     let w = gpt2_weights(30);
     write_model(tmp.path(), &gpt2_config(), &w);
     let m = load(tmp.path());
-    assert_eq!((m.info().n_layers, m.info().n_heads, m.info().head_dim), (3, 3, 8));
+    assert_eq!(
+        (m.info().n_layers, m.info().n_heads, m.info().head_dim),
+        (3, 3, 8)
+    );
     let ids = prompt(10, 31);
     let mask = random_mask(4, 3, 3, 32);
-    let batch = m.forward_ablated(&ids, Some(&mask), None, &Readout::Full).unwrap();
-    let full = m.run(&[ids.clone()], &jobs_of(&mask, None), &Readout::Full, &no_reuse()).unwrap();
+    let batch = m
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
+    let full = m
+        .run(
+            &[ids.clone()],
+            &jobs_of(&mask, None),
+            &Readout::Full,
+            &no_reuse(),
+        )
+        .unwrap();
     assert_close(&batch, &full, 1e-5, "gpt2 reuse");
     for b in 0..4 {
         let one = HeadMask::from_values(1, 3, 3, mask.row(b).to_vec()).unwrap();
-        let single = m.forward_ablated(&ids, Some(&one), None, &Readout::Full).unwrap();
+        let single = m
+            .forward_ablated(&ids, Some(&one), None, &Readout::Full)
+            .unwrap();
         assert_close(&batch[b..b + 1], &single, 1e-5, "gpt2 row");
     }
     // Zeroing head 1 of block 1 equals zeroing rows 8..16 of its c_proj (Conv1D, [in, out]).
@@ -409,13 +616,41 @@ fn gpt2_invariants() {
     write_model(tmp2.path(), &gpt2_config(), &cut);
     let edited = load(tmp2.path());
     let masked = m
-        .forward_ablated(&ids, Some(&HeadMask::zeroing(3, 3, &[vec![(1, 1)]]).unwrap()), None, &Readout::Full)
+        .forward_ablated(
+            &ids,
+            Some(&HeadMask::zeroing(3, 3, &[vec![(1, 1)]]).unwrap()),
+            None,
+            &Readout::Full,
+        )
         .unwrap();
-    assert_close(&masked, &edited.forward_ablated(&ids, None, None, &Readout::Full).unwrap(), 1e-5, "c_proj rows");
+    assert_close(
+        &masked,
+        &edited
+            .forward_ablated(&ids, None, None, &Readout::Full)
+            .unwrap(),
+        1e-5,
+        "c_proj rows",
+    );
     let keep: Vec<Vec<bool>> = vec![(0..10).map(|t| t != 6).collect()];
-    let tok = m.forward_ablated(&ids, None, Some(&TokenMask::from_rows(&keep).unwrap()), &Readout::Full).unwrap();
+    let tok = m
+        .forward_ablated(
+            &ids,
+            None,
+            Some(&TokenMask::from_rows(&keep).unwrap()),
+            &Readout::Full,
+        )
+        .unwrap();
     let tok_full = m
-        .run(&[ids.clone()], &[Job { prompt: 0, heads: None, tokens: Some(keep[0].clone()) }], &Readout::Full, &no_reuse())
+        .run(
+            &[ids.clone()],
+            &[Job {
+                prompt: 0,
+                heads: None,
+                tokens: Some(keep[0].clone()),
+            }],
+            &Readout::Full,
+            &no_reuse(),
+        )
         .unwrap();
     assert_close(&tok, &tok_full, 1e-5, "gpt2 kv prefix");
 }
@@ -424,36 +659,63 @@ fn gpt2_invariants() {
 fn load_errors_name_the_file_field_or_tensor() {
     let tmp = tempfile::tempdir().unwrap();
     let err = Model::load(tmp.path(), &Device::Cpu, DType::F32).unwrap_err();
-    assert!(matches!(err, ModelError::MissingFile { .. }) && err.to_string().contains("config.json"), "{err}");
+    assert!(
+        matches!(err, ModelError::MissingFile { .. }) && err.to_string().contains("config.json"),
+        "{err}"
+    );
 
     let cfg = llama_config("llama");
     let w = llama_weights(&cfg, 40);
     let mut bad = cfg.clone();
     bad["model_type"] = json!("mamba");
     write_model(tmp.path(), &bad, &w);
-    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32).unwrap_err().to_string();
-    assert!(err.contains("model_type") && err.contains("mamba") && err.contains("config.json"), "{err}");
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model_type") && err.contains("mamba") && err.contains("config.json"),
+        "{err}"
+    );
 
     let mut wrong = w.clone();
-    wrong.insert("model.layers.1.mlp.up_proj.weight".into(), (vec![41, 24], vec![0.0; 41 * 24]));
+    wrong.insert(
+        "model.layers.1.mlp.up_proj.weight".into(),
+        (vec![41, 24], vec![0.0; 41 * 24]),
+    );
     write_model(tmp.path(), &cfg, &wrong);
     let err = Model::load(tmp.path(), &Device::Cpu, DType::F32).unwrap_err();
-    assert!(matches!(&err, ModelError::WeightShape { tensor, .. } if tensor == "model.layers.1.mlp.up_proj.weight"), "{err}");
+    assert!(
+        matches!(&err, ModelError::WeightShape { tensor, .. } if tensor == "model.layers.1.mlp.up_proj.weight"),
+        "{err}"
+    );
     assert!(err.to_string().contains("[41, 24]"), "{err}");
 
     let mut missing = w.clone();
     missing.remove("model.norm.weight");
     write_model(tmp.path(), &cfg, &missing);
-    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32).unwrap_err().to_string();
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("model.norm.weight"), "{err}");
 
     write_model(tmp.path(), &cfg, &w);
-    std::fs::write(tmp.path().join("tokenizer.json"), tokenizer_json(VOCAB + 5).to_string()).unwrap();
-    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32).unwrap_err().to_string();
-    assert!(err.contains("tokenizer.json") && err.contains("vocab_size"), "{err}");
+    std::fs::write(
+        tmp.path().join("tokenizer.json"),
+        tokenizer_json(VOCAB + 5).to_string(),
+    )
+    .unwrap();
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tokenizer.json") && err.contains("vocab_size"),
+        "{err}"
+    );
 
     std::fs::remove_file(tmp.path().join("model.safetensors")).unwrap();
-    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32).unwrap_err().to_string();
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("model.safetensors"), "{err}");
 }
 
@@ -462,12 +724,28 @@ fn bad_inputs_are_errors_not_panics() {
     let (_d, m, _) = tiny("llama", 50);
     let ids = prompt(5, 51);
     assert!(m.forward_ablated(&[], None, None, &Readout::Full).is_err());
-    assert!(m.forward_ablated(&[VOCAB as u32], None, None, &Readout::Full).is_err());
-    assert!(m.forward_ablated(&prompt(65, 1), None, None, &Readout::Full).is_err());
-    assert!(m.forward_ablated(&ids, Some(&HeadMask::ones(1, 3, 4)), None, &Readout::Full).is_err());
+    assert!(m
+        .forward_ablated(&[VOCAB as u32], None, None, &Readout::Full)
+        .is_err());
+    assert!(m
+        .forward_ablated(&prompt(65, 1), None, None, &Readout::Full)
+        .is_err());
+    assert!(m
+        .forward_ablated(&ids, Some(&HeadMask::ones(1, 3, 4)), None, &Readout::Full)
+        .is_err());
     let short = TokenMask::from_rows(&[vec![true; 4]]).unwrap();
-    assert!(m.forward_ablated(&ids, None, Some(&short), &Readout::Full).is_err());
-    assert!(m.forward_ablated(&ids, None, None, &Readout::Tokens(vec![VOCAB as u32])).is_err());
-    let job = Job { prompt: 3, heads: None, tokens: None };
-    assert!(m.run(&[ids], &[job], &Readout::Full, &RunOptions::default()).is_err());
+    assert!(m
+        .forward_ablated(&ids, None, Some(&short), &Readout::Full)
+        .is_err());
+    assert!(m
+        .forward_ablated(&ids, None, None, &Readout::Tokens(vec![VOCAB as u32]))
+        .is_err());
+    let job = Job {
+        prompt: 3,
+        heads: None,
+        tokens: None,
+    };
+    assert!(m
+        .run(&[ids], &[job], &Readout::Full, &RunOptions::default())
+        .is_err());
 }

@@ -46,14 +46,22 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
         .pop()
         .context("the model returned no row")?;
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let lse = max + logits.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
+    let lse = max
+        + logits
+            .iter()
+            .map(|&v| (v as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
     let top: Vec<serde_json::Value> = order
         .iter()
         .take(args.top)
         .map(|&i| {
-            let token = model.tokenizer().decode(&[i as u32], false).unwrap_or_default();
+            let token = model
+                .tokenizer()
+                .decode(&[i as u32], false)
+                .unwrap_or_default();
             serde_json::json!({"id": i, "token": token, "logit": logits[i],
                                "prob": (logits[i] as f64 - lse).exp()})
         })
@@ -77,7 +85,10 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
             ids.len(),
             ablated.len()
         );
-        println!("{:>4}  {:>6}  {:>10}  {:>8}  token", "rank", "id", "logit", "prob");
+        println!(
+            "{:>4}  {:>6}  {:>10}  {:>8}  token",
+            "rank", "id", "logit", "prob"
+        );
         for (rank, t) in top.iter().enumerate() {
             println!(
                 "{:>4}  {:>6}  {:>10.4}  {:>8.5}  {:?}",
@@ -115,34 +126,50 @@ pub fn parse_head_mask(arg: &str, layers: usize, heads: usize) -> anyhow::Result
     let path = Path::new(arg);
     if path.is_file() {
         let text = std::fs::read_to_string(path).with_context(|| format!("--head-mask {arg}"))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("--head-mask {arg}: not valid JSON"))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("--head-mask {arg}: not valid JSON"))?;
         return mask_from_json(&value, layers, heads).with_context(|| format!("--head-mask {arg}"));
     }
     let mut pairs = Vec::new();
     for item in arg.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (l, h) = item
-            .split_once(':')
-            .with_context(|| format!("--head-mask: `{item}` is not LAYER:HEAD (and no file {arg} exists)"))?;
-        let l: usize = l.parse().with_context(|| format!("--head-mask: layer `{l}` in `{item}`"))?;
+        let (l, h) = item.split_once(':').with_context(|| {
+            format!("--head-mask: `{item}` is not LAYER:HEAD (and no file {arg} exists)")
+        })?;
+        let l: usize = l
+            .parse()
+            .with_context(|| format!("--head-mask: layer `{l}` in `{item}`"))?;
         if h == "*" {
             pairs.extend((0..heads).map(|h| (l, h)));
         } else {
-            let h: usize = h.parse().with_context(|| format!("--head-mask: head `{h}` in `{item}`"))?;
+            let h: usize = h
+                .parse()
+                .with_context(|| format!("--head-mask: head `{h}` in `{item}`"))?;
             pairs.push((l, h));
         }
     }
     HeadMask::zeroing(layers, heads, &[pairs]).context("--head-mask")
 }
 
-fn mask_from_json(value: &serde_json::Value, layers: usize, heads: usize) -> anyhow::Result<HeadMask> {
+fn mask_from_json(
+    value: &serde_json::Value,
+    layers: usize,
+    heads: usize,
+) -> anyhow::Result<HeadMask> {
     let rows = value.as_array().context("expected a JSON array")?;
     // A list of `[layer, head]` pairs, unless the same array is also a valid [L][H] matrix.
-    let is_pairs = rows.iter().all(|r| r.as_array().is_some_and(|a| a.len() == 2 && a.iter().all(|v| v.is_u64())));
+    let is_pairs = rows.iter().all(|r| {
+        r.as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|v| v.is_u64()))
+    });
     if is_pairs && !(rows.len() == layers && heads == 2) {
         let pairs = rows
             .iter()
-            .map(|r| (r[0].as_u64().unwrap_or(0) as usize, r[1].as_u64().unwrap_or(0) as usize))
+            .map(|r| {
+                (
+                    r[0].as_u64().unwrap_or(0) as usize,
+                    r[1].as_u64().unwrap_or(0) as usize,
+                )
+            })
             .collect::<Vec<_>>();
         return Ok(HeadMask::zeroing(layers, heads, &[pairs])?);
     }
@@ -151,12 +178,20 @@ fn mask_from_json(value: &serde_json::Value, layers: usize, heads: usize) -> any
     }
     let mut values = Vec::with_capacity(layers * heads);
     for (l, row) in rows.iter().enumerate() {
-        let row = row.as_array().with_context(|| format!("row {l} is not an array"))?;
+        let row = row
+            .as_array()
+            .with_context(|| format!("row {l} is not an array"))?;
         if row.len() != heads {
-            bail!("row {l} has {} scales, the model has {heads} heads", row.len());
+            bail!(
+                "row {l} has {} scales, the model has {heads} heads",
+                row.len()
+            );
         }
         for (h, v) in row.iter().enumerate() {
-            values.push(v.as_f64().with_context(|| format!("[{l}][{h}] is not a number"))? as f32);
+            values.push(
+                v.as_f64()
+                    .with_context(|| format!("[{l}][{h}] is not a number"))? as f32,
+            );
         }
     }
     Ok(HeadMask::from_values(1, layers, heads, values)?)

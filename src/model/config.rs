@@ -158,7 +158,9 @@ impl Config {
         match model_type.as_str() {
             "llama" | "mistral" | "qwen2" | "qwen3" => {
                 let raw: RawLlama = deserialize(value, origin)?;
-                Ok(Config::Llama(llama_from_raw(raw, model_type, special, origin)?))
+                Ok(Config::Llama(llama_from_raw(
+                    raw, model_type, special, origin,
+                )?))
             }
             "gpt2" => {
                 let raw: RawGpt2 = deserialize(value, origin)?;
@@ -241,9 +243,13 @@ fn rope_scaling(raw: Option<&Value>, origin: &str) -> ModelResult<Option<RopeSca
         .and_then(Value::as_str)
         .ok_or_else(|| ModelError::config(origin, "rope_scaling.rope_type", "missing"))?;
     let num = |key: &str| -> ModelResult<f64> {
-        obj.get(key)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| ModelError::config(origin, &format!("rope_scaling.{key}"), "missing or not a number"))
+        obj.get(key).and_then(Value::as_f64).ok_or_else(|| {
+            ModelError::config(
+                origin,
+                &format!("rope_scaling.{key}"),
+                "missing or not a number",
+            )
+        })
     };
     match kind {
         "default" => Ok(None),
@@ -264,9 +270,18 @@ fn rope_scaling(raw: Option<&Value>, origin: &str) -> ModelResult<Option<RopeSca
     }
 }
 
-fn llama_from_raw(raw: RawLlama, model_type: String, special: SpecialIds, origin: &str) -> ModelResult<LlamaConfig> {
+fn llama_from_raw(
+    raw: RawLlama,
+    model_type: String,
+    special: SpecialIds,
+    origin: &str,
+) -> ModelResult<LlamaConfig> {
     let heads = positive(raw.num_attention_heads, "num_attention_heads", origin)?;
-    let kv_heads = positive(raw.num_key_value_heads.unwrap_or(heads), "num_key_value_heads", origin)?;
+    let kv_heads = positive(
+        raw.num_key_value_heads.unwrap_or(heads),
+        "num_key_value_heads",
+        origin,
+    )?;
     if heads % kv_heads != 0 {
         return Err(ModelError::config(
             origin,
@@ -287,11 +302,19 @@ fn llama_from_raw(raw: RawLlama, model_type: String, special: SpecialIds, origin
         }
     };
     if head_dim % 2 != 0 {
-        return Err(ModelError::config(origin, "head_dim", "must be even for RoPE"));
+        return Err(ModelError::config(
+            origin,
+            "head_dim",
+            "must be even for RoPE",
+        ));
     }
     if let Some(act) = raw.hidden_act.as_deref() {
         if act != "silu" {
-            return Err(ModelError::config(origin, "hidden_act", format!("`{act}` is not supported (silu)")));
+            return Err(ModelError::config(
+                origin,
+                "hidden_act",
+                format!("`{act}` is not supported (silu)"),
+            ));
         }
     }
     let is_qwen2 = model_type == "qwen2";
@@ -327,7 +350,11 @@ fn gpt2_from_raw(raw: RawGpt2, special: SpecialIds, origin: &str) -> ModelResult
     let n_embd = positive(raw.n_embd, "n_embd", origin)?;
     let n_head = positive(raw.n_head, "n_head", origin)?;
     if n_embd % n_head != 0 {
-        return Err(ModelError::config(origin, "n_embd", format!("{n_embd} is not a multiple of n_head = {n_head}")));
+        return Err(ModelError::config(
+            origin,
+            "n_embd",
+            format!("{n_embd} is not a multiple of n_head = {n_head}"),
+        ));
     }
     let gelu_erf = match raw.activation_function.as_deref() {
         None | Some("gelu_new") | Some("gelu_pytorch_tanh") => false,
@@ -370,8 +397,18 @@ mod tests {
         let Config::Llama(c) = Config::from_json(&smol(), "config.json").unwrap() else {
             panic!("expected llama")
         };
-        assert_eq!((c.head_dim, c.num_key_value_heads, c.tie_word_embeddings), (64, 3, true));
-        assert_eq!(c.special, SpecialIds { bos: Some(1), eos: Some(2), pad: None });
+        assert_eq!(
+            (c.head_dim, c.num_key_value_heads, c.tie_word_embeddings),
+            (64, 3, true)
+        );
+        assert_eq!(
+            c.special,
+            SpecialIds {
+                bos: Some(1),
+                eos: Some(2),
+                pad: None
+            }
+        );
         assert!(!c.qkv_bias && !c.qk_norm);
     }
 
@@ -379,8 +416,13 @@ mod tests {
     fn names_the_missing_field() {
         let mut v = smol();
         v.as_object_mut().unwrap().remove("hidden_size");
-        let err = Config::from_json(&v, "x/config.json").unwrap_err().to_string();
-        assert!(err.contains("x/config.json") && err.contains("hidden_size"), "{err}");
+        let err = Config::from_json(&v, "x/config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x/config.json") && err.contains("hidden_size"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -388,7 +430,9 @@ mod tests {
         let mut v = smol();
         v["model_type"] = json!("mamba");
         let err = Config::from_json(&v, "c.json").unwrap_err();
-        assert!(matches!(err, ModelError::UnknownModelType { ref model_type, .. } if model_type == "mamba"));
+        assert!(
+            matches!(err, ModelError::UnknownModelType { ref model_type, .. } if model_type == "mamba")
+        );
         let mut v = smol();
         v["num_key_value_heads"] = json!(2);
         let err = Config::from_json(&v, "c.json").unwrap_err().to_string();
@@ -399,11 +443,15 @@ mod tests {
     fn qwen2_has_qkv_bias_and_qwen3_qk_norm() {
         let mut v = smol();
         v["model_type"] = json!("qwen2");
-        let Config::Llama(c) = Config::from_json(&v, "c").unwrap() else { panic!() };
+        let Config::Llama(c) = Config::from_json(&v, "c").unwrap() else {
+            panic!()
+        };
         assert!(c.qkv_bias && !c.o_bias && !c.qk_norm);
         v["model_type"] = json!("qwen3");
         v["head_dim"] = json!(128);
-        let Config::Llama(c) = Config::from_json(&v, "c").unwrap() else { panic!() };
+        let Config::Llama(c) = Config::from_json(&v, "c").unwrap() else {
+            panic!()
+        };
         assert!(c.qk_norm && !c.qkv_bias && c.head_dim == 128);
     }
 }

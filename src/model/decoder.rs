@@ -51,7 +51,14 @@ pub(crate) trait Decoder: Send + Sync {
     /// Token and (for learned positions) position embedding: ids `[N, T]` at positions `pos0..pos0+T` -> `[N, T, D]`.
     fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor>;
     /// Block `l` on `x [N, T, D]` at positions `pos0..pos0+T`, attending to `past` (positions `0..pos0`) too.
-    fn block(&self, l: usize, x: &Tensor, pos0: usize, op: Option<&HeadOp>, past: Option<&Kv>) -> ModelResult<BlockOut>;
+    fn block(
+        &self,
+        l: usize,
+        x: &Tensor,
+        pos0: usize,
+        op: Option<&HeadOp>,
+        past: Option<&Kv>,
+    ) -> ModelResult<BlockOut>;
     /// The final norm on `[N, D]`.
     fn final_norm(&self, x: &Tensor) -> ModelResult<Tensor>;
     /// The unembedding matrix `[V, D]`.
@@ -61,7 +68,12 @@ pub(crate) trait Decoder: Send + Sync {
 }
 
 /// Additive causal bias `[T, P + T]` for `t` queries at positions `p..p+t` over keys `0..p+t`.
-pub(crate) fn causal_bias(t: usize, p: usize, dtype: DType, device: &Device) -> ModelResult<Tensor> {
+pub(crate) fn causal_bias(
+    t: usize,
+    p: usize,
+    dtype: DType,
+    device: &Device,
+) -> ModelResult<Tensor> {
     let s = p + t;
     let values: Vec<f32> = (0..t)
         .flat_map(|i| (0..s).map(move |j| if j > p + i { f32::NEG_INFINITY } else { 0.0 }))
@@ -78,7 +90,10 @@ pub(crate) fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: &Tensor) -> Mo
     let (_, hkv, s, _) = k.dims4()?;
     let g = h / hkv;
     let q = q.contiguous()?.reshape((n, hkv, g * t, dh))?;
-    let scores = q.matmul(&k.t()?)?.reshape((n, hkv, g, t, s))?;
+    // K after a cat with a broadcast prefix can have strides the CPU matmul rejects.
+    let scores = q
+        .matmul(&k.contiguous()?.t()?)?
+        .reshape((n, hkv, g, t, s))?;
     let scores = scores.broadcast_add(bias)?;
     let probs = candle_nn::ops::softmax_last_dim(&scores)?.reshape((n, hkv, g * t, s))?;
     Ok(probs.matmul(&v.contiguous()?)?.reshape((n, h, t, dh))?)

@@ -26,7 +26,10 @@ impl std::str::FromStr for DeviceChoice {
             "cuda" | "gpu" => Ok(DeviceChoice::Cuda),
             "metal" => Ok(DeviceChoice::Metal),
             "auto" => Ok(DeviceChoice::Auto),
-            other => Err(ModelError::input("--device", format!("`{other}` is not one of cpu, cuda, metal, auto"))),
+            other => Err(ModelError::input(
+                "--device",
+                format!("`{other}` is not one of cpu, cuda, metal, auto"),
+            )),
         }
     }
 }
@@ -98,7 +101,11 @@ mod tests {
         let d: DeviceChoice = "CPU".parse().unwrap();
         assert!(matches!(d.open().unwrap(), Device::Cpu));
         assert_eq!(default_dtype(&Device::Cpu), DType::F32);
-        assert!("tpu".parse::<DeviceChoice>().unwrap_err().to_string().contains("--device"));
+        assert!("tpu"
+            .parse::<DeviceChoice>()
+            .unwrap_err()
+            .to_string()
+            .contains("--device"));
     }
 
     #[cfg(not(feature = "cuda"))]

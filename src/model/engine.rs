@@ -113,7 +113,13 @@ impl Model {
     }
 
     /// Runs every job and returns last-position logits `[jobs][K]` in job order, f32.
-    pub fn run(&self, prompts: &[Vec<u32>], jobs: &[Job], readout: &Readout, opts: &RunOptions) -> ModelResult<Vec<Vec<f32>>> {
+    pub fn run(
+        &self,
+        prompts: &[Vec<u32>],
+        jobs: &[Job],
+        readout: &Readout,
+        opts: &RunOptions,
+    ) -> ModelResult<Vec<Vec<f32>>> {
         for (i, p) in prompts.iter().enumerate() {
             self.check_ids(p, &format!("prompts[{i}]"))?;
         }
@@ -131,7 +137,11 @@ impl Model {
             if means.per_layer.len() != self.info.n_layers {
                 return Err(ModelError::input(
                     "means",
-                    format!("{} layers of means for a model of {}", means.per_layer.len(), self.info.n_layers),
+                    format!(
+                        "{} layers of means for a model of {}",
+                        means.per_layer.len(),
+                        self.info.n_layers
+                    ),
                 ));
             }
         }
@@ -141,7 +151,8 @@ impl Model {
             self.run_fresh(&all, &prepared, &unembed, opts, &mut out)?;
         } else {
             for (p, prompt) in prompts.iter().enumerate() {
-                let mut mine: Vec<usize> = (0..jobs.len()).filter(|&j| jobs[j].prompt == p).collect();
+                let mut mine: Vec<usize> =
+                    (0..jobs.len()).filter(|&j| jobs[j].prompt == p).collect();
                 if mine.is_empty() {
                     continue;
                 }
@@ -153,14 +164,19 @@ impl Model {
         }
         out.into_iter()
             .enumerate()
-            .map(|(j, o)| o.ok_or_else(|| ModelError::input("jobs", format!("job {j} was not run"))))
+            .map(|(j, o)| {
+                o.ok_or_else(|| ModelError::input("jobs", format!("job {j} was not run")))
+            })
             .collect()
     }
 
     /// Per-head mean outputs over `prompts` (every position of every prompt weighs the same).
     pub fn head_means(&self, prompts: &[Vec<u32>]) -> ModelResult<HeadMeans> {
         if prompts.is_empty() {
-            return Err(ModelError::input("mean-ablation prompts", "the reference set is empty"));
+            return Err(ModelError::input(
+                "mean-ablation prompts",
+                "the reference set is empty",
+            ));
         }
         let mut sums: Vec<Option<Tensor>> = vec![None; self.info.n_layers];
         let mut count = 0usize;
@@ -197,29 +213,55 @@ impl Model {
         if ids.len() > self.info.max_positions {
             return Err(ModelError::input(
                 arg,
-                format!("{} tokens, more than the model's {} positions", ids.len(), self.info.max_positions),
+                format!(
+                    "{} tokens, more than the model's {} positions",
+                    ids.len(),
+                    self.info.max_positions
+                ),
             ));
         }
         if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.info.vocab) {
-            return Err(ModelError::input(arg, format!("token id {id} is outside the vocabulary of {}", self.info.vocab)));
+            return Err(ModelError::input(
+                arg,
+                format!(
+                    "token id {id} is outside the vocabulary of {}",
+                    self.info.vocab
+                ),
+            ));
         }
         Ok(())
     }
 
-    fn prepare(&self, j: usize, job: &Job, prompts: &[Vec<u32>], baseline: u32, reuse: bool) -> ModelResult<Prepared> {
+    fn prepare(
+        &self,
+        j: usize,
+        job: &Job,
+        prompts: &[Vec<u32>],
+        baseline: u32,
+        reuse: bool,
+    ) -> ModelResult<Prepared> {
         let (l, h) = (self.info.n_layers, self.info.n_heads);
-        let prompt = prompts
-            .get(job.prompt)
-            .ok_or_else(|| ModelError::input(format!("jobs[{j}].prompt"), format!("no prompt {}", job.prompt)))?;
+        let prompt = prompts.get(job.prompt).ok_or_else(|| {
+            ModelError::input(
+                format!("jobs[{j}].prompt"),
+                format!("no prompt {}", job.prompt),
+            )
+        })?;
         if let Some(heads) = &job.heads {
             if heads.len() != l * h {
                 return Err(ModelError::input(
                     format!("jobs[{j}].heads"),
-                    format!("{} scales, the model has {l} layers x {h} heads", heads.len()),
+                    format!(
+                        "{} scales, the model has {l} layers x {h} heads",
+                        heads.len()
+                    ),
                 ));
             }
             if heads.iter().any(|v| !v.is_finite()) {
-                return Err(ModelError::input(format!("jobs[{j}].heads"), "a scale is not finite"));
+                return Err(ModelError::input(
+                    format!("jobs[{j}].heads"),
+                    "a scale is not finite",
+                ));
             }
         }
         let mut ids = prompt.clone();
@@ -236,7 +278,10 @@ impl Model {
                 }
             }
         }
-        let lowest = job.heads.as_deref().map_or(l, |row| lowest_masked_layer(row, h));
+        let lowest = job
+            .heads
+            .as_deref()
+            .map_or(l, |row| lowest_masked_layer(row, h));
         let first_changed = ids.iter().zip(prompt).position(|(a, b)| a != b);
         let start = match (reuse, first_changed) {
             (false, _) => Start::Suffix(0),
@@ -310,17 +355,25 @@ impl Model {
         let mut order = jobs.to_vec();
         order.sort_by_key(|&j| std::cmp::Reverse(prepared[j].ids.len()));
         for batch in Self::batches(&order, |j| prepared[j].ids.len(), opts.max_batch_tokens) {
-            let t = batch.iter().map(|&j| prepared[j].ids.len()).max().unwrap_or(1);
+            let t = batch
+                .iter()
+                .map(|&j| prepared[j].ids.len())
+                .max()
+                .unwrap_or(1);
             // Right padding: real positions never attend to the padding after them (causal mask).
             let mut flat = Vec::with_capacity(batch.len() * t);
             for &j in &batch {
                 flat.extend_from_slice(&prepared[j].ids);
-                flat.resize(flat.len() + t - prepared[j].ids.len(), self.info.baseline_token);
+                flat.resize(
+                    flat.len() + t - prepared[j].ids.len(),
+                    self.info.baseline_token,
+                );
             }
             let ids = Tensor::from_vec(flat, (batch.len(), t), &self.device)?;
             let x = self.decoder.embed(&ids, 0)?;
             let last: Vec<usize> = batch.iter().map(|&j| prepared[j].ids.len() - 1).collect();
-            let logits = self.layers_and_readout(x, 0, 0, None, &batch, prepared, &last, unembed, opts)?;
+            let logits =
+                self.layers_and_readout(x, 0, 0, None, &batch, prepared, &last, unembed, opts)?;
             for (&j, row) in batch.iter().zip(logits) {
                 out[j] = Some(row);
             }
@@ -340,8 +393,9 @@ impl Model {
         let l_count = self.info.n_layers;
         let t = clean.resid[0].dim(1)?;
         // Layer-resume jobs first (sorted latest start first), then suffix jobs.
-        let (resume, suffix): (Vec<usize>, Vec<usize>) =
-            order.iter().partition(|&&j| matches!(prepared[j].start, Start::Layer(_)));
+        let (resume, suffix): (Vec<usize>, Vec<usize>) = order
+            .iter()
+            .partition(|&&j| matches!(prepared[j].start, Start::Layer(_)));
         for batch in Self::batches(&resume, |_| t, opts.max_batch_tokens) {
             let start = batch
                 .iter()
@@ -352,9 +406,12 @@ impl Model {
                 .min()
                 .unwrap_or(l_count);
             let n = batch.len();
-            let x = clean.resid[start].broadcast_as((n, t, self.info.d_model))?.contiguous()?;
+            let x = clean.resid[start]
+                .broadcast_as((n, t, self.info.d_model))?
+                .contiguous()?;
             let last = vec![t - 1; n];
-            let logits = self.layers_and_readout(x, start, 0, None, &batch, prepared, &last, unembed, opts)?;
+            let logits =
+                self.layers_and_readout(x, start, 0, None, &batch, prepared, &last, unembed, opts)?;
             for (&j, row) in batch.iter().zip(logits) {
                 out[j] = Some(row);
             }
@@ -365,7 +422,10 @@ impl Model {
         };
         for batch in Self::batches(&suffix, |j| t - prefix_of(j), opts.max_batch_tokens) {
             let p = batch.iter().map(|&j| prefix_of(j)).min().unwrap_or(0);
-            let flat: Vec<u32> = batch.iter().flat_map(|&j| prepared[j].ids[p..].iter().copied()).collect();
+            let flat: Vec<u32> = batch
+                .iter()
+                .flat_map(|&j| prepared[j].ids[p..].iter().copied())
+                .collect();
             let ids = Tensor::from_vec(flat, (batch.len(), t - p), &self.device)?;
             let x = self.decoder.embed(&ids, p)?;
             let past: Option<Vec<Kv>> = (p > 0)
@@ -383,7 +443,17 @@ impl Model {
                 })
                 .transpose()?;
             let last = vec![t - 1 - p; batch.len()];
-            let logits = self.layers_and_readout(x, 0, p, past.as_deref(), &batch, prepared, &last, unembed, opts)?;
+            let logits = self.layers_and_readout(
+                x,
+                0,
+                p,
+                past.as_deref(),
+                &batch,
+                prepared,
+                &last,
+                unembed,
+                opts,
+            )?;
             for (&j, row) in batch.iter().zip(logits) {
                 out[j] = Some(row);
             }
@@ -414,7 +484,11 @@ impl Model {
             x = self.decoder.block(l, &x, pos0, op.as_ref(), kv)?.x;
         }
         let (_, t, d) = x.dims3()?;
-        let idx: Vec<u32> = last.iter().enumerate().map(|(r, &p)| (r * t + p) as u32).collect();
+        let idx: Vec<u32> = last
+            .iter()
+            .enumerate()
+            .map(|(r, &p)| (r * t + p) as u32)
+            .collect();
         let idx = Tensor::new(idx.as_slice(), &self.device)?;
         let hidden = x.reshape((n * t, d))?.index_select(&idx, 0)?;
         let hidden = self.decoder.final_norm(&hidden)?;
@@ -423,20 +497,30 @@ impl Model {
     }
 
     /// The head op for layer `l` of a batch, or `None` when every row keeps every head there.
-    fn head_op(&self, l: usize, batch: &[usize], prepared: &[Prepared], opts: &RunOptions) -> ModelResult<Option<HeadOp>> {
+    fn head_op(
+        &self,
+        l: usize,
+        batch: &[usize],
+        prepared: &[Prepared],
+        opts: &RunOptions,
+    ) -> ModelResult<Option<HeadOp>> {
         let h = self.info.n_heads;
         let rows: Vec<Option<&[f32]>> = batch
             .iter()
             .map(|&j| prepared[j].heads.as_deref().map(|r| &r[l * h..(l + 1) * h]))
             .collect();
-        if rows.iter().all(|r| r.is_none_or(|s| s.iter().all(|&v| v == 1.0))) {
+        if rows
+            .iter()
+            .all(|r| r.is_none_or(|s| s.iter().all(|&v| v == 1.0)))
+        {
             return Ok(None);
         }
         let flat: Vec<f32> = rows
             .iter()
             .flat_map(|r| r.map_or_else(|| vec![1.0; h], <[f32]>::to_vec))
             .collect();
-        let scale = Tensor::from_vec(flat, (batch.len(), h, 1, 1), &self.device)?.to_dtype(self.dtype)?;
+        let scale =
+            Tensor::from_vec(flat, (batch.len(), h, 1, 1), &self.device)?.to_dtype(self.dtype)?;
         let mean = opts.means.as_ref().map(|m| m.per_layer[l].clone());
         Ok(Some(HeadOp { scale, mean }))
     }

@@ -31,7 +31,10 @@ pub(crate) struct Gpt2 {
 
 /// A Conv1D (`[in, out]` weight) as a Linear (`[out, in]`).
 fn conv1d(w: &Weights, name: &str, d_in: usize, d_out: usize) -> ModelResult<Linear> {
-    let weight = w.get(&format!("{name}.weight"), &[d_in, d_out])?.t()?.contiguous()?;
+    let weight = w
+        .get(&format!("{name}.weight"), &[d_in, d_out])?
+        .t()?
+        .contiguous()?;
     let bias = w.get(&format!("{name}.bias"), &[d_out])?;
     Ok(Linear::new(weight, Some(bias)))
 }
@@ -47,7 +50,11 @@ fn layer_norm(w: &Weights, name: &str, d: usize, eps: f64) -> ModelResult<LayerN
 impl Gpt2 {
     /// Builds GPT-2 from Hugging Face names, with or without the `transformer.` prefix.
     pub fn new(cfg: Gpt2Config, w: &Weights, dtype: DType, device: &Device) -> ModelResult<Gpt2> {
-        let pre = if w.contains("transformer.wte.weight") { "transformer." } else { "" };
+        let pre = if w.contains("transformer.wte.weight") {
+            "transformer."
+        } else {
+            ""
+        };
         let (d, eps) = (cfg.n_embd, cfg.layer_norm_epsilon);
         let wte = w.get(&format!("{pre}wte.weight"), &[cfg.vocab_size, d])?;
         let wpe = w.get(&format!("{pre}wpe.weight"), &[cfg.n_positions, d])?;
@@ -80,12 +87,22 @@ impl Decoder for Gpt2 {
     fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor> {
         let (n, t) = ids.dims2()?;
         let d = self.cfg.n_embd;
-        let tok = self.wte.index_select(&ids.flatten_all()?, 0)?.reshape((n, t, d))?;
+        let tok = self
+            .wte
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((n, t, d))?;
         let pos = self.wpe.narrow(0, pos0, t)?.unsqueeze(0)?;
         Ok(tok.broadcast_add(&pos)?)
     }
 
-    fn block(&self, l: usize, x: &Tensor, pos0: usize, op: Option<&HeadOp>, past: Option<&Kv>) -> ModelResult<BlockOut> {
+    fn block(
+        &self,
+        l: usize,
+        x: &Tensor,
+        pos0: usize,
+        op: Option<&HeadOp>,
+        past: Option<&Kv>,
+    ) -> ModelResult<BlockOut> {
         let blk = &self.blocks[l];
         let (n, t, d) = x.dims3()?;
         let (h, hd) = (self.cfg.n_head, d / self.cfg.n_head);
@@ -118,7 +135,11 @@ impl Decoder for Gpt2 {
         let merged = merged.transpose(1, 2)?.contiguous()?.reshape((n, t, d))?;
         let x = (x + blk.attn_proj.forward(&merged)?)?;
         let hidden = blk.c_fc.forward(&blk.ln_2.forward(&x)?)?;
-        let hidden = if self.cfg.gelu_erf { hidden.gelu_erf()? } else { hidden.gelu()? };
+        let hidden = if self.cfg.gelu_erf {
+            hidden.gelu_erf()?
+        } else {
+            hidden.gelu()?
+        };
         let x = (x + blk.mlp_proj.forward(&hidden)?)?;
         Ok(BlockOut {
             x,

@@ -46,7 +46,13 @@ pub(crate) struct Llama {
     device: Device,
 }
 
-fn linear(w: &Weights, name: &str, out_dim: usize, in_dim: usize, bias: bool) -> ModelResult<Linear> {
+fn linear(
+    w: &Weights,
+    name: &str,
+    out_dim: usize,
+    in_dim: usize,
+    bias: bool,
+) -> ModelResult<Linear> {
     let weight = w.get(&format!("{name}.weight"), &[out_dim, in_dim])?;
     let bias = if bias {
         Some(w.get(&format!("{name}.bias"), &[out_dim])?)
@@ -85,7 +91,8 @@ pub(crate) fn inv_freq(cfg: &LlamaConfig) -> Vec<f64> {
                     } else if wavelen > low_wavelen {
                         f / factor
                     } else {
-                        let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        let smooth = (old / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
                         (1.0 - smooth) * f / factor + smooth * f
                     }
                 })
@@ -112,8 +119,20 @@ impl Llama {
             };
             let attn = Attention {
                 q: linear(w, &format!("{p}.self_attn.q_proj"), h * hd, d, cfg.qkv_bias)?,
-                k: linear(w, &format!("{p}.self_attn.k_proj"), hkv * hd, d, cfg.qkv_bias)?,
-                v: linear(w, &format!("{p}.self_attn.v_proj"), hkv * hd, d, cfg.qkv_bias)?,
+                k: linear(
+                    w,
+                    &format!("{p}.self_attn.k_proj"),
+                    hkv * hd,
+                    d,
+                    cfg.qkv_bias,
+                )?,
+                v: linear(
+                    w,
+                    &format!("{p}.self_attn.v_proj"),
+                    hkv * hd,
+                    d,
+                    cfg.qkv_bias,
+                )?,
                 o: linear(w, &format!("{p}.self_attn.o_proj"), d, h * hd, cfg.o_bias)?,
                 q_norm: qk_norm("q_norm")?,
                 k_norm: qk_norm("k_norm")?,
@@ -127,7 +146,12 @@ impl Llama {
             blocks.push(Block {
                 input_norm: rms(w, &format!("{p}.input_layernorm"), d, cfg.rms_norm_eps)?,
                 attn,
-                post_norm: rms(w, &format!("{p}.post_attention_layernorm"), d, cfg.rms_norm_eps)?,
+                post_norm: rms(
+                    w,
+                    &format!("{p}.post_attention_layernorm"),
+                    d,
+                    cfg.rms_norm_eps,
+                )?,
                 mlp,
             });
         }
@@ -135,7 +159,11 @@ impl Llama {
         let lm_head = match w.get_opt("lm_head.weight", &[cfg.vocab_size, d])? {
             Some(t) if !cfg.tie_word_embeddings => t,
             _ if cfg.tie_word_embeddings => embed.clone(),
-            _ => return Err(ModelError::MissingWeight { tensor: "lm_head.weight".into() }),
+            _ => {
+                return Err(ModelError::MissingWeight {
+                    tensor: "lm_head.weight".into(),
+                })
+            }
         };
         let freqs = inv_freq(&cfg);
         let positions = cfg.max_position_embeddings;
@@ -160,16 +188,28 @@ impl Llama {
 impl Decoder for Llama {
     fn embed(&self, ids: &Tensor, _pos0: usize) -> ModelResult<Tensor> {
         let (n, t) = ids.dims2()?;
-        Ok(self
-            .embed
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((n, t, self.cfg.hidden_size))?)
+        Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
+            n,
+            t,
+            self.cfg.hidden_size,
+        ))?)
     }
 
-    fn block(&self, l: usize, x: &Tensor, pos0: usize, op: Option<&HeadOp>, past: Option<&Kv>) -> ModelResult<BlockOut> {
+    fn block(
+        &self,
+        l: usize,
+        x: &Tensor,
+        pos0: usize,
+        op: Option<&HeadOp>,
+        past: Option<&Kv>,
+    ) -> ModelResult<BlockOut> {
         let blk = &self.blocks[l];
         let (n, t, _) = x.dims3()?;
-        let (h, hkv, hd) = (self.cfg.num_attention_heads, self.cfg.num_key_value_heads, self.cfg.head_dim);
+        let (h, hkv, hd) = (
+            self.cfg.num_attention_heads,
+            self.cfg.num_key_value_heads,
+            self.cfg.head_dim,
+        );
         let a = &blk.attn;
         let xn = blk.input_norm.forward(x)?;
         let heads = |lin: &Linear, count: usize, norm: Option<&RmsNorm>| -> ModelResult<Tensor> {
@@ -203,7 +243,10 @@ impl Decoder for Llama {
             Some(op) => op.apply(&ctx)?,
             None => ctx.clone(),
         };
-        let merged = merged.transpose(1, 2)?.contiguous()?.reshape((n, t, h * hd))?;
+        let merged = merged
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((n, t, h * hd))?;
         let x = (x + a.o.forward(&merged)?)?;
         let xn = blk.post_norm.forward(&x)?;
         let m = &blk.mlp;

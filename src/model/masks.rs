@@ -24,15 +24,26 @@ impl HeadMask {
     }
 
     /// Builds from row-major `[B, L, H]` values; each must be finite.
-    pub fn from_values(rows: usize, layers: usize, heads: usize, values: Vec<f32>) -> ModelResult<HeadMask> {
+    pub fn from_values(
+        rows: usize,
+        layers: usize,
+        heads: usize,
+        values: Vec<f32>,
+    ) -> ModelResult<HeadMask> {
         if values.len() != rows * layers * heads {
             return Err(ModelError::input(
                 "head_mask",
-                format!("{} values for shape [{rows}, {layers}, {heads}]", values.len()),
+                format!(
+                    "{} values for shape [{rows}, {layers}, {heads}]",
+                    values.len()
+                ),
             ));
         }
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::input("head_mask", format!("value {i} is not finite")));
+            return Err(ModelError::input(
+                "head_mask",
+                format!("value {i} is not finite"),
+            ));
         }
         Ok(HeadMask {
             rows,
@@ -43,7 +54,11 @@ impl HeadMask {
     }
 
     /// One row per list: the listed `(layer, head)` pairs are zeroed, all other heads kept.
-    pub fn zeroing(layers: usize, heads: usize, rows: &[Vec<(usize, usize)>]) -> ModelResult<HeadMask> {
+    pub fn zeroing(
+        layers: usize,
+        heads: usize,
+        rows: &[Vec<(usize, usize)>],
+    ) -> ModelResult<HeadMask> {
         let mut mask = HeadMask::ones(rows.len(), layers, heads);
         for (b, pairs) in rows.iter().enumerate() {
             for &(l, h) in pairs {

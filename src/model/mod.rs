@@ -116,12 +116,20 @@ impl Model {
             });
         }
         let config = Config::from_file(&config_path)?;
-        let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| ModelError::Tokenizer {
-            path: tokenizer_path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let tokenizer =
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| ModelError::Tokenizer {
+                path: tokenizer_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         let weights = Weights::from_folder(dir, dtype, device)?;
-        Model::build(config, &weights, tokenizer, &tokenizer_path.display().to_string(), device, dtype)
+        Model::build(
+            config,
+            &weights,
+            tokenizer,
+            &tokenizer_path.display().to_string(),
+            device,
+            dtype,
+        )
     }
 
     /// Builds a model from parts already in memory: a config.json value, tensors keyed by Hugging Face
@@ -163,7 +171,10 @@ impl Model {
                     baseline_token: 0,
                     baseline_source: String::new(),
                 };
-                (Box::new(llama::Llama::new(c, weights, dtype, device)?), info)
+                (
+                    Box::new(llama::Llama::new(c, weights, dtype, device)?),
+                    info,
+                )
             }
             Config::Gpt2(c) => {
                 let info = ModelInfo {
@@ -234,10 +245,13 @@ impl Model {
 
     /// Token ids of `text` with no special tokens added (as `add_special_tokens=False`).
     pub fn encode(&self, text: &str) -> ModelResult<Vec<u32>> {
-        let enc = self.tokenizer.encode(text, false).map_err(|e| ModelError::Tokenizer {
-            path: "tokenizer".into(),
-            reason: format!("cannot encode the prompt: {e}"),
-        })?;
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| ModelError::Tokenizer {
+                path: "tokenizer".into(),
+                reason: format!("cannot encode the prompt: {e}"),
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 }

@@ -21,17 +21,22 @@ impl<'a> Weights<'a> {
         let files = safetensors_files(dir)?;
         // SAFETY: the files are memory-mapped read-only; spex never writes to them, and a checkpoint
         // changed by another process while mapped is outside what the runtime supports.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device) }.map_err(|e| {
-            ModelError::File {
-                path: files[0].clone(),
-                reason: format!("cannot read safetensors: {e}"),
-            }
-        })?;
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device) }.map_err(|e| {
+                ModelError::File {
+                    path: files[0].clone(),
+                    reason: format!("cannot read safetensors: {e}"),
+                }
+            })?;
         Ok(Weights { vb })
     }
 
     /// Wraps tensors already in memory (e.g. dequantized from a GGUF file), keyed by HF names.
-    pub fn from_tensors(tensors: HashMap<String, Tensor>, dtype: DType, device: &Device) -> Weights<'static> {
+    pub fn from_tensors(
+        tensors: HashMap<String, Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> Weights<'static> {
         Weights {
             vb: VarBuilder::from_tensors(tensors, dtype, device),
         }
@@ -45,7 +50,9 @@ impl<'a> Weights<'a> {
     /// Reads `name`, checking it has `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> ModelResult<Tensor> {
         if !self.vb.contains_tensor(name) {
-            return Err(ModelError::MissingWeight { tensor: name.to_string() });
+            return Err(ModelError::MissingWeight {
+                tensor: name.to_string(),
+            });
         }
         let t = self.vb.get_unchecked(name)?;
         if t.dims() != shape {
