@@ -237,14 +237,14 @@ fn all_ones_mask_equals_the_unmasked_model() {
             .unwrap();
         let full = m
             .run(
-                &[ids.clone()],
+                std::slice::from_ref(&ids),
                 &jobs_of(&ones, None),
                 &Readout::Full,
                 &no_reuse(),
             )
             .unwrap();
         for row in masked.iter().chain(&full) {
-            assert_close(&[row.clone()], &plain, 1e-5, kind);
+            assert_close(std::slice::from_ref(row), &plain, 1e-5, kind);
         }
     }
 }
@@ -257,12 +257,22 @@ fn batch_rows_equal_single_runs() {
         let mask = random_mask(6, 4, 4, 5);
         for opts in [RunOptions::default(), no_reuse()] {
             let batch = m
-                .run(&[ids.clone()], &jobs_of(&mask, None), &Readout::Full, &opts)
+                .run(
+                    std::slice::from_ref(&ids),
+                    &jobs_of(&mask, None),
+                    &Readout::Full,
+                    &opts,
+                )
                 .unwrap();
             for b in 0..6 {
                 let one = HeadMask::from_values(1, 4, 4, mask.row(b).to_vec()).unwrap();
                 let single = m
-                    .run(&[ids.clone()], &jobs_of(&one, None), &Readout::Full, &opts)
+                    .run(
+                        std::slice::from_ref(&ids),
+                        &jobs_of(&one, None),
+                        &Readout::Full,
+                        &opts,
+                    )
                     .unwrap();
                 assert_close(&batch[b..b + 1], &single, 1e-5, &format!("{kind} row {b}"));
             }
@@ -363,7 +373,7 @@ fn layer_and_prefix_reuse_equal_the_full_pass() {
     mask.set(2, 1, 2, 0.25).unwrap();
     let reused = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &jobs_of(&mask, None),
             &Readout::Full,
             &RunOptions::default(),
@@ -371,7 +381,7 @@ fn layer_and_prefix_reuse_equal_the_full_pass() {
         .unwrap();
     let full = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &jobs_of(&mask, None),
             &Readout::Full,
             &no_reuse(),
@@ -392,19 +402,24 @@ fn layer_and_prefix_reuse_equal_the_full_pass() {
         .collect();
     let reused = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &only_tokens,
             &Readout::Full,
             &RunOptions::default(),
         )
         .unwrap();
     let full = m
-        .run(&[ids.clone()], &only_tokens, &Readout::Full, &no_reuse())
+        .run(
+            std::slice::from_ref(&ids),
+            &only_tokens,
+            &Readout::Full,
+            &no_reuse(),
+        )
         .unwrap();
     assert_close(&reused, &full, 1e-5, "kv prefix");
     let both = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &jobs_of(&mask, Some(&tokens)),
             &Readout::Full,
             &RunOptions::default(),
@@ -412,7 +427,7 @@ fn layer_and_prefix_reuse_equal_the_full_pass() {
         .unwrap();
     let both_full = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &jobs_of(&mask, Some(&tokens)),
             &Readout::Full,
             &no_reuse(),
@@ -457,7 +472,7 @@ fn token_mask_replaces_tokens_by_the_baseline_in_place() {
         tokens: Some(keep.clone()),
     };
     let with5 = m
-        .run(&[ids.clone()], &[job], &Readout::Full, &custom)
+        .run(std::slice::from_ref(&ids), &[job], &Readout::Full, &custom)
         .unwrap();
     let replaced5: Vec<u32> = ids
         .iter()
@@ -547,7 +562,7 @@ fn mean_ablation_blends_towards_the_reference_mean() {
     };
     let mean = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &[keep, ablate.clone()],
             &Readout::Full,
             &opts,
@@ -557,7 +572,7 @@ fn mean_ablation_blends_towards_the_reference_mean() {
     assert_close(&mean[..1], &plain, 1e-5, "mean ablation with scale 1");
     let zero = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &[ablate],
             &Readout::Full,
             &RunOptions::default(),
@@ -590,7 +605,7 @@ fn gpt2_invariants() {
         .unwrap();
     let full = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &jobs_of(&mask, None),
             &Readout::Full,
             &no_reuse(),
@@ -642,7 +657,7 @@ fn gpt2_invariants() {
         .unwrap();
     let tok_full = m
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &[Job {
                 prompt: 0,
                 heads: None,

@@ -179,11 +179,16 @@ fn real_model_batching_and_reuse_invariants() {
         .collect();
     let readout = Readout::Tokens(vec![330, 389, 426, 420]);
     let reused = model
-        .run(&[ids.clone()], &jobs, &readout, &RunOptions::default())
+        .run(
+            std::slice::from_ref(&ids),
+            &jobs,
+            &readout,
+            &RunOptions::default(),
+        )
         .unwrap();
     let full = model
         .run(
-            &[ids.clone()],
+            std::slice::from_ref(&ids),
             &jobs,
             &readout,
             &RunOptions {
