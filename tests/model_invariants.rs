@@ -449,7 +449,7 @@ fn token_mask_replaces_tokens_by_the_baseline_in_place() {
         .forward_ablated(
             &ids,
             None,
-            Some(&TokenMask::from_rows(&[keep.clone()]).unwrap()),
+            Some(&TokenMask::from_rows(std::slice::from_ref(&keep)).unwrap()),
             &Readout::Full,
         )
         .unwrap();

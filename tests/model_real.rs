@@ -94,7 +94,8 @@ fn logits_match_the_transformers_reference() {
                     .collect()
             })
             .unwrap_or_default();
-        let mask = HeadMask::zeroing(info.n_layers, info.n_heads, &[pairs.clone()]).unwrap();
+        let mask =
+            HeadMask::zeroing(info.n_layers, info.n_heads, std::slice::from_ref(&pairs)).unwrap();
         let logits = model
             .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
             .unwrap()
