@@ -56,6 +56,10 @@ pub enum Error {
     /// A value function (e.g. a model's forward pass) failed.
     #[error("value function failed")]
     ValueFunction(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    /// Loading or running a model failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 /// Result alias for the library.

@@ -18,6 +18,9 @@
 //!   evaluation and faithfulness (R^2).
 //! - [`sparse::ValueFunction`]: the batched black box (masks in, one `f64` per mask out).
 //!
+//! - [`model::Model`]: a maskable transformer (Llama-style or GPT-2) on Candle that runs a batch of
+//!   per-row head masks `[B, L, H]` or token masks `[B, T]` and returns last-position logits.
+//!
 //! `sparse/` knows nothing of models or devices: it is tested on synthetic functions with known
 //! spectra.
 

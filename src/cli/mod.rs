@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod logits;
+pub mod model_args;
 mod plan;
 mod solve;
 #[allow(dead_code)] // Wired into `spex eval` by the lead once the model lands.
@@ -23,6 +25,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Decode the values of a plan's masks into sparse interactions (JSON).
     Solve(solve::SolveArgs),
+    /// Print the next-token distribution of a prompt, optionally with heads ablated.
+    Logits(logits::LogitsArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -31,5 +35,6 @@ pub fn run() -> anyhow::Result<()> {
     match &cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Solve(args) => solve::run(args),
+        Command::Logits(args) => logits::run(args),
     }
 }

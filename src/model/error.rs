@@ -1,117 +1,116 @@
-//! Errors raised while finding and loading a model: each names the file and the field or tensor at fault.
+//! Errors of the model runtime: each variant names the file, field, tensor or argument at fault.
 
 use std::path::PathBuf;
 
-/// A model could not be found or loaded.
+/// Errors raised while loading or running a model.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    /// A file or folder the model needs does not exist.
-    #[error("{path}: {what} not found{hint}")]
-    Missing {
+pub enum ModelError {
+    /// A file the model needs is absent.
+    #[error("{path}: missing {what}")]
+    MissingFile {
         /// The path that was looked for.
         path: PathBuf,
-        /// What it should have been (e.g. `config.json`, `the default model`).
+        /// What the file is (e.g. `config.json`).
         what: String,
-        /// Advice on how to get it, starting with "; " (empty when there is none).
-        hint: String,
     },
 
     /// A file exists but could not be read or parsed.
     #[error("{path}: {reason}")]
-    Unreadable {
+    File {
         /// The file at fault.
         path: PathBuf,
         /// What went wrong.
         reason: String,
     },
 
-    /// A metadata field or JSON field is missing or has the wrong type or value.
+    /// A config field is missing, of the wrong type or out of range.
     #[error("{path}: field `{field}`: {reason}")]
-    Field {
-        /// The file at fault.
-        path: PathBuf,
-        /// The field's key (e.g. `llama.block_count`, `weight_map`).
+    Config {
+        /// The config file (or its origin, e.g. a GGUF file).
+        path: String,
+        /// The field at fault.
         field: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-
-    /// The model's architecture is not one spex implements.
-    #[error(
-        "{path}: field `{field}`: unsupported architecture `{value}` (supported: {supported})"
-    )]
-    UnsupportedArchitecture {
-        /// The file at fault.
-        path: PathBuf,
-        /// The field holding the architecture (e.g. `general.architecture`).
-        field: String,
-        /// The value found.
-        value: String,
-        /// The accepted values, comma separated.
-        supported: String,
-    },
-
-    /// A GGUF tensor is stored in a quantization type spex cannot dequantize.
-    #[error("{path}: tensor `{tensor}`: unsupported quantization type {dtype} (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K)")]
-    UnsupportedQuantization {
-        /// The file at fault.
-        path: PathBuf,
-        /// The tensor's name as stored in the file.
-        tensor: String,
-        /// The type's name and GGML id, e.g. `IQ2_XXS (id 16)`.
-        dtype: String,
-    },
-
-    /// A tensor the architecture needs is absent.
-    #[error("{path}: tensor `{tensor}` is missing")]
-    MissingTensor {
-        /// The file at fault.
-        path: PathBuf,
-        /// The tensor's name as stored in the file.
-        tensor: String,
-    },
-
-    /// A tensor the architecture does not use is present (loading it silently could hide a wrong model).
-    #[error("{path}: tensor `{tensor}` is not part of a supported {arch} model")]
-    UnexpectedTensor {
-        /// The file at fault.
-        path: PathBuf,
-        /// The tensor's name as stored in the file.
-        tensor: String,
-        /// The architecture the file declares.
-        arch: String,
-    },
-
-    /// A tensor's shape disagrees with the model's configuration.
-    #[error("{path}: tensor `{tensor}` has shape {found:?}, expected {expected:?}")]
-    TensorShape {
-        /// The file at fault.
-        path: PathBuf,
-        /// The tensor's name as stored in the file.
-        tensor: String,
-        /// The shape the configuration implies (row-major).
-        expected: Vec<usize>,
-        /// The shape in the file (row-major).
-        found: Vec<usize>,
-    },
-
-    /// The tokenizer is unusable or disagrees with the model.
-    #[error("{path}: tokenizer: {reason}")]
-    Tokenizer {
-        /// The file at fault (tokenizer.json or the GGUF).
-        path: PathBuf,
         /// What is wrong.
         reason: String,
     },
 
-    /// An `org/name` model id is not in the local Hugging Face cache.
-    #[error("model `{repo}` is not in the Hugging Face cache at {cache}: {reason} (spex never downloads; pass a folder or a .gguf file, or download the model into that cache first)")]
-    NotInCache {
-        /// The model id as given.
-        repo: String,
-        /// The hub cache folder searched.
-        cache: PathBuf,
-        /// What is missing there.
+    /// The config's `model_type` is not one this runtime implements.
+    #[error("{path}: field `model_type`: unknown model type `{model_type}` (supported: llama, mistral, qwen2, qwen3, gpt2)")]
+    UnknownModelType {
+        /// The config file.
+        path: String,
+        /// The value found.
+        model_type: String,
+    },
+
+    /// A weight the architecture needs is not in the checkpoint.
+    #[error("weights: missing tensor `{tensor}`")]
+    MissingWeight {
+        /// The tensor's checkpoint name.
+        tensor: String,
+    },
+
+    /// A weight has a shape other than the config implies.
+    #[error("weights: tensor `{tensor}` has shape {got:?}, expected {expected:?} from the config")]
+    WeightShape {
+        /// The tensor's checkpoint name.
+        tensor: String,
+        /// The shape the config implies.
+        expected: Vec<usize>,
+        /// The shape found in the checkpoint.
+        got: Vec<usize>,
+    },
+
+    /// The tokenizer could not be loaded or does not fit the model.
+    #[error("{path}: tokenizer: {reason}")]
+    Tokenizer {
+        /// The tokenizer file (or its origin).
+        path: String,
+        /// What is wrong.
         reason: String,
     },
+
+    /// A device was asked for that this build or machine cannot provide.
+    #[error("--device {device}: {reason}")]
+    Device {
+        /// The device asked for.
+        device: String,
+        /// Why it is not available.
+        reason: String,
+    },
+
+    /// A mask, prompt or readout argument does not fit the model.
+    #[error("invalid `{arg}`: {reason}")]
+    InvalidInput {
+        /// The argument's name.
+        arg: String,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A tensor operation failed.
+    #[error("tensor operation failed: {0}")]
+    Candle(#[from] candle_core::Error),
 }
+
+impl ModelError {
+    /// Shorthand for [`ModelError::InvalidInput`].
+    pub fn input(arg: impl Into<String>, reason: impl Into<String>) -> Self {
+        ModelError::InvalidInput {
+            arg: arg.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`ModelError::Config`].
+    pub fn config(path: &str, field: &str, reason: impl Into<String>) -> Self {
+        ModelError::Config {
+            path: path.to_string(),
+            field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Result alias for the model runtime.
+pub type ModelResult<T> = std::result::Result<T, ModelError>;

@@ -1,0 +1,527 @@
+//! Batched ablated forward passes: (prompt, head mask, token mask) jobs grouped into batches under
+//! a token budget, with layer reuse and key/value-prefix reuse from one clean run per prompt, and a
+//! last-position readout of only the requested token ids.
+
+use candle_core::Tensor;
+
+use super::decoder::{HeadOp, Kv};
+use super::error::{ModelError, ModelResult};
+use super::masks::{lowest_masked_layer, HeadMask, TokenMask};
+use super::{Model, Readout};
+
+/// One ablated forward pass: a prompt (index into the prompt list) with an optional head mask row
+/// (row-major `[L, H]` scales) and an optional token keep row (`[T]`, false = replace).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Index of the prompt in the list handed to [`Model::run`].
+    pub prompt: usize,
+    /// Head scales, row-major `[L, H]`; `None` keeps every head.
+    pub heads: Option<Vec<f32>>,
+    /// Token keep flags `[T]` for this prompt; `None` keeps every token.
+    pub tokens: Option<Vec<bool>>,
+}
+
+/// Per-head mean outputs (the attention context before `o_proj`) over a reference prompt set,
+/// used for mean ablation: one `[1, H, 1, Dh]` tensor per layer.
+#[derive(Debug, Clone)]
+pub struct HeadMeans {
+    per_layer: Vec<Tensor>,
+}
+
+/// How [`Model::run`] batches and reuses work.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Most prompt positions computed per batch (rows x positions); at least one row always runs.
+    pub max_batch_tokens: usize,
+    /// Reuse a clean run per prompt: resume at a job's lowest masked layer, and share the key/value
+    /// prefix before the first replaced token. Off runs every job from the embedding.
+    pub reuse: bool,
+    /// Token that replaces removed tokens; `None` takes the model's default ([`super::ModelInfo::baseline_token`]).
+    pub baseline_token: Option<u32>,
+    /// Mean ablation targets; `None` means zero ablation.
+    pub means: Option<HeadMeans>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            max_batch_tokens: 8192,
+            reuse: true,
+            baseline_token: None,
+            means: None,
+        }
+    }
+}
+
+/// Where a job's pass starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Start {
+    /// Resume at this layer from the clean residual (L = read the clean output).
+    Layer(usize),
+    /// Run every layer for positions `p..T`, reusing the clean keys/values of positions `< p`.
+    Suffix(usize),
+}
+
+/// A clean (unablated) run of one prompt at batch 1.
+struct CleanRun {
+    /// Residual input of every layer plus the final residual: `L + 1` tensors `[1, T, D]`.
+    resid: Vec<Tensor>,
+    /// Keys and values per layer, `[1, Hkv, T, Dh]`.
+    kv: Vec<Kv>,
+}
+
+/// A job after validation: its effective ids, start and head scales.
+struct Prepared {
+    ids: Vec<u32>,
+    heads: Option<Vec<f32>>,
+    start: Start,
+}
+
+impl Model {
+    /// Runs `B` ablations of one prompt `ids`: row b uses row b of `head_mask` `[B, L, H]` and of
+    /// `token_mask` `[B, T]` (either may be absent; with neither, B = 1). Returns last-position
+    /// logits `[B][K]` (K = V for [`Readout::Full`]), f32, with default [`RunOptions`].
+    pub fn forward_ablated(
+        &self,
+        ids: &[u32],
+        head_mask: Option<&HeadMask>,
+        token_mask: Option<&TokenMask>,
+        readout: &Readout,
+    ) -> ModelResult<Vec<Vec<f32>>> {
+        let rows = match (head_mask, token_mask) {
+            (Some(h), Some(t)) if h.rows() != t.rows() => {
+                return Err(ModelError::input(
+                    "token_mask",
+                    format!("{} rows but the head mask has {}", t.rows(), h.rows()),
+                ))
+            }
+            (Some(h), _) => h.rows(),
+            (None, Some(t)) => t.rows(),
+            (None, None) => 1,
+        };
+        if let Some(h) = head_mask {
+            h.check_shape(self.info.n_layers, self.info.n_heads)?;
+        }
+        let jobs: Vec<Job> = (0..rows)
+            .map(|b| Job {
+                prompt: 0,
+                heads: head_mask.map(|h| h.row(b).to_vec()),
+                tokens: token_mask.map(|t| t.row(b).to_vec()),
+            })
+            .collect();
+        self.run(&[ids.to_vec()], &jobs, readout, &RunOptions::default())
+    }
+
+    /// Runs every job and returns last-position logits `[jobs][K]` in job order, f32.
+    pub fn run(
+        &self,
+        prompts: &[Vec<u32>],
+        jobs: &[Job],
+        readout: &Readout,
+        opts: &RunOptions,
+    ) -> ModelResult<Vec<Vec<f32>>> {
+        for (i, p) in prompts.iter().enumerate() {
+            self.check_ids(p, &format!("prompts[{i}]"))?;
+        }
+        let unembed = self.unembed_rows(readout)?;
+        let baseline = opts.baseline_token.unwrap_or(self.info.baseline_token);
+        self.check_ids(&[baseline], "baseline_token")?;
+        let prepared: Vec<Prepared> = jobs
+            .iter()
+            .enumerate()
+            .map(|(j, job)| self.prepare(j, job, prompts, baseline, opts.reuse))
+            .collect::<ModelResult<_>>()?;
+        let mut out: Vec<Option<Vec<f32>>> = vec![None; jobs.len()];
+
+        if let Some(means) = &opts.means {
+            if means.per_layer.len() != self.info.n_layers {
+                return Err(ModelError::input(
+                    "means",
+                    format!(
+                        "{} layers of means for a model of {}",
+                        means.per_layer.len(),
+                        self.info.n_layers
+                    ),
+                ));
+            }
+        }
+        if !opts.reuse {
+            // Without reuse every job runs from the embedding; prompts mix in one batch, right-padded.
+            let all: Vec<usize> = (0..jobs.len()).collect();
+            self.run_fresh(&all, &prepared, &unembed, opts, &mut out)?;
+        } else {
+            for (p, prompt) in prompts.iter().enumerate() {
+                let mut mine: Vec<usize> =
+                    (0..jobs.len()).filter(|&j| jobs[j].prompt == p).collect();
+                if mine.is_empty() {
+                    continue;
+                }
+                let clean = self.clean_run(prompt)?;
+                // Latest start first, so each batch's earliest start is as late as possible.
+                mine.sort_by_key(|&j| std::cmp::Reverse(prepared[j].start));
+                self.run_reused(&mine, &prepared, &clean, &unembed, opts, &mut out)?;
+            }
+        }
+        out.into_iter()
+            .enumerate()
+            .map(|(j, o)| {
+                o.ok_or_else(|| ModelError::input("jobs", format!("job {j} was not run")))
+            })
+            .collect()
+    }
+
+    /// Per-head mean outputs over `prompts` (every position of every prompt weighs the same).
+    pub fn head_means(&self, prompts: &[Vec<u32>]) -> ModelResult<HeadMeans> {
+        if prompts.is_empty() {
+            return Err(ModelError::input(
+                "mean-ablation prompts",
+                "the reference set is empty",
+            ));
+        }
+        let mut sums: Vec<Option<Tensor>> = vec![None; self.info.n_layers];
+        let mut count = 0usize;
+        for (i, p) in prompts.iter().enumerate() {
+            self.check_ids(p, &format!("mean-ablation prompts[{i}]"))?;
+            let ids = Tensor::new(p.as_slice(), &self.device)?.unsqueeze(0)?;
+            let mut x = self.decoder.embed(&ids, 0)?;
+            for (l, sum) in sums.iter_mut().enumerate() {
+                let o = self.decoder.block(l, &x, 0, None, None)?;
+                // ctx [1, H, T, Dh] -> sum over positions [1, H, 1, Dh], accumulated in f32.
+                let s = o.ctx.to_dtype(candle_core::DType::F32)?.sum_keepdim(2)?;
+                *sum = Some(match sum.take() {
+                    None => s,
+                    Some(acc) => (acc + s)?,
+                });
+                x = o.x;
+            }
+            count += p.len();
+        }
+        let per_layer = sums
+            .into_iter()
+            .map(|s| {
+                let s = s.ok_or_else(|| ModelError::input("mean-ablation prompts", "no layer"))?;
+                Ok((s / count as f64)?.to_dtype(self.dtype)?)
+            })
+            .collect::<ModelResult<_>>()?;
+        Ok(HeadMeans { per_layer })
+    }
+
+    fn check_ids(&self, ids: &[u32], arg: &str) -> ModelResult<()> {
+        if ids.is_empty() {
+            return Err(ModelError::input(arg, "empty prompt"));
+        }
+        if ids.len() > self.info.max_positions {
+            return Err(ModelError::input(
+                arg,
+                format!(
+                    "{} tokens, more than the model's {} positions",
+                    ids.len(),
+                    self.info.max_positions
+                ),
+            ));
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= self.info.vocab) {
+            return Err(ModelError::input(
+                arg,
+                format!(
+                    "token id {id} is outside the vocabulary of {}",
+                    self.info.vocab
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn prepare(
+        &self,
+        j: usize,
+        job: &Job,
+        prompts: &[Vec<u32>],
+        baseline: u32,
+        reuse: bool,
+    ) -> ModelResult<Prepared> {
+        let (l, h) = (self.info.n_layers, self.info.n_heads);
+        let prompt = prompts.get(job.prompt).ok_or_else(|| {
+            ModelError::input(
+                format!("jobs[{j}].prompt"),
+                format!("no prompt {}", job.prompt),
+            )
+        })?;
+        if let Some(heads) = &job.heads {
+            if heads.len() != l * h {
+                return Err(ModelError::input(
+                    format!("jobs[{j}].heads"),
+                    format!(
+                        "{} scales, the model has {l} layers x {h} heads",
+                        heads.len()
+                    ),
+                ));
+            }
+            if heads.iter().any(|v| !v.is_finite()) {
+                return Err(ModelError::input(
+                    format!("jobs[{j}].heads"),
+                    "a scale is not finite",
+                ));
+            }
+        }
+        let mut ids = prompt.clone();
+        if let Some(keep) = &job.tokens {
+            if keep.len() != ids.len() {
+                return Err(ModelError::input(
+                    format!("jobs[{j}].tokens"),
+                    format!("{} flags for a prompt of {} tokens", keep.len(), ids.len()),
+                ));
+            }
+            for (id, &k) in ids.iter_mut().zip(keep) {
+                if !k {
+                    *id = baseline;
+                }
+            }
+        }
+        let lowest = job
+            .heads
+            .as_deref()
+            .map_or(l, |row| lowest_masked_layer(row, h));
+        let first_changed = ids.iter().zip(prompt).position(|(a, b)| a != b);
+        let start = match (reuse, first_changed) {
+            (false, _) => Start::Suffix(0),
+            (true, None) => Start::Layer(lowest),
+            (true, Some(p)) if lowest == l => Start::Suffix(p),
+            (true, Some(_)) => Start::Suffix(0),
+        };
+        let heads = job.heads.clone().filter(|_| lowest < l);
+        Ok(Prepared { ids, heads, start })
+    }
+
+    fn unembed_rows(&self, readout: &Readout) -> ModelResult<Tensor> {
+        let w = self.decoder.unembed();
+        match readout {
+            Readout::Full => Ok(w.clone()),
+            Readout::Tokens(ids) => {
+                if ids.is_empty() {
+                    return Err(ModelError::input("readout", "no token ids to read out"));
+                }
+                self.check_ids(ids, "readout")?;
+                let idx = Tensor::new(ids.as_slice(), &self.device)?;
+                Ok(w.index_select(&idx, 0)?)
+            }
+        }
+    }
+
+    fn clean_run(&self, prompt: &[u32]) -> ModelResult<CleanRun> {
+        let ids = Tensor::new(prompt, &self.device)?.unsqueeze(0)?;
+        let mut x = self.decoder.embed(&ids, 0)?;
+        let mut resid = Vec::with_capacity(self.info.n_layers + 1);
+        let mut kv = Vec::with_capacity(self.info.n_layers);
+        for l in 0..self.info.n_layers {
+            let o = self.decoder.block(l, &x, 0, None, None)?;
+            resid.push(x);
+            kv.push(o.kv);
+            x = o.x;
+        }
+        resid.push(x);
+        Ok(CleanRun { resid, kv })
+    }
+
+    /// Splits `order` into consecutive batches of at most `budget` positions (`len(j)` each).
+    fn batches(order: &[usize], len: impl Fn(usize) -> usize, budget: usize) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let mut cur: Vec<usize> = Vec::new();
+        let mut widest = 0;
+        for &j in order {
+            let w = widest.max(len(j));
+            if !cur.is_empty() && (cur.len() + 1) * w > budget {
+                out.push(std::mem::take(&mut cur));
+                widest = len(j);
+            } else {
+                widest = w;
+            }
+            cur.push(j);
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    }
+
+    fn run_fresh(
+        &self,
+        jobs: &[usize],
+        prepared: &[Prepared],
+        unembed: &Tensor,
+        opts: &RunOptions,
+        out: &mut [Option<Vec<f32>>],
+    ) -> ModelResult<()> {
+        let mut order = jobs.to_vec();
+        order.sort_by_key(|&j| std::cmp::Reverse(prepared[j].ids.len()));
+        for batch in Self::batches(&order, |j| prepared[j].ids.len(), opts.max_batch_tokens) {
+            let t = batch
+                .iter()
+                .map(|&j| prepared[j].ids.len())
+                .max()
+                .unwrap_or(1);
+            // Right padding: real positions never attend to the padding after them (causal mask).
+            let mut flat = Vec::with_capacity(batch.len() * t);
+            for &j in &batch {
+                flat.extend_from_slice(&prepared[j].ids);
+                flat.resize(
+                    flat.len() + t - prepared[j].ids.len(),
+                    self.info.baseline_token,
+                );
+            }
+            let ids = Tensor::from_vec(flat, (batch.len(), t), &self.device)?;
+            let x = self.decoder.embed(&ids, 0)?;
+            let last: Vec<usize> = batch.iter().map(|&j| prepared[j].ids.len() - 1).collect();
+            let logits =
+                self.layers_and_readout(x, 0, 0, None, &batch, prepared, &last, unembed, opts)?;
+            for (&j, row) in batch.iter().zip(logits) {
+                out[j] = Some(row);
+            }
+        }
+        Ok(())
+    }
+
+    fn run_reused(
+        &self,
+        order: &[usize],
+        prepared: &[Prepared],
+        clean: &CleanRun,
+        unembed: &Tensor,
+        opts: &RunOptions,
+        out: &mut [Option<Vec<f32>>],
+    ) -> ModelResult<()> {
+        let l_count = self.info.n_layers;
+        let t = clean.resid[0].dim(1)?;
+        // Layer-resume jobs first (sorted latest start first), then suffix jobs.
+        let (resume, suffix): (Vec<usize>, Vec<usize>) = order
+            .iter()
+            .partition(|&&j| matches!(prepared[j].start, Start::Layer(_)));
+        for batch in Self::batches(&resume, |_| t, opts.max_batch_tokens) {
+            let start = batch
+                .iter()
+                .filter_map(|&j| match prepared[j].start {
+                    Start::Layer(l) => Some(l),
+                    Start::Suffix(_) => None,
+                })
+                .min()
+                .unwrap_or(l_count);
+            let n = batch.len();
+            let x = clean.resid[start]
+                .broadcast_as((n, t, self.info.d_model))?
+                .contiguous()?;
+            let last = vec![t - 1; n];
+            let logits =
+                self.layers_and_readout(x, start, 0, None, &batch, prepared, &last, unembed, opts)?;
+            for (&j, row) in batch.iter().zip(logits) {
+                out[j] = Some(row);
+            }
+        }
+        let prefix_of = |j: usize| match prepared[j].start {
+            Start::Suffix(p) => p,
+            Start::Layer(_) => 0,
+        };
+        for batch in Self::batches(&suffix, |j| t - prefix_of(j), opts.max_batch_tokens) {
+            let p = batch.iter().map(|&j| prefix_of(j)).min().unwrap_or(0);
+            let flat: Vec<u32> = batch
+                .iter()
+                .flat_map(|&j| prepared[j].ids[p..].iter().copied())
+                .collect();
+            let ids = Tensor::from_vec(flat, (batch.len(), t - p), &self.device)?;
+            let x = self.decoder.embed(&ids, p)?;
+            let past: Option<Vec<Kv>> = (p > 0)
+                .then(|| {
+                    clean
+                        .kv
+                        .iter()
+                        .map(|kv| {
+                            Ok(Kv {
+                                k: kv.k.narrow(2, 0, p)?,
+                                v: kv.v.narrow(2, 0, p)?,
+                            })
+                        })
+                        .collect::<ModelResult<Vec<Kv>>>()
+                })
+                .transpose()?;
+            let last = vec![t - 1 - p; batch.len()];
+            let logits = self.layers_and_readout(
+                x,
+                0,
+                p,
+                past.as_deref(),
+                &batch,
+                prepared,
+                &last,
+                unembed,
+                opts,
+            )?;
+            for (&j, row) in batch.iter().zip(logits) {
+                out[j] = Some(row);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs layers `start..L` on `x [N, T, D]` (positions from `pos0`), then reads out row r at
+    /// position `last[r]` (relative to `pos0`): `[N][K]` f32 logits.
+    #[allow(clippy::too_many_arguments)]
+    fn layers_and_readout(
+        &self,
+        mut x: Tensor,
+        start: usize,
+        pos0: usize,
+        past: Option<&[Kv]>,
+        batch: &[usize],
+        prepared: &[Prepared],
+        last: &[usize],
+        unembed: &Tensor,
+        opts: &RunOptions,
+    ) -> ModelResult<Vec<Vec<f32>>> {
+        let l_count = self.info.n_layers;
+        let n = batch.len();
+        for l in start..l_count {
+            let op = self.head_op(l, batch, prepared, opts)?;
+            let kv = past.map(|p| &p[l]);
+            x = self.decoder.block(l, &x, pos0, op.as_ref(), kv)?.x;
+        }
+        let (_, t, d) = x.dims3()?;
+        let idx: Vec<u32> = last
+            .iter()
+            .enumerate()
+            .map(|(r, &p)| (r * t + p) as u32)
+            .collect();
+        let idx = Tensor::new(idx.as_slice(), &self.device)?;
+        let hidden = x.reshape((n * t, d))?.index_select(&idx, 0)?;
+        let hidden = self.decoder.final_norm(&hidden)?;
+        let logits = hidden.matmul(&unembed.t()?)?;
+        Ok(logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?)
+    }
+
+    /// The head op for layer `l` of a batch, or `None` when every row keeps every head there.
+    fn head_op(
+        &self,
+        l: usize,
+        batch: &[usize],
+        prepared: &[Prepared],
+        opts: &RunOptions,
+    ) -> ModelResult<Option<HeadOp>> {
+        let h = self.info.n_heads;
+        let rows: Vec<Option<&[f32]>> = batch
+            .iter()
+            .map(|&j| prepared[j].heads.as_deref().map(|r| &r[l * h..(l + 1) * h]))
+            .collect();
+        if rows
+            .iter()
+            .all(|r| r.is_none_or(|s| s.iter().all(|&v| v == 1.0)))
+        {
+            return Ok(None);
+        }
+        let flat: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| r.map_or_else(|| vec![1.0; h], <[f32]>::to_vec))
+            .collect();
+        let scale =
+            Tensor::from_vec(flat, (batch.len(), h, 1, 1), &self.device)?.to_dtype(self.dtype)?;
+        let mean = opts.means.as_ref().map(|m| m.per_layer[l].clone());
+        Ok(Some(HeadOp { scale, mean }))
+    }
+}

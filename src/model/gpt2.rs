@@ -1,0 +1,162 @@
+//! GPT-2: learned positions, pre-LayerNorm blocks, fused `c_attn`, Conv1D weights stored `[in, out]`,
+//! GELU MLP, lm_head tied to `wte`. Head ops act on each head's context before `c_proj`.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{LayerNorm, Linear};
+
+use super::config::Gpt2Config;
+use super::decoder::{attention, causal_bias, BlockOut, Decoder, HeadOp, Kv};
+use super::error::ModelResult;
+use super::weights::Weights;
+
+struct Block {
+    ln_1: LayerNorm,
+    c_attn: Linear,
+    attn_proj: Linear,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+/// A loaded GPT-2.
+pub(crate) struct Gpt2 {
+    cfg: Gpt2Config,
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    dtype: DType,
+    device: Device,
+}
+
+/// A Conv1D (`[in, out]` weight) as a Linear (`[out, in]`).
+fn conv1d(w: &Weights, name: &str, d_in: usize, d_out: usize) -> ModelResult<Linear> {
+    let weight = w
+        .get(&format!("{name}.weight"), &[d_in, d_out])?
+        .t()?
+        .contiguous()?;
+    let bias = w.get(&format!("{name}.bias"), &[d_out])?;
+    Ok(Linear::new(weight, Some(bias)))
+}
+
+fn layer_norm(w: &Weights, name: &str, d: usize, eps: f64) -> ModelResult<LayerNorm> {
+    Ok(LayerNorm::new(
+        w.get(&format!("{name}.weight"), &[d])?,
+        w.get(&format!("{name}.bias"), &[d])?,
+        eps,
+    ))
+}
+
+impl Gpt2 {
+    /// Builds GPT-2 from Hugging Face names, with or without the `transformer.` prefix.
+    pub fn new(cfg: Gpt2Config, w: &Weights, dtype: DType, device: &Device) -> ModelResult<Gpt2> {
+        let pre = if w.contains("transformer.wte.weight") {
+            "transformer."
+        } else {
+            ""
+        };
+        let (d, eps) = (cfg.n_embd, cfg.layer_norm_epsilon);
+        let wte = w.get(&format!("{pre}wte.weight"), &[cfg.vocab_size, d])?;
+        let wpe = w.get(&format!("{pre}wpe.weight"), &[cfg.n_positions, d])?;
+        let mut blocks = Vec::with_capacity(cfg.n_layer);
+        for l in 0..cfg.n_layer {
+            let p = format!("{pre}h.{l}");
+            blocks.push(Block {
+                ln_1: layer_norm(w, &format!("{p}.ln_1"), d, eps)?,
+                c_attn: conv1d(w, &format!("{p}.attn.c_attn"), d, 3 * d)?,
+                attn_proj: conv1d(w, &format!("{p}.attn.c_proj"), d, d)?,
+                ln_2: layer_norm(w, &format!("{p}.ln_2"), d, eps)?,
+                c_fc: conv1d(w, &format!("{p}.mlp.c_fc"), d, cfg.n_inner)?,
+                mlp_proj: conv1d(w, &format!("{p}.mlp.c_proj"), cfg.n_inner, d)?,
+            });
+        }
+        let ln_f = layer_norm(w, &format!("{pre}ln_f"), d, eps)?;
+        Ok(Gpt2 {
+            cfg,
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+            dtype,
+            device: device.clone(),
+        })
+    }
+}
+
+impl Decoder for Gpt2 {
+    fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor> {
+        let (n, t) = ids.dims2()?;
+        let d = self.cfg.n_embd;
+        let tok = self
+            .wte
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((n, t, d))?;
+        let pos = self.wpe.narrow(0, pos0, t)?.unsqueeze(0)?;
+        Ok(tok.broadcast_add(&pos)?)
+    }
+
+    fn block(
+        &self,
+        l: usize,
+        x: &Tensor,
+        pos0: usize,
+        op: Option<&HeadOp>,
+        past: Option<&Kv>,
+    ) -> ModelResult<BlockOut> {
+        let blk = &self.blocks[l];
+        let (n, t, d) = x.dims3()?;
+        let (h, hd) = (self.cfg.n_head, d / self.cfg.n_head);
+        let qkv = blk.c_attn.forward(&blk.ln_1.forward(x)?)?;
+        let split = |i: usize| -> ModelResult<Tensor> {
+            Ok(qkv
+                .narrow(2, i * d, d)?
+                .reshape((n, t, h, hd))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let q = (split(0)? * (1.0 / (hd as f64).sqrt()))?;
+        let (k, v) = (split(1)?, split(2)?);
+        let (k_all, v_all) = match past {
+            None => (k.clone(), v.clone()),
+            Some(p) => {
+                let shape = (n, h, p.k.dim(2)?, hd);
+                (
+                    Tensor::cat(&[&p.k.broadcast_as(shape)?, &k], 2)?,
+                    Tensor::cat(&[&p.v.broadcast_as(shape)?, &v], 2)?,
+                )
+            }
+        };
+        let bias = causal_bias(t, pos0, self.dtype, &self.device)?;
+        let ctx = attention(&q, &k_all, &v_all, &bias)?;
+        let merged = match op {
+            Some(op) => op.apply(&ctx)?,
+            None => ctx.clone(),
+        };
+        let merged = merged.transpose(1, 2)?.contiguous()?.reshape((n, t, d))?;
+        let x = (x + blk.attn_proj.forward(&merged)?)?;
+        let hidden = blk.c_fc.forward(&blk.ln_2.forward(&x)?)?;
+        let hidden = if self.cfg.gelu_erf {
+            hidden.gelu_erf()?
+        } else {
+            hidden.gelu()?
+        };
+        let x = (x + blk.mlp_proj.forward(&hidden)?)?;
+        Ok(BlockOut {
+            x,
+            kv: Kv { k, v },
+            ctx,
+        })
+    }
+
+    fn final_norm(&self, x: &Tensor) -> ModelResult<Tensor> {
+        Ok(self.ln_f.forward(x)?)
+    }
+
+    fn unembed(&self) -> &Tensor {
+        &self.wte
+    }
+
+    fn max_positions(&self) -> usize {
+        self.cfg.n_positions
+    }
+}

@@ -1,0 +1,134 @@
+//! Checkpoint weights: memory-mapped safetensors (single file or sharded index) or an in-memory
+//! tensor map, read with shape checks that name the tensor.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use super::error::{ModelError, ModelResult};
+
+/// A source of named weights converted to one dtype on one device.
+pub struct Weights<'a> {
+    vb: VarBuilder<'a>,
+}
+
+impl<'a> Weights<'a> {
+    /// Memory-maps the safetensors of a model folder: `model.safetensors`, or the shards listed in
+    /// `model.safetensors.index.json`.
+    pub fn from_folder(dir: &Path, dtype: DType, device: &Device) -> ModelResult<Weights<'static>> {
+        let files = safetensors_files(dir)?;
+        // SAFETY: the files are memory-mapped read-only; spex never writes to them, and a checkpoint
+        // changed by another process while mapped is outside what the runtime supports.
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device) }.map_err(|e| {
+                ModelError::File {
+                    path: files[0].clone(),
+                    reason: format!("cannot read safetensors: {e}"),
+                }
+            })?;
+        Ok(Weights { vb })
+    }
+
+    /// Wraps tensors already in memory (e.g. dequantized from a GGUF file), keyed by HF names.
+    pub fn from_tensors(
+        tensors: HashMap<String, Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> Weights<'static> {
+        Weights {
+            vb: VarBuilder::from_tensors(tensors, dtype, device),
+        }
+    }
+
+    /// Whether the checkpoint holds `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.vb.contains_tensor(name)
+    }
+
+    /// Reads `name`, checking it has `shape`.
+    pub fn get(&self, name: &str, shape: &[usize]) -> ModelResult<Tensor> {
+        if !self.vb.contains_tensor(name) {
+            return Err(ModelError::MissingWeight {
+                tensor: name.to_string(),
+            });
+        }
+        let t = self.vb.get_unchecked(name)?;
+        if t.dims() != shape {
+            return Err(ModelError::WeightShape {
+                tensor: name.to_string(),
+                expected: shape.to_vec(),
+                got: t.dims().to_vec(),
+            });
+        }
+        Ok(t)
+    }
+
+    /// Reads `name` with `shape` when present, `None` when absent.
+    pub fn get_opt(&self, name: &str, shape: &[usize]) -> ModelResult<Option<Tensor>> {
+        if self.contains(name) {
+            self.get(name, shape).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// The safetensors files of a model folder, in a stable (sorted) order.
+pub fn safetensors_files(dir: &Path) -> ModelResult<Vec<PathBuf>> {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if !index.is_file() {
+        return Err(ModelError::MissingFile {
+            path: single,
+            what: "weights (model.safetensors or model.safetensors.index.json)".into(),
+        });
+    }
+    let text = std::fs::read_to_string(&index).map_err(|e| ModelError::File {
+        path: index.clone(),
+        reason: e.to_string(),
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::File {
+        path: index.clone(),
+        reason: format!("not valid JSON: {e}"),
+    })?;
+    let map = value
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| ModelError::File {
+            path: index.clone(),
+            reason: "field `weight_map` missing or not an object".into(),
+        })?;
+    let mut shards: Vec<String> = Vec::new();
+    for (tensor, file) in map {
+        let file = file.as_str().ok_or_else(|| ModelError::File {
+            path: index.clone(),
+            reason: format!("field `weight_map.{tensor}` is not a file name"),
+        })?;
+        shards.push(file.to_string());
+    }
+    shards.sort();
+    shards.dedup();
+    let mut files = Vec::with_capacity(shards.len());
+    for shard in shards {
+        let path = dir.join(&shard);
+        if !path.is_file() {
+            return Err(ModelError::MissingFile {
+                path,
+                what: format!("weight shard listed in {}", index.display()),
+            });
+        }
+        files.push(path);
+    }
+    if files.is_empty() {
+        return Err(ModelError::File {
+            path: index,
+            reason: "field `weight_map` lists no shard".into(),
+        });
+    }
+    Ok(files)
+}

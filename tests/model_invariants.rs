@@ -1,0 +1,766 @@
+//! Invariants of the maskable runtime on tiny random Llama-style and GPT-2 checkpoints that the
+//! test writes itself (config.json + model.safetensors + a word-level tokenizer.json).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use spex::model::{HeadMask, Job, Model, ModelError, Readout, RunOptions, TokenMask};
+
+const VOCAB: usize = 40;
+
+/// Named tensors as (shape, values), editable before saving.
+type Ckpt = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+fn rand_tensor(rng: &mut ChaCha8Rng, shape: &[usize], scale: f32) -> (Vec<usize>, Vec<f32>) {
+    let n: usize = shape.iter().product();
+    (
+        shape.to_vec(),
+        (0..n).map(|_| rng.random_range(-scale..scale)).collect(),
+    )
+}
+
+fn llama_config(model_type: &str) -> Value {
+    // head_dim 8 with 4 heads (32) differs from hidden 24: exercises an explicit head_dim.
+    json!({"model_type": model_type, "vocab_size": VOCAB, "hidden_size": 24, "intermediate_size": 40,
+           "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
+           "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "max_position_embeddings": 64,
+           "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2})
+}
+
+fn llama_weights(cfg: &Value, seed: u64) -> Ckpt {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let g = |k: &str| cfg[k].as_u64().unwrap() as usize;
+    let (d, i, h, hkv, hd) = (
+        g("hidden_size"),
+        g("intermediate_size"),
+        g("num_attention_heads"),
+        g("num_key_value_heads"),
+        g("head_dim"),
+    );
+    let qkv_bias = cfg["model_type"] == "qwen2";
+    let qk_norm = cfg["model_type"] == "qwen3";
+    let mut w = Ckpt::new();
+    w.insert(
+        "model.embed_tokens.weight".into(),
+        rand_tensor(&mut rng, &[VOCAB, d], 1.0),
+    );
+    w.insert(
+        "lm_head.weight".into(),
+        rand_tensor(&mut rng, &[VOCAB, d], 0.5),
+    );
+    w.insert("model.norm.weight".into(), rand_tensor(&mut rng, &[d], 1.5));
+    for l in 0..g("num_hidden_layers") {
+        let p = format!("model.layers.{l}");
+        let mut put = |name: &str, shape: &[usize], s: f32| {
+            w.insert(format!("{p}.{name}"), rand_tensor(&mut rng, shape, s));
+        };
+        put("input_layernorm.weight", &[d], 1.5);
+        put("post_attention_layernorm.weight", &[d], 1.5);
+        put("self_attn.q_proj.weight", &[h * hd, d], 0.4);
+        put("self_attn.k_proj.weight", &[hkv * hd, d], 0.4);
+        put("self_attn.v_proj.weight", &[hkv * hd, d], 0.4);
+        put("self_attn.o_proj.weight", &[d, h * hd], 0.4);
+        if qkv_bias {
+            put("self_attn.q_proj.bias", &[h * hd], 0.2);
+            put("self_attn.k_proj.bias", &[hkv * hd], 0.2);
+            put("self_attn.v_proj.bias", &[hkv * hd], 0.2);
+        }
+        if qk_norm {
+            put("self_attn.q_norm.weight", &[hd], 1.5);
+            put("self_attn.k_norm.weight", &[hd], 1.5);
+        }
+        put("mlp.gate_proj.weight", &[i, d], 0.4);
+        put("mlp.up_proj.weight", &[i, d], 0.4);
+        put("mlp.down_proj.weight", &[d, i], 0.4);
+    }
+    w
+}
+
+fn gpt2_config() -> Value {
+    json!({"model_type": "gpt2", "vocab_size": VOCAB, "n_embd": 24, "n_layer": 3, "n_head": 3,
+           "n_positions": 32, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new"})
+}
+
+fn gpt2_weights(seed: u64) -> Ckpt {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let d = 24;
+    let mut w = Ckpt::new();
+    w.insert("wte.weight".into(), rand_tensor(&mut rng, &[VOCAB, d], 1.0));
+    w.insert("wpe.weight".into(), rand_tensor(&mut rng, &[32, d], 0.5));
+    w.insert("ln_f.weight".into(), rand_tensor(&mut rng, &[d], 1.5));
+    w.insert("ln_f.bias".into(), rand_tensor(&mut rng, &[d], 0.2));
+    for l in 0..3 {
+        let p = format!("h.{l}");
+        let mut put = |name: &str, shape: &[usize], s: f32| {
+            w.insert(format!("{p}.{name}"), rand_tensor(&mut rng, shape, s));
+        };
+        for ln in ["ln_1", "ln_2"] {
+            put(&format!("{ln}.weight"), &[d], 1.5);
+            put(&format!("{ln}.bias"), &[d], 0.2);
+        }
+        put("attn.c_attn.weight", &[d, 3 * d], 0.4);
+        put("attn.c_attn.bias", &[3 * d], 0.2);
+        put("attn.c_proj.weight", &[d, d], 0.4);
+        put("attn.c_proj.bias", &[d], 0.2);
+        put("mlp.c_fc.weight", &[d, 4 * d], 0.4);
+        put("mlp.c_fc.bias", &[4 * d], 0.2);
+        put("mlp.c_proj.weight", &[4 * d, d], 0.4);
+        put("mlp.c_proj.bias", &[d], 0.2);
+    }
+    w
+}
+
+fn tokenizer_json(n_words: usize) -> Value {
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("<unk>".into(), json!(0));
+    for i in 1..n_words {
+        vocab.insert(format!("w{i}"), json!(i));
+    }
+    json!({"version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+           "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+           "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}})
+}
+
+fn write_model(dir: &Path, cfg: &Value, w: &Ckpt) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    std::fs::write(
+        dir.join("tokenizer.json"),
+        tokenizer_json(VOCAB).to_string(),
+    )
+    .unwrap();
+    let tensors: BTreeMap<String, Tensor> = w
+        .iter()
+        .map(|(k, (s, v))| {
+            (
+                k.clone(),
+                Tensor::from_vec(v.clone(), s.as_slice(), &Device::Cpu).unwrap(),
+            )
+        })
+        .collect();
+    let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
+    candle_core::safetensors::save(&map, dir.join("model.safetensors")).unwrap();
+}
+
+fn load(dir: &Path) -> Model {
+    Model::load(dir, &Device::Cpu, DType::F32).unwrap()
+}
+
+fn tiny(model_type: &str, seed: u64) -> (tempfile::TempDir, Model, Ckpt) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = llama_config(model_type);
+    let w = llama_weights(&cfg, seed);
+    write_model(tmp.path(), &cfg, &w);
+    let m = load(tmp.path());
+    (tmp, m, w)
+}
+
+fn prompt(len: usize, seed: u64) -> Vec<u32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..len)
+        .map(|_| rng.random_range(3..VOCAB as u32))
+        .collect()
+}
+
+fn random_mask(rows: usize, layers: usize, heads: usize, seed: u64) -> HeadMask {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut m = HeadMask::ones(rows, layers, heads);
+    for b in 0..rows {
+        for l in 0..layers {
+            for h in 0..heads {
+                let r: f32 = rng.random();
+                let v = if r < 0.3 {
+                    0.0
+                } else if r < 0.4 {
+                    0.5
+                } else {
+                    1.0
+                };
+                m.set(b, l, h, v).unwrap();
+            }
+        }
+    }
+    m
+}
+
+fn assert_close(a: &[Vec<f32>], b: &[Vec<f32>], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: row count");
+    for (r, (x, y)) in a.iter().zip(b).enumerate() {
+        assert_eq!(x.len(), y.len(), "{what}: row {r} width");
+        for (k, (u, v)) in x.iter().zip(y).enumerate() {
+            let scale = 1.0f32.max(u.abs()).max(v.abs());
+            assert!(
+                (u - v).abs() <= tol * scale,
+                "{what}: row {r} col {k}: {u} vs {v}"
+            );
+        }
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(u, v)| (u - v).abs())
+        .fold(0.0, f32::max)
+}
+
+fn no_reuse() -> RunOptions {
+    RunOptions {
+        reuse: false,
+        ..RunOptions::default()
+    }
+}
+
+fn jobs_of(mask: &HeadMask, tokens: Option<&TokenMask>) -> Vec<Job> {
+    (0..mask.rows())
+        .map(|b| Job {
+            prompt: 0,
+            heads: Some(mask.row(b).to_vec()),
+            tokens: tokens.map(|t| t.row(b).to_vec()),
+        })
+        .collect()
+}
+
+#[test]
+fn all_ones_mask_equals_the_unmasked_model() {
+    for kind in ["llama", "qwen2", "qwen3"] {
+        let (_d, m, _) = tiny(kind, 1);
+        let ids = prompt(9, 2);
+        let plain = m.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
+        let ones = HeadMask::ones(3, 4, 4);
+        let masked = m
+            .forward_ablated(&ids, Some(&ones), None, &Readout::Full)
+            .unwrap();
+        let full = m
+            .run(
+                std::slice::from_ref(&ids),
+                &jobs_of(&ones, None),
+                &Readout::Full,
+                &no_reuse(),
+            )
+            .unwrap();
+        for row in masked.iter().chain(&full) {
+            assert_close(std::slice::from_ref(row), &plain, 1e-5, kind);
+        }
+    }
+}
+
+#[test]
+fn batch_rows_equal_single_runs() {
+    for kind in ["llama", "qwen2", "qwen3"] {
+        let (_d, m, _) = tiny(kind, 3);
+        let ids = prompt(11, 4);
+        let mask = random_mask(6, 4, 4, 5);
+        for opts in [RunOptions::default(), no_reuse()] {
+            let batch = m
+                .run(
+                    std::slice::from_ref(&ids),
+                    &jobs_of(&mask, None),
+                    &Readout::Full,
+                    &opts,
+                )
+                .unwrap();
+            for b in 0..6 {
+                let one = HeadMask::from_values(1, 4, 4, mask.row(b).to_vec()).unwrap();
+                let single = m
+                    .run(
+                        std::slice::from_ref(&ids),
+                        &jobs_of(&one, None),
+                        &Readout::Full,
+                        &opts,
+                    )
+                    .unwrap();
+                assert_close(&batch[b..b + 1], &single, 1e-5, &format!("{kind} row {b}"));
+            }
+            // A mask that removes something must change the output (the test would pass vacuously otherwise).
+            let plain = m.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
+            assert!(
+                max_diff(&batch[0], &plain[0]) > 1e-3,
+                "{kind}: mask had no effect"
+            );
+        }
+    }
+}
+
+#[test]
+fn zeroing_a_head_equals_zeroing_its_o_proj_columns() {
+    // Heads 2 and 3 share KV head 1 (group size 2): zeroing head 2 must leave head 3 alone.
+    let cfg = llama_config("llama");
+    let w = llama_weights(&cfg, 7);
+    let (layer, head, hd, hh) = (2usize, 2usize, 8usize, 32usize);
+    let mut cut = w.clone();
+    let (_, o) = cut
+        .get_mut(&format!("model.layers.{layer}.self_attn.o_proj.weight"))
+        .unwrap();
+    for row in 0..24 {
+        for c in head * hd..(head + 1) * hd {
+            o[row * hh + c] = 0.0;
+        }
+    }
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_model(a.path(), &cfg, &w);
+    write_model(b.path(), &cfg, &cut);
+    let (orig, edited) = (load(a.path()), load(b.path()));
+    let ids = prompt(10, 8);
+    let mask = HeadMask::zeroing(4, 4, &[vec![(layer, head)]]).unwrap();
+    let masked = orig
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
+    let reference = edited
+        .forward_ablated(&ids, None, None, &Readout::Full)
+        .unwrap();
+    assert_close(&masked, &reference, 1e-5, "o_proj columns");
+    let plain = orig
+        .forward_ablated(&ids, None, None, &Readout::Full)
+        .unwrap();
+    assert!(max_diff(&masked[0], &plain[0]) > 1e-3);
+}
+
+#[test]
+fn gqa_matches_the_same_model_with_kv_heads_repeated() {
+    // Query head h reads KV head h / group; repeating K/V weights per query head gives plain
+    // multi-head attention, which must agree masked and unmasked.
+    let cfg = llama_config("qwen2");
+    let w = llama_weights(&cfg, 9);
+    let mut mha_cfg = cfg.clone();
+    mha_cfg["num_key_value_heads"] = json!(4);
+    let mut mha = w.clone();
+    let (hd, d) = (8usize, 24usize);
+    for l in 0..4 {
+        for name in ["k_proj", "v_proj"] {
+            let key = format!("model.layers.{l}.self_attn.{name}.weight");
+            let (_, src) = w[&key].clone();
+            let rows: Vec<f32> = (0..4)
+                .flat_map(|h| src[(h / 2) * hd * d..(h / 2 + 1) * hd * d].to_vec())
+                .collect();
+            mha.insert(key, (vec![4 * hd, d], rows));
+            let key = format!("model.layers.{l}.self_attn.{name}.bias");
+            let (_, src) = w[&key].clone();
+            let rows: Vec<f32> = (0..4)
+                .flat_map(|h| src[(h / 2) * hd..(h / 2 + 1) * hd].to_vec())
+                .collect();
+            mha.insert(key, (vec![4 * hd], rows));
+        }
+    }
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_model(a.path(), &cfg, &w);
+    write_model(b.path(), &mha_cfg, &mha);
+    let (gqa, full) = (load(a.path()), load(b.path()));
+    let ids = prompt(8, 10);
+    let mask = random_mask(4, 4, 4, 11);
+    let x = gqa
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
+    let y = full
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
+    assert_close(&x, &y, 1e-5, "gqa vs repeated kv");
+}
+
+#[test]
+fn layer_and_prefix_reuse_equal_the_full_pass() {
+    let (_d, m, _) = tiny("llama", 12);
+    let ids = prompt(12, 13);
+    // Masks touching only the top layers, at different lowest layers, plus unmasked rows.
+    let mut mask = HeadMask::ones(5, 4, 4);
+    mask.set(0, 3, 1, 0.0).unwrap();
+    mask.set(1, 2, 0, 0.0).unwrap();
+    mask.set(1, 3, 3, 0.0).unwrap();
+    mask.set(2, 1, 2, 0.25).unwrap();
+    let reused = m
+        .run(
+            std::slice::from_ref(&ids),
+            &jobs_of(&mask, None),
+            &Readout::Full,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    let full = m
+        .run(
+            std::slice::from_ref(&ids),
+            &jobs_of(&mask, None),
+            &Readout::Full,
+            &no_reuse(),
+        )
+        .unwrap();
+    assert_close(&reused, &full, 1e-5, "layer reuse");
+    // Token masks: KV prefix up to the first removed token, with and without head masks.
+    let keep: Vec<Vec<bool>> = (0..5)
+        .map(|b| (0..12).map(|t| t != 4 + b && t != 9).collect())
+        .collect();
+    let tokens = TokenMask::from_rows(&keep).unwrap();
+    let only_tokens: Vec<Job> = (0..5)
+        .map(|b| Job {
+            prompt: 0,
+            heads: None,
+            tokens: Some(keep[b].clone()),
+        })
+        .collect();
+    let reused = m
+        .run(
+            std::slice::from_ref(&ids),
+            &only_tokens,
+            &Readout::Full,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    let full = m
+        .run(
+            std::slice::from_ref(&ids),
+            &only_tokens,
+            &Readout::Full,
+            &no_reuse(),
+        )
+        .unwrap();
+    assert_close(&reused, &full, 1e-5, "kv prefix");
+    let both = m
+        .run(
+            std::slice::from_ref(&ids),
+            &jobs_of(&mask, Some(&tokens)),
+            &Readout::Full,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    let both_full = m
+        .run(
+            std::slice::from_ref(&ids),
+            &jobs_of(&mask, Some(&tokens)),
+            &Readout::Full,
+            &no_reuse(),
+        )
+        .unwrap();
+    assert_close(&both, &both_full, 1e-5, "heads + tokens");
+}
+
+#[test]
+fn token_mask_replaces_tokens_by_the_baseline_in_place() {
+    let (_d, m, _) = tiny("llama", 14);
+    assert_eq!(
+        (m.info().baseline_token, m.info().baseline_source.as_str()),
+        (0, "unk")
+    );
+    let ids = prompt(7, 15);
+    let keep = vec![true, true, false, true, false, true, true];
+    let masked = m
+        .forward_ablated(
+            &ids,
+            None,
+            Some(&TokenMask::from_rows(std::slice::from_ref(&keep)).unwrap()),
+            &Readout::Full,
+        )
+        .unwrap();
+    let replaced: Vec<u32> = ids
+        .iter()
+        .zip(&keep)
+        .map(|(&id, &k)| if k { id } else { 0 })
+        .collect();
+    let direct = m
+        .forward_ablated(&replaced, None, None, &Readout::Full)
+        .unwrap();
+    assert_close(&masked, &direct, 1e-5, "token replacement");
+    let custom = RunOptions {
+        baseline_token: Some(5),
+        ..RunOptions::default()
+    };
+    let job = Job {
+        prompt: 0,
+        heads: None,
+        tokens: Some(keep.clone()),
+    };
+    let with5 = m
+        .run(std::slice::from_ref(&ids), &[job], &Readout::Full, &custom)
+        .unwrap();
+    let replaced5: Vec<u32> = ids
+        .iter()
+        .zip(&keep)
+        .map(|(&id, &k)| if k { id } else { 5 })
+        .collect();
+    assert_close(
+        &with5,
+        &m.forward_ablated(&replaced5, None, None, &Readout::Full)
+            .unwrap(),
+        1e-5,
+        "baseline 5",
+    );
+}
+
+#[test]
+fn prompts_of_different_lengths_batch_with_padding_and_budget() {
+    let (_d, m, _) = tiny("qwen3", 16);
+    let prompts = vec![prompt(5, 17), prompt(13, 18), prompt(9, 19)];
+    let mask = random_mask(2, 4, 4, 20);
+    let mut jobs = Vec::new();
+    for p in 0..3 {
+        for b in 0..2 {
+            jobs.push(Job {
+                prompt: p,
+                heads: Some(mask.row(b).to_vec()),
+                tokens: None,
+            });
+        }
+    }
+    let mixed = m.run(&prompts, &jobs, &Readout::Full, &no_reuse()).unwrap();
+    let tight = RunOptions {
+        max_batch_tokens: 1,
+        ..no_reuse()
+    };
+    let one_by_one = m.run(&prompts, &jobs, &Readout::Full, &tight).unwrap();
+    assert_close(&mixed, &one_by_one, 1e-5, "padding vs single rows");
+    for (j, job) in jobs.iter().enumerate() {
+        let single = HeadMask::from_values(1, 4, 4, job.heads.clone().unwrap()).unwrap();
+        let alone = m
+            .forward_ablated(&prompts[job.prompt], Some(&single), None, &Readout::Full)
+            .unwrap();
+        assert_close(&mixed[j..j + 1], &alone, 1e-5, &format!("job {j}"));
+    }
+}
+
+#[test]
+fn token_readout_equals_the_full_columns() {
+    let (_d, m, _) = tiny("llama", 21);
+    let ids = prompt(6, 22);
+    let mask = random_mask(3, 4, 4, 23);
+    let full = m
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
+    let pick = vec![7u32, 3, 39];
+    let some = m
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Tokens(pick.clone()))
+        .unwrap();
+    let expect: Vec<Vec<f32>> = full
+        .iter()
+        .map(|r| pick.iter().map(|&i| r[i as usize]).collect())
+        .collect();
+    assert_close(&some, &expect, 1e-6, "token readout");
+}
+
+#[test]
+fn mean_ablation_blends_towards_the_reference_mean() {
+    let (_d, m, _) = tiny("llama", 24);
+    let refs = vec![prompt(6, 25), prompt(9, 26)];
+    let means = m.head_means(&refs).unwrap();
+    let ids = prompt(8, 27);
+    let opts = RunOptions {
+        means: Some(means),
+        ..RunOptions::default()
+    };
+    let keep = Job {
+        prompt: 0,
+        heads: Some(vec![1.0; 16]),
+        tokens: None,
+    };
+    let mut zero_row = vec![1.0; 16];
+    zero_row[2 * 4 + 1] = 0.0;
+    let ablate = Job {
+        prompt: 0,
+        heads: Some(zero_row),
+        tokens: None,
+    };
+    let mean = m
+        .run(
+            std::slice::from_ref(&ids),
+            &[keep, ablate.clone()],
+            &Readout::Full,
+            &opts,
+        )
+        .unwrap();
+    let plain = m.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
+    assert_close(&mean[..1], &plain, 1e-5, "mean ablation with scale 1");
+    let zero = m
+        .run(
+            std::slice::from_ref(&ids),
+            &[ablate],
+            &Readout::Full,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    assert!(
+        max_diff(&mean[1], &zero[0]) > 1e-4,
+        "mean ablation must differ from zero ablation"
+    );
+    assert!(
+        max_diff(&mean[1], &plain[0]) > 1e-4,
+        "mean ablation must change the output"
+    );
+}
+
+#[test]
+fn gpt2_invariants() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = gpt2_weights(30);
+    write_model(tmp.path(), &gpt2_config(), &w);
+    let m = load(tmp.path());
+    assert_eq!(
+        (m.info().n_layers, m.info().n_heads, m.info().head_dim),
+        (3, 3, 8)
+    );
+    let ids = prompt(10, 31);
+    let mask = random_mask(4, 3, 3, 32);
+    let batch = m
+        .forward_ablated(&ids, Some(&mask), None, &Readout::Full)
+        .unwrap();
+    let full = m
+        .run(
+            std::slice::from_ref(&ids),
+            &jobs_of(&mask, None),
+            &Readout::Full,
+            &no_reuse(),
+        )
+        .unwrap();
+    assert_close(&batch, &full, 1e-5, "gpt2 reuse");
+    for b in 0..4 {
+        let one = HeadMask::from_values(1, 3, 3, mask.row(b).to_vec()).unwrap();
+        let single = m
+            .forward_ablated(&ids, Some(&one), None, &Readout::Full)
+            .unwrap();
+        assert_close(&batch[b..b + 1], &single, 1e-5, "gpt2 row");
+    }
+    // Zeroing head 1 of block 1 equals zeroing rows 8..16 of its c_proj (Conv1D, [in, out]).
+    let mut cut = w.clone();
+    let (_, c) = cut.get_mut("h.1.attn.c_proj.weight").unwrap();
+    for r in 8..16 {
+        for col in 0..24 {
+            c[r * 24 + col] = 0.0;
+        }
+    }
+    let tmp2 = tempfile::tempdir().unwrap();
+    write_model(tmp2.path(), &gpt2_config(), &cut);
+    let edited = load(tmp2.path());
+    let masked = m
+        .forward_ablated(
+            &ids,
+            Some(&HeadMask::zeroing(3, 3, &[vec![(1, 1)]]).unwrap()),
+            None,
+            &Readout::Full,
+        )
+        .unwrap();
+    assert_close(
+        &masked,
+        &edited
+            .forward_ablated(&ids, None, None, &Readout::Full)
+            .unwrap(),
+        1e-5,
+        "c_proj rows",
+    );
+    let keep: Vec<Vec<bool>> = vec![(0..10).map(|t| t != 6).collect()];
+    let tok = m
+        .forward_ablated(
+            &ids,
+            None,
+            Some(&TokenMask::from_rows(&keep).unwrap()),
+            &Readout::Full,
+        )
+        .unwrap();
+    let tok_full = m
+        .run(
+            std::slice::from_ref(&ids),
+            &[Job {
+                prompt: 0,
+                heads: None,
+                tokens: Some(keep[0].clone()),
+            }],
+            &Readout::Full,
+            &no_reuse(),
+        )
+        .unwrap();
+    assert_close(&tok, &tok_full, 1e-5, "gpt2 kv prefix");
+}
+
+#[test]
+fn load_errors_name_the_file_field_or_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32).unwrap_err();
+    assert!(
+        matches!(err, ModelError::MissingFile { .. }) && err.to_string().contains("config.json"),
+        "{err}"
+    );
+
+    let cfg = llama_config("llama");
+    let w = llama_weights(&cfg, 40);
+    let mut bad = cfg.clone();
+    bad["model_type"] = json!("mamba");
+    write_model(tmp.path(), &bad, &w);
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model_type") && err.contains("mamba") && err.contains("config.json"),
+        "{err}"
+    );
+
+    let mut wrong = w.clone();
+    wrong.insert(
+        "model.layers.1.mlp.up_proj.weight".into(),
+        (vec![41, 24], vec![0.0; 41 * 24]),
+    );
+    write_model(tmp.path(), &cfg, &wrong);
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32).unwrap_err();
+    assert!(
+        matches!(&err, ModelError::WeightShape { tensor, .. } if tensor == "model.layers.1.mlp.up_proj.weight"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("[41, 24]"), "{err}");
+
+    let mut missing = w.clone();
+    missing.remove("model.norm.weight");
+    write_model(tmp.path(), &cfg, &missing);
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.norm.weight"), "{err}");
+
+    write_model(tmp.path(), &cfg, &w);
+    std::fs::write(
+        tmp.path().join("tokenizer.json"),
+        tokenizer_json(VOCAB + 5).to_string(),
+    )
+    .unwrap();
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tokenizer.json") && err.contains("vocab_size"),
+        "{err}"
+    );
+
+    std::fs::remove_file(tmp.path().join("model.safetensors")).unwrap();
+    let err = Model::load(tmp.path(), &Device::Cpu, DType::F32)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let (_d, m, _) = tiny("llama", 50);
+    let ids = prompt(5, 51);
+    assert!(m.forward_ablated(&[], None, None, &Readout::Full).is_err());
+    assert!(m
+        .forward_ablated(&[VOCAB as u32], None, None, &Readout::Full)
+        .is_err());
+    assert!(m
+        .forward_ablated(&prompt(65, 1), None, None, &Readout::Full)
+        .is_err());
+    assert!(m
+        .forward_ablated(&ids, Some(&HeadMask::ones(1, 3, 4)), None, &Readout::Full)
+        .is_err());
+    let short = TokenMask::from_rows(&[vec![true; 4]]).unwrap();
+    assert!(m
+        .forward_ablated(&ids, None, Some(&short), &Readout::Full)
+        .is_err());
+    assert!(m
+        .forward_ablated(&ids, None, None, &Readout::Tokens(vec![VOCAB as u32]))
+        .is_err());
+    let job = Job {
+        prompt: 3,
+        heads: None,
+        tokens: None,
+    };
+    assert!(m
+        .run(&[ids], &[job], &Readout::Full, &RunOptions::default())
+        .is_err());
+}
