@@ -24,6 +24,7 @@
 //! `sparse/` knows nothing of models or devices: it is tested on synthetic functions with known
 //! spectra.
 
+pub mod ablate;
 pub mod error;
 pub mod io;
 pub mod model;

@@ -28,11 +28,9 @@ fn gguf() -> Option<&'static GgufModel> {
     static MODEL: OnceLock<Option<GgufModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            let path = default_model_path().filter(|p| p.is_file());
-            match path {
-                Some(path) => Some(load_gguf(&path, &Device::Cpu).expect("default GGUF loads")),
-                None => None,
-            }
+            default_model_path()
+                .filter(|p| p.is_file())
+                .map(|path| load_gguf(&path, &Device::Cpu).expect("default GGUF loads"))
         })
         .as_ref()
         .or_else(|| {

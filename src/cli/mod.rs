@@ -2,11 +2,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod eval;
 pub mod logits;
 pub mod model_args;
 mod plan;
 mod solve;
-#[allow(dead_code)] // Wired into `spex eval` by the lead once the model lands.
 pub mod task_args;
 
 /// spex: find the combinations of a model's parts (heads, tokens) that drive its behaviour.
@@ -25,6 +25,8 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Decode the values of a plan's masks into sparse interactions (JSON).
     Solve(solve::SolveArgs),
+    /// Multiple-choice accuracy (MMLU, ARC, SciQ, SST-2), optionally with heads ablated.
+    Eval(eval::EvalArgs),
     /// Print the next-token distribution of a prompt, optionally with heads ablated.
     Logits(logits::LogitsArgs),
 }
@@ -36,5 +38,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Plan(args) => plan::run(args),
         Command::Solve(args) => solve::run(args),
         Command::Logits(args) => logits::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }

@@ -1,0 +1,86 @@
+//! `spex eval`: multiple-choice accuracy of a model, optionally with heads ablated.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use spex::ablate::TaskScorer;
+use spex::io::write_json;
+use spex::model::RunOptions;
+use spex::task::{evaluate, Evaluation};
+
+use super::logits::parse_head_mask;
+use super::model_args::ModelArgs;
+use super::task_args::TaskArgs;
+
+/// Arguments of `spex eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Which model, on which device.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Which questions, prompted how.
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// Heads to zero for the whole run: `LAYER:HEAD,...` (`LAYER:*` for a layer), or a JSON file
+    /// holding `[[layer, head], ...]` or an `[L][H]` matrix of scales (1 keep, 0 ablate).
+    #[arg(long)]
+    pub head_mask: Option<String>,
+    /// Write per-question predictions, letter log-probs and accuracy to this JSON file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Most prompt tokens per forward batch (bounds memory).
+    #[arg(long, default_value_t = 8192)]
+    pub max_batch_tokens: usize,
+}
+
+/// The JSON written by `--json`.
+#[derive(Serialize)]
+struct EvalReport<'a> {
+    model: String,
+    task: String,
+    split: String,
+    shots: u8,
+    head_mask: Option<&'a str>,
+    accuracy: f64,
+    #[serde(flatten)]
+    evaluation: &'a Evaluation,
+}
+
+/// Runs `spex eval`.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let model = args.model.load()?;
+    let task = args.task.load()?;
+    let info = model.info();
+    let heads = match &args.head_mask {
+        None => None,
+        Some(spec) => Some(
+            parse_head_mask(spec, info.n_layers, info.n_heads)?
+                .row(0)
+                .to_vec(),
+        ),
+    };
+    let options = RunOptions {
+        max_batch_tokens: args.max_batch_tokens,
+        ..RunOptions::default()
+    };
+    let scorer = TaskScorer::new(&model, &task.items, options)?.with_progress(true);
+    let logits = scorer.score(&[heads], true)?;
+    let evaluation = evaluate(&task.items, &logits, 0)?;
+    print!("{}", evaluation.render_table());
+    if let Some(path) = &args.json {
+        let report = EvalReport {
+            model: args.model.label(),
+            task: task.name.to_string(),
+            split: format!("{:?}", args.task.split).to_lowercase(),
+            shots: args.task.shots,
+            head_mask: args.head_mask.as_deref(),
+            accuracy: evaluation.total.accuracy,
+            evaluation: &evaluation,
+        };
+        write_json(path, &report)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
