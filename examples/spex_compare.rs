@@ -11,21 +11,8 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spex::sparse::spex::{Decoder, SpexPlan};
-use spex::sparse::{Basis, MaskBatch, Spectrum, Subset};
-
-fn random_sparse(n: usize, k: usize, t: usize, seed: u64) -> Spectrum {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut s = Spectrum::new(n, Basis::Fourier);
-    while s.len() < k {
-        let size = rng.random_range(1..=t);
-        let set = Subset::from_indices((0..size).map(|_| rng.random_range(0..n as u32)));
-        if set.len() == size && s.get(&set) == 0.0 {
-            let a = rng.random_range(1.0..2.0) * if rng.random::<bool>() { 1.0 } else { -1.0 };
-            s.set(set, a);
-        }
-    }
-    s
-}
+use spex::sparse::synthetic::random_sparse_fourier;
+use spex::sparse::MaskBatch;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,7 +49,7 @@ fn main() -> anyhow::Result<()> {
             "hard" => Decoder::Hard,
             _ => Decoder::Soft,
         };
-        let truth = random_sparse(n, k, t, 11);
+        let truth = random_sparse_fourier(n, k, t, 11);
         // total = plan + masks + evaluation + decode; decode = best of 5
         let start = Instant::now();
         let plan = SpexPlan::new(n, budget, t, 1)?.with_decoder(decoder);

@@ -7,21 +7,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use spex::sparse::spex::{Decoder, SpexPlan};
-use spex::sparse::{Basis, MaskBatch, Spectrum, Subset};
-
-fn random_sparse(n: usize, k: usize, t: usize, seed: u64) -> Spectrum {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut s = Spectrum::new(n, Basis::Fourier);
-    while s.len() < k {
-        let size = rng.random_range(1..=t);
-        let set = Subset::from_indices((0..size).map(|_| rng.random_range(0..n as u32)));
-        if set.len() == size && s.get(&set) == 0.0 {
-            let a = rng.random_range(1.0..2.0) * if rng.random::<bool>() { 1.0 } else { -1.0 };
-            s.set(set, a);
-        }
-    }
-    s
-}
+use spex::sparse::synthetic::random_sparse_fourier;
+use spex::sparse::MaskBatch;
 
 fn main() -> anyhow::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -38,7 +25,7 @@ fn main() -> anyhow::Result<()> {
                 let mut acc = [0.0f64; 4];
                 let seeds = 10;
                 for seed in 0..seeds {
-                    let truth = random_sparse(100, k, 3, 100 + seed);
+                    let truth = random_sparse_fourier(100, k, 3, 100 + seed);
                     let plan = SpexPlan::new(100, budget, 3, seed)?.with_decoder(decoder);
                     let mut values = truth.eval(&plan.masks()?);
                     let mut noise_rng = ChaCha8Rng::seed_from_u64(seed);

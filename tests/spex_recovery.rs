@@ -1,37 +1,12 @@
 //! SPEX acceptance tests from algorithms.md §9: exact sparse recovery, noise, shapiq's DummyGame.
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use spex::sparse::spex::{Decoder, Spex, SpexPlan};
+use spex::sparse::synthetic::{random_sparse_fourier, uniform_masks};
 use spex::sparse::value::FnValue;
 use spex::sparse::{Basis, MaskBatch, Spectrum, Subset};
-
-/// K distinct sets of size U{1..t} over n players with amplitudes U[1,2] of random sign.
-fn random_sparse(n: usize, k: usize, t: usize, seed: u64) -> Spectrum {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut s = Spectrum::new(n, Basis::Fourier);
-    while s.len() < k {
-        let size = rng.random_range(1..=t);
-        let set = Subset::from_indices((0..size).map(|_| rng.random_range(0..n as u32)));
-        if set.len() == size && s.get(&set) == 0.0 {
-            let a = rng.random_range(1.0..2.0) * if rng.random::<bool>() { 1.0 } else { -1.0 };
-            s.set(set, a);
-        }
-    }
-    s
-}
-
-/// `m` i.i.d. uniform masks over `n` players.
-fn uniform_masks(n: usize, m: usize, seed: u64) -> MaskBatch {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut masks = MaskBatch::new(n);
-    for _ in 0..m {
-        let bools: Vec<bool> = (0..n).map(|_| rng.random()).collect();
-        masks.push_bools(&bools);
-    }
-    masks
-}
 
 /// Decodes `truth` sampled on `plan` plus Gaussian noise of s.d. `sigma`.
 fn recover(truth: &Spectrum, plan: &SpexPlan, sigma: f64, seed: u64) -> Spectrum {
@@ -76,7 +51,7 @@ fn exact_case(row: usize, decoder: Decoder) {
             .unwrap()
             .with_decoder(decoder);
         assert_eq!((plan.b, plan.t, plan.n_queries()), (b, t, samples));
-        let truth = random_sparse(n, k, t, 1000 + seed);
+        let truth = random_sparse_fourier(n, k, t, 1000 + seed);
         let got = recover(&truth, &plan, 0.0, seed);
         let label = format!("n {n} K {k} t {t} b {b} {decoder:?} seed {seed}");
         let r2 = check_recovery(&truth, &got, &label);
@@ -140,7 +115,7 @@ fn noisy_recovery() {
                 .unwrap()
                 .with_decoder(decoder);
             assert_eq!((plan.b, plan.n_queries()), (6, 4224));
-            let truth = random_sparse(100, 10, 3, 77);
+            let truth = random_sparse_fourier(100, 10, 3, 77);
             let got = recover(&truth, &plan, sigma, 5);
             let label = format!("sigma {sigma} {decoder:?}");
             let r2 = check_recovery(&truth, &got, &label);

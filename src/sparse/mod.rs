@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod spectrum;
 pub mod spex;
 pub mod subset;
+pub mod synthetic;
 pub mod value;
 
 pub use indices::{interaction_values, Index, InteractionValues};
