@@ -6,7 +6,7 @@ use rand_distr::{Distribution, Normal};
 use spex::sparse::spex::{Decoder, Spex, SpexPlan};
 use spex::sparse::synthetic::{random_sparse_fourier, uniform_masks};
 use spex::sparse::value::FnValue;
-use spex::sparse::{Basis, MaskBatch, Spectrum, Subset};
+use spex::sparse::{interaction_values, Basis, Index, MaskBatch, Spectrum, Subset};
 
 /// Decodes `truth` sampled on `plan` plus Gaussian noise of s.d. `sigma`.
 fn recover(truth: &Spectrum, plan: &SpexPlan, sigma: f64, seed: u64) -> Spectrum {
@@ -175,7 +175,8 @@ fn dummy_spectrum_brute_force(interaction: &[u32]) -> Spectrum {
     )
 }
 
-fn dummy_case(interaction: &[u32], budget: usize, decoder: Decoder) {
+/// Decodes the DummyGame, checks it against the exact spectrum, and returns what was decoded.
+fn dummy_case(interaction: &[u32], budget: usize, decoder: Decoder) -> Spectrum {
     let truth = dummy_spectrum_brute_force(interaction);
     let spex = Spex::new(20).budget(budget).seed(3).decoder(decoder);
     assert!(spex.plan().unwrap().n_queries() <= budget);
@@ -200,16 +201,69 @@ fn dummy_case(interaction: &[u32], budget: usize, decoder: Decoder) {
             "spurious F({s}) = {v}"
         );
     }
+    got
+}
+
+/// The DummyGame's exact Moebius spectrum: `1/n` on every singleton, 1 on the interaction.
+fn dummy_moebius(interaction: &[u32]) -> Spectrum {
+    let n = 20;
+    let mut m = Spectrum::new(n, Basis::Moebius);
+    for i in 0..n as u32 {
+        m.add(Subset::singleton(i), 1.0 / n as f64);
+    }
+    m.add(Subset::from_indices(interaction.iter().copied()), 1.0);
+    m
 }
 
 #[test]
-fn dummy_game_pair_soft_budget_1600() {
-    dummy_case(&[1, 2], 1600, Decoder::Soft);
+fn dummy_game_pair_indices_match_shapiq_expectations() {
+    let got = dummy_case(&[1, 2], 1600, Decoder::Soft);
+    let pair = Subset::from_indices([1, 2]);
+    for index in [Index::Stii, Index::Fsii] {
+        let iv = interaction_values(&got, index, 2).unwrap();
+        assert!(
+            (iv.get(&pair) - 1.0).abs() < 1e-2,
+            "{index} on I: {}",
+            iv.get(&pair)
+        );
+        for i in 0..20u32 {
+            let v = iv.get(&Subset::singleton(i));
+            assert!((v - 0.05).abs() < 1e-2, "{index} on {{{i}}}: {v}");
+        }
+        for (s, v) in &iv.values {
+            if s.len() == 2 && *s != pair {
+                assert!(v.abs() < 1e-2, "{index} on {s}: {v}");
+            }
+        }
+    }
+    // max_order = 1: the players of I get 1/n + 1/|I|, the others 1/n.
+    let sv = interaction_values(&got, Index::Sv, 1).unwrap();
+    for i in 0..20u32 {
+        let want = if i == 1 || i == 2 { 0.05 + 0.5 } else { 0.05 };
+        let v = sv.get(&Subset::singleton(i));
+        assert!((v - want).abs() < 1e-2, "SV {i}: {v}, want {want}");
+    }
 }
 
 #[test]
-fn dummy_game_quad_hard_budget_6400() {
-    dummy_case(&[1, 2, 4, 5], 6400, Decoder::Hard);
+fn dummy_game_quad_fbii_equals_the_exact_index() {
+    let interaction = [1, 2, 4, 5];
+    let got = dummy_case(&interaction, 6400, Decoder::Hard);
+    let exact = interaction_values(&dummy_moebius(&interaction), Index::Fbii, 2).unwrap();
+    let decoded = interaction_values(&got, Index::Fbii, 2).unwrap();
+    for (s, v) in &exact.values {
+        assert!(
+            (decoded.get(s) - v).abs() < 1e-6,
+            "FBII {s}: {} vs {v}",
+            decoded.get(s)
+        );
+    }
+    for (s, v) in &decoded.values {
+        assert!(
+            exact.values.contains_key(s) || v.abs() < 1e-6,
+            "spurious FBII {s}: {v}"
+        );
+    }
 }
 
 #[test]
