@@ -551,21 +551,21 @@ impl GgufMetadata {
 
     /// A required array of strings.
     pub fn strings(&self, key: &str) -> Result<Vec<&str>> {
-        let Value::Array(items) = self.get(key)? else {
-            return Err(self.field_error(key, "not an array"));
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                as_str(item)
-                    .ok_or_else(|| self.field_error(key, &format!("item {i} is not a string")))
-            })
-            .collect()
+        self.array(key, "a string", as_str)
     }
 
     /// A required array of integers.
     pub fn integers(&self, key: &str) -> Result<Vec<i64>> {
+        self.array(key, "an integer", as_i64)
+    }
+
+    /// A required array whose every item `convert` accepts; errors name the key and the item.
+    fn array<'a, T>(
+        &'a self,
+        key: &str,
+        what: &str,
+        convert: impl Fn(&'a Value) -> Option<T>,
+    ) -> Result<Vec<T>> {
         let Value::Array(items) = self.get(key)? else {
             return Err(self.field_error(key, "not an array"));
         };
@@ -573,8 +573,8 @@ impl GgufMetadata {
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                as_i64(item)
-                    .ok_or_else(|| self.field_error(key, &format!("item {i} is not an integer")))
+                convert(item)
+                    .ok_or_else(|| self.field_error(key, &format!("item {i} is not {what}")))
             })
             .collect()
     }
