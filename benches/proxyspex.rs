@@ -4,6 +4,7 @@
 //! The side-by-side comparison with shapiq on identical samples is `benches/proxyspex_compare.rs`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use spex::sparse::proxy::gbdt::{fit, BinaryMatrix, TreeParams};
 use spex::sparse::proxy::ProxyPlan;
 use spex::sparse::{Basis, Spectrum, Subset};
 
@@ -34,5 +35,29 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode);
+/// One boosted fit of 200 depth-3 trees on 800 rows (a CV fold's training part at budget 1000),
+/// the proxy's inner loop, for n = 128 and n = 1000 players.
+fn gbdt_fit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gbdt_fit");
+    group.sample_size(10);
+    for n in [128, 1000] {
+        let plan = ProxyPlan::new(n, 800, 1).expect("valid plan");
+        let masks = plan.masks();
+        let values = hierarchical(n).eval(&masks);
+        let x = BinaryMatrix::from_masks(&masks);
+        let params = TreeParams {
+            max_depth: 3,
+            num_leaves: 31,
+            min_child_samples: 20,
+            learning_rate: 0.1,
+            n_trees: 200,
+        };
+        group.bench_function(format!("n{n}_rows800_trees200_depth3"), |b| {
+            b.iter(|| fit(&x, &values, &params))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gbdt_fit, decode);
 criterion_main!(benches);
