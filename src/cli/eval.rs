@@ -1,6 +1,7 @@
 //! `spex eval`: multiple-choice accuracy of a model, optionally with heads ablated.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::Args;
 use serde::Serialize;
@@ -10,6 +11,7 @@ use spex::io::write_json;
 use spex::model::RunOptions;
 use spex::task::{evaluate, Evaluation};
 
+use super::ablation_args::AblationArgs;
 use super::logits::parse_head_mask;
 use super::model_args::ModelArgs;
 use super::task_args::TaskArgs;
@@ -27,6 +29,9 @@ pub struct EvalArgs {
     /// holding `[[layer, head], ...]` or an `[L][H]` matrix of scales (1 keep, 0 ablate).
     #[arg(long)]
     pub head_mask: Option<String>,
+    /// Zero or mean ablation of the masked heads.
+    #[command(flatten)]
+    pub ablation: AblationArgs,
     /// Write per-question predictions, letter log-probs and accuracy to this JSON file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -43,6 +48,7 @@ struct EvalReport<'a> {
     split: String,
     shots: u8,
     head_mask: Option<&'a str>,
+    ablation: &'a str,
     accuracy: f64,
     #[serde(flatten)]
     evaluation: &'a Evaluation,
@@ -61,14 +67,23 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 .to_vec(),
         ),
     };
+    let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
     let options = RunOptions {
         max_batch_tokens: args.max_batch_tokens,
+        means: args.ablation.means(&model, &prompts)?,
         ..RunOptions::default()
     };
     let scorer = TaskScorer::new(&model, &task.items, options)?.with_progress(true);
+    let start = Instant::now();
     let logits = scorer.score(&[heads], true)?;
+    let seconds = start.elapsed().as_secs_f64();
     let evaluation = evaluate(&task.items, &logits, 0)?;
     print!("{}", evaluation.render_table());
+    eprintln!(
+        "scored {} questions in {seconds:.2} s ({:.2} questions/s)",
+        task.items.len(),
+        task.items.len() as f64 / seconds
+    );
     if let Some(path) = &args.json {
         let report = EvalReport {
             model: args.model.label(),
@@ -76,6 +91,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             split: format!("{:?}", args.task.split).to_lowercase(),
             shots: args.task.shots,
             head_mask: args.head_mask.as_deref(),
+            ablation: args.ablation.label(),
             accuracy: evaluation.total.accuracy,
             evaluation: &evaluation,
         };

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use spex::model::{HeadMask, Readout};
+use spex::model::{HeadMask, Job, Readout, RunOptions};
 
+use super::ablation_args::AblationArgs;
 use super::model_args::ModelArgs;
 
 /// Print the next-token distribution of a prompt, optionally with some heads ablated.
@@ -20,6 +21,9 @@ pub struct LogitsArgs {
     /// `[[layer, head], ...]` or an `[L][H]` matrix of scales (1 keep, 0 ablate).
     #[arg(long)]
     pub head_mask: Option<String>,
+    /// Zero or mean ablation of the masked heads (mean: over `--mean-prompts`, else the prompt).
+    #[command(flatten)]
+    pub ablation: AblationArgs,
     /// How many top tokens to print.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -37,8 +41,17 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
         Some(arg) => Some(parse_head_mask(arg, info.n_layers, info.n_heads)?),
     };
     let ids = model.encode(&args.prompt)?;
+    let options = RunOptions {
+        means: args.ablation.means(&model, &[args.prompt.as_str()])?,
+        ..RunOptions::default()
+    };
+    let job = Job {
+        prompt: 0,
+        heads: mask.as_ref().map(|m| m.row(0).to_vec()),
+        tokens: None,
+    };
     let logits = model
-        .forward_ablated(&ids, mask.as_ref(), None, &Readout::Full)?
+        .run(std::slice::from_ref(&ids), &[job], &Readout::Full, &options)?
         .pop()
         .context("the model returned no row")?;
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
@@ -73,7 +86,8 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     if args.json {
         let out = serde_json::json!({"model": args.model.label(), "prompt": args.prompt,
-            "input_ids": ids, "masked_heads": ablated, "logsumexp": lse, "top": top});
+            "input_ids": ids, "masked_heads": ablated, "ablation": args.ablation.label(),
+            "logsumexp": lse, "top": top});
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(

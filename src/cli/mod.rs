@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod ablation_args;
 mod eval;
 pub mod logits;
 pub mod model_args;

@@ -1,0 +1,152 @@
+//! `spex logits` and `spex eval` through the binary: outputs, zero/mean ablation and exit codes.
+//! Tests that need the default model skip when `bash models/fetch.sh` has not fetched it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use spex::model::source::ModelSource;
+use spex::task::default_data_dir;
+
+fn spex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spex"))
+        .args(args)
+        .output()
+        .expect("the spex binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn have_model() -> bool {
+    let ok = ModelSource::resolve(None).is_ok();
+    if !ok {
+        println!("skipped: default model not fetched (bash models/fetch.sh)");
+    }
+    ok
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spex-cli-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// `spex logits --json` output, asserting success.
+fn logits_json(extra: &[&str]) -> Value {
+    let mut args = vec!["logits", "--prompt", "The capital of France is", "--json"];
+    args.extend_from_slice(extra);
+    let out = spex(&args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn top_logit(v: &Value) -> f64 {
+    v["top"][0]["logit"].as_f64().unwrap()
+}
+
+#[test]
+fn logits_names_paris_and_ablation_modes_differ() {
+    if !have_model() {
+        return;
+    }
+    let plain = logits_json(&[]);
+    assert_eq!(plain["top"][0]["token"], " Paris");
+    assert_eq!(plain["ablation"], "zero");
+
+    let zero = logits_json(&["--head-mask", "0:*,1:*"]);
+    let mean = logits_json(&["--head-mask", "0:*,1:*", "--ablation", "mean"]);
+    assert_eq!(zero["masked_heads"].as_array().unwrap().len(), 18);
+    assert_eq!(mean["ablation"], "mean");
+    assert_ne!(top_logit(&zero), top_logit(&plain));
+    assert_ne!(top_logit(&mean), top_logit(&zero));
+
+    // The default reference set is the prompt itself: naming it in a file gives the same bytes.
+    let file = tmp("means.txt");
+    std::fs::write(&file, "The capital of France is\n\n").unwrap();
+    let named = logits_json(&[
+        "--head-mask",
+        "0:*,1:*",
+        "--ablation",
+        "mean",
+        "--mean-prompts",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(named, mean);
+}
+
+#[test]
+fn logits_bad_arguments_exit_2_with_the_argument_named() {
+    let missing = tmp("no-such-model-dir");
+    let out = spex(&[
+        "logits",
+        "--model",
+        missing.to_str().unwrap(),
+        "--prompt",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-model-dir"),
+        "{}",
+        stderr(&out)
+    );
+
+    if !have_model() {
+        return;
+    }
+    let cases: [(&[&str], &str); 4] = [
+        (&["--head-mask", "40:1"], "layer"),
+        (&["--head-mask", "zero:1"], "zero"),
+        (
+            &["--mean-prompts", "/nonexistent/prompts.txt"],
+            "--ablation mean",
+        ),
+        (
+            &["--ablation", "mean", "--mean-prompts", "/nonexistent/p.txt"],
+            "/nonexistent/p.txt",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["logits", "--prompt", "x"];
+        args.extend_from_slice(extra);
+        let out = spex(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn eval_writes_json_with_predictions_and_accuracy() {
+    if !have_model() || !default_data_dir().join(".ready").exists() {
+        println!("skipped: model or data not fetched");
+        return;
+    }
+    let json = tmp("eval.json");
+    let out = spex(&[
+        "eval",
+        "--task",
+        "mmlu",
+        "--subjects",
+        "high_school_geography",
+        "--limit",
+        "4",
+        "--head-mask",
+        "0:*",
+        "--ablation",
+        "mean",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("high_school_geography"), "{table}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["ablation"], "mean");
+    assert_eq!(v["shots"], 0);
+    let questions = v["questions"].as_array().unwrap();
+    assert_eq!(questions.len(), 4);
+    let correct = questions.iter().filter(|q| q["pred"] == q["gold"]).count();
+    assert_eq!(v["accuracy"].as_f64().unwrap(), correct as f64 / 4.0);
+}
