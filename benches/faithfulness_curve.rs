@@ -1,13 +1,14 @@
 //! Faithfulness (R^2 on 1000 fresh uniform masks) against the number of queries, per decoder,
 //! on a hierarchical Moebius function (40 main effects, 25 pairs, 8 triples; n = 128 by default).
 //!
-//! Usage: `cargo bench --bench faithfulness_curve -- proxyspex [spex ...]`
-//! Decoders are looked up by name in `decoder`; the SPEX arm is added where the SPEX decoder is
-//! merged (same signature: players, budget, seed, value function -> Fourier spectrum).
+//! Usage: `cargo bench --bench faithfulness_curve -- [proxyspex] [spex]` (default: both).
+//! Each decoder gets the same value function and its own grid of budgets; SPEX (degree 3, soft
+//! decoding, refit) reports budgets below its smallest design as too small.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use spex::sparse::proxy::ProxySpex;
+use spex::sparse::spex::Spex;
 use spex::sparse::value::FnValue;
 use spex::sparse::{Basis, MaskBatch, Spectrum, Subset, ValueFunction};
 
@@ -37,9 +38,27 @@ fn proxyspex(
         .explain(&mut Dyn(f))
 }
 
-fn decoder(name: &str) -> Option<Decoder> {
+fn spex_decoder(
+    n: usize,
+    budget: usize,
+    seed: u64,
+    f: &mut dyn ValueFunction,
+) -> spex::Result<Spectrum> {
+    Spex::new(n)
+        .degree(3)
+        .budget(budget)
+        .seed(seed)
+        .explain(&mut Dyn(f))
+}
+
+/// The decoder called `name` and the budgets it is run at.
+fn decoder(name: &str) -> Option<(Decoder, &'static [usize])> {
     match name {
-        "proxyspex" => Some(proxyspex as Decoder),
+        "proxyspex" => Some((proxyspex as Decoder, &[250, 500, 1000, 2000, 5000, 10000])),
+        "spex" => Some((
+            spex_decoder as Decoder,
+            &[1000, 2000, 5000, 10000, 20000, 50000, 100000],
+        )),
         _ => None,
     }
 }
@@ -98,7 +117,7 @@ fn main() -> spex::Result<()> {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let names = if names.is_empty() {
-        vec!["proxyspex".to_string()]
+        vec!["proxyspex".to_string(), "spex".to_string()]
     } else {
         names
     };
@@ -114,19 +133,26 @@ fn main() -> spex::Result<()> {
     println!("| decoder | budget | queries | R² |");
     println!("|---|---|---|---|");
     for name in &names {
-        let Some(decode) = decoder(name) else {
-            eprintln!("unknown decoder `{name}` (known: proxyspex)");
+        let Some((decode, budgets)) = decoder(name) else {
+            eprintln!("unknown decoder `{name}` (known: proxyspex, spex)");
             continue;
         };
-        for budget in [250, 500, 1000, 2000, 5000, 10000] {
+        for &budget in budgets {
             let mut queries = 0;
             let mut f = FnValue::new(n, |m: &MaskBatch| {
                 queries += m.len();
                 truth.eval(m)
             });
-            let spectrum = decode(n, budget, 0, &mut f)?;
-            let r2 = spectrum.r2(&test, &test_values);
-            println!("| {name} | {budget} | {queries} | {r2:.4} |");
+            match decode(n, budget, 0, &mut f) {
+                Ok(spectrum) => {
+                    let r2 = spectrum.r2(&test, &test_values);
+                    println!("| {name} | {budget} | {queries} | {r2:.4} |");
+                }
+                Err(spex::Error::BudgetTooSmall { minimum, .. }) => {
+                    println!("| {name} | {budget} | - | too small (minimum {minimum}) |");
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(())
