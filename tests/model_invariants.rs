@@ -437,6 +437,44 @@ fn layer_and_prefix_reuse_equal_the_full_pass() {
 }
 
 #[test]
+fn prompts_sharing_a_prefix_equal_separate_runs() {
+    let (_d, m, _) = tiny("llama", 31);
+    let shared = prompt(40, 32);
+    // Five prompts: the shared 40 tokens then 1..9 own tokens, plus one unrelated prompt.
+    let mut prompts: Vec<Vec<u32>> = (0..5)
+        .map(|k| [shared.clone(), prompt(1 + 2 * k, 40 + k as u64)].concat())
+        .collect();
+    prompts.push(prompt(17, 50));
+    let mask = random_mask(1, 4, 4, 33);
+    for heads in [None, Some(mask.row(0).to_vec())] {
+        let jobs: Vec<Job> = (0..prompts.len())
+            .map(|p| Job {
+                prompt: p,
+                heads: heads.clone(),
+                tokens: None,
+            })
+            .collect();
+        let grouped = m
+            .run(&prompts, &jobs, &Readout::Full, &RunOptions::default())
+            .unwrap();
+        let separate: Vec<Vec<f32>> = prompts
+            .iter()
+            .zip(&jobs)
+            .map(|(p, job)| {
+                let one = Job {
+                    prompt: 0,
+                    ..job.clone()
+                };
+                m.run(std::slice::from_ref(p), &[one], &Readout::Full, &no_reuse())
+                    .unwrap()
+                    .remove(0)
+            })
+            .collect();
+        assert_close(&grouped, &separate, 1e-5, "shared-prefix runs");
+    }
+}
+
+#[test]
 fn token_mask_replaces_tokens_by_the_baseline_in_place() {
     let (_d, m, _) = tiny("llama", 14);
     assert_eq!(
@@ -536,6 +574,25 @@ fn token_readout_equals_the_full_columns() {
         .map(|r| pick.iter().map(|&i| r[i as usize]).collect())
         .collect();
     assert_close(&some, &expect, 1e-6, "token readout");
+
+    let with_lse = m
+        .forward_ablated(
+            &ids,
+            Some(&mask),
+            None,
+            &Readout::TokensAndLogsumexp(pick.clone()),
+        )
+        .unwrap();
+    let expect: Vec<Vec<f32>> = full
+        .iter()
+        .map(|r| {
+            let lse = r.iter().map(|&v| f64::from(v).exp()).sum::<f64>().ln() as f32;
+            let mut row: Vec<f32> = pick.iter().map(|&i| r[i as usize]).collect();
+            row.push(lse);
+            row
+        })
+        .collect();
+    assert_close(&with_lse, &expect, 1e-5, "token + logsumexp readout");
 }
 
 #[test]

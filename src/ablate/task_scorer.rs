@@ -7,6 +7,9 @@ use crate::sparse::{MaskBatch, ValueFunction};
 use crate::task::{CandidateLogits, CandidateValue, TaskItem, ValueKind};
 use crate::{Error, Result};
 
+/// Most (mask, question) jobs handed to the model in one call.
+const JOBS_PER_CALL: usize = 4096;
+
 /// Scores a fixed set of task items under head masks `[L * H]` (1 keep, 0 ablate).
 ///
 /// Each continuation is scored by its first token at the prompt's last position, so one forward
@@ -95,7 +98,7 @@ impl<'m> TaskScorer<'m> {
             ));
         }
         let readout = if with_logsumexp {
-            Readout::Full
+            Readout::TokensAndLogsumexp(self.readout_ids.clone())
         } else {
             Readout::Tokens(self.readout_ids.clone())
         };
@@ -103,33 +106,32 @@ impl<'m> TaskScorer<'m> {
         let bar = self.progress_bar((heads.len() * q) as u64);
         let mut data = Vec::with_capacity(heads.len() * q * 4);
         let mut lse = with_logsumexp.then(|| Vec::with_capacity(heads.len() * q));
-        // One mask at a time over every question: the engine batches the questions, and layer
-        // reuse keeps each prompt's clean run across the mask's jobs.
-        for mask in heads {
-            let jobs: Vec<Job> = (0..q)
-                .map(|p| Job {
-                    prompt: p,
-                    heads: mask.clone(),
-                    tokens: None,
+        // Many masks per call: each question's clean run (layer reuse) serves every mask of the
+        // chunk, and a lone mask's questions run batched together.
+        let masks_per_call = (JOBS_PER_CALL / q.max(1)).max(1);
+        for chunk in heads.chunks(masks_per_call) {
+            let jobs: Vec<Job> = chunk
+                .iter()
+                .flat_map(|mask| {
+                    (0..q).map(move |p| Job {
+                        prompt: p,
+                        heads: mask.clone(),
+                        tokens: None,
+                    })
                 })
                 .collect();
             let rows = self
                 .model
                 .run(&self.prompts, &jobs, &readout, &self.options)?;
-            for (row, cand) in rows.iter().zip(&self.candidates) {
-                for &c in cand {
-                    let col = if with_logsumexp {
-                        self.readout_ids[c] as usize
-                    } else {
-                        c
-                    };
-                    data.push(row[col]);
+            for (k, row) in rows.iter().enumerate() {
+                for &c in &self.candidates[k % q] {
+                    data.push(row[c]);
                 }
                 if let Some(l) = lse.as_mut() {
-                    l.push(logsumexp(row));
+                    l.push(row[self.readout_ids.len()]);
                 }
             }
-            bar.inc(q as u64);
+            bar.inc(jobs.len() as u64);
         }
         bar.finish_and_clear();
         let n_choices: Vec<usize> = self.candidates.iter().map(Vec::len).collect();
@@ -163,25 +165,5 @@ impl<'m> TaskScorer<'m> {
             bar.set_style(style.progress_chars("=> "));
         }
         bar
-    }
-}
-
-/// `log(sum(exp(x)))` over a row of logits, computed stably in f64.
-fn logsumexp(row: &[f32]) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
-    (max + sum.ln()) as f32
-}
-
-#[cfg(test)]
-mod tests {
-    use super::logsumexp;
-
-    #[test]
-    fn logsumexp_matches_the_definition() {
-        let row = [1.0f32, 2.0, 3.0];
-        let direct = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
-        assert!((logsumexp(&row) as f64 - direct).abs() < 1e-6);
-        assert!((logsumexp(&[1000.0, 1000.0]) as f64 - (1000.0 + 2f64.ln())).abs() < 1e-3);
     }
 }

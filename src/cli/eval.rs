@@ -35,9 +35,10 @@ pub struct EvalArgs {
     /// Write per-question predictions, letter log-probs and accuracy to this JSON file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Most prompt tokens per forward batch (bounds memory).
-    #[arg(long, default_value_t = 8192)]
-    pub max_batch_tokens: usize,
+    /// Most prompt tokens per forward batch (bounds memory). Default: 1024 on the CPU, where
+    /// small batches stay in cache and measured fastest, 8192 on GPUs.
+    #[arg(long)]
+    pub max_batch_tokens: Option<usize>,
 }
 
 /// The JSON written by `--json`.
@@ -69,7 +70,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     };
     let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
     let options = RunOptions {
-        max_batch_tokens: args.max_batch_tokens,
+        max_batch_tokens: args.max_batch_tokens.unwrap_or(if model.device().is_cpu() {
+            1024
+        } else {
+            8192
+        }),
         means: args.ablation.means(&model, &prompts)?,
         ..RunOptions::default()
     };

@@ -33,8 +33,10 @@ pub struct HeadMeans {
 pub struct RunOptions {
     /// Most prompt positions computed per batch (rows x positions); at least one row always runs.
     pub max_batch_tokens: usize,
-    /// Reuse a clean run per prompt: resume at a job's lowest masked layer, and share the key/value
-    /// prefix before the first replaced token. Off runs every job from the embedding.
+    /// Reuse work: a clean run for every prompt that two or more jobs share (resume at a job's
+    /// lowest masked layer, share the key/value prefix before the first replaced token), and one
+    /// pass over a token prefix that several prompts with equal head scales share. Off, every
+    /// job runs from the embedding, prompts batched together.
     pub reuse: bool,
     /// Token that replaces removed tokens; `None` takes the model's default ([`super::ModelInfo::baseline_token`]).
     pub baseline_token: Option<u32>,
@@ -50,6 +52,90 @@ impl Default for RunOptions {
             baseline_token: None,
             means: None,
         }
+    }
+}
+
+/// The unembedding rows a run multiplies by, and what it keeps of each row's logits.
+struct Unembed {
+    /// `[K, D]`: the whole vocabulary, or only the requested rows.
+    weight: Tensor,
+    /// With the whole vocabulary: keep these columns and append the row's logsumexp.
+    pick: Option<Vec<usize>>,
+}
+
+/// `log(sum(exp(x)))` over one row of logits, computed stably in f64.
+fn logsumexp(row: &[f32]) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+    (max + sum.ln()) as f32
+}
+
+/// Shortest token prefix worth computing once for several prompts.
+const MIN_SHARED_PREFIX: usize = 8;
+
+/// Jobs with equal head scales whose token ids start with the same `prefix` tokens.
+struct PrefixGroup {
+    jobs: Vec<usize>,
+    /// Shared tokens, at least [`MIN_SHARED_PREFIX`] and shorter than every job's ids.
+    prefix: usize,
+}
+
+/// Splits `jobs` into groups sharing a token prefix of at least [`MIN_SHARED_PREFIX`] (e.g. the
+/// few-shot examples of one MMLU subject) and the jobs left alone. Sorting by (head scales, ids)
+/// puts prompts with a common prefix next to each other; a group stops growing when the next
+/// job would cut its prefix below the minimum or to less than half.
+fn prefix_groups(jobs: &[usize], prepared: &[Prepared]) -> (Vec<PrefixGroup>, Vec<usize>) {
+    let same_heads = |a: usize, b: usize| compare_heads(&prepared[a], &prepared[b]).is_eq();
+    let mut order = jobs.to_vec();
+    order.sort_by(|&a, &b| {
+        compare_heads(&prepared[a], &prepared[b])
+            .then_with(|| prepared[a].ids.cmp(&prepared[b].ids))
+    });
+    let (mut groups, mut single) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < order.len() {
+        let first = order[i];
+        let mut prefix = prepared[first].ids.len() - 1;
+        let mut k = i + 1;
+        while k < order.len() && same_heads(first, order[k]) {
+            let ids = &prepared[order[k]].ids;
+            let common = ids
+                .iter()
+                .zip(&prepared[first].ids)
+                .take_while(|(a, b)| a == b)
+                .count();
+            let shorter = prefix.min(common).min(ids.len() - 1);
+            if shorter < MIN_SHARED_PREFIX || (k > i + 1 && shorter < prefix / 2) {
+                break;
+            }
+            prefix = shorter;
+            k += 1;
+        }
+        if k - i >= 2 {
+            groups.push(PrefixGroup {
+                jobs: order[i..k].to_vec(),
+                prefix,
+            });
+        } else {
+            single.push(first);
+        }
+        i = k;
+    }
+    (groups, single)
+}
+
+/// Orders jobs by their head scales (unmasked first), for grouping equal ones.
+fn compare_heads(a: &Prepared, b: &Prepared) -> std::cmp::Ordering {
+    match (&a.heads, &b.heads) {
+        (None, None) => std::cmp::Ordering::Equal,
+        (None, Some(_)) => std::cmp::Ordering::Less,
+        (Some(_), None) => std::cmp::Ordering::Greater,
+        (Some(x), Some(y)) => x
+            .iter()
+            .zip(y)
+            .map(|(u, v)| u.total_cmp(v))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal),
     }
 }
 
@@ -145,22 +231,31 @@ impl Model {
                 ));
             }
         }
-        if !opts.reuse {
-            // Without reuse every job runs from the embedding; prompts mix in one batch, right-padded.
-            let all: Vec<usize> = (0..jobs.len()).collect();
-            self.run_fresh(&all, &prepared, &unembed, opts, &mut out)?;
+        let mut per_prompt: Vec<Vec<usize>> = vec![Vec::new(); prompts.len()];
+        for (j, job) in jobs.iter().enumerate() {
+            per_prompt[job.prompt].push(j);
+        }
+        // A clean run pays off only when several jobs share it. Every other job runs from the
+        // embedding, prompts mixed in right-padded batches.
+        let (shared, alone): (Vec<Vec<usize>>, Vec<Vec<usize>>) = per_prompt
+            .into_iter()
+            .filter(|mine| !mine.is_empty())
+            .partition(|mine| opts.reuse && mine.len() > 1);
+        let fresh: Vec<usize> = alone.concat();
+        let (groups, single) = if opts.reuse {
+            prefix_groups(&fresh, &prepared)
         } else {
-            for (p, prompt) in prompts.iter().enumerate() {
-                let mut mine: Vec<usize> =
-                    (0..jobs.len()).filter(|&j| jobs[j].prompt == p).collect();
-                if mine.is_empty() {
-                    continue;
-                }
-                let clean = self.clean_run(prompt)?;
-                // Latest start first, so each batch's earliest start is as late as possible.
-                mine.sort_by_key(|&j| std::cmp::Reverse(prepared[j].start));
-                self.run_reused(&mine, &prepared, &clean, &unembed, opts, &mut out)?;
-            }
+            (Vec::new(), fresh)
+        };
+        self.run_fresh(&single, &prepared, &unembed, opts, &mut out)?;
+        for group in groups {
+            self.run_prefixed(&group, &prepared, &unembed, opts, &mut out)?;
+        }
+        for mut mine in shared {
+            let clean = self.clean_run(&prompts[jobs[mine[0]].prompt])?;
+            // Latest start first, so each batch's earliest start is as late as possible.
+            mine.sort_by_key(|&j| std::cmp::Reverse(prepared[j].start));
+            self.run_reused(&mine, &prepared, &clean, &unembed, opts, &mut out)?;
         }
         out.into_iter()
             .enumerate()
@@ -293,17 +388,29 @@ impl Model {
         Ok(Prepared { ids, heads, start })
     }
 
-    fn unembed_rows(&self, readout: &Readout) -> ModelResult<Tensor> {
+    fn unembed_rows(&self, readout: &Readout) -> ModelResult<Unembed> {
         let w = self.decoder.unembed();
         match readout {
-            Readout::Full => Ok(w.clone()),
-            Readout::Tokens(ids) => {
+            Readout::Full => Ok(Unembed {
+                weight: w.clone(),
+                pick: None,
+            }),
+            Readout::Tokens(ids) | Readout::TokensAndLogsumexp(ids) => {
                 if ids.is_empty() {
                     return Err(ModelError::input("readout", "no token ids to read out"));
                 }
                 self.check_ids(ids, "readout")?;
+                if matches!(readout, Readout::TokensAndLogsumexp(_)) {
+                    return Ok(Unembed {
+                        weight: w.clone(),
+                        pick: Some(ids.iter().map(|&i| i as usize).collect()),
+                    });
+                }
                 let idx = Tensor::new(ids.as_slice(), &self.device)?;
-                Ok(w.index_select(&idx, 0)?)
+                Ok(Unembed {
+                    weight: w.index_select(&idx, 0)?,
+                    pick: None,
+                })
             }
         }
     }
@@ -348,7 +455,7 @@ impl Model {
         &self,
         jobs: &[usize],
         prepared: &[Prepared],
-        unembed: &Tensor,
+        unembed: &Unembed,
         opts: &RunOptions,
         out: &mut [Option<Vec<f32>>],
     ) -> ModelResult<()> {
@@ -381,12 +488,65 @@ impl Model {
         Ok(())
     }
 
+    /// Runs `group`'s common token prefix once (batch 1, the group's head scales), then every
+    /// job's remaining tokens in right-padded batches on top of the prefix's keys and values.
+    fn run_prefixed(
+        &self,
+        group: &PrefixGroup,
+        prepared: &[Prepared],
+        unembed: &Unembed,
+        opts: &RunOptions,
+        out: &mut [Option<Vec<f32>>],
+    ) -> ModelResult<()> {
+        let p = group.prefix;
+        let first = group.jobs[0];
+        let ids = Tensor::new(&prepared[first].ids[..p], &self.device)?.unsqueeze(0)?;
+        let mut x = self.decoder.embed(&ids, 0)?;
+        let mut past = Vec::with_capacity(self.info.n_layers);
+        for l in 0..self.info.n_layers {
+            let op = self.head_op(l, &[first], prepared, opts)?;
+            let o = self.decoder.block(l, &x, 0, op.as_ref(), None)?;
+            past.push(o.kv);
+            x = o.x;
+        }
+        let rest = |j: usize| prepared[j].ids.len() - p;
+        let mut order = group.jobs.clone();
+        order.sort_by_key(|&j| std::cmp::Reverse(rest(j)));
+        for batch in Self::batches(&order, rest, opts.max_batch_tokens) {
+            let t = batch.iter().map(|&j| rest(j)).max().unwrap_or(1);
+            // Right padding: real positions never attend to the padding after them (causal mask).
+            let mut flat = Vec::with_capacity(batch.len() * t);
+            for &j in &batch {
+                flat.extend_from_slice(&prepared[j].ids[p..]);
+                flat.resize(flat.len() + t - rest(j), self.info.baseline_token);
+            }
+            let ids = Tensor::from_vec(flat, (batch.len(), t), &self.device)?;
+            let x = self.decoder.embed(&ids, p)?;
+            let last: Vec<usize> = batch.iter().map(|&j| rest(j) - 1).collect();
+            let logits = self.layers_and_readout(
+                x,
+                0,
+                p,
+                Some(&past),
+                &batch,
+                prepared,
+                &last,
+                unembed,
+                opts,
+            )?;
+            for (&j, row) in batch.iter().zip(logits) {
+                out[j] = Some(row);
+            }
+        }
+        Ok(())
+    }
+
     fn run_reused(
         &self,
         order: &[usize],
         prepared: &[Prepared],
         clean: &CleanRun,
-        unembed: &Tensor,
+        unembed: &Unembed,
         opts: &RunOptions,
         out: &mut [Option<Vec<f32>>],
     ) -> ModelResult<()> {
@@ -473,7 +633,7 @@ impl Model {
         batch: &[usize],
         prepared: &[Prepared],
         last: &[usize],
-        unembed: &Tensor,
+        unembed: &Unembed,
         opts: &RunOptions,
     ) -> ModelResult<Vec<Vec<f32>>> {
         let l_count = self.info.n_layers;
@@ -492,8 +652,19 @@ impl Model {
         let idx = Tensor::new(idx.as_slice(), &self.device)?;
         let hidden = x.reshape((n * t, d))?.index_select(&idx, 0)?;
         let hidden = self.decoder.final_norm(&hidden)?;
-        let logits = hidden.matmul(&unembed.t()?)?;
-        Ok(logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?)
+        let logits = hidden.matmul(&unembed.weight.t()?)?;
+        let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+        Ok(match &unembed.pick {
+            None => rows,
+            Some(ids) => rows
+                .iter()
+                .map(|row| {
+                    let mut out: Vec<f32> = ids.iter().map(|&i| row[i]).collect();
+                    out.push(logsumexp(row));
+                    out
+                })
+                .collect(),
+        })
     }
 
     /// The head op for layer `l` of a batch, or `None` when every row keeps every head there.
@@ -523,5 +694,18 @@ impl Model {
             Tensor::from_vec(flat, (batch.len(), h, 1, 1), &self.device)?.to_dtype(self.dtype)?;
         let mean = opts.means.as_ref().map(|m| m.per_layer[l].clone());
         Ok(Some(HeadOp { scale, mean }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logsumexp;
+
+    #[test]
+    fn logsumexp_matches_the_definition() {
+        let row = [1.0f32, 2.0, 3.0];
+        let direct = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
+        assert!((logsumexp(&row) as f64 - direct).abs() < 1e-6);
+        assert!((logsumexp(&[1000.0, 1000.0]) as f64 - (1000.0 + 2f64.ln())).abs() < 1e-3);
     }
 }

@@ -49,6 +49,8 @@ pub enum Readout {
     Full,
     /// Only these token ids, in this order: `[B][K]` logits.
     Tokens(Vec<u32>),
+    /// These token ids' logits, then the full-vocabulary logsumexp: `[B][K + 1]` (nats).
+    TokensAndLogsumexp(Vec<u32>),
 }
 
 /// Shape and special tokens of a loaded model.
