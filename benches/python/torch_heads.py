@@ -3,14 +3,15 @@
 Each batch row gets its own head keep-mask: a forward pre-hook on every layer's
 `self_attn.o_proj` views the input [B, T, H*hd] as [B, T, H, hd] and multiplies it by that
 layer's [B, H] slice of the masks. A "pass" is one ablated sequence (one batch row); full logits
-at every position are computed, as a plain `model(input_ids)` call does.
+at every position are computed, as a plain `model(input_ids)` call does, unless --last-logits
+(transformers' `logits_to_keep=1`: the LM head on the last position only, as spex reads out).
 
 Masks: --masks FILE.npy ([m, L*H] uint8, 1 = keep, layer-major: column l*H + h) cycled over
 the rows, or random keep-masks (each head kept with probability 1/2) drawn with --seed.
 The prompt is a fixed English paragraph's token ids repeated to exactly T tokens.
 
 Prints one JSON line per (T, B): {"T", "B", "passes_per_s", "peak_rss_mb", "passes", "seconds",
-"threads"}. Usage:
+"threads", "last_logits"}. Usage:
     /work/venv-ref/bin/python benches/python/torch_heads.py --prompt-len 64 --batch-sizes 16 \
         --passes 128 --threads 2 [--masks masks.npy | --seed 0]
 """
@@ -80,7 +81,8 @@ def prompt_ids(tok, length: int) -> list[int]:
     return (base * (length // len(base) + 1))[:length]
 
 
-def run(model, masker, ids, masks, batch: int, passes: int, n_layers: int, n_heads: int) -> dict:
+def run(model, masker, ids, masks, batch: int, passes: int, n_layers: int, n_heads: int,
+        last_logits: bool) -> dict:
     """Time ceil(passes/batch) batches (after one warm-up batch); return the JSON-line record."""
     x = torch.tensor([ids] * batch)
     all_masks = torch.from_numpy(masks.astype(np.float32)).view(-1, n_layers, n_heads)
@@ -90,7 +92,10 @@ def run(model, masker, ids, masks, batch: int, passes: int, n_layers: int, n_hea
         rows = torch.arange(k * batch, (k + 1) * batch) % all_masks.shape[0]
         masker.current = all_masks[rows].transpose(0, 1).contiguous()
         with torch.no_grad():
-            model(x, use_cache=False)
+            if last_logits:
+                model(x, use_cache=False, logits_to_keep=1)
+            else:
+                model(x, use_cache=False)
 
     step(0)
     start = time.perf_counter()
@@ -106,6 +111,7 @@ def run(model, masker, ids, masks, batch: int, passes: int, n_layers: int, n_hea
         "passes": done,
         "seconds": round(seconds, 3),
         "threads": torch.get_num_threads(),
+        "last_logits": last_logits,
     }
 
 
@@ -119,6 +125,8 @@ def main() -> None:
     ap.add_argument("--masks", type=Path, default=None, help="[m, L*H] uint8 .npy, 1 = keep")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random masks (no --masks)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--last-logits", action="store_true",
+                    help="LM head on the last position only (logits_to_keep=1)")
     args = ap.parse_args()
     if any(b < 1 for b in args.batch_sizes) or any(t < 1 for t in args.prompt_len):
         sys.exit("--batch-sizes and --prompt-len must be positive")
@@ -138,7 +146,8 @@ def main() -> None:
     for t in args.prompt_len:
         ids = prompt_ids(tok, t)
         for b in args.batch_sizes:
-            rec = run(model, masker, ids, masks, b, args.passes, n_layers, n_heads)
+            rec = run(model, masker, ids, masks, b, args.passes, n_layers, n_heads,
+                      args.last_logits)
             print(json.dumps(rec), flush=True)
 
 
