@@ -10,20 +10,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::sparse::MaskBatch;
 
-/// Masks as a dense row-major `[m, n]` matrix of 0/1 bytes, the layout the learner scans.
+/// Masks as dense 0/1 bytes, row-major `[m, n]` (the histogram scan reads rows) and
+/// column-major `[n, m]` (splitting a leaf reads one feature over its rows).
 #[derive(Clone, Debug)]
 pub struct BinaryMatrix {
     n: usize,
     data: Vec<u8>,
+    columns: Vec<u8>,
 }
 
 impl BinaryMatrix {
     /// Unpacks `masks` (`[m, n]` bits) into bytes.
     pub fn from_masks(masks: &MaskBatch) -> Self {
-        BinaryMatrix {
-            n: masks.n_players(),
-            data: masks.to_u8(),
+        Self::from_rows(masks.n_players(), masks.to_u8())
+    }
+
+    fn from_rows(n: usize, data: Vec<u8>) -> Self {
+        let m = data.len().checked_div(n).unwrap_or(0);
+        let mut columns = vec![0u8; data.len()];
+        for (r, row) in data.chunks_exact(n.max(1)).enumerate() {
+            for (i, &b) in row.iter().enumerate() {
+                columns[i * m + r] = b;
+            }
         }
+        BinaryMatrix { n, data, columns }
     }
 
     /// The rows `rows` of `self`, in that order.
@@ -32,7 +42,7 @@ impl BinaryMatrix {
         for &r in rows {
             data.extend_from_slice(self.row(r));
         }
-        BinaryMatrix { n: self.n, data }
+        Self::from_rows(self.n, data)
     }
 
     /// Number of features (players) `n`.
@@ -43,6 +53,12 @@ impl BinaryMatrix {
     /// Number of rows `m`.
     pub fn n_rows(&self) -> usize {
         self.data.len().checked_div(self.n).unwrap_or(0)
+    }
+
+    /// Feature `i` over every row, as `m` bytes.
+    fn column(&self, i: usize) -> &[u8] {
+        let m = self.n_rows();
+        &self.columns[i * m..(i + 1) * m]
     }
 
     /// Row `r` as `n` bytes (0 = removed, 1 = kept).
@@ -377,6 +393,25 @@ fn grow_tree(
     (Tree { nodes }, next)
 }
 
+/// Splits `rows` into those with `column[r] == 0` and the rest, order kept. Branch-free: both
+/// outputs are written every step and only the matching cursor advances (random 0/1 features
+/// defeat the branch predictor).
+fn partition_rows(rows: &[u32], column: &[u8]) -> (Vec<u32>, Vec<u32>) {
+    let mut zeros = vec![0u32; rows.len()];
+    let mut ones = vec![0u32; rows.len()];
+    let (mut nz, mut no) = (0usize, 0usize);
+    for &r in rows {
+        let one = usize::from(column[r as usize] != 0);
+        zeros[nz] = r;
+        ones[no] = r;
+        nz += 1 - one;
+        no += one;
+    }
+    zeros.truncate(nz);
+    ones.truncate(no);
+    (zeros, ones)
+}
+
 /// Splits `parent` on its best feature; returns the `x = 0` and `x = 1` children.
 fn split_leaf(
     x: &BinaryMatrix,
@@ -387,10 +422,7 @@ fn split_leaf(
     min_gain: f64,
 ) -> (GrowingLeaf, GrowingLeaf) {
     let feature = parent.best.map_or(0, |b| b.feature);
-    let (rows_left, rows_right): (Vec<u32>, Vec<u32>) = parent
-        .rows
-        .iter()
-        .partition(|&&r| x.row(r as usize)[feature] == 0);
+    let (rows_left, rows_right) = partition_rows(&parent.rows, x.column(feature));
     let left_node = nodes.len();
     nodes.push(Node::Leaf(0.0));
     nodes.push(Node::Leaf(0.0));
