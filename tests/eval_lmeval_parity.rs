@@ -1,5 +1,5 @@
 //! Per-question agreement of `spex eval`'s scoring with lm-evaluation-harness on the default
-//! model: 200 MMLU test questions (the first 4 rows of the first 50 subjects), 0-shot.
+//! model: 200 MMLU test questions (the first 4 rows of the first 50 subjects), 0-shot and 5-shot.
 //! The harness's predictions and log-likelihoods are stored in tests/data/lmeval_mmlu_sample.json
 //! (made by tests/reference/make_lmeval_reference.sh). Runs when the fetched model and data exist.
 
@@ -18,6 +18,17 @@ fn reference() -> serde_json::Value {
 
 #[test]
 fn zero_shot_predictions_agree_with_the_harness() {
+    agree_with_the_harness(0);
+}
+
+#[test]
+fn five_shot_predictions_agree_with_the_harness() {
+    agree_with_the_harness(5);
+}
+
+/// At least 99% of predictions equal the harness's, and every letter log-likelihood is within
+/// 1e-3 nats of its value, for `shots`-shot prompts.
+fn agree_with_the_harness(shots: usize) {
     let data = default_data_dir();
     let Ok(source) = ModelSource::resolve(None) else {
         println!("skipped: default model not fetched (bash models/fetch.sh)");
@@ -28,7 +39,9 @@ fn zero_shot_predictions_agree_with_the_harness() {
         return;
     }
     let reference = reference();
-    let rows = reference["shots"]["0"].as_array().unwrap();
+    let rows = reference["shots"][shots.to_string()]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {shots}-shot rows in lmeval_mmlu_sample.json"));
     let subjects: BTreeSet<String> = rows
         .iter()
         .map(|r| r["subject"].as_str().unwrap().to_string())
@@ -40,7 +53,7 @@ fn zero_shot_predictions_agree_with_the_harness() {
         subjects: Subjects::List(subjects),
         split: Split::Test,
         limit: Some(4),
-        shots: 0,
+        shots,
         strict: true,
     })
     .unwrap();
@@ -48,7 +61,7 @@ fn zero_shot_predictions_agree_with_the_harness() {
 
     let device = candle_core::Device::Cpu;
     let model = Model::open(&source, &device, candle_core::DType::F32).unwrap();
-    let scorer = TaskScorer::new(&model, &task.items, RunOptions::default()).unwrap();
+    let scorer = TaskScorer::new(&model, &task.items, RunOptions::for_device(&device)).unwrap();
     let logits = scorer.score(&[None], true).unwrap();
     let ours = evaluate(&task.items, &logits, 0).unwrap();
 
@@ -64,7 +77,7 @@ fn zero_shot_predictions_agree_with_the_harness() {
         }
     }
     println!(
-        "agreement {agree}/{} , worst |loglikelihood difference| {worst:.2e} nats",
+        "{shots}-shot: agreement {agree}/{}, worst |loglikelihood difference| {worst:.2e} nats",
         rows.len()
     );
     assert!(

@@ -69,14 +69,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         ),
     };
     let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
+    let defaults = RunOptions::for_device(model.device());
     let options = RunOptions {
-        max_batch_tokens: args.max_batch_tokens.unwrap_or(if model.device().is_cpu() {
-            1024
-        } else {
-            8192
-        }),
+        max_batch_tokens: args.max_batch_tokens.unwrap_or(defaults.max_batch_tokens),
         means: args.ablation.means(&model, &prompts)?,
-        ..RunOptions::default()
+        ..defaults
     };
     let scorer = TaskScorer::new(&model, &task.items, options)?.with_progress(true);
     let start = Instant::now();

@@ -2,7 +2,7 @@
 //! a token budget, with layer reuse and key/value-prefix reuse from one clean run per prompt, and a
 //! last-position readout of only the requested token ids.
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 
 use super::decoder::{HeadOp, Kv};
 use super::error::{ModelError, ModelResult};
@@ -136,6 +136,17 @@ fn compare_heads(a: &Prepared, b: &Prepared) -> std::cmp::Ordering {
             .map(|(u, v)| u.total_cmp(v))
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal),
+    }
+}
+
+impl RunOptions {
+    /// The defaults with a batch size suited to `device`: 1024 positions per batch on the CPU
+    /// (small batches stay in cache; 8192 measured 3x slower there), 8192 on GPUs.
+    pub fn for_device(device: &Device) -> Self {
+        RunOptions {
+            max_batch_tokens: if device.is_cpu() { 1024 } else { 8192 },
+            ..RunOptions::default()
+        }
     }
 }
 
