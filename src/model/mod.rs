@@ -20,6 +20,7 @@ pub mod hub;
 mod llama;
 mod load_error;
 mod masks;
+mod safetensors_reader;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod tiny_gguf;

@@ -1,5 +1,5 @@
-//! Checkpoint weights: memory-mapped safetensors (single file or sharded index) or an in-memory
-//! tensor map, read with shape checks that name the tensor.
+//! Checkpoint weights: safetensors read tensor by tensor (single file or sharded index) or an
+//! in-memory tensor map, read with shape checks that name the tensor.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::error::{ModelError, ModelResult};
+use super::safetensors_reader::read_safetensors;
 
 /// A source of named weights converted to one dtype on one device.
 pub struct Weights<'a> {
@@ -15,20 +16,15 @@ pub struct Weights<'a> {
 }
 
 impl<'a> Weights<'a> {
-    /// Memory-maps the safetensors of a model folder: `model.safetensors`, or the shards listed in
-    /// `model.safetensors.index.json`.
+    /// Reads the safetensors of a model folder (`model.safetensors`, or the shards listed in
+    /// `model.safetensors.index.json`) one tensor at a time, so the weights are held once.
     pub fn from_folder(dir: &Path, dtype: DType, device: &Device) -> ModelResult<Weights<'static>> {
         let files = safetensors_files(dir)?;
-        // SAFETY: the files are memory-mapped read-only; spex never writes to them, and a checkpoint
-        // changed by another process while mapped is outside what the runtime supports.
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&files, dtype, device) }.map_err(|e| {
-                ModelError::File {
-                    path: files[0].clone(),
-                    reason: format!("cannot read safetensors: {e}"),
-                }
-            })?;
-        Ok(Weights { vb })
+        let mut tensors = HashMap::new();
+        for file in &files {
+            read_safetensors(file, dtype, device, &mut tensors)?;
+        }
+        Ok(Self::from_tensors(tensors, dtype, device))
     }
 
     /// Wraps tensors already in memory (e.g. dequantized from a GGUF file), keyed by HF names.
