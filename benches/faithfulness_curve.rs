@@ -2,11 +2,14 @@
 //! on a hierarchical Moebius function (40 main effects, 25 pairs, 8 triples; n = 128 by default).
 //!
 //! Usage: `cargo bench --bench faithfulness_curve -- [proxyspex] [spex]` (default: both).
+//! `SPEX_NOISE=SIGMA` adds seeded Gaussian noise of that standard deviation to every query;
+//! R² is always measured against the noiseless function.
 //! Each decoder gets the same value function and its own grid of budgets; SPEX (degree 3, soft
 //! decoding, refit) reports budgets below its smallest design as too small.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
 use spex::sparse::proxy::ProxySpex;
 use spex::sparse::spex::Spex;
 use spex::sparse::value::FnValue;
@@ -122,6 +125,14 @@ fn main() -> spex::Result<()> {
         names
     };
     let n = 128;
+    let sigma: f64 = match std::env::var("SPEX_NOISE") {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| spex::Error::invalid("SPEX_NOISE", format!("`{v}` is not a number")))?,
+        Err(_) => 0.0,
+    };
+    let noise =
+        Normal::new(0.0, sigma).map_err(|e| spex::Error::invalid("SPEX_NOISE", e.to_string()))?;
     let truth = hierarchical(n, 1);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut test = MaskBatch::new(n);
@@ -130,6 +141,14 @@ fn main() -> spex::Result<()> {
         test.push_bools(&row);
     }
     let test_values = truth.eval(&test);
+    println!(
+        "noise sigma {sigma} (the function's standard deviation is {:.2})",
+        {
+            let mean = test_values.iter().sum::<f64>() / test_values.len() as f64;
+            (test_values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / test_values.len() as f64)
+                .sqrt()
+        }
+    );
     println!("| decoder | budget | queries | R² |");
     println!("|---|---|---|---|");
     for name in &names {
@@ -139,9 +158,14 @@ fn main() -> spex::Result<()> {
         };
         for &budget in budgets {
             let mut queries = 0;
+            let mut rng = ChaCha8Rng::seed_from_u64(budget as u64);
             let mut f = FnValue::new(n, |m: &MaskBatch| {
                 queries += m.len();
-                truth.eval(m)
+                let mut v = truth.eval(m);
+                for x in &mut v {
+                    *x += noise.sample(&mut rng);
+                }
+                v
             });
             match decode(n, budget, 0, &mut f) {
                 Ok(spectrum) => {
