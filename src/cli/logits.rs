@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use spex::model::{HeadMask, Job, Readout, RunOptions};
+use spex::model::{logsumexp, HeadMask, Job, Readout, RunOptions};
 
 use super::ablation_args::AblationArgs;
 use super::model_args::ModelArgs;
@@ -54,13 +54,7 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
         .run(std::slice::from_ref(&ids), &[job], &Readout::Full, &options)?
         .pop()
         .context("the model returned no row")?;
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let lse = max
-        + logits
-            .iter()
-            .map(|&v| (v as f64 - max).exp())
-            .sum::<f64>()
-            .ln();
+    let lse = logsumexp(&logits);
     let mut order: Vec<usize> = (0..logits.len()).collect();
     order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
     let top: Vec<serde_json::Value> = order

@@ -63,11 +63,11 @@ struct Unembed {
     pick: Option<Vec<usize>>,
 }
 
-/// `log(sum(exp(x)))` over one row of logits, computed stably in f64.
-fn logsumexp(row: &[f32]) -> f32 {
+/// `log(sum(exp(x)))` over one row of logits (nats), computed stably in f64.
+pub fn logsumexp(row: &[f32]) -> f64 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
-    (max + sum.ln()) as f32
+    max + sum.ln()
 }
 
 /// Shortest token prefix worth computing once for several prompts.
@@ -478,16 +478,7 @@ impl Model {
                 .map(|&j| prepared[j].ids.len())
                 .max()
                 .unwrap_or(1);
-            // Right padding: real positions never attend to the padding after them (causal mask).
-            let mut flat = Vec::with_capacity(batch.len() * t);
-            for &j in &batch {
-                flat.extend_from_slice(&prepared[j].ids);
-                flat.resize(
-                    flat.len() + t - prepared[j].ids.len(),
-                    self.info.baseline_token,
-                );
-            }
-            let ids = Tensor::from_vec(flat, (batch.len(), t), &self.device)?;
+            let ids = self.right_padded(batch.iter().map(|&j| &prepared[j].ids[..]), t)?;
             let x = self.decoder.embed(&ids, 0)?;
             let last: Vec<usize> = batch.iter().map(|&j| prepared[j].ids.len() - 1).collect();
             let logits =
@@ -497,6 +488,22 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// Token rows, each right-padded with the baseline token to `t`: ids `[N, t]`. Real
+    /// positions never attend to the padding after them (causal mask).
+    fn right_padded<'a>(
+        &self,
+        rows: impl ExactSizeIterator<Item = &'a [u32]>,
+        t: usize,
+    ) -> ModelResult<Tensor> {
+        let n = rows.len();
+        let mut flat = Vec::with_capacity(n * t);
+        for row in rows {
+            flat.extend_from_slice(row);
+            flat.resize(flat.len() + t - row.len(), self.info.baseline_token);
+        }
+        Ok(Tensor::from_vec(flat, (n, t), &self.device)?)
     }
 
     /// Runs `group`'s common token prefix once (batch 1, the group's head scales), then every
@@ -525,13 +532,7 @@ impl Model {
         order.sort_by_key(|&j| std::cmp::Reverse(rest(j)));
         for batch in Self::batches(&order, rest, opts.max_batch_tokens) {
             let t = batch.iter().map(|&j| rest(j)).max().unwrap_or(1);
-            // Right padding: real positions never attend to the padding after them (causal mask).
-            let mut flat = Vec::with_capacity(batch.len() * t);
-            for &j in &batch {
-                flat.extend_from_slice(&prepared[j].ids[p..]);
-                flat.resize(flat.len() + t - rest(j), self.info.baseline_token);
-            }
-            let ids = Tensor::from_vec(flat, (batch.len(), t), &self.device)?;
+            let ids = self.right_padded(batch.iter().map(|&j| &prepared[j].ids[p..]), t)?;
             let x = self.decoder.embed(&ids, p)?;
             let last: Vec<usize> = batch.iter().map(|&j| rest(j) - 1).collect();
             let logits = self.layers_and_readout(
@@ -671,7 +672,7 @@ impl Model {
                 .iter()
                 .map(|row| {
                     let mut out: Vec<f32> = ids.iter().map(|&i| row[i]).collect();
-                    out.push(logsumexp(row));
+                    out.push(logsumexp(row) as f32);
                     out
                 })
                 .collect(),
@@ -716,7 +717,7 @@ mod tests {
     fn logsumexp_matches_the_definition() {
         let row = [1.0f32, 2.0, 3.0];
         let direct = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
-        assert!((logsumexp(&row) as f64 - direct).abs() < 1e-6);
-        assert!((logsumexp(&[1000.0, 1000.0]) as f64 - (1000.0 + 2f64.ln())).abs() < 1e-3);
+        assert!((logsumexp(&row) - direct).abs() < 1e-6);
+        assert!((logsumexp(&[1000.0, 1000.0]) - (1000.0 + 2f64.ln())).abs() < 1e-3);
     }
 }

@@ -35,7 +35,7 @@ use tokenizers::Tokenizer;
 
 pub use config::{Config, Gpt2Config, LlamaConfig, RopeScaling, SpecialIds};
 pub use device::{default_dtype, DeviceChoice};
-pub use engine::{HeadMeans, Job, RunOptions};
+pub use engine::{logsumexp, HeadMeans, Job, RunOptions};
 pub use error::{ModelError, ModelResult};
 pub use load_error::LoadError;
 pub use masks::{HeadMask, TokenMask};
