@@ -725,6 +725,24 @@ fn gpt2_invariants() {
         )
         .unwrap();
     assert_close(&tok, &tok_full, 1e-5, "gpt2 kv prefix");
+    // Prompts of 10, 3 and 6 tokens in one padded batch (padding skipped by the position-wise
+    // parts) equal each prompt run alone.
+    let prompts = vec![ids.clone(), prompt(3, 33), prompt(6, 34)];
+    let jobs: Vec<Job> = (0..3)
+        .map(|p| Job {
+            prompt: p,
+            heads: Some(mask.row(p).to_vec()),
+            tokens: None,
+        })
+        .collect();
+    let mixed = m.run(&prompts, &jobs, &Readout::Full, &no_reuse()).unwrap();
+    for (p, job) in jobs.iter().enumerate() {
+        let one = HeadMask::from_values(1, 3, 3, job.heads.clone().unwrap()).unwrap();
+        let alone = m
+            .forward_ablated(&prompts[p], Some(&one), None, &Readout::Full)
+            .unwrap();
+        assert_close(&mixed[p..p + 1], &alone, 1e-5, "gpt2 padded batch");
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::error::ModelResult;
+use super::ragged::Ragged;
 
 /// How one layer's query-head outputs are changed before `o_proj`.
 pub(crate) struct HeadOp {
@@ -36,6 +37,27 @@ pub(crate) struct Kv {
     pub v: Tensor,
 }
 
+impl Kv {
+    /// `k, v [N, Hkv, T, Dh]` appended to `past` (broadcast over the N rows) along positions:
+    /// the keys and values the new positions attend to, `[N, Hkv, P + T, Dh]` each.
+    pub fn extended_by(past: Option<&Kv>, k: &Tensor, v: &Tensor) -> ModelResult<Kv> {
+        Ok(match past {
+            None => Kv {
+                k: k.clone(),
+                v: v.clone(),
+            },
+            Some(p) => {
+                let (n, hkv, _, dh) = k.dims4()?;
+                let shape = (n, hkv, p.k.dim(2)?, dh);
+                Kv {
+                    k: Tensor::cat(&[&p.k.broadcast_as(shape)?, k], 2)?,
+                    v: Tensor::cat(&[&p.v.broadcast_as(shape)?, v], 2)?,
+                }
+            }
+        })
+    }
+}
+
 /// What one block returns.
 pub(crate) struct BlockOut {
     /// Residual stream after the block, `[N, T, D]`.
@@ -50,7 +72,9 @@ pub(crate) struct BlockOut {
 pub(crate) trait Decoder: Send + Sync {
     /// Token and (for learned positions) position embedding: ids `[N, T]` at positions `pos0..pos0+T` -> `[N, T, D]`.
     fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor>;
-    /// Block `l` on `x [N, T, D]` at positions `pos0..pos0+T`, attending to `past` (positions `0..pos0`) too.
+    /// Block `l` on `x [N, T, D]` at positions `pos0..pos0+T`, attending to `past` (positions
+    /// `0..pos0`) too. With `ragged`, only its real positions go through the position-wise parts;
+    /// padded positions of the result are then meaningless (no real position reads them).
     fn block(
         &self,
         l: usize,
@@ -58,6 +82,7 @@ pub(crate) trait Decoder: Send + Sync {
         pos0: usize,
         op: Option<&HeadOp>,
         past: Option<&Kv>,
+        ragged: Option<&Ragged>,
     ) -> ModelResult<BlockOut>;
     /// The final norm on `[N, D]`.
     fn final_norm(&self, x: &Tensor) -> ModelResult<Tensor>;

@@ -7,6 +7,7 @@ use candle_core::{Device, Tensor};
 use super::decoder::{HeadOp, Kv};
 use super::error::{ModelError, ModelResult};
 use super::masks::{lowest_masked_layer, HeadMask, TokenMask};
+use super::ragged::Ragged;
 use super::{Model, Readout};
 
 /// One ablated forward pass: a prompt (index into the prompt list) with an optional head mask row
@@ -291,7 +292,7 @@ impl Model {
             let ids = Tensor::new(p.as_slice(), &self.device)?.unsqueeze(0)?;
             let mut x = self.decoder.embed(&ids, 0)?;
             for (l, sum) in sums.iter_mut().enumerate() {
-                let o = self.decoder.block(l, &x, 0, None, None)?;
+                let o = self.decoder.block(l, &x, 0, None, None, None)?;
                 // ctx [1, H, T, Dh] -> sum over positions [1, H, 1, Dh], accumulated in f32.
                 let s = o.ctx.to_dtype(candle_core::DType::F32)?.sum_keepdim(2)?;
                 *sum = Some(match sum.take() {
@@ -432,7 +433,7 @@ impl Model {
         let mut resid = Vec::with_capacity(self.info.n_layers + 1);
         let mut kv = Vec::with_capacity(self.info.n_layers);
         for l in 0..self.info.n_layers {
-            let o = self.decoder.block(l, &x, 0, None, None)?;
+            let o = self.decoder.block(l, &x, 0, None, None, None)?;
             resid.push(x);
             kv.push(o.kv);
             x = o.x;
@@ -523,7 +524,7 @@ impl Model {
         let mut past = Vec::with_capacity(self.info.n_layers);
         for l in 0..self.info.n_layers {
             let op = self.head_op(l, &[first], prepared, opts)?;
-            let o = self.decoder.block(l, &x, 0, op.as_ref(), None)?;
+            let o = self.decoder.block(l, &x, 0, op.as_ref(), None, None)?;
             past.push(o.kv);
             x = o.x;
         }
@@ -634,7 +635,8 @@ impl Model {
     }
 
     /// Runs layers `start..L` on `x [N, T, D]` (positions from `pos0`), then reads out row r at
-    /// position `last[r]` (relative to `pos0`): `[N][K]` f32 logits.
+    /// position `last[r]` (relative to `pos0`): `[N][K]` f32 logits. Row r's positions after
+    /// `last[r]` are padding, skipped by the position-wise parts when there is enough of it.
     #[allow(clippy::too_many_arguments)]
     fn layers_and_readout(
         &self,
@@ -650,12 +652,17 @@ impl Model {
     ) -> ModelResult<Vec<Vec<f32>>> {
         let l_count = self.info.n_layers;
         let n = batch.len();
+        let (_, t, d) = x.dims3()?;
+        let lens: Vec<usize> = last.iter().map(|&p| p + 1).collect();
+        let ragged = Ragged::new(&lens, t, &self.device)?;
         for l in start..l_count {
             let op = self.head_op(l, batch, prepared, opts)?;
             let kv = past.map(|p| &p[l]);
-            x = self.decoder.block(l, &x, pos0, op.as_ref(), kv)?.x;
+            x = self
+                .decoder
+                .block(l, &x, pos0, op.as_ref(), kv, ragged.as_ref())?
+                .x;
         }
-        let (_, t, d) = x.dims3()?;
         let idx: Vec<u32> = last
             .iter()
             .enumerate()

@@ -2,20 +2,22 @@
 //! GELU MLP, lm_head tied to `wte`. Head ops act on each head's context before `c_proj`.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear};
+use candle_nn::LayerNorm;
 
 use super::config::Gpt2Config;
 use super::decoder::{attention, causal_bias, BlockOut, Decoder, HeadOp, Kv};
 use super::error::ModelResult;
+use super::projection::Projection;
+use super::ragged::{self, Ragged};
 use super::weights::Weights;
 
 struct Block {
     ln_1: LayerNorm,
-    c_attn: Linear,
-    attn_proj: Linear,
+    c_attn: Projection,
+    attn_proj: Projection,
     ln_2: LayerNorm,
-    c_fc: Linear,
-    mlp_proj: Linear,
+    c_fc: Projection,
+    mlp_proj: Projection,
 }
 
 /// A loaded GPT-2.
@@ -29,14 +31,14 @@ pub(crate) struct Gpt2 {
     device: Device,
 }
 
-/// A Conv1D (`[in, out]` weight) as a Linear (`[out, in]`).
-fn conv1d(w: &Weights, name: &str, d_in: usize, d_out: usize) -> ModelResult<Linear> {
+/// A Conv1D (`[in, out]` weight) as a projection (`[out, in]`).
+fn conv1d(w: &Weights, name: &str, d_in: usize, d_out: usize) -> ModelResult<Projection> {
     let weight = w
-        .get(&format!("{name}.weight"), &[d_in, d_out])?
+        .take(&format!("{name}.weight"), &[d_in, d_out])?
         .t()?
         .contiguous()?;
     let bias = w.get(&format!("{name}.bias"), &[d_out])?;
-    Ok(Linear::new(weight, Some(bias)))
+    Projection::new(weight, Some(bias))
 }
 
 fn layer_norm(w: &Weights, name: &str, d: usize, eps: f64) -> ModelResult<LayerNorm> {
@@ -102,11 +104,13 @@ impl Decoder for Gpt2 {
         pos0: usize,
         op: Option<&HeadOp>,
         past: Option<&Kv>,
+        ragged: Option<&Ragged>,
     ) -> ModelResult<BlockOut> {
         let blk = &self.blocks[l];
         let (n, t, d) = x.dims3()?;
         let (h, hd) = (self.cfg.n_head, d / self.cfg.n_head);
-        let qkv = blk.c_attn.forward(&blk.ln_1.forward(x)?)?;
+        let xn = blk.ln_1.forward(&ragged::pack(ragged, x)?)?;
+        let qkv = ragged::unpack(ragged, &blk.c_attn.forward(&xn)?)?;
         let split = |i: usize| -> ModelResult<Tensor> {
             Ok(qkv
                 .narrow(2, i * d, d)?
@@ -116,31 +120,25 @@ impl Decoder for Gpt2 {
         };
         let q = (split(0)? * (1.0 / (hd as f64).sqrt()))?;
         let (k, v) = (split(1)?, split(2)?);
-        let (k_all, v_all) = match past {
-            None => (k.clone(), v.clone()),
-            Some(p) => {
-                let shape = (n, h, p.k.dim(2)?, hd);
-                (
-                    Tensor::cat(&[&p.k.broadcast_as(shape)?, &k], 2)?,
-                    Tensor::cat(&[&p.v.broadcast_as(shape)?, &v], 2)?,
-                )
-            }
-        };
+        let all = Kv::extended_by(past, &k, &v)?;
         let bias = causal_bias(t, pos0, self.dtype, &self.device)?;
-        let ctx = attention(&q, &k_all, &v_all, &bias)?;
+        let ctx = attention(&q, &all.k, &all.v, &bias)?;
         let merged = match op {
             Some(op) => op.apply(&ctx)?,
             None => ctx.clone(),
         };
         let merged = merged.transpose(1, 2)?.contiguous()?.reshape((n, t, d))?;
-        let x = (x + blk.attn_proj.forward(&merged)?)?;
-        let hidden = blk.c_fc.forward(&blk.ln_2.forward(&x)?)?;
+        let attn_out = blk.attn_proj.forward(&ragged::pack(ragged, &merged)?)?;
+        let x = (x + ragged::unpack(ragged, &attn_out)?)?;
+        let hidden = blk
+            .c_fc
+            .forward(&blk.ln_2.forward(&ragged::pack(ragged, &x)?)?)?;
         let hidden = if self.cfg.gelu_erf {
             hidden.gelu_erf()?
         } else {
             hidden.gelu()?
         };
-        let x = (x + blk.mlp_proj.forward(&hidden)?)?;
+        let x = (x + ragged::unpack(ragged, &blk.mlp_proj.forward(&hidden)?)?)?;
         Ok(BlockOut {
             x,
             kv: Kv { k, v },

@@ -4,26 +4,28 @@
 //! head's context before `o_proj`.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Linear, RmsNorm};
+use candle_nn::RmsNorm;
 
 use super::config::{LlamaConfig, RopeScaling};
 use super::decoder::{attention, causal_bias, BlockOut, Decoder, HeadOp, Kv};
 use super::error::{ModelError, ModelResult};
+use super::projection::Projection;
+use super::ragged::{self, Ragged};
 use super::weights::Weights;
 
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    q: Projection,
+    k: Projection,
+    v: Projection,
+    o: Projection,
     q_norm: Option<RmsNorm>,
     k_norm: Option<RmsNorm>,
 }
 
 struct Mlp {
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: Projection,
+    up: Projection,
+    down: Projection,
 }
 
 struct Block {
@@ -52,14 +54,14 @@ fn linear(
     out_dim: usize,
     in_dim: usize,
     bias: bool,
-) -> ModelResult<Linear> {
-    let weight = w.get(&format!("{name}.weight"), &[out_dim, in_dim])?;
+) -> ModelResult<Projection> {
+    let weight = w.take(&format!("{name}.weight"), &[out_dim, in_dim])?;
     let bias = if bias {
         Some(w.get(&format!("{name}.bias"), &[out_dim])?)
     } else {
         None
     };
-    Ok(Linear::new(weight, bias))
+    Projection::new(weight, bias)
 }
 
 fn rms(w: &Weights, name: &str, dim: usize, eps: f64) -> ModelResult<RmsNorm> {
@@ -202,6 +204,7 @@ impl Decoder for Llama {
         pos0: usize,
         op: Option<&HeadOp>,
         past: Option<&Kv>,
+        ragged: Option<&Ragged>,
     ) -> ModelResult<BlockOut> {
         let blk = &self.blocks[l];
         let (n, t, _) = x.dims3()?;
@@ -211,34 +214,25 @@ impl Decoder for Llama {
             self.cfg.head_dim,
         );
         let a = &blk.attn;
-        let xn = blk.input_norm.forward(x)?;
-        let heads = |lin: &Linear, count: usize, norm: Option<&RmsNorm>| -> ModelResult<Tensor> {
-            let y = lin.forward(&xn)?.reshape((n, t, count, hd))?;
-            let y = match norm {
-                Some(nm) => nm.forward(&y)?,
-                None => y,
+        let xn = blk.input_norm.forward(&ragged::pack(ragged, x)?)?;
+        let heads =
+            |lin: &Projection, count: usize, norm: Option<&RmsNorm>| -> ModelResult<Tensor> {
+                let y = ragged::unpack(ragged, &lin.forward(&xn)?)?.reshape((n, t, count, hd))?;
+                let y = match norm {
+                    Some(nm) => nm.forward(&y)?,
+                    None => y,
+                };
+                Ok(y.transpose(1, 2)?.contiguous()?)
             };
-            Ok(y.transpose(1, 2)?.contiguous()?)
-        };
         let cos = self.cos.narrow(0, pos0, t)?;
         let sin = self.sin.narrow(0, pos0, t)?;
         let q = candle_nn::rotary_emb::rope(&heads(&a.q, h, a.q_norm.as_ref())?, &cos, &sin)?;
         let q = (q * (1.0 / (hd as f64).sqrt()))?;
         let k = candle_nn::rotary_emb::rope(&heads(&a.k, hkv, a.k_norm.as_ref())?, &cos, &sin)?;
         let v = heads(&a.v, hkv, None)?;
-        let (k_all, v_all) = match past {
-            None => (k.clone(), v.clone()),
-            Some(p) => {
-                let (_, _, s, _) = p.k.dims4()?;
-                let shape = (n, hkv, s, hd);
-                (
-                    Tensor::cat(&[&p.k.broadcast_as(shape)?, &k], 2)?,
-                    Tensor::cat(&[&p.v.broadcast_as(shape)?, &v], 2)?,
-                )
-            }
-        };
+        let all = Kv::extended_by(past, &k, &v)?;
         let bias = causal_bias(t, pos0, self.dtype, &self.device)?;
-        let ctx = attention(&q, &k_all, &v_all, &bias)?;
+        let ctx = attention(&q, &all.k, &all.v, &bias)?;
         let merged = match op {
             Some(op) => op.apply(&ctx)?,
             None => ctx.clone(),
@@ -247,11 +241,12 @@ impl Decoder for Llama {
             .transpose(1, 2)?
             .contiguous()?
             .reshape((n, t, h * hd))?;
-        let x = (x + a.o.forward(&merged)?)?;
-        let xn = blk.post_norm.forward(&x)?;
+        let attn_out = a.o.forward(&ragged::pack(ragged, &merged)?)?;
+        let x = (x + ragged::unpack(ragged, &attn_out)?)?;
+        let xn = blk.post_norm.forward(&ragged::pack(ragged, &x)?)?;
         let m = &blk.mlp;
         let act = (candle_nn::ops::silu(&m.gate.forward(&xn)?)? * m.up.forward(&xn)?)?;
-        let x = (x + m.down.forward(&act)?)?;
+        let x = (x + ragged::unpack(ragged, &m.down.forward(&act)?)?)?;
         Ok(BlockOut {
             x,
             kv: Kv { k, v },

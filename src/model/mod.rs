@@ -20,7 +20,11 @@ pub mod hub;
 mod llama;
 mod load_error;
 mod masks;
+mod projection;
+mod ragged;
 mod safetensors_reader;
+#[cfg(target_arch = "x86_64")]
+pub mod sgemm;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod tiny_gguf;

@@ -3,22 +3,24 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 
 use super::error::{ModelError, ModelResult};
 use super::safetensors_reader::read_safetensors;
 
 /// A source of named weights converted to one dtype on one device.
-pub struct Weights<'a> {
-    vb: VarBuilder<'a>,
+pub struct Weights {
+    tensors: Mutex<HashMap<String, Tensor>>,
+    dtype: DType,
+    device: Device,
 }
 
-impl<'a> Weights<'a> {
+impl Weights {
     /// Reads the safetensors of a model folder (`model.safetensors`, or the shards listed in
     /// `model.safetensors.index.json`) one tensor at a time, so the weights are held once.
-    pub fn from_folder(dir: &Path, dtype: DType, device: &Device) -> ModelResult<Weights<'static>> {
+    pub fn from_folder(dir: &Path, dtype: DType, device: &Device) -> ModelResult<Weights> {
         let files = safetensors_files(dir)?;
         let mut tensors = HashMap::new();
         for file in &files {
@@ -32,25 +34,44 @@ impl<'a> Weights<'a> {
         tensors: HashMap<String, Tensor>,
         dtype: DType,
         device: &Device,
-    ) -> Weights<'static> {
+    ) -> Weights {
         Weights {
-            vb: VarBuilder::from_tensors(tensors, dtype, device),
+            tensors: Mutex::new(tensors),
+            dtype,
+            device: device.clone(),
         }
     }
 
-    /// Whether the checkpoint holds `name`.
+    /// Whether the checkpoint holds `name` (and it has not been taken).
     pub fn contains(&self, name: &str) -> bool {
-        self.vb.contains_tensor(name)
+        self.map().contains_key(name)
     }
 
     /// Reads `name`, checking it has `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> ModelResult<Tensor> {
-        if !self.vb.contains_tensor(name) {
-            return Err(ModelError::MissingWeight {
-                tensor: name.to_string(),
-            });
-        }
-        let t = self.vb.get_unchecked(name)?;
+        let t = self.map().get(name).cloned();
+        self.checked(name, t, shape)
+    }
+
+    /// Reads `name` and drops it from this source, so a copy the caller makes of it (a packed
+    /// layout) does not hold the weight twice.
+    pub fn take(&self, name: &str, shape: &[usize]) -> ModelResult<Tensor> {
+        let t = self.map().remove(name);
+        self.checked(name, t, shape)
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Tensor>> {
+        self.tensors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `t` (the tensor named `name`, if present) in this source's dtype and device, with `shape`.
+    fn checked(&self, name: &str, t: Option<Tensor>, shape: &[usize]) -> ModelResult<Tensor> {
+        let t = t.ok_or_else(|| ModelError::MissingWeight {
+            tensor: name.to_string(),
+        })?;
+        let t = t.to_dtype(self.dtype)?.to_device(&self.device)?;
         if t.dims() != shape {
             return Err(ModelError::WeightShape {
                 tensor: name.to_string(),
