@@ -3,6 +3,8 @@
 
 use candle_core::{DType, Device, Tensor};
 
+use super::cpu_attention::fused_causal_attention;
+use super::cpu_f32::is_cpu_f32;
 use super::error::ModelResult;
 use super::ragged::Ragged;
 
@@ -104,6 +106,23 @@ pub(crate) fn causal_bias(
         .flat_map(|i| (0..s).map(move |j| if j > p + i { f32::NEG_INFINITY } else { 0.0 }))
         .collect();
     Ok(Tensor::from_vec(values, (t, s), device)?.to_dtype(dtype)?)
+}
+
+/// Causal attention of `q [N, H, T, Dh]` (already scaled) at positions `pos0..pos0+T` over
+/// `k, v [N, Hkv, pos0 + T, Dh]` -> `[N, H, T, Dh]`: the fused kernel for f32 on the CPU, the
+/// bias-and-softmax path ([`attention`]) elsewhere.
+pub(crate) fn causal_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    pos0: usize,
+) -> ModelResult<Tensor> {
+    if is_cpu_f32(q) && is_cpu_f32(k) && is_cpu_f32(v) {
+        return fused_causal_attention(q, k, v, pos0);
+    }
+    let t = q.dim(2)?;
+    let bias = causal_bias(t, pos0, q.dtype(), q.device())?;
+    attention(q, k, v, &bias)
 }
 
 /// Scaled-dot-product attention with grouped query heads.

@@ -1,11 +1,11 @@
 //! GPT-2: learned positions, pre-LayerNorm blocks, fused `c_attn`, Conv1D weights stored `[in, out]`,
 //! GELU MLP, lm_head tied to `wte`. Head ops act on each head's context before `c_proj`.
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::LayerNorm;
 
 use super::config::Gpt2Config;
-use super::decoder::{attention, causal_bias, BlockOut, Decoder, HeadOp, Kv};
+use super::decoder::{causal_attention, BlockOut, Decoder, HeadOp, Kv};
 use super::error::ModelResult;
 use super::projection::Projection;
 use super::ragged::{self, Ragged};
@@ -27,8 +27,6 @@ pub(crate) struct Gpt2 {
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
-    dtype: DType,
-    device: Device,
 }
 
 /// A Conv1D (`[in, out]` weight) as a projection (`[out, in]`).
@@ -51,7 +49,7 @@ fn layer_norm(w: &Weights, name: &str, d: usize, eps: f64) -> ModelResult<LayerN
 
 impl Gpt2 {
     /// Builds GPT-2 from Hugging Face names, with or without the `transformer.` prefix.
-    pub fn new(cfg: Gpt2Config, w: &Weights, dtype: DType, device: &Device) -> ModelResult<Gpt2> {
+    pub fn new(cfg: Gpt2Config, w: &Weights) -> ModelResult<Gpt2> {
         let pre = if w.contains("transformer.wte.weight") {
             "transformer."
         } else {
@@ -79,8 +77,6 @@ impl Gpt2 {
             wpe,
             blocks,
             ln_f,
-            dtype,
-            device: device.clone(),
         })
     }
 }
@@ -121,8 +117,7 @@ impl Decoder for Gpt2 {
         let q = (split(0)? * (1.0 / (hd as f64).sqrt()))?;
         let (k, v) = (split(1)?, split(2)?);
         let all = Kv::extended_by(past, &k, &v)?;
-        let bias = causal_bias(t, pos0, self.dtype, &self.device)?;
-        let ctx = attention(&q, &all.k, &all.v, &bias)?;
+        let ctx = causal_attention(&q, &all.k, &all.v, pos0)?;
         let merged = match op {
             Some(op) => op.apply(&ctx)?,
             None => ctx.clone(),

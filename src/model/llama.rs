@@ -7,10 +7,11 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::RmsNorm;
 
 use super::config::{LlamaConfig, RopeScaling};
-use super::decoder::{attention, causal_bias, BlockOut, Decoder, HeadOp, Kv};
+use super::decoder::{causal_attention, BlockOut, Decoder, HeadOp, Kv};
 use super::error::{ModelError, ModelResult};
 use super::projection::Projection;
 use super::ragged::{self, Ragged};
+use super::swiglu::swiglu;
 use super::weights::Weights;
 
 struct Attention {
@@ -44,8 +45,6 @@ pub(crate) struct Llama {
     lm_head: Tensor,
     cos: Tensor,
     sin: Tensor,
-    dtype: DType,
-    device: Device,
 }
 
 fn linear(
@@ -181,8 +180,6 @@ impl Llama {
             blocks,
             norm,
             lm_head,
-            dtype,
-            device: device.clone(),
         })
     }
 }
@@ -231,8 +228,7 @@ impl Decoder for Llama {
         let k = candle_nn::rotary_emb::rope(&heads(&a.k, hkv, a.k_norm.as_ref())?, &cos, &sin)?;
         let v = heads(&a.v, hkv, None)?;
         let all = Kv::extended_by(past, &k, &v)?;
-        let bias = causal_bias(t, pos0, self.dtype, &self.device)?;
-        let ctx = attention(&q, &all.k, &all.v, &bias)?;
+        let ctx = causal_attention(&q, &all.k, &all.v, pos0)?;
         let merged = match op {
             Some(op) => op.apply(&ctx)?,
             None => ctx.clone(),
@@ -245,7 +241,7 @@ impl Decoder for Llama {
         let x = (x + ragged::unpack(ragged, &attn_out)?)?;
         let xn = blk.post_norm.forward(&ragged::pack(ragged, &x)?)?;
         let m = &blk.mlp;
-        let act = (candle_nn::ops::silu(&m.gate.forward(&xn)?)? * m.up.forward(&xn)?)?;
+        let act = swiglu(&m.gate.forward(&xn)?, &m.up.forward(&xn)?)?;
         let x = (x + ragged::unpack(ragged, &m.down.forward(&act)?)?)?;
         Ok(BlockOut {
             x,

@@ -10,6 +10,8 @@
 //!   prefix reuse (positions before the first replaced token).
 
 mod config;
+mod cpu_attention;
+mod cpu_f32;
 mod decoder;
 mod device;
 mod engine;
@@ -26,6 +28,7 @@ mod safetensors_reader;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm;
 pub mod source;
+mod swiglu;
 #[cfg(test)]
 pub(crate) mod tiny_gguf;
 pub mod tokenizer;
@@ -233,7 +236,7 @@ impl Model {
                     baseline_token: 0,
                     baseline_source: String::new(),
                 };
-                (Box::new(gpt2::Gpt2::new(c, weights, dtype, device)?), info)
+                (Box::new(gpt2::Gpt2::new(c, weights)?), info)
             }
         };
         let tok_vocab = tokenizer.get_vocab_size(true);

@@ -6,6 +6,8 @@ use candle_core::DType;
 use candle_core::{Module, Tensor};
 use candle_nn::Linear;
 
+#[cfg(target_arch = "x86_64")]
+use super::cpu_f32::{is_cpu_f32, with_values};
 use super::error::ModelResult;
 #[cfg(target_arch = "x86_64")]
 use super::sgemm::{self, PackedMatrix};
@@ -27,7 +29,7 @@ impl Projection {
     /// CPU product applies (f32 on a CPU with AVX2 and FMA).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> ModelResult<Projection> {
         #[cfg(target_arch = "x86_64")]
-        if weight.device().is_cpu() && weight.dtype() == DType::F32 && sgemm::available() {
+        if is_cpu_f32(&weight) && sgemm::available() {
             let (n, k) = weight.dims2()?;
             let values = weight.flatten_all()?.to_vec1::<f32>()?;
             drop(weight);
@@ -69,18 +71,7 @@ fn packed_forward(weight: &PackedMatrix, x: &Tensor) -> ModelResult<Tensor> {
         .into());
     }
     let m: usize = dims.iter().product();
-    let x = x.to_dtype(DType::F32)?.contiguous()?;
-    let values = {
-        let (storage, layout) = x.storage_and_layout();
-        let candle_core::Storage::Cpu(cpu) = &*storage else {
-            return Err(
-                candle_core::Error::Msg("packed projection needs a CPU tensor".into()).into(),
-            );
-        };
-        let all = cpu.as_slice::<f32>()?;
-        let offset = layout.start_offset();
-        weight.matmul(&all[offset..offset + m * k], m)
-    };
+    let values = with_values(&x.to_dtype(DType::F32)?, |a| weight.matmul(a, m))?;
     dims.push(weight.n());
     Ok(Tensor::from_vec(values, dims, x.device())?)
 }
