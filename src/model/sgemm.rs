@@ -74,13 +74,16 @@ impl PackedMatrix {
         assert!(available(), "packed sgemm needs AVX2 and FMA");
         assert_eq!(a.len(), m * self.k, "activation length is not m * K");
         let n = self.n;
-        let mut c = vec![0.0f32; m * n];
-        if m == 0 || n == 0 {
-            return c;
+        if m == 0 || n == 0 || self.k == 0 {
+            return vec![0.0; m * n];
         }
+        // Left uninitialised: the first K slice of every task overwrites each element of its
+        // tiles, and the tiles cover C.
+        let mut c: Vec<f32> = Vec::with_capacity(m * n);
         let panels = n.div_ceil(NR);
         let row_blocks = m.div_ceil(MC);
-        let want_tasks = 2 * rayon::current_num_threads();
+        // Several tasks per thread, so an uneven last block or a busy core costs little.
+        let want_tasks = 8 * rayon::current_num_threads();
         let col_groups = want_tasks.div_ceil(row_blocks).clamp(1, panels);
         let panels_per_group = panels.div_ceil(col_groups);
         let out = OutPtr(c.as_mut_ptr());
@@ -98,6 +101,8 @@ impl PackedMatrix {
                     unsafe { self.block_product(a, r0, rows, p0..p1, &out) };
                 }
             });
+        // SAFETY: every element of C was written above (see the allocation).
+        unsafe { c.set_len(m * n) };
         c
     }
 
