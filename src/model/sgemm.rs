@@ -22,8 +22,15 @@ const NR: usize = 16;
 /// written once; a 768 x 16 weight micro-panel (48 KiB) stays in L2. Measured against 256 with
 /// benches/sgemm.rs: about 10% faster at 1024 rows.
 const KC: usize = 768;
-/// Rows of one activation block (a multiple of MR): 96 x 768 floats (288 KiB) stay in L2.
-const MC: usize = 96;
+/// Most rows of one packed activation block: 144 x 768 floats (432 KiB) stay in L2.
+const MC: usize = 144;
+/// Fewest rows a task takes (four register tiles), so small inputs split by columns instead.
+const MIN_TASK_ROWS: usize = 4 * MR;
+/// Fewest weight panels a task takes: repacking a task's activations must stay cheap next to
+/// the products over its panels.
+const MIN_TASK_PANELS: usize = 4;
+/// Tasks per rayon thread: enough that a short last task or a busy core costs little.
+const TASKS_PER_THREAD: usize = 4;
 
 /// One k-row of a 16-column weight panel, aligned to a cache line.
 #[repr(C, align(64))]
@@ -81,24 +88,32 @@ impl PackedMatrix {
         // tiles, and the tiles cover C.
         let mut c: Vec<f32> = Vec::with_capacity(m * n);
         let panels = n.div_ceil(NR);
-        let row_blocks = m.div_ceil(MC);
-        // Several tasks per thread, so an uneven last block or a busy core costs little.
-        let want_tasks = 8 * rayon::current_num_threads();
-        let col_groups = want_tasks.div_ceil(row_blocks).clamp(1, panels);
+        let want = TASKS_PER_THREAD * rayon::current_num_threads();
+        let row_chunks = want.min(m.div_ceil(MIN_TASK_ROWS)).max(1);
+        let rows_per_chunk = m.div_ceil(row_chunks).next_multiple_of(MR);
+        let row_chunks = m.div_ceil(rows_per_chunk);
+        let col_groups = want
+            .div_ceil(row_chunks)
+            .clamp(1, (panels / MIN_TASK_PANELS).max(1));
         let panels_per_group = panels.div_ceil(col_groups);
         let out = OutPtr(c.as_mut_ptr());
-        (0..row_blocks * col_groups)
+        (0..row_chunks * col_groups)
             .into_par_iter()
             .for_each(|task| {
-                let (block, group) = (task / col_groups, task % col_groups);
-                let r0 = block * MC;
-                let rows = MC.min(m - r0);
+                let (chunk, group) = (task / col_groups, task % col_groups);
+                let r0 = chunk * rows_per_chunk;
+                let r1 = (r0 + rows_per_chunk).min(m);
                 let p0 = group * panels_per_group;
                 let p1 = (p0 + panels_per_group).min(panels);
                 if p0 < p1 {
-                    // SAFETY: tasks write disjoint (row block, panel range) tiles of `c`, which
-                    // outlives the parallel loop; AVX2/FMA were checked above.
-                    unsafe { self.block_product(a, r0, rows, p0..p1, &out) };
+                    // Blocks of at most MC rows, of even size.
+                    let blocks = (r1 - r0).div_ceil(MC);
+                    let step = (r1 - r0).div_ceil(blocks).next_multiple_of(MR);
+                    for b0 in (r0..r1).step_by(step) {
+                        // SAFETY: tasks write disjoint (row range, panel range) tiles of `c`,
+                        // which outlives the parallel loop; AVX2/FMA were checked above.
+                        unsafe { self.block_product(a, b0, step.min(r1 - b0), p0..p1, &out) };
+                    }
                 }
             });
         // SAFETY: every element of C was written above (see the allocation).
@@ -285,6 +300,7 @@ mod tests {
             (97, 33, 1600),
             (200, 65, 513),
             (1, 200, 64),
+            (1300, 20, 40),
         ] {
             let a = random(m * k, &mut rng);
             let w = random(n * k, &mut rng);
