@@ -1,5 +1,5 @@
 //! Direct access to the values of f32 CPU tensors, for the few hot loops written here instead of
-//! as candle ops (the packed projection product and the fused SwiGLU).
+//! as candle ops (the packed projection product, the fused attention and the fused SwiGLU).
 
 use candle_core::{DType, Storage, Tensor};
 
