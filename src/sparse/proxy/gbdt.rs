@@ -105,10 +105,31 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// A tree from explicit nodes (root first), for tests of the tree readers.
-    #[cfg(test)]
-    pub(crate) fn from_nodes_for_test(nodes: Vec<Node>) -> Self {
-        Tree { nodes }
+    /// A tree from explicit nodes, root first, e.g. one read from another boosting library.
+    ///
+    /// Errors ([`crate::Error::InvalidArgument`] naming `tree`): no nodes, or a split whose
+    /// child index is not after the split's own (which rules out cycles) or past the end.
+    pub fn from_nodes(nodes: Vec<Node>) -> crate::Result<Self> {
+        if nodes.is_empty() {
+            return Err(crate::Error::invalid(
+                "tree",
+                "a tree needs at least one node",
+            ));
+        }
+        for (k, node) in nodes.iter().enumerate() {
+            if let Node::Split { left, right, .. } = *node {
+                if left <= k || right <= k || left >= nodes.len() || right >= nodes.len() {
+                    return Err(crate::Error::invalid(
+                        "tree",
+                        format!(
+                            "node {k} has children {left} and {right}: each must be after it and below {}",
+                            nodes.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Tree { nodes })
     }
 
     /// The nodes, root first; children are referenced by index.
@@ -264,16 +285,32 @@ impl GrowingLeaf {
         }
         let parent = self.sum_g * self.sum_g / count as f64;
         let min_child = params.min_child_samples as u32;
+        // Two passes: the gains with no branch (they vectorise, divisions included), then the
+        // first feature with the largest gain above `min_gain`.
+        let gains: Vec<f64> = self
+            .hist
+            .grad
+            .iter()
+            .zip(&self.hist.count)
+            .map(|(&g_right, &c_right)| {
+                let c_left = count as u32 - c_right;
+                let g_left = self.sum_g - g_right;
+                let gain = g_left * g_left / f64::from(c_left)
+                    + g_right * g_right / f64::from(c_right)
+                    - parent;
+                let allowed = c_right >= min_child && c_left >= min_child;
+                if allowed {
+                    gain
+                } else {
+                    f64::NEG_INFINITY
+                }
+            })
+            .collect();
         let mut best: Option<SplitChoice> = None;
-        for (i, (&g_right, &c_right)) in self.hist.grad.iter().zip(&self.hist.count).enumerate() {
-            let c_left = count as u32 - c_right;
-            if c_right < min_child || c_left < min_child {
-                continue;
-            }
-            let g_left = self.sum_g - g_right;
-            let gain = g_left * g_left / f64::from(c_left) + g_right * g_right / f64::from(c_right)
-                - parent;
-            if gain > min_gain && best.is_none_or(|b| gain > b.gain) {
+        let mut best_gain = min_gain;
+        for (i, &gain) in gains.iter().enumerate() {
+            if gain > best_gain {
+                best_gain = gain;
                 best = Some(SplitChoice { feature: i, gain });
             }
         }
@@ -544,6 +581,21 @@ mod tests {
         {
             assert!((a - b).abs() < 1e-9, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn trees_from_nodes_reject_cycles_and_dangling_children() {
+        let split = |left, right| Node::Split {
+            feature: 0,
+            left,
+            right,
+        };
+        assert!(Tree::from_nodes(vec![]).is_err());
+        assert!(Tree::from_nodes(vec![split(0, 1), Node::Leaf(1.0)]).is_err());
+        assert!(Tree::from_nodes(vec![split(1, 3), Node::Leaf(1.0), Node::Leaf(2.0)]).is_err());
+        let tree = Tree::from_nodes(vec![split(1, 2), Node::Leaf(1.0), Node::Leaf(2.0)]).unwrap();
+        assert_eq!(tree.predict_row(&[0]), 1.0);
+        assert_eq!(tree.predict_row(&[1]), 2.0);
     }
 
     #[test]

@@ -140,15 +140,22 @@ impl ProxyPlan {
             .ok_or_else(|| Error::invalid("grid", "the hyperparameter grid is empty"))?;
         let model = gbdt::fit(&x, values, &params);
         let full = tree_fourier::ensemble_to_fourier(&model, self.n);
-        let support = energy::energy_support(&full, self.energy_fraction);
+        Ok(self.refine(&full, masks, values))
+    }
+
+    /// Steps 4 and 5 on any proxy's Fourier spectrum `full`: the coefficients holding
+    /// `energy_fraction` of its non-constant energy, refitted by ridge regression on the samples
+    /// (`values[r] = f(masks[r])`). With no non-constant energy, the proxy's constant alone.
+    pub fn refine(&self, full: &Spectrum, masks: &MaskBatch, values: &[f64]) -> Spectrum {
+        let support = energy::energy_support(full, self.energy_fraction);
         if support.len() == 1 {
             // No non-constant energy: the trees' constant is the answer (a ridge would shrink it).
             let constant = full.get(&support[0]);
-            return Ok(Spectrum::from_terms(
+            return Spectrum::from_terms(
                 self.n,
                 Basis::Fourier,
                 support.into_iter().map(|s| (s, constant)),
-            ));
+            );
         }
         let alphas = ridge::log_grid(
             self.ridge_alpha_min,
@@ -156,11 +163,11 @@ impl ProxyPlan {
             self.ridge_alpha_count,
         );
         let fit = ridge::ridge_loo(masks, &support, values, &alphas);
-        Ok(Spectrum::from_terms(
+        Spectrum::from_terms(
             self.n,
             Basis::Fourier,
             support.into_iter().zip(fit.coefficients),
-        ))
+        )
     }
 
     /// Checks the options a hand-edited plan.json could break.

@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn hand_built_depth_two_tree_matches_on_the_whole_cube() {
         // Root splits on 1; its x1 = 0 child splits on 3, its x1 = 1 child on 0.
-        let tree = Tree::from_nodes_for_test(vec![
+        let tree = Tree::from_nodes(vec![
             Node::Split {
                 feature: 1,
                 left: 1,
@@ -98,7 +98,8 @@ mod tests {
             Node::Leaf(-2.0),
             Node::Leaf(0.25),
             Node::Leaf(4.0),
-        ]);
+        ])
+        .unwrap();
         let masks = all_masks(5);
         let x = BinaryMatrix::from_masks(&masks);
         let ens = Ensemble {
