@@ -106,25 +106,18 @@ impl Decoder for Gpt2 {
         let (n, t, d) = x.dims3()?;
         let (h, hd) = (self.cfg.n_head, d / self.cfg.n_head);
         let xn = blk.ln_1.forward(&ragged::pack(ragged, x)?)?;
-        let qkv = ragged::unpack(ragged, &blk.c_attn.forward(&xn)?)?;
-        let split = |i: usize| -> ModelResult<Tensor> {
-            Ok(qkv
-                .narrow(2, i * d, d)?
-                .reshape((n, t, h, hd))?
-                .transpose(1, 2)?
-                .contiguous()?)
-        };
-        let q = (split(0)? * (1.0 / (hd as f64).sqrt()))?;
-        let (k, v) = (split(1)?, split(2)?);
+        let qkv = blk.c_attn.forward(&xn)?;
+        let split =
+            |i: usize, scale: f64| ragged::to_heads(ragged, &qkv, i * d, (n, t), (h, hd), scale);
+        let q = split(0, 1.0 / (hd as f64).sqrt())?;
+        let (k, v) = (split(1, 1.0)?, split(2, 1.0)?);
         let all = Kv::extended_by(past, &k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, pos0)?;
         let merged = match op {
-            Some(op) => op.apply(&ctx)?,
-            None => ctx.clone(),
+            Some(op) => ragged::from_heads(ragged, &op.apply(&ctx)?)?,
+            None => ragged::from_heads(ragged, &ctx)?,
         };
-        let merged = merged.transpose(1, 2)?.contiguous()?.reshape((n, t, d))?;
-        let attn_out = blk.attn_proj.forward(&ragged::pack(ragged, &merged)?)?;
-        let x = (x + ragged::unpack(ragged, &attn_out)?)?;
+        let x = ragged::add_unpacked(ragged, x, &blk.attn_proj.forward(&merged)?)?;
         let hidden = blk
             .c_fc
             .forward(&blk.ln_2.forward(&ragged::pack(ragged, &x)?)?)?;
@@ -133,7 +126,7 @@ impl Decoder for Gpt2 {
         } else {
             hidden.gelu()?
         };
-        let x = (x + ragged::unpack(ragged, &blk.mlp_proj.forward(&hidden)?)?)?;
+        let x = ragged::add_unpacked(ragged, &x, &blk.mlp_proj.forward(&hidden)?)?;
         Ok(BlockOut {
             x,
             kv: Kv { k, v },

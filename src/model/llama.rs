@@ -212,37 +212,43 @@ impl Decoder for Llama {
         );
         let a = &blk.attn;
         let xn = blk.input_norm.forward(&ragged::pack(ragged, x)?)?;
-        let heads =
-            |lin: &Projection, count: usize, norm: Option<&RmsNorm>| -> ModelResult<Tensor> {
-                let y = ragged::unpack(ragged, &lin.forward(&xn)?)?.reshape((n, t, count, hd))?;
-                let y = match norm {
-                    Some(nm) => nm.forward(&y)?,
-                    None => y,
-                };
-                Ok(y.transpose(1, 2)?.contiguous()?)
+        // Projections stay position-wise; q/k norms act per head, so they run there too.
+        let heads = |lin: &Projection,
+                     count: usize,
+                     norm: Option<&RmsNorm>,
+                     scale: f64|
+         -> ModelResult<Tensor> {
+            let y = lin.forward(&xn)?;
+            let y = match norm {
+                Some(nm) => {
+                    let rows = y.elem_count() / (count * hd);
+                    nm.forward(&y.reshape((rows, count, hd))?)?
+                        .reshape((rows, count * hd))?
+                }
+                None => y,
             };
+            ragged::to_heads(ragged, &y, 0, (n, t), (count, hd), scale)
+        };
         let cos = self.cos.narrow(0, pos0, t)?;
         let sin = self.sin.narrow(0, pos0, t)?;
-        let q = candle_nn::rotary_emb::rope(&heads(&a.q, h, a.q_norm.as_ref())?, &cos, &sin)?;
-        let q = (q * (1.0 / (hd as f64).sqrt()))?;
-        let k = candle_nn::rotary_emb::rope(&heads(&a.k, hkv, a.k_norm.as_ref())?, &cos, &sin)?;
-        let v = heads(&a.v, hkv, None)?;
+        // RoPE is linear, so the 1/sqrt(Dh) score scale can be applied to q before it.
+        let q_scale = 1.0 / (hd as f64).sqrt();
+        let q = heads(&a.q, h, a.q_norm.as_ref(), q_scale)?;
+        let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?;
+        let k = heads(&a.k, hkv, a.k_norm.as_ref(), 1.0)?;
+        let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?;
+        let v = heads(&a.v, hkv, None, 1.0)?;
         let all = Kv::extended_by(past, &k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, pos0)?;
         let merged = match op {
-            Some(op) => op.apply(&ctx)?,
-            None => ctx.clone(),
+            Some(op) => ragged::from_heads(ragged, &op.apply(&ctx)?)?,
+            None => ragged::from_heads(ragged, &ctx)?,
         };
-        let merged = merged
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((n, t, h * hd))?;
-        let attn_out = a.o.forward(&ragged::pack(ragged, &merged)?)?;
-        let x = (x + ragged::unpack(ragged, &attn_out)?)?;
+        let x = ragged::add_unpacked(ragged, x, &a.o.forward(&merged)?)?;
         let xn = blk.post_norm.forward(&ragged::pack(ragged, &x)?)?;
         let m = &blk.mlp;
         let act = swiglu(&m.gate.forward(&xn)?, &m.up.forward(&xn)?)?;
-        let x = (x + ragged::unpack(ragged, &m.down.forward(&act)?)?)?;
+        let x = ragged::add_unpacked(ragged, &x, &m.down.forward(&act)?)?;
         Ok(BlockOut {
             x,
             kv: Kv { k, v },
