@@ -1,11 +1,12 @@
 //! Faithfulness (R^2 on 1000 fresh uniform masks) against the number of queries, per decoder,
-//! on a hierarchical Moebius function (40 main effects, 25 pairs, 8 triples; n = 128 by default).
+//! on a hierarchical Moebius function (40 main effects, 25 pairs, 8 triples) of n players.
 //!
 //! Usage: `cargo bench --bench faithfulness_curve -- [proxyspex] [spex]` (default: both).
-//! `SPEX_NOISE=SIGMA` adds seeded Gaussian noise of that standard deviation to every query;
-//! R² is always measured against the noiseless function.
-//! Each decoder gets the same value function and its own grid of budgets; SPEX (degree 3, soft
-//! decoding, refit) reports budgets below its smallest design as too small.
+//! `SPEX_N=N` sets the number of players (default 128). `SPEX_NOISE=SIGMA` adds seeded Gaussian
+//! noise of that standard deviation to every query; R² is always measured against the noiseless
+//! function. Each decoder gets the same value function and its own grid of budgets; SPEX (degree
+//! 3, soft decoding, refit) reports budgets below its smallest design as too small. The last table
+//! gives, per R² target, the fewest queries each decoder needed to reach it and their ratio.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -60,7 +61,7 @@ fn decoder(name: &str) -> Option<(Decoder, &'static [usize])> {
         "proxyspex" => Some((proxyspex as Decoder, &[250, 500, 1000, 2000, 5000, 10000])),
         "spex" => Some((
             spex_decoder as Decoder,
-            &[1000, 2000, 5000, 10000, 20000, 50000, 100000],
+            &[1000, 2000, 3000, 5000, 7500, 10000, 20000, 50000, 100000],
         )),
         _ => None,
     }
@@ -114,6 +115,39 @@ fn hierarchical(n: usize, seed: u64) -> Spectrum {
     Spectrum::from_terms(n, Basis::Moebius, terms)
 }
 
+/// The environment variable `name` parsed as a number, or `default` when it is unset.
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> spex::Result<T> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| spex::Error::invalid(name, format!("`{v}` is not a number"))),
+        Err(_) => Ok(default),
+    }
+}
+
+/// Per R² target: the fewest queries with which each decoder reached it, and SPEX's over ProxySPEX's.
+fn print_queries_to_reach(results: &[(String, usize, f64)]) {
+    let fewest = |name: &str, target: f64| {
+        results
+            .iter()
+            .filter(|(d, _, r2)| d == name && *r2 >= target)
+            .map(|&(_, q, _)| q)
+            .min()
+    };
+    println!();
+    println!("| R² target | ProxySPEX queries | SPEX queries | SPEX / ProxySPEX |");
+    println!("|---|---|---|---|");
+    for target in [0.8, 0.9, 0.95, 0.97] {
+        let (p, s) = (fewest("proxyspex", target), fewest("spex", target));
+        let show = |q: Option<usize>| q.map_or("not reached".to_string(), |q| q.to_string());
+        let ratio = match (p, s) {
+            (Some(p), Some(s)) => format!("{:.1}x", s as f64 / p as f64),
+            _ => "-".to_string(),
+        };
+        println!("| {target} | {} | {} | {ratio} |", show(p), show(s));
+    }
+}
+
 fn main() -> spex::Result<()> {
     let names: Vec<String> = std::env::args()
         .skip(1)
@@ -124,13 +158,8 @@ fn main() -> spex::Result<()> {
     } else {
         names
     };
-    let n = 128;
-    let sigma: f64 = match std::env::var("SPEX_NOISE") {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| spex::Error::invalid("SPEX_NOISE", format!("`{v}` is not a number")))?,
-        Err(_) => 0.0,
-    };
+    let n: usize = env_number("SPEX_N", 128)?;
+    let sigma: f64 = env_number("SPEX_NOISE", 0.0)?;
     let noise =
         Normal::new(0.0, sigma).map_err(|e| spex::Error::invalid("SPEX_NOISE", e.to_string()))?;
     let truth = hierarchical(n, 1);
@@ -149,8 +178,10 @@ fn main() -> spex::Result<()> {
                 .sqrt()
         }
     );
+    println!("n = {n}");
     println!("| decoder | budget | queries | R² |");
     println!("|---|---|---|---|");
+    let mut results: Vec<(String, usize, f64)> = Vec::new();
     for name in &names {
         let Some((decode, budgets)) = decoder(name) else {
             eprintln!("unknown decoder `{name}` (known: proxyspex, spex)");
@@ -171,6 +202,7 @@ fn main() -> spex::Result<()> {
                 Ok(spectrum) => {
                     let r2 = spectrum.r2(&test, &test_values);
                     println!("| {name} | {budget} | {queries} | {r2:.4} |");
+                    results.push((name.clone(), queries, r2));
                 }
                 Err(spex::Error::BudgetTooSmall { minimum, .. }) => {
                     println!("| {name} | {budget} | - | too small (minimum {minimum}) |");
@@ -179,5 +211,6 @@ fn main() -> spex::Result<()> {
             }
         }
     }
+    print_queries_to_reach(&results);
     Ok(())
 }
