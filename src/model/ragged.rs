@@ -6,6 +6,8 @@
 //! are single parallel passes for f32 on the CPU, where candle's copies run on one thread, and
 //! compositions of candle ops elsewhere (the reference the tests compare against).
 
+use std::borrow::Cow;
+
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
@@ -20,8 +22,10 @@ const MIN_PADDING_SHARE: f64 = 0.125;
 pub(crate) struct Ragged {
     /// Flat slot (`row * T + position`) of each real position, in order: `[M]` u32.
     slots: Tensor,
-    /// Real positions of each row, `[N]`.
-    lens: Vec<usize>,
+    /// The same slots as host indices, `[M]`.
+    real: Vec<usize>,
+    /// Packed row of every slot, `None` at padding: `[N * T]`.
+    rows: Vec<Option<usize>>,
     n: usize,
     t: usize,
 }
@@ -37,14 +41,20 @@ impl Ragged {
         {
             return Ok(None);
         }
-        let slots: Vec<u32> = lens
+        let flat: Vec<usize> = lens
             .iter()
             .enumerate()
-            .flat_map(|(r, &len)| (0..len).map(move |p| (r * t + p) as u32))
+            .flat_map(|(r, &len)| (0..len).map(move |p| r * t + p))
             .collect();
+        let mut rows = vec![None; slots_total];
+        for (m, &s) in flat.iter().enumerate() {
+            rows[s] = Some(m);
+        }
+        let slots: Vec<u32> = flat.iter().map(|&s| s as u32).collect();
         Ok(Some(Ragged {
             slots: Tensor::from_vec(slots, real, device)?,
-            lens: lens.to_vec(),
+            real: flat,
+            rows,
             n: lens.len(),
             t,
         }))
@@ -69,18 +79,18 @@ impl Ragged {
 
 /// Position-wise row of each `(row, position)` slot of an `[N, T]` batch, `None` at padding:
 /// `[N * T]`, row-major. Without `ragged` every slot is real and row `r * T + p`.
-fn slot_rows(ragged: Option<&Ragged>, n: usize, t: usize) -> Vec<Option<usize>> {
+fn slot_rows(ragged: Option<&Ragged>, n: usize, t: usize) -> Cow<'_, [Option<usize>]> {
     match ragged {
-        None => (0..n * t).map(Some).collect(),
-        Some(r) => {
-            let mut next = 0;
-            let mut out = Vec::with_capacity(n * t);
-            for &len in &r.lens {
-                out.extend((0..t).map(|p| (p < len).then(|| next + p)));
-                next += len;
-            }
-            out
-        }
+        Some(r) => Cow::Borrowed(&r.rows),
+        None => Cow::Owned((0..n * t).map(Some).collect()),
+    }
+}
+
+/// Flat slot of each position-wise row, in order: `[M]` (`[N * T]`, the identity, without `ragged`).
+fn real_slots(ragged: Option<&Ragged>, n: usize, t: usize) -> Cow<'_, [usize]> {
+    match ragged {
+        Some(r) => Cow::Borrowed(&r.real),
+        None => Cow::Owned((0..n * t).collect()),
     }
 }
 
@@ -89,16 +99,11 @@ pub(crate) fn pack(ragged: Option<&Ragged>, x: &Tensor) -> ModelResult<Tensor> {
     match ragged {
         Some(r) if is_cpu_f32(x) => {
             let c = x.dim(2)?;
-            let real: Vec<usize> = r
-                .lens
-                .iter()
-                .enumerate()
-                .flat_map(|(row, &len)| (0..len).map(move |p| row * r.t + p))
-                .collect();
+            let real = &r.real;
             let out = with_values(x, |src| {
                 let mut out = vec![0f32; real.len() * c];
                 out.par_chunks_mut(c.max(1))
-                    .zip(&real)
+                    .zip(real)
                     .for_each(|(dst, &s)| dst.copy_from_slice(&src[s * c..(s + 1) * c]));
                 out
             })?;
@@ -172,16 +177,12 @@ pub(crate) fn to_heads(
 pub(crate) fn from_heads(ragged: Option<&Ragged>, ctx: &Tensor) -> ModelResult<Tensor> {
     let (n, h, t, hd) = ctx.dims4()?;
     if is_cpu_f32(ctx) {
-        let slots: Vec<usize> = slot_rows(ragged, n, t)
-            .iter()
-            .enumerate()
-            .filter_map(|(s, m)| m.map(|_| s))
-            .collect();
+        let slots = real_slots(ragged, n, t);
         let c = h * hd;
         let out = with_values(ctx, |src| {
             let mut out = vec![0f32; slots.len() * c];
             out.par_chunks_mut(c.max(1))
-                .zip(&slots)
+                .zip(&*slots)
                 .for_each(|(dst, &s)| {
                     let (row, p) = (s / t, s % t);
                     for (head, d) in dst.chunks_exact_mut(hd.max(1)).enumerate() {
@@ -211,7 +212,7 @@ pub(crate) fn add_unpacked(ragged: Option<&Ragged>, x: &Tensor, y: &Tensor) -> M
                 let mut out = vec![0f32; xs.len()];
                 out.par_chunks_mut(c.max(1))
                     .zip(xs.par_chunks(c.max(1)))
-                    .zip(&rows)
+                    .zip(&*rows)
                     .for_each(|((dst, xr), slot)| {
                         dst.copy_from_slice(xr);
                         if let Some(m) = slot {
