@@ -191,6 +191,9 @@ mod tests {
     use super::*;
     use crate::model::decoder::{attention, causal_bias};
     use candle_core::{DType, Device};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::StandardNormal;
 
     /// The kernel's portable path (what non-AVX2 CPUs run), head by head.
     fn plain_path(q: &Tensor, k: &Tensor, v: &Tensor, pos0: usize) -> anyhow::Result<Tensor> {
@@ -217,9 +220,17 @@ mod tests {
         Ok(Tensor::from_vec(out, (n, h, t, dh), q.device())?)
     }
 
+    /// Seeded standard-normal values of `shape` (f32, CPU), so a failure reproduces.
+    fn normal(rng: &mut ChaCha8Rng, shape: (usize, usize, usize, usize)) -> anyhow::Result<Tensor> {
+        let len = shape.0 * shape.1 * shape.2 * shape.3;
+        let values: Vec<f32> = (0..len).map(|_| rng.sample(StandardNormal)).collect();
+        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+    }
+
     #[test]
     fn matches_the_bias_and_softmax_reference() -> anyhow::Result<()> {
         let dev = Device::Cpu;
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
         // (rows, query heads, KV heads, new positions, past positions, head dim)
         for (n, h, hkv, t, p, dh) in [
             (2, 6, 3, 5, 0, 16),
@@ -227,9 +238,9 @@ mod tests {
             (1, 9, 3, 33, 4, 64),
             (2, 2, 1, 6, 3, 10),
         ] {
-            let q = Tensor::randn(0f32, 1.0, (n, h, t, dh), &dev)?;
-            let k = Tensor::randn(0f32, 1.0, (n, hkv, p + t, dh), &dev)?;
-            let v = Tensor::randn(0f32, 1.0, (n, hkv, p + t, dh), &dev)?;
+            let q = normal(&mut rng, (n, h, t, dh))?;
+            let k = normal(&mut rng, (n, hkv, p + t, dh))?;
+            let v = normal(&mut rng, (n, hkv, p + t, dh))?;
             let bias = causal_bias(t, p, DType::F32, &dev)?;
             let want = attention(&q, &k, &v, &bias)?;
             let got = fused_causal_attention(&q, &k, &v, p)?;
