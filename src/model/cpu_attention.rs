@@ -136,7 +136,7 @@ unsafe fn scores_avx2(q: &[f32], k: &[f32], scores: &mut [f32]) {
         _mm256_loadu_ps, _mm256_setzero_ps, _mm_add_ps, _mm_storeu_ps,
     };
     let dh = q.len();
-    if dh % LANES != 0 {
+    if !dh.is_multiple_of(LANES) {
         scores_plain(q, k, scores);
         return;
     }

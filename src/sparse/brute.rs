@@ -61,7 +61,7 @@ pub(crate) fn random_spectrum(
 fn derivative(table: &[f64], s: u32, t: u32) -> f64 {
     submasks(s)
         .map(|l| {
-            let sign = if (s.count_ones() - l.count_ones()) % 2 == 0 {
+            let sign = if (s.count_ones() - l.count_ones()).is_multiple_of(2) {
                 1.0
             } else {
                 -1.0

@@ -374,7 +374,7 @@ fn half_pow(e: usize) -> f64 {
 
 /// `(-1)^e`.
 fn sign(e: usize) -> f64 {
-    if e % 2 == 0 {
+    if e.is_multiple_of(2) {
         1.0
     } else {
         -1.0

@@ -64,7 +64,9 @@ impl MaskBatch {
     /// Appends a mask given as packed words (bits past `n` must be zero).
     pub fn push_words(&mut self, words: &[u64]) {
         assert_eq!(words.len(), self.words_per_row, "mask width mismatch");
-        debug_assert!(self.n % 64 == 0 || words[self.words_per_row - 1] >> (self.n % 64) == 0);
+        debug_assert!(
+            self.n.is_multiple_of(64) || words[self.words_per_row - 1] >> (self.n % 64) == 0
+        );
         self.words.extend_from_slice(words);
     }
 
@@ -138,7 +140,7 @@ impl MaskBatch {
                 "masks must have at least one player",
             ));
         }
-        if data.len() % n != 0 {
+        if !data.len().is_multiple_of(n) {
             return Err(Error::invalid(
                 source,
                 format!("{} entries do not form rows of width {n}", data.len()),

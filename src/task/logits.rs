@@ -32,7 +32,7 @@ impl CandidateLogits {
             width += k;
             offsets.push(width);
         }
-        if width == 0 || data.len() % width != 0 {
+        if width == 0 || !data.len().is_multiple_of(width) {
             return Err(Error::invalid(
                 "candidate logits",
                 format!(

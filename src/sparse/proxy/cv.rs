@@ -88,9 +88,10 @@ pub fn cross_validate(x: &BinaryMatrix, y: &[f64], grid: &ProxyGrid) -> Vec<Grid
             let params = tree_params(grid, depth, lr, max_trees);
             let model = fit(&x.select(&train), &y_train, &params);
             let xv = x.select(&valid);
-            grid.n_trees
+            model
+                .predict_prefixes(&xv, &grid.n_trees)
                 .iter()
-                .map(|&t| r2_score(&y_valid, &model.predict(&xv, t)))
+                .map(|p| r2_score(&y_valid, p))
                 .collect()
         })
         .collect();

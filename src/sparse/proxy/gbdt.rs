@@ -8,15 +8,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::histogram::Histogram;
 use crate::sparse::MaskBatch;
 
-/// Masks as dense 0/1 bytes, row-major `[m, n]` (the histogram scan reads rows) and
-/// column-major `[n, m]` (splitting a leaf reads one feature over its rows).
+/// Masks three ways: bit-packed rows `[m, ceil(n / 64)]` words (the histogram scan), dense 0/1
+/// bytes row-major `[m, n]` (prediction) and column-major `[n, m]` (splitting a leaf reads one
+/// feature over its rows).
 #[derive(Clone, Debug)]
 pub struct BinaryMatrix {
     n: usize,
     data: Vec<u8>,
     columns: Vec<u8>,
+    bits: Vec<u64>,
 }
 
 impl BinaryMatrix {
@@ -27,13 +30,21 @@ impl BinaryMatrix {
 
     fn from_rows(n: usize, data: Vec<u8>) -> Self {
         let m = data.len().checked_div(n).unwrap_or(0);
+        let words = n.div_ceil(64);
         let mut columns = vec![0u8; data.len()];
+        let mut bits = vec![0u64; m * words];
         for (r, row) in data.chunks_exact(n.max(1)).enumerate() {
             for (i, &b) in row.iter().enumerate() {
                 columns[i * m + r] = b;
+                bits[r * words + i / 64] |= u64::from(b != 0) << (i % 64);
             }
         }
-        BinaryMatrix { n, data, columns }
+        BinaryMatrix {
+            n,
+            data,
+            columns,
+            bits,
+        }
     }
 
     /// The rows `rows` of `self`, in that order.
@@ -59,6 +70,22 @@ impl BinaryMatrix {
     fn column(&self, i: usize) -> &[u8] {
         let m = self.n_rows();
         &self.columns[i * m..(i + 1) * m]
+    }
+
+    /// 64-bit words per packed row: `ceil(n / 64)`.
+    pub(super) fn words_per_row(&self) -> usize {
+        self.n.div_ceil(64)
+    }
+
+    /// Every row bit-packed, `[m, words_per_row]` words (see [`Self::row_bits`]).
+    pub(super) fn packed(&self) -> &[u64] {
+        &self.bits
+    }
+
+    /// Row `r` bit-packed: feature `i` is bit `i % 64` of word `i / 64`; bits past `n` are zero.
+    pub(super) fn row_bits(&self, r: usize) -> &[u64] {
+        let words = self.words_per_row();
+        &self.bits[r * words..(r + 1) * words]
     }
 
     /// Row `r` as `n` bytes (0 = removed, 1 = kept).
@@ -132,6 +159,22 @@ impl Tree {
         Ok(Tree { nodes })
     }
 
+    /// Levels of splits on the longest path from the root (0 for a single leaf).
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((k, level)) = stack.pop() {
+            match self.nodes[k] {
+                Node::Split { left, right, .. } => {
+                    stack.push((left, level + 1));
+                    stack.push((right, level + 1));
+                }
+                Node::Leaf(_) => deepest = deepest.max(level),
+            }
+        }
+        deepest
+    }
+
     /// The nodes, root first; children are referenced by index.
     pub fn nodes(&self) -> &[Node] {
         &self.nodes
@@ -148,11 +191,9 @@ impl Tree {
                     left,
                     right,
                 } => {
-                    k = if x[feature as usize] == 0 {
-                        left
-                    } else {
-                        right
-                    }
+                    // Branch-free: random 0/1 features defeat the branch predictor.
+                    let go_right = usize::from(x[feature as usize] != 0);
+                    k = left + go_right * (right - left);
                 }
             }
         }
@@ -171,13 +212,106 @@ pub struct Ensemble {
 impl Ensemble {
     /// Predictions `[m]` on every row of `x` using the first `n_trees` trees.
     pub fn predict(&self, x: &BinaryMatrix, n_trees: usize) -> Vec<f64> {
-        let trees = &self.trees[..n_trees.min(self.trees.len())];
-        (0..x.n_rows())
-            .map(|r| {
-                let row = x.row(r);
-                self.bias + trees.iter().map(|t| t.predict_row(row)).sum::<f64>()
-            })
-            .collect()
+        self.predict_prefixes(x, &[n_trees]).remove(0)
+    }
+
+    /// [`Self::predict`] for each count in `n_trees` (`[counts.len()][m]`), in one pass over the
+    /// trees: a shorter ensemble's prediction is a running sum on the way to a longer one's.
+    pub fn predict_prefixes(&self, x: &BinaryMatrix, n_trees: &[usize]) -> Vec<Vec<f64>> {
+        let stops: Vec<usize> = n_trees.iter().map(|&t| t.min(self.trees.len())).collect();
+        let last = stops.iter().copied().max().unwrap_or(0);
+        let trees: Vec<Layout> = self.trees[..last].iter().map(Layout::of).collect();
+        let mut out = vec![vec![0.0; x.n_rows()]; stops.len()];
+        for r in 0..x.n_rows() {
+            let row = x.row(r);
+            let mut sum = 0.0;
+            for (t, tree) in trees.iter().enumerate() {
+                for (o, &stop) in out.iter_mut().zip(&stops) {
+                    if stop == t {
+                        o[r] = self.bias + sum;
+                    }
+                }
+                sum += tree.predict_row(row);
+            }
+            for (o, &stop) in out.iter_mut().zip(&stops) {
+                if stop == last {
+                    o[r] = self.bias + sum;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Deepest tree padded to a complete one for prediction (2^12 leaves); deeper ones are walked.
+const MAX_COMPLETE_DEPTH: usize = 12;
+
+/// A tree laid out for fast prediction.
+enum Layout<'a> {
+    /// Padded to a complete tree of depth `depth` in heap order (node `k`'s children are
+    /// `2k + 1` for `x = 0` and `2k + 2` for `x = 1`): every row takes exactly `depth` steps and
+    /// no leaf test, so there is no branch to mispredict. `features` has `2^depth - 1` entries,
+    /// `leaves` `2^depth`; a leaf above the bottom is copied to all its padded descendants.
+    Complete {
+        depth: usize,
+        features: Vec<u32>,
+        leaves: Vec<f64>,
+    },
+    /// Too deep to pad: walked node by node.
+    Walked(&'a Tree),
+}
+
+impl<'a> Layout<'a> {
+    fn of(tree: &'a Tree) -> Self {
+        let depth = tree.depth();
+        if depth > MAX_COMPLETE_DEPTH {
+            return Layout::Walked(tree);
+        }
+        let mut features = vec![0u32; (1 << depth) - 1];
+        let mut leaves = vec![0.0; 1 << depth];
+        // (source node, heap slot, level)
+        let mut stack = vec![(0usize, 0usize, 0usize)];
+        while let Some((src, slot, level)) = stack.pop() {
+            match tree.nodes[src] {
+                Node::Split {
+                    feature,
+                    left,
+                    right,
+                } => {
+                    features[slot] = feature;
+                    stack.push((left, 2 * slot + 1, level + 1));
+                    stack.push((right, 2 * slot + 2, level + 1));
+                }
+                Node::Leaf(v) => {
+                    // The heap slots below `slot` at the bottom level form one contiguous run.
+                    let span = 1 << (depth - level);
+                    let first = (slot + 1) * span - 1 - ((1 << depth) - 1);
+                    leaves[first..first + span].fill(v);
+                }
+            }
+        }
+        Layout::Complete {
+            depth,
+            features,
+            leaves,
+        }
+    }
+
+    fn predict_row(&self, x: &[u8]) -> f64 {
+        match self {
+            Layout::Complete {
+                depth,
+                features,
+                leaves,
+            } => {
+                let mut k = 0;
+                for _ in 0..*depth {
+                    k = 2 * k + 1 + usize::from(x[features[k] as usize] != 0);
+                }
+                leaves[k - features.len()]
+            }
+            Layout::Walked(tree) => tree.predict_row(x),
+        }
     }
 }
 
@@ -191,88 +325,10 @@ struct GrowingLeaf {
     best: Option<SplitChoice>,
 }
 
-/// Per-feature gradient sum and count over the rows with `x_i = 1`.
-struct Histogram {
-    grad: Vec<f64>,
-    count: Vec<u32>,
-}
-
 #[derive(Clone, Copy)]
 struct SplitChoice {
     feature: usize,
     gain: f64,
-}
-
-impl Histogram {
-    /// The histogram of `rows` (indices into `x` and `grad`), vectorised with AVX2 where the CPU
-    /// has it; both paths add in the same order, so they give the same bits.
-    fn build(x: &BinaryMatrix, rows: &[u32], grad: &[f64]) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the running CPU supports AVX2, checked just above.
-            return unsafe { Self::build_avx2(x, rows, grad) };
-        }
-        Self::accumulate(x, rows, grad)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn build_avx2(x: &BinaryMatrix, rows: &[u32], grad: &[f64]) -> Self {
-        Self::accumulate(x, rows, grad)
-    }
-
-    /// Sums four rows per sweep over the features, so each histogram entry is loaded and stored
-    /// once per four rows.
-    #[inline(always)]
-    fn accumulate(x: &BinaryMatrix, rows: &[u32], grad: &[f64]) -> Self {
-        let n = x.n_features();
-        let mut h = Histogram {
-            grad: vec![0.0; n],
-            count: vec![0; n],
-        };
-        let mut quads = rows.chunks_exact(4);
-        for q in &mut quads {
-            let [r0, r1, r2, r3] = [q[0], q[1], q[2], q[3]].map(|r| r as usize);
-            let (g0, g1, g2, g3) = (grad[r0], grad[r1], grad[r2], grad[r3]);
-            let (x0, x1, x2, x3) = (x.row(r0), x.row(r1), x.row(r2), x.row(r3));
-            let bits = x0.iter().zip(x1).zip(x2).zip(x3);
-            let cells = h.grad.iter_mut().zip(h.count.iter_mut());
-            for ((hg, hc), (((&b0, &b1), &b2), &b3)) in cells.zip(bits) {
-                *hg += (g0 * f64::from(b0) + g1 * f64::from(b1))
-                    + (g2 * f64::from(b2) + g3 * f64::from(b3));
-                // Bits are 0 or 1: the sum cannot overflow; wrapping keeps the loop branch-free.
-                let ones = b0.wrapping_add(b1).wrapping_add(b2).wrapping_add(b3);
-                *hc = hc.wrapping_add(u32::from(ones));
-            }
-        }
-        for &r in quads.remainder() {
-            let g = grad[r as usize];
-            let row = x.row(r as usize);
-            for ((hg, hc), &b) in h.grad.iter_mut().zip(h.count.iter_mut()).zip(row) {
-                *hg += g * f64::from(b);
-                *hc = hc.wrapping_add(u32::from(b));
-            }
-        }
-        h
-    }
-
-    /// `self - other` (the sibling's histogram from the parent's).
-    fn minus(&self, other: &Histogram) -> Self {
-        Histogram {
-            grad: self
-                .grad
-                .iter()
-                .zip(&other.grad)
-                .map(|(a, b)| a - b)
-                .collect(),
-            count: self
-                .count
-                .iter()
-                .zip(&other.count)
-                .map(|(a, b)| a - b)
-                .collect(),
-        }
-    }
 }
 
 impl GrowingLeaf {
@@ -381,7 +437,7 @@ fn grow_tree(
     pred: &mut [f64],
 ) -> (Tree, Histogram) {
     let rows: Vec<u32> = (0..grad.len() as u32).collect();
-    let sum_sq: f64 = grad.iter().map(|g| g * g).sum();
+    let (sum_g, sum_sq) = sum_and_squares(grad);
     let min_gain = (1e-12 * sum_sq).max(noise_floor).max(f64::MIN_POSITIVE);
     let mut next = Histogram {
         grad: root_hist.grad.clone(),
@@ -390,7 +446,7 @@ fn grow_tree(
     let mut root = GrowingLeaf {
         node: 0,
         depth: 0,
-        sum_g: grad.iter().sum(),
+        sum_g,
         hist: root_hist,
         rows,
         best: None,
@@ -430,23 +486,42 @@ fn grow_tree(
     (Tree { nodes }, next)
 }
 
-/// Splits `rows` into those with `column[r] == 0` and the rest, order kept. Branch-free: both
-/// outputs are written every step and only the matching cursor advances (random 0/1 features
-/// defeat the branch predictor).
-fn partition_rows(rows: &[u32], column: &[u8]) -> (Vec<u32>, Vec<u32>) {
-    let mut zeros = vec![0u32; rows.len()];
-    let mut ones = vec![0u32; rows.len()];
-    let (mut nz, mut no) = (0usize, 0usize);
-    for &r in rows {
-        let one = usize::from(column[r as usize] != 0);
-        zeros[nz] = r;
-        ones[no] = r;
-        nz += 1 - one;
-        no += one;
+/// `(sum v, sum v^2)` in four interleaved lanes (no serial add chain), lanes added at the end.
+fn sum_and_squares(v: &[f64]) -> (f64, f64) {
+    let (mut s, mut q) = ([0.0f64; 4], [0.0f64; 4]);
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for k in 0..4 {
+            s[k] += c[k];
+            q[k] += c[k] * c[k];
+        }
     }
-    zeros.truncate(nz);
-    ones.truncate(no);
-    (zeros, ones)
+    for (k, &x) in chunks.remainder().iter().enumerate() {
+        s[k] += x;
+        q[k] += x * x;
+    }
+    ((s[0] + s[1]) + (s[2] + s[3]), (q[0] + q[1]) + (q[2] + q[3]))
+}
+
+/// Splits `rows` into those with `column[r] == 0` and the rest, order kept, given that `ones`
+/// of them have `column[r] == 1` (the parent histogram's count). Each row is written once, to
+/// a cursor picked without a branch (random 0/1 features defeat the branch predictor). Not
+/// inlined, so that its cursors stay in registers.
+#[inline(never)]
+fn partition_rows(rows: &[u32], column: &[u8], ones: usize) -> (Vec<u32>, Vec<u32>) {
+    let zeros = rows.len() - ones;
+    let mut out = vec![0u32; rows.len()];
+    let (mut next_zero, mut next_one) = (0usize, zeros);
+    for &r in rows {
+        let one = column[r as usize] != 0;
+        let slot = if one { next_one } else { next_zero };
+        out[slot] = r;
+        next_zero += usize::from(!one);
+        next_one += usize::from(one);
+    }
+    debug_assert_eq!((next_zero, next_one), (zeros, rows.len()));
+    let right = out.split_off(zeros);
+    (out, right)
 }
 
 /// Splits `parent` on its best feature; returns the `x = 0` and `x = 1` children.
@@ -459,7 +534,8 @@ fn split_leaf(
     min_gain: f64,
 ) -> (GrowingLeaf, GrowingLeaf) {
     let feature = parent.best.map_or(0, |b| b.feature);
-    let (rows_left, rows_right) = partition_rows(&parent.rows, x.column(feature));
+    let ones = parent.hist.count[feature] as usize;
+    let (rows_left, rows_right) = partition_rows(&parent.rows, x.column(feature), ones);
     let left_node = nodes.len();
     nodes.push(Node::Leaf(0.0));
     nodes.push(Node::Leaf(0.0));
@@ -468,17 +544,26 @@ fn split_leaf(
         left: left_node,
         right: left_node + 1,
     };
-    // Scan the smaller child; the larger one's histogram is the parent's minus it.
+    // Scan the smaller child; the larger one's histogram is the parent's minus it. Children at
+    // the depth limit are never split: they need only the counts (for the carried root
+    // histogram), not the gradient sums.
+    let scan = |rows: &[u32]| {
+        if parent.depth + 1 >= params.max_depth {
+            Histogram::counts(x, rows)
+        } else {
+            Histogram::build(x, rows, grad)
+        }
+    };
+    let sum_right = parent.hist.grad[feature];
     let (hist_left, hist_right) = if rows_left.len() <= rows_right.len() {
-        let h = Histogram::build(x, &rows_left, grad);
+        let h = scan(&rows_left);
         let other = parent.hist.minus(&h);
         (h, other)
     } else {
-        let h = Histogram::build(x, &rows_right, grad);
+        let h = scan(&rows_right);
         let other = parent.hist.minus(&h);
         (other, h)
     };
-    let sum_right = parent.hist.grad[feature];
     let mut left = GrowingLeaf {
         node: left_node,
         depth: parent.depth + 1,

@@ -11,6 +11,7 @@
 pub mod cv;
 pub mod energy;
 pub mod gbdt;
+mod histogram;
 pub mod ridge;
 pub mod sampling;
 pub mod tree_fourier;
