@@ -190,10 +190,8 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 mod tests {
     use super::*;
     use crate::model::decoder::{attention, causal_bias};
+    use crate::model::seeded::SeededNormal;
     use candle_core::{DType, Device};
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-    use rand_distr::StandardNormal;
 
     /// The kernel's portable path (what non-AVX2 CPUs run), head by head.
     fn plain_path(q: &Tensor, k: &Tensor, v: &Tensor, pos0: usize) -> anyhow::Result<Tensor> {
@@ -220,17 +218,10 @@ mod tests {
         Ok(Tensor::from_vec(out, (n, h, t, dh), q.device())?)
     }
 
-    /// Seeded standard-normal values of `shape` (f32, CPU), so a failure reproduces.
-    fn normal(rng: &mut ChaCha8Rng, shape: (usize, usize, usize, usize)) -> anyhow::Result<Tensor> {
-        let len = shape.0 * shape.1 * shape.2 * shape.3;
-        let values: Vec<f32> = (0..len).map(|_| rng.sample(StandardNormal)).collect();
-        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
-    }
-
     #[test]
     fn matches_the_bias_and_softmax_reference() -> anyhow::Result<()> {
         let dev = Device::Cpu;
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut rng = SeededNormal::new(0);
         // (rows, query heads, KV heads, new positions, past positions, head dim)
         for (n, h, hkv, t, p, dh) in [
             (2, 6, 3, 5, 0, 16),
@@ -238,9 +229,9 @@ mod tests {
             (1, 9, 3, 33, 4, 64),
             (2, 2, 1, 6, 3, 10),
         ] {
-            let q = normal(&mut rng, (n, h, t, dh))?;
-            let k = normal(&mut rng, (n, hkv, p + t, dh))?;
-            let v = normal(&mut rng, (n, hkv, p + t, dh))?;
+            let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
+            let k = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
+            let v = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
             let bias = causal_bias(t, p, DType::F32, &dev)?;
             let want = attention(&q, &k, &v, &bias)?;
             let got = fused_causal_attention(&q, &k, &v, p)?;

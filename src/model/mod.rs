@@ -25,6 +25,8 @@ mod masks;
 mod projection;
 mod ragged;
 mod safetensors_reader;
+#[cfg(test)]
+mod seeded;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm;
 pub mod source;

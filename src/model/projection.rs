@@ -79,22 +79,22 @@ fn packed_forward(weight: &PackedMatrix, x: &Tensor) -> ModelResult<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use crate::model::seeded::SeededNormal;
 
     #[test]
     fn packed_and_plain_projections_agree() -> anyhow::Result<()> {
-        let dev = Device::Cpu;
-        let w = Tensor::randn(0f32, 1.0, (37, 70), &dev)?;
-        let b = Tensor::randn(0f32, 1.0, 37, &dev)?;
-        let x = Tensor::randn(0f32, 1.0, (3, 11, 70), &dev)?;
+        let mut rng = SeededNormal::new(0);
+        let w = rng.tensor((37, 70), 0.0, 1.0);
+        let b = rng.tensor(37, 0.0, 1.0);
+        let x = rng.tensor((3, 11, 70), 0.0, 1.0);
         let plain = Linear::new(w.clone(), Some(b.clone())).forward(&x)?;
         let ours = Projection::new(w, Some(b))?.forward(&x)?;
         assert_eq!(ours.dims(), &[3, 11, 37]);
         let diff = (ours - plain)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-4, "largest difference {diff}");
         // A strided (non-contiguous) input gives the same rows as its contiguous copy.
-        let xt = Tensor::randn(0f32, 1.0, (70, 5), &dev)?.t()?;
-        let proj = Projection::new(Tensor::randn(0f32, 1.0, (9, 70), &dev)?, None)?;
+        let xt = rng.tensor((70, 5), 0.0, 1.0).t()?;
+        let proj = Projection::new(rng.tensor((9, 70), 0.0, 1.0), None)?;
         let a = proj.forward(&xt)?;
         let b = proj.forward(&xt.contiguous()?)?;
         assert_eq!(a.to_vec2::<f32>()?, b.to_vec2::<f32>()?);

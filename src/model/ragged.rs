@@ -232,6 +232,7 @@ pub(crate) fn add_unpacked(ragged: Option<&Ragged>, x: &Tensor, y: &Tensor) -> M
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::seeded::SeededNormal;
     use candle_core::DType;
 
     #[test]
@@ -285,12 +286,13 @@ mod tests {
     fn parallel_layout_moves_equal_candle_ops() -> anyhow::Result<()> {
         let dev = Device::Cpu;
         let (n, t, c) = (3, 5, 8);
-        let x = Tensor::randn(0f32, 1.0, (n, t, c), &dev)?;
-        let ctx = Tensor::randn(0f32, 1.0, (n, 2, t, 4), &dev)?;
+        let mut rng = SeededNormal::new(0);
+        let x = rng.tensor((n, t, c), 0.0, 1.0);
+        let ctx = rng.tensor((n, 2, t, 4), 0.0, 1.0);
         let r = Ragged::new(&[5, 2, 3], t, &dev)?.expect("5 of 15 slots are padding");
         for ragged in [Some(&r), None] {
             let rows = ragged.map_or(n * t, |_| 10);
-            let y = Tensor::randn(0f32, 1.0, (rows, c), &dev)?;
+            let y = rng.tensor((rows, c), 0.0, 1.0);
             let y = match ragged {
                 Some(_) => y,
                 None => y.reshape((n, t, c))?,
