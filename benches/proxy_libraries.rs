@@ -12,13 +12,13 @@
 //!
 //! Usage: `cargo bench --bench proxy_libraries -- DATA` (default DATA: target/proxy-bench).
 
-use std::path::PathBuf;
+mod proxy_data;
+
 use std::time::Instant;
 
 use forust_ml::gradientbooster::GrowPolicy;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::{GradientBooster, Matrix};
-use spex::io::{read_masks_npy, read_values};
 use spex::sparse::proxy::cv::{best_params, cross_validate};
 use spex::sparse::proxy::gbdt::{fit, BinaryMatrix, Ensemble, Node, Tree, TreeParams};
 use spex::sparse::proxy::tree_fourier::ensemble_to_fourier;
@@ -117,44 +117,32 @@ fn evaluate(
 }
 
 fn main() -> spex::Result<()> {
-    let data = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map_or_else(|| PathBuf::from("target/proxy-bench"), PathBuf::from);
-    let reference = data.join("reference.jsonl");
-    let text = std::fs::read_to_string(&reference).map_err(|e| spex::Error::file(&reference, e))?;
     println!("| n | budget | params (depth, trees, lr) | library | fit s | proxy R² | ProxySPEX R² | terms |");
     println!("|---|---|---|---|---|---|---|---|");
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let rec: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| spex::Error::file(&reference, e))?;
-        let field = |k: &str| rec[k].as_f64().unwrap_or(f64::NAN);
-        let (n, budget) = (field("n") as usize, field("budget") as usize);
-        let dir = data.join(format!("n{n}_b{budget}"));
-        let masks = read_masks_npy(&dir.join("masks.npy"))?;
-        let values = read_values(&dir.join("values.npy"))?;
-        let test_masks = read_masks_npy(&dir.join("test_masks.npy"))?;
-        let test_values = read_values(&dir.join("test_values.npy"))?;
+    for p in proxy_data::points(&proxy_data::data_dir())? {
+        let (n, budget) = (p.n, p.budget);
+        let (masks, values) = (&p.masks, p.values.as_slice());
+        let (test_masks, test_values) = (&p.test_masks, p.test_values.as_slice());
         let plan = ProxyPlan::new(n, budget, 0)?;
-        let x = BinaryMatrix::from_masks(&masks);
-        let params = best_params(&cross_validate(&x, &values, &plan.grid))
+        let x = BinaryMatrix::from_masks(masks);
+        let params = best_params(&cross_validate(&x, values, &plan.grid))
             .ok_or_else(|| spex::Error::invalid("grid", "empty"))?;
         let label = format!(
             "{}, {}, {}",
             params.max_depth, params.n_trees, params.learning_rate
         );
-        let train = (&masks, values.as_slice());
-        let test = (&test_masks, test_values.as_slice());
+        let train = (masks, values);
+        let test = (test_masks, test_values);
         let mut rows = Vec::new();
 
         let start = Instant::now();
-        let ours = fit(&x, &values, &params);
+        let ours = fit(&x, values, &params);
         rows.push((
             "spex gbdt",
             evaluate(&ours, start.elapsed().as_secs_f64(), &plan, train, test),
         ));
 
-        let cols = column_major(&masks);
+        let cols = column_major(masks);
         let matrix = Matrix::new(&cols, masks.len(), n);
         let weights = vec![1.0; masks.len()];
         for (name, policy) in [
@@ -164,7 +152,7 @@ fn main() -> spex::Result<()> {
             let mut booster = forust_booster(&params, policy);
             let start = Instant::now();
             booster
-                .fit(&matrix, &values, &weights, None)
+                .fit(&matrix, values, &weights, None)
                 .map_err(|e| spex::Error::invalid("forust-ml", e.to_string()))?;
             let fit_s = start.elapsed().as_secs_f64();
             let ensemble = forust_to_ensemble(&booster)?;
@@ -187,9 +175,9 @@ fn main() -> spex::Result<()> {
         }
         println!(
             "| {n} | {budget} | (its own CV) | LightGBM 4.7.0 via shapiq | | {:.4} | {:.4} | {} |",
-            field("r2_trees_test"),
-            field("r2_test"),
-            field("n_coefs")
+            p.field("r2_trees_test"),
+            p.field("r2_test"),
+            p.field("n_coefs")
         );
     }
     Ok(())

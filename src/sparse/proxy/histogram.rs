@@ -114,41 +114,37 @@ mod avx2 {
 
     use super::{BinaryMatrix, Histogram};
 
+    /// A `[[$ty; $lanes]; $entries]` table whose entry `k`, lane `j` is `$set` when bit `j` of
+    /// `k` is set and 0 otherwise, built at compile time.
+    macro_rules! bit_lane_table {
+        ($ty:ty, $entries:expr, $lanes:expr, $set:expr) => {{
+            let mut t = [[0 as $ty; $lanes]; $entries];
+            let mut k = 0;
+            while k < $entries {
+                let mut j = 0;
+                while j < $lanes {
+                    if k >> j & 1 == 1 {
+                        t[k][j] = $set;
+                    }
+                    j += 1;
+                }
+                k += 1;
+            }
+            t
+        }};
+    }
+
     /// Lane masks for a nibble: entry `k`, lane `j` is all ones when bit `j` of `k` is set.
     #[repr(align(32))]
     struct NibbleMasks([[u64; 4]; 16]);
 
-    static NIBBLE_MASKS: NibbleMasks = NibbleMasks({
-        let mut t = [[0u64; 4]; 16];
-        let mut k = 0;
-        while k < 16 {
-            let mut j = 0;
-            while j < 4 {
-                t[k][j] = if k >> j & 1 == 1 { u64::MAX } else { 0 };
-                j += 1;
-            }
-            k += 1;
-        }
-        t
-    });
+    static NIBBLE_MASKS: NibbleMasks = NibbleMasks(bit_lane_table!(u64, 16, 4, u64::MAX));
 
     /// Lane counts for a byte: entry `k`, lane `j` is bit `j` of `k` (as a u32).
     #[repr(align(32))]
     struct ByteOnes([[u32; 8]; 256]);
 
-    static BYTE_ONES: ByteOnes = ByteOnes({
-        let mut t = [[0u32; 8]; 256];
-        let mut k = 0;
-        while k < 256 {
-            let mut j = 0;
-            while j < 8 {
-                t[k][j] = (k >> j & 1) as u32;
-                j += 1;
-            }
-            k += 1;
-        }
-        t
-    });
+    static BYTE_ONES: ByteOnes = ByteOnes(bit_lane_table!(u32, 256, 8, 1));
 
     #[inline(always)]
     unsafe fn nibble_mask(word: u64, j: usize) -> __m256d {
