@@ -669,6 +669,39 @@ mod tests {
     }
 
     #[test]
+    fn padded_and_walked_layouts_predict_like_the_tree() {
+        // A chain splitting on features 0, 1, 2, ...: leaf value = index of the first 0 bit.
+        // Depth 4 is padded to a complete tree; depth 14 is past MAX_COMPLETE_DEPTH and walked.
+        for depth in [4usize, 14] {
+            let mut nodes = Vec::new();
+            for level in 0..depth {
+                let k = nodes.len();
+                nodes.push(Node::Split {
+                    feature: level as u32,
+                    left: k + 1,
+                    right: k + 2,
+                });
+                nodes.push(Node::Leaf(level as f64));
+            }
+            nodes.push(Node::Leaf(depth as f64));
+            let tree = Tree::from_nodes(nodes).unwrap();
+            assert_eq!(tree.depth(), depth);
+            let layout = Layout::of(&tree);
+            assert_eq!(
+                matches!(layout, Layout::Walked(_)),
+                depth > MAX_COMPLETE_DEPTH
+            );
+            let masks = distinct_uniform_masks(depth, 200, 4);
+            let x = BinaryMatrix::from_masks(&masks);
+            for r in 0..x.n_rows() {
+                let first_zero = x.row(r).iter().position(|&b| b == 0).unwrap_or(depth);
+                assert_eq!(layout.predict_row(x.row(r)), first_zero as f64);
+                assert_eq!(tree.predict_row(x.row(r)), first_zero as f64);
+            }
+        }
+    }
+
+    #[test]
     fn trees_from_nodes_reject_cycles_and_dangling_children() {
         let split = |left, right| Node::Split {
             feature: 0,
