@@ -222,21 +222,15 @@ impl Ensemble {
         let last = stops.iter().copied().max().unwrap_or(0);
         let trees: Vec<Layout> = self.trees[..last].iter().map(Layout::of).collect();
         let mut out = vec![vec![0.0; x.n_rows()]; stops.len()];
+        // partial[t]: the sum of the first t trees' outputs on the current row.
+        let mut partial = vec![0.0; last + 1];
         for r in 0..x.n_rows() {
             let row = x.row(r);
-            let mut sum = 0.0;
             for (t, tree) in trees.iter().enumerate() {
-                for (o, &stop) in out.iter_mut().zip(&stops) {
-                    if stop == t {
-                        o[r] = self.bias + sum;
-                    }
-                }
-                sum += tree.predict_row(row);
+                partial[t + 1] = partial[t] + tree.predict_row(row);
             }
             for (o, &stop) in out.iter_mut().zip(&stops) {
-                if stop == last {
-                    o[r] = self.bias + sum;
-                }
+                o[r] = self.bias + partial[stop];
             }
         }
         out

@@ -46,6 +46,24 @@ impl Histogram {
     }
 }
 
+/// Zeroed gradient sums (only when `G`) and counts over `words` whole words of features, as the
+/// vector paths write them; bits past `n` are zero, so the padding entries stay zero.
+#[cfg(target_arch = "x86_64")]
+fn padded<const G: bool>(words: usize) -> (Vec<f64>, Vec<u32>) {
+    (
+        vec![0.0; if G { words * 64 } else { 0 }],
+        vec![0; words * 64],
+    )
+}
+
+/// The histogram of the first `n` entries of padded buffers from [`padded`].
+#[cfg(target_arch = "x86_64")]
+fn trimmed(mut grad: Vec<f64>, mut count: Vec<u32>, n: usize) -> Histogram {
+    grad.truncate(n);
+    count.truncate(n);
+    Histogram { grad, count }
+}
+
 /// `g` where bit `i` of `word` is set, else `+0` (equal to `g * b` up to the sign of zero).
 #[inline(always)]
 fn select(word: u64, i: usize, g: f64) -> f64 {
@@ -85,11 +103,11 @@ fn build_portable<const G: bool>(x: &BinaryMatrix, rows: &[u32], grad: &[f64]) -
     for q in &mut quads {
         let r = [q[0], q[1], q[2], q[3]].map(|r| r as usize);
         let w = r.map(|r| x.row_bits(r));
+        let g = r.map(|r| if G { grad[r] } else { 0.0 });
         for i in 0..n {
             let (word, bit) = (i / 64, i % 64);
             let b = [0, 1, 2, 3].map(|k| w[k][word]);
             if G {
-                let g = r.map(|r| grad[r]);
                 h.grad[i] += (select(b[0], bit, g[0]) + select(b[1], bit, g[1]))
                     + (select(b[2], bit, g[2]) + select(b[3], bit, g[3]));
             }
@@ -98,9 +116,10 @@ fn build_portable<const G: bool>(x: &BinaryMatrix, rows: &[u32], grad: &[f64]) -
     }
     for &r in quads.remainder() {
         let w = x.row_bits(r as usize);
+        let g = if G { grad[r as usize] } else { 0.0 };
         for i in 0..n {
             if G {
-                h.grad[i] += select(w[i / 64], i % 64, grad[r as usize]);
+                h.grad[i] += select(w[i / 64], i % 64, g);
             }
             h.count[i] += (w[i / 64] >> (i % 64) & 1) as u32;
         }
@@ -112,7 +131,7 @@ fn build_portable<const G: bool>(x: &BinaryMatrix, rows: &[u32], grad: &[f64]) -
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{BinaryMatrix, Histogram};
+    use super::{padded, trimmed, BinaryMatrix, Histogram};
 
     /// A `[[$ty; $lanes]; $entries]` table whose entry `k`, lane `j` is `$set` when bit `j` of
     /// `k` is set and 0 otherwise, built at compile time.
@@ -168,19 +187,16 @@ mod avx2 {
         rows: &[u32],
         grad: &[f64],
     ) -> Histogram {
-        let (n, words) = (x.n_features(), x.words_per_row());
-        // Padded to whole words; bits past n are zero, so those entries stay zero.
-        let mut hg = vec![0.0f64; if G { words * 64 } else { 0 }];
-        let mut hc = vec![0u32; words * 64];
+        let (mut hg, mut hc) = padded::<G>(x.words_per_row());
         let mut quads = rows.chunks_exact(4);
         for q in &mut quads {
             let r = [q[0], q[1], q[2], q[3]].map(|r| r as usize);
             let w = r.map(|r| x.row_bits(r));
+            let g = r.map(|r| _mm256_set1_pd(if G { grad[r] } else { 0.0 }));
             let quad_words = w[0].iter().zip(w[1]).zip(w[2].iter().zip(w[3]));
             for (word, ((&b0, &b1), (&b2, &b3))) in quad_words.enumerate() {
                 let b = [b0, b1, b2, b3];
                 if G {
-                    let g = r.map(|r| _mm256_set1_pd(grad[r]));
                     let hg_word = hg.as_mut_ptr().add(word * 64);
                     for j in 0..16 {
                         let t01 = _mm256_add_pd(
@@ -208,9 +224,9 @@ mod avx2 {
             }
         }
         for &r in quads.remainder() {
+            let g = _mm256_set1_pd(if G { grad[r as usize] } else { 0.0 });
             for (word, &b) in x.row_bits(r as usize).iter().enumerate() {
                 if G {
-                    let g = _mm256_set1_pd(grad[r as usize]);
                     let hg_word = hg.as_mut_ptr().add(word * 64);
                     for j in 0..16 {
                         let p = hg_word.add(4 * j);
@@ -226,12 +242,7 @@ mod avx2 {
                 }
             }
         }
-        hg.truncate(n);
-        hc.truncate(n);
-        Histogram {
-            grad: hg,
-            count: hc,
-        }
+        trimmed(hg, hc, x.n_features())
     }
 }
 
@@ -239,7 +250,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{BinaryMatrix, Histogram};
+    use super::{padded, trimmed, BinaryMatrix, Histogram};
 
     /// Rows between flushes of the 16-bit count lanes (each row adds at most 1 per lane).
     const COUNT_FLUSH_ROWS: usize = 65_532;
@@ -254,12 +265,14 @@ mod avx512 {
         rows: &[u32],
         grad: &[f64],
     ) -> Histogram {
-        let (n, words) = (x.n_features(), x.words_per_row());
-        let mut hg = vec![0.0f64; words * 64];
-        let mut hc = vec![0u32; words * 64];
+        let words = x.words_per_row();
+        let (mut hg, mut hc) = padded::<G>(words);
+        // `block` reads the packed words unchecked: every row must be in range.
+        assert!(rows.iter().all(|&r| (r as usize) < x.n_rows()));
         let mut w0 = 0;
         while w0 < words {
-            let out = (&mut hg[w0 * 64..], &mut hc[w0 * 64..]);
+            let hg_block: &mut [f64] = if G { &mut hg[w0 * 64..] } else { &mut [] };
+            let out = (hg_block, &mut hc[w0 * 64..]);
             if words - w0 >= 2 {
                 block::<2, G>(x, rows, grad, w0, out);
                 w0 += 2;
@@ -268,19 +281,15 @@ mod avx512 {
                 w0 += 1;
             }
         }
-        if !G {
-            hg.clear();
-        }
-        hg.truncate(n);
-        hc.truncate(n);
-        Histogram {
-            grad: hg,
-            count: hc,
-        }
+        trimmed(hg, hc, x.n_features())
     }
 
-    /// Words `w0 .. w0 + W` of every row in `rows`: gradient sums in `8 W` registers of eight
-    /// f64 lanes, counts in `2 W` registers of 32 u16 lanes, written to `hg` / `hc` at the end.
+    /// Words `w0 .. w0 + W` of every row in `rows`: gradient sums (when `G`) in `8 W` registers
+    /// of eight f64 lanes, counts in `2 W` registers of 32 u16 lanes, written to `hg` / `hc` at
+    /// the end.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW, and every row must be below `x.n_rows()`.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw")]
     unsafe fn block<const W: usize, const G: bool>(
@@ -294,8 +303,9 @@ mod avx512 {
         let mut cnt = [[_mm512_setzero_si512(); 2]; W];
         let ones = _mm512_set1_epi16(1);
         let (bits, words) = (x.packed(), x.words_per_row());
-        assert!(rows.iter().all(|&r| (r as usize) < x.n_rows()) && w0 + W <= words);
-        // SAFETY: every row is in range and `w0 + w < words`, both checked just above.
+        assert!(w0 + W <= words);
+        // SAFETY: every row is in range (the caller's contract) and `w0 + w < words` (checked
+        // just above).
         let word = |r: usize, w: usize| unsafe { *bits.get_unchecked(r * words + w0 + w) };
         let mut since_flush = 0;
         let mut quads = rows.chunks_exact(4);
@@ -338,9 +348,9 @@ mod avx512 {
                 }
             }
         }
-        for (w, regs) in acc.iter().enumerate() {
+        for (w, regs) in acc.iter().enumerate().filter(|_| G) {
             for (j, a) in regs.iter().enumerate() {
-                _mm512_storeu_pd(hg.as_mut_ptr().add(64 * w + 8 * j), *a);
+                _mm512_storeu_pd(hg[64 * w + 8 * j..][..8].as_mut_ptr(), *a);
             }
         }
         flush_counts(&mut cnt, hc);
