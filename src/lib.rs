@@ -28,6 +28,7 @@ pub mod ablate;
 pub mod error;
 pub mod io;
 pub mod model;
+pub mod progress;
 pub mod report;
 pub mod sparse;
 pub mod task;

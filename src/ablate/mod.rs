@@ -1,6 +1,17 @@
 //! Ablation runs: masks over players (heads) turned into batched masked forward passes of a
-//! model over a task's prompts, and the resulting candidate logits or values.
+//! model over a task's prompts or token masks over one prompt, the resulting candidate logits or values, and the append-only
+//! store and shards that make long runs resumable and splittable.
 
+pub mod resumable;
+pub mod shard;
+pub mod store;
 pub mod task_scorer;
+pub mod token_players;
+pub mod token_scorer;
 
+pub use resumable::evaluate_resumable;
+pub use shard::Shard;
+pub use store::ValueStore;
 pub use task_scorer::TaskScorer;
+pub use token_players::{token_players, Granularity, TokenPlayer};
+pub use token_scorer::TokenScorer;

@@ -1,7 +1,5 @@
 //! [`TaskScorer`]: one model, one fixed question set, many head masks -> candidate logits.
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use crate::model::{Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::task::{CandidateLogits, CandidateValue, TaskItem, ValueKind};
@@ -103,7 +101,7 @@ impl<'m> TaskScorer<'m> {
             Readout::Tokens(self.readout_ids.clone())
         };
         let q = self.prompts.len();
-        let bar = self.progress_bar((heads.len() * q) as u64);
+        let bar = crate::progress::bar((heads.len() * q) as u64, "forward passes", self.progress);
         let mut data = Vec::with_capacity(heads.len() * q * 4);
         let mut lse = with_logsumexp.then(|| Vec::with_capacity(heads.len() * q));
         // Many masks per call: each question's clean run (layer reuse) serves every mask of the
@@ -152,18 +150,5 @@ impl<'m> TaskScorer<'m> {
                 .collect();
             self.score(&heads, kind.needs_logsumexp())
         })
-    }
-
-    fn progress_bar(&self, total: u64) -> ProgressBar {
-        if !self.progress {
-            return ProgressBar::hidden();
-        }
-        let bar = ProgressBar::new(total);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} forward passes ({per_sec}, eta {eta})",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar
     }
 }

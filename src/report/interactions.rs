@@ -1,11 +1,11 @@
 //! `interactions.json`: an `InteractionValues`-like layout that pandas and shapiq users read easily.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::sparse::indices::InteractionValues;
 
 /// One interaction: the players involved and its value.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InteractionEntry {
     /// Sorted player indices (empty for the baseline term).
     pub players: Vec<u32>,
