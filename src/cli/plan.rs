@@ -28,15 +28,12 @@ pub enum DecoderArg {
     Hard,
 }
 
-/// Arguments of `spex plan`.
+/// How to design the queries: method, budget, degree, decoder and seed.
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub struct DesignArgs {
     /// Decoder the masks are designed for.
     #[arg(long, value_enum, default_value_t = Method::Proxyspex)]
     pub method: Method,
-    /// Number of players n (mask width): heads, tokens or any features.
-    #[arg(long)]
-    pub players: usize,
     /// Most evaluations to spend; SPEX rounds down to its structured design size.
     #[arg(long)]
     pub budget: usize,
@@ -49,31 +46,44 @@ pub struct PlanArgs {
     /// Seed of every random choice in the design.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+impl DesignArgs {
+    /// The plan these arguments describe for `players` players.
+    pub fn build(&self, players: usize) -> spex::Result<Plan> {
+        Ok(match self.method {
+            Method::Spex => {
+                let decoder = match self.decoder {
+                    DecoderArg::Soft => Decoder::Soft,
+                    DecoderArg::Hard => Decoder::Hard,
+                };
+                Plan::Spex(
+                    SpexPlan::new(players, self.budget, self.degree, self.seed)?
+                        .with_decoder(decoder),
+                )
+            }
+            Method::Proxyspex => Plan::ProxySpex(ProxyPlan::new(players, self.budget, self.seed)?),
+        })
+    }
+}
+
+/// Arguments of `spex plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Number of players n (mask width): heads, tokens or any features.
+    #[arg(long)]
+    pub players: usize,
+    /// The query design.
+    #[command(flatten)]
+    pub design: DesignArgs,
     /// Output folder for masks.npy and plan.json (created if missing).
     #[arg(long)]
     pub out: PathBuf,
 }
 
-/// Builds the plan the arguments describe.
-pub fn build_plan(args: &PlanArgs) -> spex::Result<Plan> {
-    Ok(match args.method {
-        Method::Spex => {
-            let decoder = match args.decoder {
-                DecoderArg::Soft => Decoder::Soft,
-                DecoderArg::Hard => Decoder::Hard,
-            };
-            Plan::Spex(
-                SpexPlan::new(args.players, args.budget, args.degree, args.seed)?
-                    .with_decoder(decoder),
-            )
-        }
-        Method::Proxyspex => Plan::ProxySpex(ProxyPlan::new(args.players, args.budget, args.seed)?),
-    })
-}
-
 /// Runs `spex plan`.
 pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
-    let plan = build_plan(args)?;
+    let plan = args.design.build(args.players)?;
     let masks = plan.masks()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;

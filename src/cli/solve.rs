@@ -7,8 +7,21 @@ use clap::Args;
 
 use spex::io::{read_json, read_masks_npy, read_values, write_json};
 use spex::report::interactions::InteractionsReport;
-use spex::sparse::indices::{interaction_values, Index};
-use spex::sparse::plan::PlanFile;
+use spex::report::spectrum_file::SpectrumFile;
+use spex::sparse::indices::{interaction_values, Index, InteractionValues};
+use spex::sparse::plan::{Plan, PlanFile};
+use spex::sparse::{MaskBatch, Spectrum};
+
+/// Which interaction index to report, up to which order.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// What to report: fourier, moebius, SII, k-SII, STII, FSII, FBII, BII, SV or BV.
+    #[arg(long, default_value = "k-SII")]
+    pub index: Index,
+    /// Largest interaction order reported [default: 2; fourier and moebius: the whole spectrum].
+    #[arg(long)]
+    pub max_order: Option<usize>,
+}
 
 /// Arguments of `spex solve`.
 #[derive(Debug, Args)]
@@ -23,12 +36,22 @@ pub struct SolveArgs {
     /// Output JSON file.
     #[arg(long)]
     pub out: PathBuf,
-    /// What to report: fourier, moebius, SII, k-SII, STII, FSII, FBII, BII, SV or BV.
-    #[arg(long, default_value = "k-SII")]
-    pub index: Index,
-    /// Largest interaction order reported [default: 2; fourier and moebius: the whole spectrum].
+    /// The index reported.
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Also write the decoded spectrum (Fourier coefficients) to this JSON file.
     #[arg(long)]
-    pub max_order: Option<usize>,
+    pub spectrum: Option<PathBuf>,
+}
+
+/// A decoded run: the spectrum, its in-sample faithfulness and the chosen index.
+pub struct Decoded {
+    /// The Fourier spectrum.
+    pub spectrum: Spectrum,
+    /// The index values.
+    pub interactions: InteractionValues,
+    /// `interactions.json`.
+    pub report: InteractionsReport,
 }
 
 /// Reads and concatenates the value shards, naming the file of any bad row.
@@ -55,11 +78,9 @@ pub fn read_plan(dir: &Path) -> anyhow::Result<PlanFile> {
     Ok(file)
 }
 
-/// Runs `spex solve`.
-pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
-    let file = read_plan(&args.plan)?;
-    let plan = &file.plan;
-    let masks_path = args.plan.join("masks.npy");
+/// Reads `masks.npy` of the plan folder `dir` and checks that it holds the masks `plan` describes.
+pub fn read_plan_masks(dir: &Path, plan: &Plan) -> anyhow::Result<MaskBatch> {
+    let masks_path = dir.join("masks.npy");
     let masks = read_masks_npy(&masks_path)?;
     if masks.n_players() != plan.n_players() {
         anyhow::bail!(
@@ -75,7 +96,16 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
             masks_path.display()
         );
     }
-    let values = read_value_shards(&args.values)?;
+    Ok(masks)
+}
+
+/// Decodes `values` (one per row of `masks`) with `plan` and computes the chosen index.
+pub fn decode(
+    plan: &Plan,
+    masks: &MaskBatch,
+    values: &[f64],
+    index: &IndexArgs,
+) -> anyhow::Result<Decoded> {
     if values.len() != masks.len() {
         anyhow::bail!(
             "{} value(s) given but the plan has {} masks: pass every shard, in order",
@@ -83,22 +113,39 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
             masks.len()
         );
     }
-    let spectrum = plan.decode(&masks, &values)?;
-    let r2 = spectrum.r2(&masks, &values);
-    let max_order = args.max_order.unwrap_or(match args.index {
+    let spectrum = plan.decode(masks, values)?;
+    let r2 = spectrum.r2(masks, values);
+    let max_order = index.max_order.unwrap_or(match index.index {
         Index::Fourier | Index::Moebius => plan.n_players(),
         _ => 2,
     });
-    let interactions = interaction_values(&spectrum, args.index, max_order)?;
+    let interactions = interaction_values(&spectrum, index.index, max_order)?;
     let report = InteractionsReport::new(&interactions, plan.method(), masks.len(), r2);
-    write_json(&args.out, &report)?;
+    Ok(Decoded {
+        spectrum,
+        interactions,
+        report,
+    })
+}
+
+/// Runs `spex solve`.
+pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
+    let file = read_plan(&args.plan)?;
+    let plan = &file.plan;
+    let masks = read_plan_masks(&args.plan, plan)?;
+    let values = read_value_shards(&args.values)?;
+    let d = decode(plan, &masks, &values, &args.index)?;
+    write_json(&args.out, &d.report)?;
+    if let Some(path) = &args.spectrum {
+        write_json(path, &SpectrumFile::new(&d.spectrum))?;
+    }
     eprintln!(
         "{}: {} interactions ({}, max order {}), R^2 on the queried masks {:.4} -> {}",
         plan.method(),
-        report.interactions.len(),
-        interactions.index,
-        interactions.max_order,
-        r2,
+        d.report.interactions.len(),
+        d.interactions.index,
+        d.interactions.max_order,
+        d.report.r2_queried,
         args.out.display()
     );
     Ok(())

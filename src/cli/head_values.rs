@@ -1,0 +1,164 @@
+//! The head value function of `spex run`, `spex heads` and `spex prune`: a model, a question set,
+//! a value kind and an ablation, turned into one number per head mask, evaluated resumably.
+
+use std::ops::Range;
+use std::path::Path;
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use spex::ablate::TaskScorer;
+use spex::model::{Model, RunOptions};
+use spex::sparse::MaskBatch;
+use spex::task::{LoadedTask, ValueKind};
+
+use super::ablation_args::AblationArgs;
+use super::model_args::ModelArgs;
+use super::plan_dir::evaluate_stored;
+use super::task_args::TaskArgs;
+
+/// Forward passes (mask x question) per stored batch: a crash loses at most this much work.
+pub const PASSES_PER_BATCH: usize = 1024;
+
+/// Which model, questions, value and ablation define `f(mask)` over the `L x H` heads.
+#[derive(Debug, Args)]
+pub struct HeadValueArgs {
+    /// Which model, on which device.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Which questions, prompted how.
+    #[command(flatten)]
+    pub task: TaskArgs,
+    /// The number per ablation, averaged over the questions: logprob (of the gold letter among
+    /// the candidates), margin, accuracy, target-logprob (over the whole vocabulary), logit-diff.
+    #[arg(long, default_value = "logprob", value_parser = parse_value_kind)]
+    pub value: ValueKind,
+    /// Zero or mean ablation of the removed heads.
+    #[command(flatten)]
+    pub ablation: AblationArgs,
+    /// Most prompt tokens per forward batch (bounds memory) [default: 1024 on the CPU, 8192 on GPUs].
+    #[arg(long)]
+    pub max_batch_tokens: Option<usize>,
+}
+
+/// A loaded model and question set: head player `l * H + h` is head `h` of layer `l`.
+pub struct HeadValues {
+    /// The model.
+    pub model: Model,
+    /// The questions.
+    pub task: LoadedTask,
+    /// How the forward passes run (batch size, ablation targets).
+    pub options: RunOptions,
+    /// The value kind.
+    pub kind: ValueKind,
+    identity: Value,
+}
+
+impl HeadValueArgs {
+    /// Loads the model and the questions and computes the mean-ablation targets if asked.
+    pub fn load(&self) -> anyhow::Result<HeadValues> {
+        let model = self.model.load()?;
+        let task = self.task.load()?;
+        let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
+        let defaults = RunOptions::for_device(model.device());
+        let options = RunOptions {
+            max_batch_tokens: self.max_batch_tokens.unwrap_or(defaults.max_batch_tokens),
+            means: self.ablation.means(&model, &prompts)?,
+            ..defaults
+        };
+        let info = model.info();
+        let identity = json!({
+            "players": "heads",
+            "n_players": info.n_layers * info.n_heads,
+            "model": self.model.label(),
+            "dtype": format!("{:?}", model.dtype()).to_lowercase(),
+            "task": task.name,
+            "split": format!("{:?}", self.task.split).to_lowercase(),
+            "shots": self.task.shots,
+            "questions": task.items.len(),
+            "questions_digest": questions_digest(&task),
+            "value": self.value.name(),
+            "ablation": self.ablation.label(),
+            "mean_prompts": self.ablation.mean_prompts.as_ref().map(|p| p.display().to_string()),
+        });
+        Ok(HeadValues {
+            model,
+            task,
+            options,
+            kind: self.value,
+            identity,
+        })
+    }
+}
+
+impl HeadValues {
+    /// Number of head players `L * H`.
+    pub fn n_players(&self) -> usize {
+        let info = self.model.info();
+        info.n_layers * info.n_heads
+    }
+
+    /// `(layers, heads)` of the model.
+    pub fn shape(&self) -> (usize, usize) {
+        let info = self.model.info();
+        (info.n_layers, info.n_heads)
+    }
+
+    /// What determines the values, plus `extra` fields (e.g. the plan): a store's header.
+    pub fn identity(&self, extra: &[(&str, Value)]) -> Value {
+        let mut id = self.identity.clone();
+        if let Some(map) = id.as_object_mut() {
+            for (k, v) in extra {
+                map.insert((*k).to_string(), v.clone());
+            }
+        }
+        id
+    }
+
+    /// A scorer of the questions (no progress bar of its own).
+    pub fn scorer(&self) -> anyhow::Result<TaskScorer<'_>> {
+        Ok(TaskScorer::new(
+            &self.model,
+            &self.task.items,
+            self.options.clone(),
+        )?)
+    }
+
+    /// Values of `masks` rows `rows`, resumed from and appended to the store at `store_path`
+    /// (whose header is `identity`), with a progress bar over masks.
+    pub fn evaluate(
+        &self,
+        masks: &MaskBatch,
+        rows: Range<usize>,
+        store_path: &Path,
+        identity: &Value,
+    ) -> anyhow::Result<Vec<f64>> {
+        let scorer = self.scorer()?;
+        let mut f = scorer.head_value_function(self.kind, self.task.golds());
+        let per_batch = (PASSES_PER_BATCH / self.task.items.len().max(1)).max(1);
+        evaluate_stored(&mut f, masks, rows, store_path, identity, per_batch)
+    }
+}
+
+/// FNV-1a (64-bit) over every prompt, continuation and gold: names the exact question set.
+fn questions_digest(task: &LoadedTask) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain(&[0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for item in &task.items {
+        eat(item.prompt.as_bytes());
+        for c in &item.continuations {
+            eat(c.as_bytes());
+        }
+        eat(&(item.gold as u64).to_le_bytes());
+    }
+    format!("{h:016x}")
+}
+
+fn parse_value_kind(s: &str) -> Result<ValueKind, String> {
+    s.parse().map_err(|e: spex::Error| e.to_string())
+}

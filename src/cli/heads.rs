@@ -1,0 +1,157 @@
+//! `spex heads`: which heads, and which pairs of heads, drive a model's score on a task. Plans the
+//! ablations, runs them (resumably), decodes the spectrum and writes the interactions and the
+//! head-interaction graph: `spex plan` + `spex run` + `spex solve` in one process.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::Value;
+
+use spex::ablate::Shard;
+use spex::io::{write_json, write_values_npy};
+use spex::report::head_graph::HeadGraph;
+use spex::report::spectrum_file::SpectrumFile;
+use spex::sparse::indices::interaction_values;
+use spex::sparse::{MaskBatch, Spectrum};
+
+use super::head_values::HeadValueArgs;
+use super::plan::DesignArgs;
+use super::plan_dir::{plan_identity, write_or_check_plan};
+use super::solve::{decode, IndexArgs};
+
+/// Arguments of `spex heads`.
+#[derive(Debug, Args)]
+pub struct HeadsArgs {
+    /// The value function: model, task, value and ablation.
+    #[command(flatten)]
+    pub values: HeadValueArgs,
+    /// The query design.
+    #[command(flatten)]
+    pub design: DesignArgs,
+    /// The index reported.
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Output folder (created if missing). Rerunning the same command there resumes the run.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Strongest pairs drawn in the pictures (heads.json lists every pair).
+    #[arg(long, default_value_t = 40)]
+    pub top_edges: usize,
+}
+
+/// Runs `spex heads`.
+pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
+    let hv = args.values.load()?;
+    let (layers, heads) = hv.shape();
+    let plan = args.design.build(hv.n_players())?;
+    let file = plan.to_file();
+    let masks = plan.masks()?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
+    write_or_check_plan(&args.out, &file, &masks)?;
+    eprintln!(
+        "{}: {} masks over {layers} x {heads} = {} heads, {} question(s) each",
+        plan.method(),
+        masks.len(),
+        hv.n_players(),
+        hv.task.items.len()
+    );
+
+    let shard = Shard::WHOLE;
+    let identity = hv.identity(&[
+        ("plan", plan_identity(&file)?),
+        ("shard", Value::String(shard.to_string())),
+    ]);
+    let stem = shard.stem();
+    let values = hv.evaluate(
+        &masks,
+        shard.rows(masks.len()),
+        &args.out.join(format!("{stem}.log")),
+        &identity,
+    )?;
+    write_values_npy(&args.out.join(format!("{stem}.npy")), &values)?;
+
+    let d = decode(&plan, &masks, &values, &args.index)?;
+    write_json(&args.out.join("interactions.json"), &d.report)?;
+    write_json(
+        &args.out.join("spectrum.json"),
+        &SpectrumFile::new(&d.spectrum),
+    )?;
+    let pairs = interaction_values(&d.spectrum, args.index.index, 2)?;
+    let graph = HeadGraph::new(&pairs, layers, heads, args.top_edges);
+    let title = format!(
+        "{} on {} ({}): head interactions",
+        args.values.model.label(),
+        hv.task.name,
+        hv.kind
+    );
+    let summary = vec![
+        format!(
+            "value: {} over {} question(s), {} ablation",
+            hv.kind,
+            hv.task.items.len(),
+            args.values.ablation.label()
+        ),
+        format!(
+            "{}: {} masks, R^2 on the queried masks {:.4}",
+            plan.method(),
+            masks.len(),
+            d.report.r2_queried
+        ),
+        format!(
+            "decoded f(all heads kept) = {:.4}, f(all removed) = {:.4}",
+            all_kept(&d.spectrum),
+            graph.baseline_value
+        ),
+    ];
+    write_json(&args.out.join("heads.json"), &graph)?;
+    std::fs::write(args.out.join("heads.dot"), graph.to_dot())
+        .with_context(|| format!("writing {}", args.out.join("heads.dot").display()))?;
+    std::fs::write(args.out.join("heads.svg"), graph.to_svg(&title))
+        .with_context(|| format!("writing {}", args.out.join("heads.svg").display()))?;
+    std::fs::write(args.out.join("heads.html"), graph.to_html(&title, &summary))
+        .with_context(|| format!("writing {}", args.out.join("heads.html").display()))?;
+
+    print_top(&graph);
+    eprintln!(
+        "R^2 on the queried masks {:.4}; wrote interactions.json, spectrum.json, heads.{{json,dot,svg,html}}, values.npy in {}",
+        d.report.r2_queried,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// The spectrum's value with every player kept.
+fn all_kept(spectrum: &Spectrum) -> f64 {
+    let mut all = MaskBatch::new(spectrum.n_players());
+    all.push_bools(&vec![true; spectrum.n_players()]);
+    spectrum.eval(&all)[0]
+}
+
+/// Prints the ten strongest heads and pairs.
+fn print_top(graph: &HeadGraph) {
+    let mut nodes: Vec<_> = graph.nodes.iter().collect();
+    nodes.sort_by(|a, b| {
+        b.value
+            .abs()
+            .total_cmp(&a.value.abs())
+            .then(a.player.cmp(&b.player))
+    });
+    println!("{:<10} {:>12}", "head", graph.index);
+    for n in nodes.iter().take(10) {
+        println!(
+            "{:<10} {:>12.5}",
+            format!("L{}.h{}", n.layer, n.head),
+            n.value
+        );
+    }
+    println!("\n{:<20} {:>12}", "pair", graph.index);
+    for e in graph.edges.iter().take(10) {
+        println!(
+            "{:<20} {:>12.5}",
+            format!("L{}.h{} x L{}.h{}", e.a[0], e.a[1], e.b[0], e.b[1]),
+            e.value
+        );
+    }
+}

@@ -1,0 +1,452 @@
+//! The one-shot attribution jobs end to end on a tiny random Llama (4 layers x 4 heads) and a
+//! JSONL question set that the test writes itself: `spex heads` (resumed after a crash),
+//! `spex plan` + sharded `spex run` + `spex solve`, `spex prune` and `spex tokens`. Values are
+//! checked against the library's own passes, never against numbers written down here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use candle_core::{DType, Device};
+use serde_json::Value;
+use spex::ablate::TaskScorer;
+use spex::io::{read_masks_npy, read_values};
+use spex::model::{Job, Model, Readout, RunOptions};
+use spex::sparse::{MaskBatch, ValueFunction};
+use spex::task::{load_task, Split, Subjects, TaskName, TaskSpec, ValueKind};
+
+mod common;
+use common::{llama_config, llama_weights, write_model};
+
+fn spex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spex"))
+        .args(args)
+        .output()
+        .expect("the spex binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn ok(out: Output) -> Output {
+    assert!(out.status.success(), "spex failed: {}", stderr(&out));
+    out
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A tiny model folder and a three-question JSONL task.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = llama_config("llama");
+        write_model(&dir.path().join("model"), &cfg, &llama_weights(&cfg, 3));
+        let rows = [
+            r#"{"question": "w5 w6 w7", "subject": "tiny", "choices": ["w8", "w9", "w10", "w11"], "answer": 1}"#,
+            r#"{"question": "w12 w13", "subject": "tiny", "choices": ["w14", "w15", "w16", "w17"], "answer": 3}"#,
+            r#"{"question": "w18 w19 w20 w21", "subject": "tiny", "choices": ["w22", "w23", "w24", "w25"], "answer": 0}"#,
+        ];
+        std::fs::write(dir.path().join("task.jsonl"), rows.join("\n") + "\n").unwrap();
+        Fixture { dir }
+    }
+
+    fn model(&self) -> String {
+        self.dir.path().join("model").display().to_string()
+    }
+
+    fn task(&self) -> String {
+        format!("jsonl:{}", self.dir.path().join("task.jsonl").display())
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `--model M --task T` plus `extra`.
+    fn args<'a>(&'a self, owned: &'a [String; 2], extra: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["--model", owned[0].as_str(), "--task", owned[1].as_str()];
+        v.extend_from_slice(extra);
+        v
+    }
+
+    fn owned(&self) -> [String; 2] {
+        [self.model(), self.task()]
+    }
+
+    fn load_model(&self) -> Model {
+        Model::load(&self.dir.path().join("model"), &Device::Cpu, DType::F32).unwrap()
+    }
+
+    /// The library's head values of `masks` (mask bit = keep head `l * H + h`).
+    fn head_values(&self, masks: &MaskBatch, kind: ValueKind) -> Vec<f64> {
+        let model = self.load_model();
+        let task = load_task(&TaskSpec {
+            task: TaskName::Jsonl(self.path("task.jsonl")),
+            data_dir: self.dir.path().to_path_buf(),
+            subjects: Subjects::All,
+            split: Split::Test,
+            limit: None,
+            shots: 0,
+            strict: true,
+        })
+        .unwrap();
+        let scorer = TaskScorer::new(&model, &task.items, RunOptions::default()).unwrap();
+        let mut f = scorer.head_value_function(kind, task.golds());
+        f.values(masks).unwrap()
+    }
+}
+
+fn assert_close(a: &[f64], b: &[f64], tol: f64) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol, "row {i}: {x} vs {y}");
+    }
+}
+
+#[test]
+fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
+    let fx = Fixture::new();
+    let owned = fx.owned();
+    let out = fx.path("heads");
+    let out_s = out.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["heads"];
+        a.extend(fx.args(&owned, &["--budget", "120", "--out", &out_s]));
+        a.extend_from_slice(extra);
+        spex(&a)
+    };
+    ok(run(&["--seed", "1"]));
+    for f in [
+        "plan.json",
+        "masks.npy",
+        "values.log",
+        "values.npy",
+        "interactions.json",
+        "spectrum.json",
+        "heads.json",
+        "heads.dot",
+        "heads.svg",
+        "heads.html",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    // The stored values are the library's head values of the plan's masks.
+    let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
+    assert_eq!((masks.len(), masks.n_players()), (120, 16));
+    let values = read_values(&out.join("values.npy")).unwrap();
+    assert_close(
+        &values,
+        &fx.head_values(&masks, ValueKind::CorrectLogProb),
+        1e-5,
+    );
+    let graph = json(&out.join("heads.json"));
+    assert_eq!(graph["nodes"].as_array().unwrap().len(), 16);
+    assert_eq!(
+        (graph["layers"].as_u64(), graph["heads"].as_u64()),
+        (Some(4), Some(4))
+    );
+    let svg = std::fs::read_to_string(out.join("heads.svg")).unwrap();
+    assert_eq!(svg.matches("<circle").count(), 16);
+
+    let first: Vec<Vec<u8>> = ["interactions.json", "values.npy", "heads.json", "heads.svg"]
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    // A crash after 50 masks, in the middle of the 51st record.
+    let log = std::fs::read(out.join("values.log")).unwrap();
+    let header = log.iter().position(|&b| b == b'\n').unwrap() + 1;
+    std::fs::write(out.join("values.log"), &log[..header + 50 * 16 + 5]).unwrap();
+    let again = ok(run(&["--seed", "1"]));
+    assert!(
+        stderr(&again).contains("resuming: 50 of 120 masks"),
+        "{}",
+        stderr(&again)
+    );
+    for (f, bytes) in ["interactions.json", "values.npy", "heads.json", "heads.svg"]
+        .iter()
+        .zip(&first)
+    {
+        assert_eq!(
+            &std::fs::read(out.join(f)).unwrap(),
+            bytes,
+            "{f} differs after resuming"
+        );
+    }
+
+    // Another design is another plan; another value kind cannot reuse the stored values.
+    let err = run(&["--seed", "2"]);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(
+        stderr(&err).contains("plan.json") && stderr(&err).contains("another plan"),
+        "{}",
+        stderr(&err)
+    );
+    let err = run(&["--seed", "1", "--value", "margin"]);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(
+        stderr(&err).contains("values.log")
+            && stderr(&err).contains("value: \"logprob\" in the file"),
+        "{}",
+        stderr(&err)
+    );
+}
+
+#[test]
+fn sharded_runs_then_solve_equal_the_one_shot_job() {
+    let fx = Fixture::new();
+    let owned = fx.owned();
+    let plan = fx.path("plan");
+    let plan_s = plan.display().to_string();
+    ok(spex(&[
+        "plan",
+        "--players",
+        "16",
+        "--budget",
+        "120",
+        "--seed",
+        "1",
+        "--out",
+        &plan_s,
+    ]));
+    for shard in ["0/2", "1/2"] {
+        let mut a = vec!["run", "--plan", &plan_s, "--shard", shard];
+        a.extend(fx.args(&owned, &[]));
+        ok(spex(&a));
+    }
+    let solved = fx.path("solved.json");
+    let (v0, v1) = (
+        plan.join("values-0-of-2.npy"),
+        plan.join("values-1-of-2.npy"),
+    );
+    ok(spex(&[
+        "solve",
+        "--plan",
+        &plan_s,
+        "--values",
+        v0.to_str().unwrap(),
+        v1.to_str().unwrap(),
+        "--out",
+        solved.to_str().unwrap(),
+    ]));
+    let heads = fx.path("heads");
+    let mut a = vec![
+        "heads",
+        "--budget",
+        "120",
+        "--seed",
+        "1",
+        "--out",
+        heads.to_str().unwrap(),
+    ];
+    a.extend(fx.args(&owned, &[]));
+    ok(spex(&a));
+    // The shards batch their masks differently from the one-shot run, which may move the last
+    // bits of a value: equal to rounding, not byte for byte.
+    let shards: Vec<f64> = [v0, v1]
+        .iter()
+        .flat_map(|p| read_values(p).unwrap())
+        .collect();
+    assert_close(
+        &shards,
+        &read_values(&heads.join("values.npy")).unwrap(),
+        1e-6,
+    );
+    let by_players = |v: Value| -> BTreeMap<String, f64> {
+        v["interactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["players"].to_string(), e["value"].as_f64().unwrap()))
+            .collect()
+    };
+    let (a, b) = (
+        by_players(json(&solved)),
+        by_players(json(&heads.join("interactions.json"))),
+    );
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, x) in &a {
+        assert!((x - b[k]).abs() < 1e-5, "{k}: {x} vs {}", b[k]);
+    }
+
+    // A plan over another number of players does not fit this model's 16 heads.
+    let wrong = fx.path("wrong");
+    let wrong_s = wrong.display().to_string();
+    ok(spex(&[
+        "plan",
+        "--players",
+        "10",
+        "--budget",
+        "100",
+        "--out",
+        &wrong_s,
+    ]));
+    let mut a = vec!["run", "--plan", &wrong_s];
+    a.extend(fx.args(&owned, &[]));
+    let err = spex(&a);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(
+        stderr(&err).contains("--plan") && stderr(&err).contains("--players 16"),
+        "{}",
+        stderr(&err)
+    );
+    let mut a = vec!["run", "--plan", &plan_s, "--shard", "2/2"];
+    a.extend(fx.args(&owned, &[]));
+    let err = spex(&a);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(stderr(&err).contains("--shard"), "{}", stderr(&err));
+}
+
+#[test]
+fn prune_checks_every_level_with_real_runs() {
+    let fx = Fixture::new();
+    let owned = fx.owned();
+    let heads = fx.path("heads");
+    let heads_s = heads.display().to_string();
+    let mut a = vec!["heads", "--budget", "150", "--out", &heads_s];
+    a.extend(fx.args(&owned, &[]));
+    ok(spex(&a));
+    let mut a = vec!["prune", "--from", &heads_s, "--levels", "0.25,0.5"];
+    a.extend(fx.args(&owned, &[]));
+    let out = ok(spex(&a));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("interactions"));
+
+    let report = json(&heads.join("prune.json"));
+    let levels = report["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2);
+    // Measured values are the library's values of the same masks.
+    let mut masks = MaskBatch::new(16);
+    let mut reported = Vec::new();
+    for (level, removed) in levels.iter().zip([4usize, 8]) {
+        assert_eq!(level["heads_removed"].as_u64(), Some(removed as u64));
+        let strategies: Vec<&str> = level["checked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["strategy"].as_str().unwrap())
+            .collect();
+        assert_eq!(strategies, vec!["interactions", "single", "random"]);
+        for c in level["checked"].as_array().unwrap() {
+            let heads: Vec<usize> = c["removed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|lh| (lh[0].as_u64().unwrap() * 4 + lh[1].as_u64().unwrap()) as usize)
+                .collect();
+            assert_eq!(heads.len(), removed);
+            let mut kept = vec![true; 16];
+            heads.iter().for_each(|&h| kept[h] = false);
+            masks.push_bools(&kept);
+            reported.push(c["value"].as_f64().unwrap());
+        }
+    }
+    assert_close(
+        &reported,
+        &fx.head_values(&masks, ValueKind::CorrectLogProb),
+        1e-5,
+    );
+
+    // The written head mask runs through `spex eval` to the accuracy prune measured.
+    let eval_json = fx.path("eval.json");
+    let mask = heads.join("prune-4-heads.json");
+    let mut a = vec![
+        "eval",
+        "--head-mask",
+        mask.to_str().unwrap(),
+        "--json",
+        eval_json.to_str().unwrap(),
+    ];
+    a.extend(fx.args(&owned, &[]));
+    ok(spex(&a));
+    assert_eq!(
+        json(&eval_json)["accuracy"].as_f64(),
+        levels[0]["checked"][0]["accuracy"].as_f64()
+    );
+
+    let mut a = vec!["prune", "--from", &heads_s, "--levels", "0,1.5"];
+    a.extend(fx.args(&owned, &[]));
+    let err = spex(&a);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(stderr(&err).contains("--levels"), "{}", stderr(&err));
+}
+
+#[test]
+fn tokens_values_are_teacher_forced_log_probs_of_the_masked_prompt() {
+    let fx = Fixture::new();
+    let model_s = fx.model();
+    let out = fx.path("tokens");
+    let out_s = out.display().to_string();
+    // Five words, so the budget of 100 covers all 2^5 masks.
+    ok(spex(&[
+        "tokens",
+        "--model",
+        &model_s,
+        "--prompt",
+        "w5 w6 w7 w8 w9",
+        "--target",
+        " w10 w11",
+        "--budget",
+        "100",
+        "--out",
+        &out_s,
+    ]));
+    let report = json(&out.join("tokens.json"));
+    let texts: Vec<&str> = report["players"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["w5", "w6", "w7", "w8", "w9"]);
+    assert!(out.join("tokens.html").exists());
+
+    // Each value is log p(w10 | prompt') + log p(w11 | prompt' w10), prompt' = the prompt with the
+    // removed words replaced by the baseline token, computed here from full-vocabulary passes.
+    let model = fx.load_model();
+    let baseline = model.info().baseline_token;
+    let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
+    let values = read_values(&out.join("values.npy")).unwrap();
+    assert_eq!(values.len(), 32);
+    let prompt = model.encode("w5 w6 w7 w8 w9").unwrap();
+    let target = model.encode(" w10 w11").unwrap();
+    let log_prob = |ids: &[u32], next: u32| {
+        let row = &model
+            .run(
+                &[ids.to_vec()],
+                &[Job {
+                    prompt: 0,
+                    heads: None,
+                    tokens: None,
+                }],
+                &Readout::Full,
+                &RunOptions::default(),
+            )
+            .unwrap()[0];
+        f64::from(row[next as usize]) - spex::model::logsumexp(row)
+    };
+    for r in [0, 1, 7, 20] {
+        let ids: Vec<u32> = (0..5)
+            .map(|i| if masks.get(r, i) { prompt[i] } else { baseline })
+            .collect();
+        let with_first: Vec<u32> = ids.iter().copied().chain([target[0]]).collect();
+        let expect = log_prob(&ids, target[0]) + log_prob(&with_first, target[1]);
+        assert!(
+            (values[r] - expect).abs() < 1e-4,
+            "mask {r}: {} vs {expect}",
+            values[r]
+        );
+    }
+
+    let err = spex(&[
+        "tokens", "--model", &model_s, "--prompt", "w5", "--target", "", "--budget", "100",
+        "--out", &out_s,
+    ]);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(stderr(&err).contains("--target"), "{}", stderr(&err));
+}
