@@ -12,6 +12,9 @@ use spex::sparse::indices::{interaction_values, Index, InteractionValues};
 use spex::sparse::plan::{Plan, PlanFile};
 use spex::sparse::{MaskBatch, Spectrum};
 
+/// In-sample R^2 under which `decode` warns that the spectrum explains too little to trust.
+const LOW_R2: f64 = 0.5;
+
 /// Which interaction index to report, up to which order.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
@@ -115,6 +118,11 @@ pub fn decode(
     }
     let spectrum = plan.decode(masks, values)?;
     let r2 = spectrum.r2(masks, values);
+    if r2 < LOW_R2 {
+        eprintln!(
+            "warning: the decoded spectrum explains only R^2 = {r2:.3} of the queried values: its interactions are unreliable; raise --budget"
+        );
+    }
     let max_order = index.max_order.unwrap_or(match index.index {
         Index::Fourier | Index::Moebius => plan.n_players(),
         _ => 2,

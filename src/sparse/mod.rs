@@ -4,6 +4,7 @@
 #[cfg(test)]
 mod brute;
 mod distribute;
+pub mod exact;
 pub mod indices;
 pub mod mask;
 pub mod plan;

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use cv::ProxyGrid;
 
 use crate::error::check_finite;
+use crate::sparse::exact::exact_fourier;
 use crate::sparse::{Basis, MaskBatch, Spectrum, ValueFunction};
 use crate::{Error, Result};
 
@@ -106,7 +107,9 @@ impl ProxyPlan {
         self.decode_masks(&self.masks(), values)
     }
 
-    /// Decodes any samples: `values[r]` is `f(masks[r])` (`[m]` values, `[m, n]` masks).
+    /// Decodes any samples: `values[r]` is `f(masks[r])` (`[m]` values, `[m, n]` masks). Samples
+    /// that cover the whole cube once (a budget of at least `2^n`) are transformed exactly
+    /// ([`exact_fourier`]) instead of going through the proxy.
     ///
     /// Errors: width of `masks` differs from `n`, lengths differ, fewer rows than twice the
     /// folds ([`Error::ValuesMismatch`]); non-finite values ([`Error::NonFiniteValues`]);
@@ -135,6 +138,9 @@ impl ProxyPlan {
             )));
         }
         check_finite(values)?;
+        if let Some(exact) = exact_fourier(masks, values) {
+            return Ok(exact);
+        }
         let x = gbdt::BinaryMatrix::from_masks(masks);
         let scores = cv::cross_validate(&x, values, &self.grid);
         let params = cv::best_params(&scores)
