@@ -150,3 +150,75 @@ fn eval_writes_json_with_predictions_and_accuracy() {
     let correct = questions.iter().filter(|q| q["pred"] == q["gold"]).count();
     assert_eq!(v["accuracy"].as_f64().unwrap(), correct as f64 / 4.0);
 }
+
+#[test]
+fn tokens_on_the_real_model_are_exact_and_france_drives_paris() {
+    if !have_model() {
+        return;
+    }
+    let dir = tmp("tokens-paris");
+    let out = spex(&[
+        "tokens",
+        "--prompt",
+        "The capital of France is",
+        "--target",
+        " Paris",
+        "--budget",
+        "100",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+    };
+    // Five words, 2^5 = 32 masks within the budget: the whole cube, decoded exactly.
+    let interactions = read("interactions.json");
+    assert_eq!(interactions["queries"], 32);
+    assert!(interactions["r2_queried"].as_f64().unwrap() > 1.0 - 1e-9);
+    let tokens = read("tokens.json");
+    let players = tokens["players"].as_array().unwrap();
+    let texts: Vec<&str> = players
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["The", " capital", " of", " France", " is"]);
+    let france = players[3]["value"].as_f64().unwrap();
+    assert!(
+        france > 0.0,
+        "keeping \" France\" should raise log p(\" Paris\"): {france}"
+    );
+
+    // The all-kept value is the unablated model's log-probability of " Paris".
+    let model = spex::model::Model::open(
+        &ModelSource::resolve(None).unwrap(),
+        &candle_core::Device::Cpu,
+        candle_core::DType::F32,
+    )
+    .unwrap();
+    let ids = model.encode("The capital of France is").unwrap();
+    let paris = model.encode(" Paris").unwrap()[0];
+    let row = &model
+        .run(
+            &[ids],
+            &[spex::model::Job {
+                prompt: 0,
+                heads: None,
+                tokens: None,
+            }],
+            &spex::model::Readout::Full,
+            &spex::model::RunOptions::default(),
+        )
+        .unwrap()[0];
+    let expect = f64::from(row[paris as usize]) - spex::model::logsumexp(row);
+    let values = spex::io::read_values(&dir.join("values.npy")).unwrap();
+    let masks = spex::io::read_masks_npy(&dir.join("masks.npy")).unwrap();
+    let all = (0..masks.len())
+        .find(|&r| masks.count_kept(r) == 5)
+        .unwrap();
+    assert!(
+        (values[all] - expect).abs() < 1e-4,
+        "{} vs {expect}",
+        values[all]
+    );
+}
