@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use candle_core::{DType, Device};
 use serde_json::Value;
@@ -16,18 +16,7 @@ use spex::sparse::{MaskBatch, ValueFunction};
 use spex::task::{load_task, Split, Subjects, TaskName, TaskSpec, ValueKind};
 
 mod common;
-use common::{llama_config, llama_weights, write_model};
-
-fn spex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spex"))
-        .args(args)
-        .output()
-        .expect("the spex binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use common::{llama_config, llama_weights, spex, stderr, write_model};
 
 fn ok(out: Output) -> Output {
     assert!(out.status.success(), "spex failed: {}", stderr(&out));

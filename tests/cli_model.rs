@@ -2,22 +2,13 @@
 //! Tests that need the default model skip when `bash models/fetch.sh` has not fetched it.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 use spex::model::source::ModelSource;
 use spex::task::default_data_dir;
 
-fn spex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spex"))
-        .args(args)
-        .output()
-        .expect("the spex binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{spex, stderr};
 
 fn have_model() -> bool {
     let ok = ModelSource::resolve(None).is_ok();

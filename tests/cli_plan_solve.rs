@@ -1,21 +1,13 @@
 //! End-to-end tests of `spex plan` and `spex solve` through the binary: outputs and exit codes.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use spex::io::{read_masks_npy, write_values_npy};
 use spex::sparse::{MaskBatch, Subset};
 
-fn spex(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spex"))
-        .args(args)
-        .output()
-        .expect("the spex binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{spex, stderr};
 
 /// f(x) = |x| / n + x1 x2 + 0.5 x3 x4 x5: a known Moebius spectrum.
 fn game(masks: &MaskBatch) -> Vec<f64> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 
-use spex::model::{HeadMeans, Model};
+use spex::model::{HeadMeans, Model, RunOptions};
 
 /// What replaces an ablated head's output (its attention context before `o_proj`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,6 +35,22 @@ impl AblationArgs {
             Ablation::Zero => "zero",
             Ablation::Mean => "mean",
         }
+    }
+
+    /// How `model` runs: the device's defaults, `max_batch_tokens` when given, and this
+    /// ablation's targets (mean ablation over `scored` or `--mean-prompts`).
+    pub fn run_options(
+        &self,
+        model: &Model,
+        max_batch_tokens: Option<usize>,
+        scored: &[&str],
+    ) -> anyhow::Result<RunOptions> {
+        let defaults = RunOptions::for_device(model.device());
+        Ok(RunOptions {
+            max_batch_tokens: max_batch_tokens.unwrap_or(defaults.max_batch_tokens),
+            means: self.means(model, scored)?,
+            ..defaults
+        })
     }
 
     /// The mean-ablation targets, or `None` for zero ablation; `scored` (the prompts this run

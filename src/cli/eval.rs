@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use spex::ablate::TaskScorer;
 use spex::io::write_json;
-use spex::model::RunOptions;
 use spex::task::{evaluate, Evaluation};
 
 use super::ablation_args::AblationArgs;
@@ -69,12 +68,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         ),
     };
     let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
-    let defaults = RunOptions::for_device(model.device());
-    let options = RunOptions {
-        max_batch_tokens: args.max_batch_tokens.unwrap_or(defaults.max_batch_tokens),
-        means: args.ablation.means(&model, &prompts)?,
-        ..defaults
-    };
+    let options = args
+        .ablation
+        .run_options(&model, args.max_batch_tokens, &prompts)?;
     let scorer = TaskScorer::new(&model, &task.items, options)?.with_progress(true);
     let start = Instant::now();
     let logits = scorer.score(&[heads], true)?;

@@ -1,20 +1,15 @@
 //! The head value function of `spex run`, `spex heads` and `spex prune`: a model, a question set,
 //! a value kind and an ablation, turned into one number per head mask, evaluated resumably.
 
-use std::ops::Range;
-use std::path::Path;
-
 use clap::Args;
 use serde_json::{json, Value};
 
 use spex::ablate::TaskScorer;
 use spex::model::{Model, RunOptions};
-use spex::sparse::MaskBatch;
 use spex::task::{LoadedTask, ValueKind};
 
 use super::ablation_args::AblationArgs;
 use super::model_args::ModelArgs;
-use super::plan_dir::evaluate_stored;
 use super::task_args::TaskArgs;
 
 /// Forward passes (mask x question) per stored batch: a crash loses at most this much work.
@@ -60,12 +55,9 @@ impl HeadValueArgs {
         let model = self.model.load()?;
         let task = self.task.load()?;
         let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
-        let defaults = RunOptions::for_device(model.device());
-        let options = RunOptions {
-            max_batch_tokens: self.max_batch_tokens.unwrap_or(defaults.max_batch_tokens),
-            means: self.ablation.means(&model, &prompts)?,
-            ..defaults
-        };
+        let options = self
+            .ablation
+            .run_options(&model, self.max_batch_tokens, &prompts)?;
         let info = model.info();
         let identity = json!({
             "players": "heads",
@@ -124,19 +116,9 @@ impl HeadValues {
         )?)
     }
 
-    /// Values of `masks` rows `rows`, resumed from and appended to the store at `store_path`
-    /// (whose header is `identity`), with a progress bar over masks.
-    pub fn evaluate(
-        &self,
-        masks: &MaskBatch,
-        rows: Range<usize>,
-        store_path: &Path,
-        identity: &Value,
-    ) -> anyhow::Result<Vec<f64>> {
-        let scorer = self.scorer()?;
-        let mut f = scorer.head_value_function(self.kind, self.task.golds());
-        let per_batch = (PASSES_PER_BATCH / self.task.items.len().max(1)).max(1);
-        evaluate_stored(&mut f, masks, rows, store_path, identity, per_batch)
+    /// Masks per stored batch: about [`PASSES_PER_BATCH`] forward passes.
+    pub fn per_batch(&self) -> usize {
+        (PASSES_PER_BATCH / self.task.items.len().max(1)).max(1)
     }
 }
 

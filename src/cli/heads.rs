@@ -4,21 +4,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
-use serde_json::Value;
 
-use spex::ablate::Shard;
-use spex::io::{write_json, write_values_npy};
+use spex::io::write_json;
 use spex::report::head_graph::HeadGraph;
-use spex::report::spectrum_file::SpectrumFile;
-use spex::sparse::indices::interaction_values;
 use spex::sparse::{MaskBatch, Spectrum};
 
 use super::head_values::HeadValueArgs;
 use super::plan::DesignArgs;
-use super::plan_dir::{plan_identity, write_or_check_plan};
-use super::solve::{decode, IndexArgs};
+use super::plan_dir::{one_shot, write_text};
+use super::solve::IndexArgs;
 
 /// Arguments of `spex heads`.
 #[derive(Debug, Args)]
@@ -44,42 +39,21 @@ pub struct HeadsArgs {
 pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
     let hv = args.values.load()?;
     let (layers, heads) = hv.shape();
-    let plan = args.design.build(hv.n_players())?;
-    let file = plan.to_file();
-    let masks = plan.masks()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
-    write_or_check_plan(&args.out, &file, &masks)?;
     eprintln!(
-        "{}: {} masks over {layers} x {heads} = {} heads, {} question(s) each",
-        plan.method(),
-        masks.len(),
-        hv.n_players(),
+        "players: {layers} layers x {heads} heads; {} question(s) per mask",
         hv.task.items.len()
     );
-
-    let shard = Shard::WHOLE;
-    let identity = hv.identity(&[
-        ("plan", plan_identity(&file)?),
-        ("shard", Value::String(shard.to_string())),
-    ]);
-    let stem = shard.stem();
-    let values = hv.evaluate(
-        &masks,
-        shard.rows(masks.len()),
-        &args.out.join(format!("{stem}.log")),
-        &identity,
+    let scorer = hv.scorer()?;
+    let mut f = scorer.head_value_function(hv.kind, hv.task.golds());
+    let done = one_shot(
+        &args.out,
+        &args.design,
+        &args.index,
+        &mut f,
+        hv.identity(&[]),
+        hv.per_batch(),
     )?;
-    write_values_npy(&args.out.join(format!("{stem}.npy")), &values)?;
-
-    let d = decode(&plan, &masks, &values, &args.index)?;
-    write_json(&args.out.join("interactions.json"), &d.report)?;
-    write_json(
-        &args.out.join("spectrum.json"),
-        &SpectrumFile::new(&d.spectrum),
-    )?;
-    let pairs = interaction_values(&d.spectrum, args.index.index, 2)?;
-    let graph = HeadGraph::new(&pairs, layers, heads, args.top_edges);
+    let graph = HeadGraph::new(&done.pairs, layers, heads, args.top_edges);
     let title = format!(
         "{} on {} ({}): head interactions",
         args.values.model.label(),
@@ -95,28 +69,28 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
         ),
         format!(
             "{}: {} masks, R^2 on the queried masks {:.4}",
-            plan.method(),
-            masks.len(),
-            d.report.r2_queried
+            done.plan.method(),
+            done.masks.len(),
+            done.decoded.report.r2_queried
         ),
         format!(
             "decoded f(all heads kept) = {:.4}, f(all removed) = {:.4}",
-            all_kept(&d.spectrum),
+            all_kept(&done.decoded.spectrum),
             graph.baseline_value
         ),
     ];
     write_json(&args.out.join("heads.json"), &graph)?;
-    std::fs::write(args.out.join("heads.dot"), graph.to_dot())
-        .with_context(|| format!("writing {}", args.out.join("heads.dot").display()))?;
-    std::fs::write(args.out.join("heads.svg"), graph.to_svg(&title))
-        .with_context(|| format!("writing {}", args.out.join("heads.svg").display()))?;
-    std::fs::write(args.out.join("heads.html"), graph.to_html(&title, &summary))
-        .with_context(|| format!("writing {}", args.out.join("heads.html").display()))?;
+    write_text(&args.out.join("heads.dot"), &graph.to_dot())?;
+    write_text(&args.out.join("heads.svg"), &graph.to_svg(&title))?;
+    write_text(
+        &args.out.join("heads.html"),
+        &graph.to_html(&title, &summary),
+    )?;
 
     print_top(&graph);
     eprintln!(
         "R^2 on the queried masks {:.4}; wrote interactions.json, spectrum.json, heads.{{json,dot,svg,html}}, values.npy in {}",
-        d.report.r2_queried,
+        done.decoded.report.r2_queried,
         args.out.display()
     );
     Ok(())

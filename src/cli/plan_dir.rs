@@ -1,15 +1,93 @@
 //! An output folder of a one-shot attribution command (`spex heads`, `spex tokens`): its plan,
-//! checked against the arguments on a rerun, and its resumable value store.
+//! checked against the arguments on a rerun, its resumable value store, and the decoded run.
 
 use std::ops::Range;
 use std::path::Path;
 
 use serde_json::Value;
 
-use spex::ablate::{evaluate_resumable, ValueStore};
-use spex::io::{read_json, write_json, write_masks_npy};
-use spex::sparse::plan::PlanFile;
+use anyhow::Context;
+
+use spex::ablate::{evaluate_resumable, Shard, ValueStore};
+use spex::io::{read_json, write_json, write_masks_npy, write_values_npy};
+use spex::report::spectrum_file::SpectrumFile;
+use spex::sparse::indices::{interaction_values, InteractionValues};
+use spex::sparse::plan::{Plan, PlanFile};
 use spex::sparse::{MaskBatch, ValueFunction};
+
+use super::plan::DesignArgs;
+use super::solve::{decode, Decoded, IndexArgs};
+
+/// A finished one-shot run.
+pub struct OneShot {
+    /// The plan.
+    pub plan: Plan,
+    /// Its masks `[m, n]`.
+    pub masks: MaskBatch,
+    /// The decoded spectrum and the reported index.
+    pub decoded: Decoded,
+    /// The reported index up to order 2: the pictures' nodes and edges.
+    pub pairs: InteractionValues,
+}
+
+/// Plans `design` over `f`'s players in `out` (or checks the plan there), evaluates every mask
+/// through `f`, `per_batch` masks per call, into `out/values.log` (header: `identity` plus the
+/// plan), writes `values.npy`, decodes, and writes `interactions.json` and `spectrum.json`.
+pub fn one_shot(
+    out: &Path,
+    design: &DesignArgs,
+    index: &IndexArgs,
+    f: &mut impl ValueFunction,
+    mut identity: Value,
+    per_batch: usize,
+) -> anyhow::Result<OneShot> {
+    let plan = design.build(f.n_players())?;
+    let file = plan.to_file();
+    let masks = plan.masks()?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output folder {}", out.display()))?;
+    write_or_check_plan(out, &file, &masks)?;
+    eprintln!(
+        "{}: {} masks over {} players",
+        plan.method(),
+        masks.len(),
+        f.n_players()
+    );
+    let shard = Shard::WHOLE;
+    if let Some(map) = identity.as_object_mut() {
+        map.insert("plan".into(), plan_identity(&file)?);
+        map.insert("shard".into(), Value::String(shard.to_string()));
+    }
+    let stem = shard.stem();
+    let store = out.join(format!("{stem}.log"));
+    let values = evaluate_stored(
+        f,
+        &masks,
+        shard.rows(masks.len()),
+        &store,
+        &identity,
+        per_batch,
+    )?;
+    write_values_npy(&out.join(format!("{stem}.npy")), &values)?;
+    let decoded = decode(&plan, &masks, &values, index)?;
+    write_json(&out.join("interactions.json"), &decoded.report)?;
+    write_json(
+        &out.join("spectrum.json"),
+        &SpectrumFile::new(&decoded.spectrum),
+    )?;
+    let pairs = interaction_values(&decoded.spectrum, index.index, 2)?;
+    Ok(OneShot {
+        plan,
+        masks,
+        decoded,
+        pairs,
+    })
+}
+
+/// Writes `text` to `path`, naming the file on failure.
+pub fn write_text(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
 
 /// The plan as a run's identity: every field but the writer's version.
 pub fn plan_identity(file: &PlanFile) -> anyhow::Result<Value> {

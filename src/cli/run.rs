@@ -10,7 +10,7 @@ use spex::ablate::Shard;
 use spex::io::write_values_npy;
 
 use super::head_values::{HeadValueArgs, HeadValues};
-use super::plan_dir::plan_identity;
+use super::plan_dir::{evaluate_stored, plan_identity};
 use super::solve::{read_plan, read_plan_masks};
 
 /// Arguments of `spex run`.
@@ -60,7 +60,16 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let stem = args.shard.stem();
     let store = args.plan.join(format!("{stem}.log"));
     let first = rows.start;
-    let values = hv.evaluate(&masks, rows.clone(), &store, &identity)?;
+    let scorer = hv.scorer()?;
+    let mut f = scorer.head_value_function(hv.kind, hv.task.golds());
+    let values = evaluate_stored(
+        &mut f,
+        &masks,
+        rows.clone(),
+        &store,
+        &identity,
+        hv.per_batch(),
+    )?;
     let out = args.plan.join(format!("{stem}.npy"));
     write_values_npy(&out, &values)?;
     eprintln!(

@@ -6,20 +6,18 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use serde_json::{json, Value};
+use serde_json::json;
 
-use spex::ablate::{token_players, Granularity, Shard, TokenScorer};
-use spex::io::{write_json, write_values_npy};
+use spex::ablate::{token_players, Granularity, TokenScorer};
+use spex::io::write_json;
 use spex::model::RunOptions;
-use spex::report::spectrum_file::SpectrumFile;
 use spex::report::token_report::TokenAttribution;
-use spex::sparse::indices::interaction_values;
 
 use super::head_values::PASSES_PER_BATCH;
 use super::model_args::ModelArgs;
 use super::plan::DesignArgs;
-use super::plan_dir::{evaluate_stored, plan_identity, write_or_check_plan};
-use super::solve::{decode, IndexArgs};
+use super::plan_dir::{one_shot, write_text};
+use super::solve::IndexArgs;
 
 /// What a player is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,25 +103,16 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
     let positions: Vec<Vec<usize>> = players.iter().map(|p| p.positions.clone()).collect();
     let mut scorer = TokenScorer::new(&model, ids.clone(), &target, positions, options)?;
 
-    let plan = args.design.build(players.len())?;
-    let file = plan.to_file();
-    let masks = plan.masks()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
-    write_or_check_plan(&args.out, &file, &masks)?;
     let granularity_name = args
         .players
         .to_possible_value()
         .map_or_else(String::new, |v| v.get_name().to_string());
     eprintln!(
-        "{}: {} masks over {} {granularity_name} ({} prompt tokens; removed tokens become id {baseline}, from {baseline_source}), target of {} token(s)",
-        plan.method(),
-        masks.len(),
+        "players: {} {granularity_name} ({} prompt tokens; removed tokens become id {baseline}, from {baseline_source}); target of {} token(s)",
         players.len(),
         ids.len(),
         target.len()
     );
-    let shard = Shard::WHOLE;
     let identity = json!({
         "players": granularity_name,
         "n_players": players.len(),
@@ -132,42 +121,36 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         "prompt": prompt,
         "target": args.target,
         "baseline_token": baseline,
-        "plan": plan_identity(&file)?,
-        "shard": Value::String(shard.to_string()),
     });
-    let stem = shard.stem();
     let per_batch = (PASSES_PER_BATCH / target.len()).max(1);
-    let values = evaluate_stored(
+    let done = one_shot(
+        &args.out,
+        &args.design,
+        &args.index,
         &mut scorer,
-        &masks,
-        shard.rows(masks.len()),
-        &args.out.join(format!("{stem}.log")),
-        &identity,
+        identity,
         per_batch,
     )?;
-    write_values_npy(&args.out.join(format!("{stem}.npy")), &values)?;
-
-    let d = decode(&plan, &masks, &values, &args.index)?;
-    write_json(&args.out.join("interactions.json"), &d.report)?;
-    write_json(
-        &args.out.join("spectrum.json"),
-        &SpectrumFile::new(&d.spectrum),
-    )?;
-    let pairs = interaction_values(&d.spectrum, args.index.index, 2)?;
     let texts: Vec<(String, Vec<usize>)> = players
         .iter()
         .map(|p| (p.text.clone(), p.positions.clone()))
         .collect();
-    let report = TokenAttribution::new(&pairs, &texts, &prompt, &args.target, &granularity_name);
+    let report = TokenAttribution::new(
+        &done.pairs,
+        &texts,
+        &prompt,
+        &args.target,
+        &granularity_name,
+    );
     write_json(&args.out.join("tokens.json"), &report)?;
     let title = format!("{}: log p({:?} | prompt)", args.model.label(), args.target);
     let summary = vec![
         format!(
             "{}: {} masks over {} {granularity_name}, R^2 on the queried masks {:.4}",
-            plan.method(),
-            masks.len(),
+            done.plan.method(),
+            done.masks.len(),
             players.len(),
-            d.report.r2_queried
+            done.decoded.report.r2_queried
         ),
         format!(
             "log p(target) with every {granularity_name} removed: {:.4}",
@@ -175,8 +158,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         ),
     ];
     let page = args.out.join("tokens.html");
-    std::fs::write(&page, report.to_html(&title, &summary, 25))
-        .with_context(|| format!("writing {}", page.display()))?;
+    write_text(&page, &report.to_html(&title, &summary, 25))?;
 
     let mut ranked: Vec<_> = report.players.iter().collect();
     ranked.sort_by(|a, b| {
@@ -199,7 +181,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
     }
     eprintln!(
         "R^2 on the queried masks {:.4}; wrote interactions.json, spectrum.json, tokens.json, tokens.html, values.npy in {}",
-        d.report.r2_queried,
+        done.decoded.report.r2_queried,
         args.out.display()
     );
     Ok(())

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::escape;
 use crate::sparse::{InteractionValues, Subset};
 
 /// Fill of positive node values (keeping the head raises the value).
@@ -413,14 +414,6 @@ fn edge_color(v: f64) -> &'static str {
     } else {
         REDUNDANCY
     }
-}
-
-/// Escapes text for XML and HTML.
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

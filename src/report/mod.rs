@@ -5,3 +5,11 @@ pub mod interactions;
 pub mod prune;
 pub mod spectrum_file;
 pub mod token_report;
+
+/// Escapes text for XML and HTML (`&`, `<`, `>`, `"`).
+pub(crate) fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

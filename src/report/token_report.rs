@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::escape;
 use crate::sparse::{InteractionValues, Subset};
 
 /// One player of the prompt.
@@ -157,14 +158,6 @@ impl TokenAttribution {
         let _ = writeln!(out, "</table>\n</body></html>");
         out
     }
-}
-
-/// Escapes text for HTML.
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

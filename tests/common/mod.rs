@@ -1,15 +1,30 @@
-//! Tiny random checkpoints the tests write themselves: Llama-style (llama, mistral, qwen2, qwen3)
-//! and GPT-2 configs and weights, a word-level tokenizer (`<unk>`, the letters A-D, `w5`..), and
-//! a writer of the Hugging Face folder layout (config.json, model.safetensors, tokenizer.json).
+//! Shared by the integration tests: running the `spex` binary, and tiny random checkpoints the
+//! tests write themselves: Llama-style (llama, mistral, qwen2, qwen3) and GPT-2 configs and
+//! weights, a word-level tokenizer (`<unk>`, the letters A-D, `w5`..), and a writer of the
+//! Hugging Face folder layout (config.json, model.safetensors, tokenizer.json).
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::{Command, Output};
 
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
+
+/// Runs the `spex` binary with `args`.
+pub fn spex(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spex"))
+        .args(args)
+        .output()
+        .expect("the spex binary runs")
+}
+
+/// The run's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
 
 pub const VOCAB: usize = 40;
 
