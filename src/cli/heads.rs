@@ -2,8 +2,6 @@
 //! ablations, runs them (resumably), decodes the spectrum and writes the interactions and the
 //! head-interaction graph: `spex plan` + `spex run` + `spex solve` in one process.
 
-use std::path::PathBuf;
-
 use clap::Args;
 
 use spex::io::write_json;
@@ -11,9 +9,7 @@ use spex::report::head_graph::HeadGraph;
 use spex::sparse::{MaskBatch, Spectrum};
 
 use super::head_values::HeadValueArgs;
-use super::plan::DesignArgs;
-use super::plan_dir::{one_shot, write_text};
-use super::solve::IndexArgs;
+use super::plan_dir::{one_shot, write_text, OneShotArgs};
 
 /// Arguments of `spex heads`.
 #[derive(Debug, Args)]
@@ -21,15 +17,9 @@ pub struct HeadsArgs {
     /// The value function: model, task, value and ablation.
     #[command(flatten)]
     pub values: HeadValueArgs,
-    /// The query design.
+    /// Design, index and output folder.
     #[command(flatten)]
-    pub design: DesignArgs,
-    /// The index reported.
-    #[command(flatten)]
-    pub index: IndexArgs,
-    /// Output folder (created if missing). Rerunning the same command there resumes the run.
-    #[arg(long)]
-    pub out: PathBuf,
+    pub run: OneShotArgs,
     /// Strongest pairs drawn in the pictures (heads.json lists every pair).
     #[arg(long, default_value_t = 40)]
     pub top_edges: usize,
@@ -45,14 +35,7 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
     );
     let scorer = hv.scorer()?;
     let mut f = scorer.head_value_function(hv.kind, hv.task.golds());
-    let done = one_shot(
-        &args.out,
-        &args.design,
-        &args.index,
-        &mut f,
-        hv.identity(&[]),
-        hv.per_batch(),
-    )?;
+    let done = one_shot(&args.run, &mut f, hv.identity(&[]), hv.per_batch())?;
     let graph = HeadGraph::new(&done.pairs, layers, heads, args.top_edges);
     let title = format!(
         "{} on {} ({}): head interactions",
@@ -79,11 +62,11 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
             graph.baseline_value
         ),
     ];
-    write_json(&args.out.join("heads.json"), &graph)?;
-    write_text(&args.out.join("heads.dot"), &graph.to_dot())?;
-    write_text(&args.out.join("heads.svg"), &graph.to_svg(&title))?;
+    write_json(&args.run.out.join("heads.json"), &graph)?;
+    write_text(&args.run.out.join("heads.dot"), &graph.to_dot())?;
+    write_text(&args.run.out.join("heads.svg"), &graph.to_svg(&title))?;
     write_text(
-        &args.out.join("heads.html"),
+        &args.run.out.join("heads.html"),
         &graph.to_html(&title, &summary),
     )?;
 
@@ -91,7 +74,7 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
     eprintln!(
         "R^2 on the queried masks {:.4}; wrote interactions.json, spectrum.json, heads.{{json,dot,svg,html}}, values.npy in {}",
         done.decoded.report.r2_queried,
-        args.out.display()
+        args.run.out.display()
     );
     Ok(())
 }

@@ -2,11 +2,12 @@
 //! checked against the arguments on a rerun, its resumable value store, and the decoded run.
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use anyhow::Context;
+use clap::Args;
 
 use spex::ablate::{evaluate_resumable, Shard, ValueStore};
 use spex::io::{read_json, write_json, write_masks_npy, write_values_npy};
@@ -17,6 +18,20 @@ use spex::sparse::{MaskBatch, ValueFunction};
 
 use super::plan::DesignArgs;
 use super::solve::{decode, Decoded, IndexArgs};
+
+/// The options every one-shot command shares: the design, the index and the output folder.
+#[derive(Debug, Args)]
+pub struct OneShotArgs {
+    /// The query design.
+    #[command(flatten)]
+    pub design: DesignArgs,
+    /// The index reported.
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Output folder (created if missing). Rerunning the same command there resumes the run.
+    #[arg(long)]
+    pub out: PathBuf,
+}
 
 /// A finished one-shot run.
 pub struct OneShot {
@@ -30,18 +45,17 @@ pub struct OneShot {
     pub pairs: InteractionValues,
 }
 
-/// Plans `design` over `f`'s players in `out` (or checks the plan there), evaluates every mask
+/// Plans `args.design` over `f`'s players in `args.out` (or checks the plan there), evaluates every mask
 /// through `f`, `per_batch` masks per call, into `out/values.log` (header: `identity` plus the
 /// plan), writes `values.npy`, decodes, and writes `interactions.json` and `spectrum.json`.
 pub fn one_shot(
-    out: &Path,
-    design: &DesignArgs,
-    index: &IndexArgs,
+    args: &OneShotArgs,
     f: &mut impl ValueFunction,
     mut identity: Value,
     per_batch: usize,
 ) -> anyhow::Result<OneShot> {
-    let plan = design.build(f.n_players())?;
+    let (out, index) = (args.out.as_path(), &args.index);
+    let plan = args.design.build(f.n_players())?;
     let file = plan.to_file();
     let masks = plan.masks()?;
     std::fs::create_dir_all(out)

@@ -15,9 +15,7 @@ use spex::report::token_report::TokenAttribution;
 
 use super::head_values::PASSES_PER_BATCH;
 use super::model_args::ModelArgs;
-use super::plan::DesignArgs;
-use super::plan_dir::{one_shot, write_text};
-use super::solve::IndexArgs;
+use super::plan_dir::{one_shot, write_text, OneShotArgs};
 
 /// What a player is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -53,15 +51,9 @@ pub struct TokensArgs {
     /// Token id that replaces removed tokens [default: the model's pad, unk or eos token].
     #[arg(long)]
     pub baseline_token: Option<u32>,
-    /// The query design.
+    /// Design, index and output folder.
     #[command(flatten)]
-    pub design: DesignArgs,
-    /// The index reported.
-    #[command(flatten)]
-    pub index: IndexArgs,
-    /// Output folder (created if missing). Rerunning the same command there resumes the run.
-    #[arg(long)]
-    pub out: PathBuf,
+    pub run: OneShotArgs,
     /// Most prompt tokens per forward batch (bounds memory) [default: 1024 on the CPU, 8192 on GPUs].
     #[arg(long)]
     pub max_batch_tokens: Option<usize>,
@@ -123,14 +115,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         "baseline_token": baseline,
     });
     let per_batch = (PASSES_PER_BATCH / target.len()).max(1);
-    let done = one_shot(
-        &args.out,
-        &args.design,
-        &args.index,
-        &mut scorer,
-        identity,
-        per_batch,
-    )?;
+    let done = one_shot(&args.run, &mut scorer, identity, per_batch)?;
     let texts: Vec<(String, Vec<usize>)> = players
         .iter()
         .map(|p| (p.text.clone(), p.positions.clone()))
@@ -142,7 +127,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         &args.target,
         &granularity_name,
     );
-    write_json(&args.out.join("tokens.json"), &report)?;
+    write_json(&args.run.out.join("tokens.json"), &report)?;
     let title = format!("{}: log p({:?} | prompt)", args.model.label(), args.target);
     let summary = vec![
         format!(
@@ -157,7 +142,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
             report.baseline_value
         ),
     ];
-    let page = args.out.join("tokens.html");
+    let page = args.run.out.join("tokens.html");
     write_text(&page, &report.to_html(&title, &summary, 25))?;
 
     let mut ranked: Vec<_> = report.players.iter().collect();
@@ -182,7 +167,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
     eprintln!(
         "R^2 on the queried masks {:.4}; wrote interactions.json, spectrum.json, tokens.json, tokens.html, values.npy in {}",
         done.decoded.report.r2_queried,
-        args.out.display()
+        args.run.out.display()
     );
     Ok(())
 }
