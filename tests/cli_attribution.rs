@@ -439,3 +439,36 @@ fn tokens_values_are_teacher_forced_log_probs_of_the_masked_prompt() {
     assert_eq!(err.status.code(), Some(2));
     assert!(stderr(&err).contains("--target"), "{}", stderr(&err));
 }
+
+#[test]
+fn heads_with_spex_decodes_its_structured_design() {
+    let fx = Fixture::new();
+    let owned = fx.owned();
+    let out = fx.path("spex");
+    let mut a = vec![
+        "heads", "--method", "spex", "--degree", "2", "--budget", "400", "--out",
+    ];
+    let out_s = out.display().to_string();
+    a.push(&out_s);
+    a.extend(fx.args(&owned, &[]));
+    ok(spex(&a));
+    let plan = json(&out.join("plan.json"));
+    assert_eq!(plan["method"], "spex");
+    let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
+    let values = read_values(&out.join("values.npy")).unwrap();
+    assert_eq!(values.len(), masks.len());
+    assert_close(
+        &values,
+        &fx.head_values(&masks, ValueKind::CorrectLogProb),
+        1e-5,
+    );
+    let interactions = json(&out.join("interactions.json"));
+    assert_eq!(interactions["method"], "spex");
+    assert_eq!(
+        json(&out.join("heads.json"))["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        16
+    );
+}
