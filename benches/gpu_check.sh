@@ -39,6 +39,15 @@ lib_dirs() {
     done | awk '!seen[$0]++' | paste -sd: -
 }
 
+# Decompresses $1 into $2 (Python's lzma where xz is not installed).
+unxz_to() {
+    if command -v xz >/dev/null; then
+        xz -dc "$1" >"$2"
+    else
+        python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
+    fi
+}
+
 run() {
     local out="${OUT:-/tmp/gpu-check}" status=0 bin=/tmp/spex-gpu
     mkdir -p "$out" "$bin"
@@ -46,7 +55,7 @@ run() {
         echo "no .gpu/*.xz: run 'bash benches/gpu_check.sh pack' here and carry .gpu" >&2
         exit 2
     }
-    xz -dc .gpu/cuda-tests.xz >"$bin/cuda-tests" && xz -dc .gpu/gpu-bench.xz >"$bin/gpu-bench"
+    unxz_to .gpu/cuda-tests.xz "$bin/cuda-tests" && unxz_to .gpu/gpu-bench.xz "$bin/gpu-bench"
     chmod +x "$bin"/*
     export LD_LIBRARY_PATH="$(lib_dirs)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     {
