@@ -2,7 +2,7 @@
 //! NVRTC, turns the per-head context `ctx [N, H, T, Dh]`, the per-row head scales `s [N, H]` and
 //! an optional mean `[H, Dh]` into the `o_proj` input `[N, T, H*Dh]`,
 //! `out[n, t, h*Dh + d] = ctx[n, h, t, d] * s[n, h] + (1 - s[n, h]) * mean[h, d]`, in one pass.
-//! The CPU has no kernel: it runs the plain tensor ops ([`super::decoder::HeadOp::apply`] then the
+//! The CPU has no kernel: it runs the plain tensor ops (`HeadOp::apply` in `decoder.rs`, then the
 //! head merge), the reference the CUDA tests compare against.
 //!
 //! NVRTC rather than PTX built by nvcc in a build script: no build step and no header paths, and
@@ -29,12 +29,6 @@ const MODULE: &str = "spex_head_mask";
 /// `out [N, T, H*Dh]` = `ctx [N, H, T, Dh] * s [N, H] + (1 - s) * mean [H, Dh]` per head on a CUDA
 /// device (zero ablation without `mean`); f32, f16 or bf16, all three tensors of one dtype.
 pub fn head_mask_merge(ctx: &Tensor, scale: &Tensor, mean: Option<&Tensor>) -> ModelResult<Tensor> {
-    if !ctx.device().is_cuda() {
-        return Err(ModelError::Device {
-            device: format!("{:?}", ctx.device().location()),
-            reason: "the fused head-mask merge runs on CUDA only; other devices use the plain tensor ops".into(),
-        });
-    }
     check(ctx, scale, mean).map_err(|reason| ModelError::input("head-mask merge", reason))?;
     let (ctx, scale) = (ctx.contiguous()?, scale.contiguous()?);
     Ok(match mean {
@@ -52,9 +46,15 @@ struct Dims {
     dh: usize,
 }
 
-/// Checks `ctx [N, H, T, Dh]`, `scale [N, H]`, `mean [H, Dh]`: shapes, one float dtype, one
-/// device, and sizes that the kernel's 32-bit indices and grid hold.
+/// Checks `ctx [N, H, T, Dh]` (on CUDA), `scale [N, H]`, `mean [H, Dh]`: shapes, one float dtype,
+/// one device, and sizes that the kernel's 32-bit indices and grid hold.
 fn check(ctx: &Tensor, scale: &Tensor, mean: Option<&Tensor>) -> Result<(), String> {
+    if !ctx.device().is_cuda() {
+        return Err(format!(
+            "ctx is on {:?}: the fused kernel runs on CUDA only (other devices run the plain ops)",
+            ctx.device().location()
+        ));
+    }
     let &[n, h, t, dh] = ctx.dims() else {
         return Err(format!(
             "ctx has shape {:?}, expected [N, H, T, Dh]",
