@@ -62,11 +62,11 @@ run() {
         echo "commit $(cat .gpu/commit 2>/dev/null)"
         echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
         nvcc --version 2>&1 | tail -n2
-        ldd "$bin/cuda-tests"
+        ldd "$bin/cuda-tests" "$bin/gpu-bench"
     } >"$out/env.txt" 2>&1
     nvidia-smi >"$out/nvidia-smi.txt" 2>&1
     cat "$out/env.txt" "$out/nvidia-smi.txt"
-    if grep -q 'not found' "$out/env.txt"; then
+    if grep -q '=> not found' "$out/env.txt"; then
         echo "missing libraries (see env.txt): the binaries cannot start" >&2
         exit 3
     fi
@@ -74,10 +74,14 @@ run() {
     echo "== CUDA tests"
     timeout 150 "$bin/cuda-tests" 2>&1 | tee "$out/tests.log" || status=1
 
-    echo "== compute-sanitizer memcheck of the fused kernel tests (Firecracker only)"
-    timeout 60 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    echo "== compute-sanitizer memcheck of the fused kernel tests (Firecracker only; 9 = errors found)"
+    local sanitizer
+    sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n1)
+    timeout 60 "${sanitizer:-compute-sanitizer}" --tool memcheck --error-exitcode 9 \
         "$bin/cuda-tests" fused_merge 2>&1 | tail -n 40 | tee "$out/memcheck.log"
-    echo "memcheck exit: ${PIPESTATUS[0]}" | tee -a "$out/memcheck.log"
+    local memcheck=${PIPESTATUS[0]}
+    echo "memcheck exit: $memcheck" | tee -a "$out/memcheck.log"
+    [ "$memcheck" -ne 9 ] || status=1
 
     echo "== bench"
     timeout 260 "$bin/gpu-bench" --budget-s 170 2>&1 | tee "$out/bench.md" || status=1
