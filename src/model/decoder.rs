@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use super::cpu_attention::fused_causal_attention;
 use super::cpu_f32::is_cpu_f32;
 use super::error::ModelResult;
-use super::ragged::Ragged;
+use super::ragged::{self, Ragged};
 
 /// How one layer's query-head outputs are changed before `o_proj`.
 pub(crate) struct HeadOp {
@@ -27,6 +27,29 @@ impl HeadOp {
                 scaled.broadcast_add(&mean.broadcast_mul(&rest)?)?
             }
         })
+    }
+}
+
+/// The `o_proj` input from the per-head context `ctx [N, H, T, Dh]` after `op`: `[N, T, H*Dh]`, or
+/// the real positions `[M, H*Dh]` with `ragged`. On CUDA without `ragged`, a head op runs fused
+/// with the merge (`kernels/head_mask.cu`); elsewhere the plain tensor ops run.
+pub(crate) fn merge_heads(
+    ctx: &Tensor,
+    op: Option<&HeadOp>,
+    ragged: Option<&Ragged>,
+) -> ModelResult<Tensor> {
+    #[cfg(feature = "cuda")]
+    if let (Some(op), None, true) = (op, ragged, ctx.device().is_cuda()) {
+        let (n, h, _, dh) = ctx.dims4()?;
+        let mean = match &op.mean {
+            Some(m) => Some(m.reshape((h, dh))?),
+            None => None,
+        };
+        return super::head_mask::head_mask_merge(ctx, &op.scale.reshape((n, h))?, mean.as_ref());
+    }
+    match op {
+        Some(op) => ragged::from_heads(ragged, &op.apply(ctx)?),
+        None => ragged::from_heads(ragged, ctx),
     }
 }
 

@@ -5,7 +5,7 @@ use candle_core::{Module, Tensor};
 use candle_nn::LayerNorm;
 
 use super::config::Gpt2Config;
-use super::decoder::{causal_attention, BlockOut, Decoder, HeadOp, Kv};
+use super::decoder::{causal_attention, merge_heads, BlockOut, Decoder, HeadOp, Kv};
 use super::error::ModelResult;
 use super::projection::Projection;
 use super::ragged::{self, Ragged};
@@ -113,10 +113,7 @@ impl Decoder for Gpt2 {
         let (k, v) = (split(1, 1.0)?, split(2, 1.0)?);
         let all = Kv::extended_by(past, &k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, pos0)?;
-        let merged = match op {
-            Some(op) => ragged::from_heads(ragged, &op.apply(&ctx)?)?,
-            None => ragged::from_heads(ragged, &ctx)?,
-        };
+        let merged = merge_heads(&ctx, op, ragged)?;
         let x = ragged::add_unpacked(ragged, x, &blk.attn_proj.forward(&merged)?)?;
         let hidden = blk
             .c_fc

@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::RmsNorm;
 
 use super::config::{LlamaConfig, RopeScaling};
-use super::decoder::{causal_attention, BlockOut, Decoder, HeadOp, Kv};
+use super::decoder::{causal_attention, merge_heads, BlockOut, Decoder, HeadOp, Kv};
 use super::error::{ModelError, ModelResult};
 use super::projection::Projection;
 use super::ragged::{self, Ragged};
@@ -240,10 +240,7 @@ impl Decoder for Llama {
         let v = heads(&a.v, hkv, None, 1.0)?;
         let all = Kv::extended_by(past, &k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, pos0)?;
-        let merged = match op {
-            Some(op) => ragged::from_heads(ragged, &op.apply(&ctx)?)?,
-            None => ragged::from_heads(ragged, &ctx)?,
-        };
+        let merged = merge_heads(&ctx, op, ragged)?;
         let x = ragged::add_unpacked(ragged, x, &a.o.forward(&merged)?)?;
         let xn = blk.post_norm.forward(&ragged::pack(ragged, &x)?)?;
         let m = &blk.mlp;

@@ -18,6 +18,8 @@ mod engine;
 mod error;
 pub mod gguf;
 mod gpt2;
+#[cfg(feature = "cuda")]
+pub mod head_mask;
 pub mod hub;
 mod llama;
 mod load_error;
