@@ -237,3 +237,44 @@ fn bad_inputs_exit_2_with_a_clear_message() {
     let o = solve(&p2, &[&int_values], &out, &["--index", "XYZ"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn keep_probability_samples_near_the_full_set_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("near");
+    let args = |method: &str, keep: &str, out: &Path| {
+        spex(&[
+            "plan",
+            "--method",
+            method,
+            "--players",
+            "200",
+            "--budget",
+            "300",
+            "--keep-prob",
+            keep,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let o = args("proxyspex", "0.9", &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
+    let kept: usize = (2..masks.len()).map(|r| masks.count_kept(r)).sum();
+    let share = kept as f64 / (298.0 * 200.0);
+    assert!((share - 0.9).abs() < 0.01, "{share}");
+    // The plan records the probability, so solve regenerates and checks the same masks.
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["keep_probability"], 0.9);
+    let values = dir.path().join("v.npy");
+    write_values_npy(&values, &game(&masks)).unwrap();
+    let o = solve(&out, &[&values], &dir.path().join("o.json"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    for (method, keep) in [("spex", "0.9"), ("proxyspex", "1"), ("proxyspex", "0")] {
+        let o = args(method, keep, &dir.path().join("bad"));
+        assert_eq!(o.status.code(), Some(2), "{method} {keep}");
+        assert!(stderr(&o).contains("--keep-prob"), "{}", stderr(&o));
+    }
+}

@@ -46,11 +46,22 @@ pub struct DesignArgs {
     /// Seed of every random choice in the design.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// ProxySPEX only: probability that a mask keeps each player. 0.5 samples the whole cube
+    /// uniformly (the reference); 0.9 samples near the full model, where ablating half of a
+    /// small model's heads at once would only measure a broken model.
+    #[arg(long, default_value_t = 0.5)]
+    pub keep_prob: f64,
 }
 
 impl DesignArgs {
     /// The plan these arguments describe for `players` players.
     pub fn build(&self, players: usize) -> spex::Result<Plan> {
+        if self.method == Method::Spex && self.keep_prob != 0.5 {
+            return Err(spex::Error::invalid(
+                "--keep-prob",
+                "SPEX's masks are a structured design; --keep-prob applies to --method proxyspex",
+            ));
+        }
         Ok(match self.method {
             Method::Spex => {
                 let decoder = match self.decoder {
@@ -62,7 +73,10 @@ impl DesignArgs {
                         .with_decoder(decoder),
                 )
             }
-            Method::Proxyspex => Plan::ProxySpex(ProxyPlan::new(players, self.budget, self.seed)?),
+            Method::Proxyspex => Plan::ProxySpex(
+                ProxyPlan::new(players, self.budget, self.seed)?
+                    .with_keep_probability(self.keep_prob)?,
+            ),
         })
     }
 }

@@ -43,6 +43,12 @@ pub struct ProxyPlan {
     pub n_queries: usize,
     /// Seed of the mask draw.
     pub seed: u64,
+    /// Probability that a mask keeps each player. 0.5 (the reference's design): distinct masks,
+    /// uniform over the cube. Otherwise i.i.d. Bernoulli draws, which sample the region near the
+    /// full model (p > 0.5) where pruning decisions are made; plans written before this field
+    /// existed read as 0.5.
+    #[serde(default = "uniform_keep")]
+    pub keep_probability: f64,
     /// Proxy hyperparameter grid and tree options.
     pub grid: ProxyGrid,
     /// Fraction of the non-constant Fourier energy kept before the refit.
@@ -53,6 +59,11 @@ pub struct ProxyPlan {
     pub ridge_alpha_max: f64,
     /// Number of ridge penalties.
     pub ridge_alpha_count: usize,
+}
+
+/// The reference's keep probability: uniform masks.
+fn uniform_keep() -> f64 {
+    0.5
 }
 
 impl ProxyPlan {
@@ -77,6 +88,7 @@ impl ProxyPlan {
             budget,
             n_queries: budget.min(sampling::cube_size(n)),
             seed,
+            keep_probability: uniform_keep(),
             grid: ProxyGrid::default(),
             energy_fraction: 0.95,
             ridge_alpha_min: 1e-6,
@@ -85,9 +97,27 @@ impl ProxyPlan {
         })
     }
 
-    /// The masks to evaluate: `n_queries` distinct rows, row 0 = ∅, row 1 = `[n]`; seeded.
+    /// The same plan with each player kept with probability `p` in `(0, 1)` (see
+    /// [`ProxyPlan::keep_probability`]); errors name `--keep-prob`.
+    pub fn with_keep_probability(mut self, p: f64) -> Result<ProxyPlan> {
+        if !(p > 0.0 && p < 1.0) {
+            return Err(Error::invalid(
+                "--keep-prob",
+                format!("{p} is not a probability strictly between 0 and 1"),
+            ));
+        }
+        self.keep_probability = p;
+        Ok(self)
+    }
+
+    /// The masks to evaluate: `n_queries` rows, row 0 = ∅, row 1 = `[n]`, seeded; distinct and
+    /// uniform at keep probability 0.5, i.i.d. Bernoulli otherwise.
     pub fn masks(&self) -> MaskBatch {
-        sampling::distinct_uniform_masks(self.n, self.n_queries, self.seed)
+        if self.keep_probability == uniform_keep() {
+            sampling::distinct_uniform_masks(self.n, self.n_queries, self.seed)
+        } else {
+            sampling::bernoulli_masks(self.n, self.n_queries, self.keep_probability, self.seed)
+        }
     }
 
     /// Number of evaluations the plan needs.

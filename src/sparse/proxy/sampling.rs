@@ -1,4 +1,5 @@
-//! The ProxySPEX design: distinct uniform random masks, the all-removed and all-kept masks first.
+//! The ProxySPEX design: distinct uniform random masks (or i.i.d. Bernoulli masks with another
+//! keep probability), the all-removed and all-kept masks first.
 
 use std::collections::HashSet;
 
@@ -54,6 +55,26 @@ pub fn distinct_uniform_masks(n: usize, budget: usize, seed: u64) -> MaskBatch {
     masks
 }
 
+/// `budget` masks over `n >= 1` players, each player kept with probability `keep`, seeded: row 0
+/// removes every player, row 1 keeps every player (when `budget >= 2`), the rest are i.i.d.
+/// draws (repeats possible, as in i.i.d. sampling).
+pub fn bernoulli_masks(n: usize, budget: usize, keep: f64, seed: u64) -> MaskBatch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut masks = MaskBatch::with_capacity(n, budget);
+    let rows = [vec![false; n], vec![true; n]];
+    for row in rows.iter().take(budget) {
+        masks.push_bools(row);
+    }
+    let mut row = vec![false; n];
+    while masks.len() < budget {
+        for bit in row.iter_mut() {
+            *bit = rng.random::<f64>() < keep;
+        }
+        masks.push_bools(&row);
+    }
+    masks
+}
+
 /// `2^n`, saturated at `usize::MAX`.
 pub fn cube_size(n: usize) -> usize {
     if n >= usize::BITS as usize {
@@ -83,6 +104,21 @@ mod tests {
             assert_eq!(rows(&m), rows(&distinct_uniform_masks(n, m.len(), 7)));
             assert_ne!(rows(&m), rows(&distinct_uniform_masks(n, m.len(), 8)));
         }
+    }
+
+    #[test]
+    fn bernoulli_masks_keep_the_asked_share_seeded_and_corners_first() {
+        let (n, m) = (200, 500);
+        let b = bernoulli_masks(n, m, 0.9, 3);
+        assert_eq!(b.len(), m);
+        assert_eq!((b.count_kept(0), b.count_kept(1)), (0, n));
+        let kept: usize = (2..m).map(|r| b.count_kept(r)).sum();
+        let share = kept as f64 / ((m - 2) * n) as f64;
+        // 99,600 draws of p = 0.9: standard deviation 0.001.
+        assert!((share - 0.9).abs() < 0.005, "{share}");
+        assert_eq!(rows(&b), rows(&bernoulli_masks(n, m, 0.9, 3)));
+        assert_ne!(rows(&b), rows(&bernoulli_masks(n, m, 0.9, 4)));
+        assert_eq!(bernoulli_masks(5, 1, 0.9, 3).len(), 1);
     }
 
     #[test]
