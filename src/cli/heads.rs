@@ -88,15 +88,8 @@ fn all_kept(spectrum: &Spectrum) -> f64 {
 
 /// Prints the ten strongest heads and pairs.
 fn print_top(graph: &HeadGraph) {
-    let mut nodes: Vec<_> = graph.nodes.iter().collect();
-    nodes.sort_by(|a, b| {
-        b.value
-            .abs()
-            .total_cmp(&a.value.abs())
-            .then(a.player.cmp(&b.player))
-    });
     println!("{:<10} {:>12}", "head", graph.index);
-    for n in nodes.iter().take(10) {
+    for n in graph.ranked_nodes().iter().take(10) {
         println!(
             "{:<10} {:>12.5}",
             format!("L{}.h{}", n.layer, n.head),

@@ -4,10 +4,9 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use anyhow::Context;
 use clap::Args;
+use serde_json::Value;
 
 use spex::ablate::{evaluate_resumable, Shard, ValueStore};
 use spex::io::{read_json, write_json, write_masks_npy, write_values_npy};
@@ -45,9 +44,10 @@ pub struct OneShot {
     pub pairs: InteractionValues,
 }
 
-/// Plans `args.design` over `f`'s players in `args.out` (or checks the plan there), evaluates every mask
-/// through `f`, `per_batch` masks per call, into `out/values.log` (header: `identity` plus the
-/// plan), writes `values.npy`, decodes, and writes `interactions.json` and `spectrum.json`.
+/// Plans `args.design` over `f`'s players in `args.out` (or checks the plan there), evaluates
+/// every mask through `f`, `per_batch` masks per call, into `out/values.log` (header: `identity`
+/// plus the plan), writes `values.npy`, decodes, and writes `interactions.json` and
+/// `spectrum.json`.
 pub fn one_shot(
     args: &OneShotArgs,
     f: &mut impl ValueFunction,
@@ -120,14 +120,10 @@ pub fn write_or_check_plan(out: &Path, file: &PlanFile, masks: &MaskBatch) -> an
         write_json(&path, file)?;
         return Ok(());
     }
-    let found: Value = read_json(&path)?;
-    let mut found_id = found;
-    if let Some(map) = found_id.as_object_mut() {
-        map.remove("spex_version");
-    }
-    if found_id != plan_identity(file)? {
+    let found: PlanFile = read_json(&path)?;
+    if plan_identity(&found)? != plan_identity(file)? {
         anyhow::bail!(
-            "{} holds another plan than these arguments make (method, budget, degree, seed or the number of players differ); use another --out",
+            "{} holds another plan than these arguments make (method, budget, degree, seed, keep probability or the number of players differ); use another --out",
             path.display()
         );
     }

@@ -327,13 +327,7 @@ impl HeadGraph {
             let _ = writeln!(out, "<li>{}</li>", escape(line));
         }
         let _ = writeln!(out, "</ul>\n{}", self.to_svg(title));
-        let mut heads: Vec<&HeadNode> = self.nodes.iter().collect();
-        heads.sort_by(|a, b| {
-            b.value
-                .abs()
-                .total_cmp(&a.value.abs())
-                .then(a.player.cmp(&b.player))
-        });
+        let heads = self.ranked_nodes();
         let _ = writeln!(
             out,
             "<table><tr><th>layer</th><th>head</th><th>{}</th></tr>",
@@ -360,6 +354,18 @@ impl HeadGraph {
         }
         let _ = writeln!(out, "</table>\n</body></html>");
         out
+    }
+
+    /// The heads by |value|, largest first (ties in player order).
+    pub fn ranked_nodes(&self) -> Vec<&HeadNode> {
+        let mut nodes: Vec<&HeadNode> = self.nodes.iter().collect();
+        nodes.sort_by(|a, b| {
+            b.value
+                .abs()
+                .total_cmp(&a.value.abs())
+                .then(a.player.cmp(&b.player))
+        });
+        nodes
     }
 
     fn drawn_edges(&self) -> &[HeadEdge] {
