@@ -13,19 +13,25 @@ use super::error::ModelResult;
 /// Lanes of the independent partial sums in [`dot`] (lets the compiler use 8-wide vectors).
 const LANES: usize = 8;
 
-/// `q [N, H, T, Dh]` (already scaled by 1/sqrt(Dh)) at positions `pos0..pos0+T`, against
-/// `k, v [N, Hkv, pos0 + T, Dh]`; query head `h` reads KV head `h / (H / Hkv)`. Returns the
-/// per-head context `[N, H, T, Dh]`. All three must be f32 CPU tensors.
+/// `q [N, H, T, Dh]` (already scaled by 1/sqrt(Dh)), row r's queries at positions
+/// `first[r]..first[r]+T` (a `first` of length 1 serves every row), against `k, v [N, Hkv, S, Dh]`:
+/// each query sees the keys up to its own position. Query head `h` reads KV head `h / (H / Hkv)`.
+/// Returns the per-head context `[N, H, T, Dh]`. All three must be f32 CPU tensors.
 pub(crate) fn fused_causal_attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    pos0: usize,
+    first: &[usize],
 ) -> ModelResult<Tensor> {
     let (n, h, t, dh) = q.dims4()?;
     let (_, hkv, s, _) = k.dims4()?;
     let group = h / hkv;
-    let shape = Shape { t, s, dh, pos0 };
+    let shape_of = |row: usize| Shape {
+        t,
+        s,
+        dh,
+        pos0: first[if first.len() == 1 { 0 } else { row }],
+    };
     let out = with_values(q, |q| {
         with_values(k, |k| {
             with_values(v, |v| {
@@ -36,6 +42,7 @@ pub(crate) fn fused_causal_attention(
                         let (row, head) = (row_head / h, row_head % h);
                         let kv = (row * hkv + head / group) * s * dh;
                         let qs = &q[row_head * t * dh..(row_head + 1) * t * dh];
+                        let shape = shape_of(row);
                         one_head(qs, &k[kv..kv + s * dh], &v[kv..kv + s * dh], out, &shape);
                     });
                 out
@@ -232,15 +239,46 @@ mod tests {
             let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
             let k = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
             let v = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
-            let bias = causal_bias(t, p, DType::F32, &dev)?;
+            let bias = causal_bias(t, &[p], p + t, n, DType::F32, &dev)?;
             let want = attention(&q, &k, &v, &bias)?;
-            let got = fused_causal_attention(&q, &k, &v, p)?;
+            let got = fused_causal_attention(&q, &k, &v, &[p])?;
             let plain = plain_path(&q, &k, &v, p)?;
             let gap = (&plain - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(gap < 1e-5, "portable path n={n} h={h} t={t} p={p}: {gap}");
             assert_eq!(got.dims(), want.dims());
             let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "n={n} h={h} hkv={hkv} t={t} p={p}: {diff}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn per_row_query_positions_see_only_their_own_keys() -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = SeededNormal::new(1);
+        let (n, h, hkv, t, s, dh) = (3, 4, 2, 1, 11, 16);
+        let first = [10, 3, 0];
+        let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
+        let k = rng.tensor((n, hkv, s, dh), 0.0, 1.0);
+        let v = rng.tensor((n, hkv, s, dh), 0.0, 1.0);
+        let bias = causal_bias(t, &first, s, n, DType::F32, &dev)?;
+        let got = fused_causal_attention(&q, &k, &v, &first)?;
+        let want = attention(&q, &k, &v, &bias)?;
+        let diff = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "per-row positions: {diff}");
+        for (r, &p) in first.iter().enumerate() {
+            let row = |x: &Tensor| -> anyhow::Result<Tensor> {
+                Ok(x.narrow(0, r, 1)?.narrow(2, 0, p + 1)?.contiguous()?)
+            };
+            let alone = fused_causal_attention(&q.narrow(0, r, 1)?, &row(&k)?, &row(&v)?, &[p])?;
+            let gap = (got.narrow(0, r, 1)? - alone)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?;
+            assert!(
+                gap < 1e-6,
+                "row {r} depends on keys after position {p}: {gap}"
+            );
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::decoder::{HeadOp, Kv};
+use super::decoder::{BlockAt, HeadOp, Kv};
 use super::error::{ModelError, ModelResult};
 use super::masks::{lowest_masked_layer, HeadMask, TokenMask};
 use super::ragged::Ragged;
@@ -292,7 +292,7 @@ impl Model {
             let ids = Tensor::new(p.as_slice(), &self.device)?.unsqueeze(0)?;
             let mut x = self.decoder.embed(&ids, 0)?;
             for (l, sum) in sums.iter_mut().enumerate() {
-                let o = self.decoder.block(l, &x, 0, None, None, None)?;
+                let o = self.decoder.block(l, &x, BlockAt::default())?;
                 // ctx [1, H, T, Dh] -> sum over positions [1, H, 1, Dh], accumulated in f32.
                 let s = o.ctx.to_dtype(candle_core::DType::F32)?.sum_keepdim(2)?;
                 *sum = Some(match sum.take() {
@@ -433,7 +433,7 @@ impl Model {
         let mut resid = Vec::with_capacity(self.info.n_layers + 1);
         let mut kv = Vec::with_capacity(self.info.n_layers);
         for l in 0..self.info.n_layers {
-            let o = self.decoder.block(l, &x, 0, None, None, None)?;
+            let o = self.decoder.block(l, &x, BlockAt::default())?;
             resid.push(x);
             kv.push(o.kv);
             x = o.x;
@@ -524,7 +524,11 @@ impl Model {
         let mut past = Vec::with_capacity(self.info.n_layers);
         for l in 0..self.info.n_layers {
             let op = self.head_op(l, &[first], prepared, opts)?;
-            let o = self.decoder.block(l, &x, 0, op.as_ref(), None, None)?;
+            let at = BlockAt {
+                op: op.as_ref(),
+                ..BlockAt::default()
+            };
+            let o = self.decoder.block(l, &x, at)?;
             past.push(o.kv);
             x = o.x;
         }
@@ -657,19 +661,27 @@ impl Model {
         let ragged = Ragged::new(&lens, t, &self.device)?;
         for l in start..l_count {
             let op = self.head_op(l, batch, prepared, opts)?;
-            let kv = past.map(|p| &p[l]);
-            x = self
-                .decoder
-                .block(l, &x, pos0, op.as_ref(), kv, ragged.as_ref())?
-                .x;
+            let at = BlockAt {
+                pos0,
+                op: op.as_ref(),
+                past: past.map(|p| &p[l]),
+                ragged: ragged.as_ref(),
+                // The last block computes only what the readout reads.
+                readout: (l + 1 == l_count).then_some(last),
+            };
+            x = self.decoder.block(l, &x, at)?.x;
         }
-        let idx: Vec<u32> = last
-            .iter()
-            .enumerate()
-            .map(|(r, &p)| (r * t + p) as u32)
-            .collect();
-        let idx = Tensor::new(idx.as_slice(), &self.device)?;
-        let hidden = x.reshape((n * t, d))?.index_select(&idx, 0)?;
+        let hidden = if start < l_count {
+            x.reshape((n, d))?
+        } else {
+            let idx: Vec<u32> = last
+                .iter()
+                .enumerate()
+                .map(|(r, &p)| (r * t + p) as u32)
+                .collect();
+            let idx = Tensor::new(idx.as_slice(), &self.device)?;
+            x.reshape((n * t, d))?.index_select(&idx, 0)?
+        };
         let hidden = self.decoder.final_norm(&hidden)?;
         let logits = hidden.matmul(&unembed.weight.t()?)?;
         let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;

@@ -5,10 +5,10 @@ use candle_core::{Module, Tensor};
 use candle_nn::LayerNorm;
 
 use super::config::Gpt2Config;
-use super::decoder::{causal_attention, merge_heads, BlockOut, Decoder, HeadOp, Kv};
+use super::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
 use super::error::ModelResult;
 use super::projection::Projection;
-use super::ragged::{self, Ragged};
+use super::ragged;
 use super::weights::Weights;
 
 struct Block {
@@ -93,37 +93,42 @@ impl Decoder for Gpt2 {
         Ok(tok.broadcast_add(&pos)?)
     }
 
-    fn block(
-        &self,
-        l: usize,
-        x: &Tensor,
-        pos0: usize,
-        op: Option<&HeadOp>,
-        past: Option<&Kv>,
-        ragged: Option<&Ragged>,
-    ) -> ModelResult<BlockOut> {
+    fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut> {
         let blk = &self.blocks[l];
         let (n, t, d) = x.dims3()?;
         let (h, hd) = (self.cfg.n_head, d / self.cfg.n_head);
-        let xn = blk.ln_1.forward(&ragged::pack(ragged, x)?)?;
+        let xn = blk.ln_1.forward(&ragged::pack(at.ragged, x)?)?;
         let qkv = blk.c_attn.forward(&xn)?;
         let split =
-            |i: usize, scale: f64| ragged::to_heads(ragged, &qkv, i * d, (n, t), (h, hd), scale);
-        let q = split(0, 1.0 / (hd as f64).sqrt())?;
+            |i: usize, scale: f64| ragged::to_heads(at.ragged, &qkv, i * d, (n, t), (h, hd), scale);
+        let q_scale = 1.0 / (hd as f64).sqrt();
+        let q = match at.readout {
+            Some(_) => ragged::to_heads(
+                None,
+                &at.at_readout(&qkv, (n, t))?,
+                0,
+                (n, 1),
+                (h, hd),
+                q_scale,
+            )?,
+            None => split(0, q_scale)?,
+        };
         let (k, v) = (split(1, 1.0)?, split(2, 1.0)?);
-        let all = Kv::extended_by(past, &k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, pos0)?;
-        let merged = merge_heads(&ctx, op, ragged)?;
-        let x = ragged::add_unpacked(ragged, x, &blk.attn_proj.forward(&merged)?)?;
+        let all = Kv::extended_by(at.past, &k, &v)?;
+        let ctx = causal_attention(&q, &all.k, &all.v, &at.query_starts())?;
+        let padding = at.query_ragged();
+        let merged = merge_heads(&ctx, at.op, padding)?;
+        let x = at.residual_at_queries(x)?;
+        let x = ragged::add_unpacked(padding, &x, &blk.attn_proj.forward(&merged)?)?;
         let hidden = blk
             .c_fc
-            .forward(&blk.ln_2.forward(&ragged::pack(ragged, &x)?)?)?;
+            .forward(&blk.ln_2.forward(&ragged::pack(padding, &x)?)?)?;
         let hidden = if self.cfg.gelu_erf {
             hidden.gelu_erf()?
         } else {
             hidden.gelu()?
         };
-        let x = ragged::add_unpacked(ragged, &x, &blk.mlp_proj.forward(&hidden)?)?;
+        let x = ragged::add_unpacked(padding, &x, &blk.mlp_proj.forward(&hidden)?)?;
         Ok(BlockOut {
             x,
             kv: Kv { k, v },

@@ -7,10 +7,10 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::RmsNorm;
 
 use super::config::{LlamaConfig, RopeScaling};
-use super::decoder::{causal_attention, merge_heads, BlockOut, Decoder, HeadOp, Kv};
+use super::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
 use super::error::{ModelError, ModelResult};
 use super::projection::Projection;
-use super::ragged::{self, Ragged};
+use super::ragged;
 use super::swiglu::swiglu;
 use super::weights::Weights;
 
@@ -184,6 +184,26 @@ impl Llama {
     }
 }
 
+impl Llama {
+    /// RoPE tables for `t` positions per row starting at `first[r]`: `cos, sin [T, Dh/2]` for one
+    /// shared start, else `[N, T, Dh/2]`.
+    fn rotation(&self, first: &[usize], t: usize) -> ModelResult<(Tensor, Tensor)> {
+        if let [p] = first {
+            return Ok((self.cos.narrow(0, *p, t)?, self.sin.narrow(0, *p, t)?));
+        }
+        let idx: Vec<u32> = first
+            .iter()
+            .flat_map(|&p| (p..p + t).map(|i| i as u32))
+            .collect();
+        let idx = Tensor::from_vec(idx, first.len() * t, self.cos.device())?;
+        let half = self.cos.dim(1)?;
+        let table = |m: &Tensor| -> ModelResult<Tensor> {
+            Ok(m.index_select(&idx, 0)?.reshape((first.len(), t, half))?)
+        };
+        Ok((table(&self.cos)?, table(&self.sin)?))
+    }
+}
+
 impl Decoder for Llama {
     fn embed(&self, ids: &Tensor, _pos0: usize) -> ModelResult<Tensor> {
         let (n, t) = ids.dims2()?;
@@ -194,15 +214,7 @@ impl Decoder for Llama {
         ))?)
     }
 
-    fn block(
-        &self,
-        l: usize,
-        x: &Tensor,
-        pos0: usize,
-        op: Option<&HeadOp>,
-        past: Option<&Kv>,
-        ragged: Option<&Ragged>,
-    ) -> ModelResult<BlockOut> {
+    fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut> {
         let blk = &self.blocks[l];
         let (n, t, _) = x.dims3()?;
         let (h, hkv, hd) = (
@@ -211,14 +223,16 @@ impl Decoder for Llama {
             self.cfg.head_dim,
         );
         let a = &blk.attn;
-        let xn = blk.input_norm.forward(&ragged::pack(ragged, x)?)?;
+        let xn = blk.input_norm.forward(&ragged::pack(at.ragged, x)?)?;
         // Projections stay position-wise; q/k norms act per head, so they run there too.
-        let heads = |lin: &Projection,
+        let heads = |input: &Tensor,
+                     lin: &Projection,
                      count: usize,
                      norm: Option<&RmsNorm>,
-                     scale: f64|
+                     scale: f64,
+                     queries: bool|
          -> ModelResult<Tensor> {
-            let y = lin.forward(&xn)?;
+            let y = lin.forward(input)?;
             let y = match norm {
                 Some(nm) => {
                     let rows = y.elem_count() / (count * hd);
@@ -227,25 +241,32 @@ impl Decoder for Llama {
                 }
                 None => y,
             };
-            ragged::to_heads(ragged, &y, 0, (n, t), (count, hd), scale)
+            let (shape, padding) = match queries {
+                true => (at.query_shape((n, t)), at.query_ragged()),
+                false => ((n, t), at.ragged),
+            };
+            ragged::to_heads(padding, &y, 0, shape, (count, hd), scale)
         };
-        let cos = self.cos.narrow(0, pos0, t)?;
-        let sin = self.sin.narrow(0, pos0, t)?;
         // RoPE is linear, so the 1/sqrt(Dh) score scale can be applied to q before it.
         let q_scale = 1.0 / (hd as f64).sqrt();
-        let q = heads(&a.q, h, a.q_norm.as_ref(), q_scale)?;
+        let q_in = at.at_readout(&xn, (n, t))?;
+        let q = heads(&q_in, &a.q, h, a.q_norm.as_ref(), q_scale, true)?;
+        let (cos, sin) = self.rotation(&at.query_starts(), q.dim(2)?)?;
         let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?;
-        let k = heads(&a.k, hkv, a.k_norm.as_ref(), 1.0)?;
+        let k = heads(&xn, &a.k, hkv, a.k_norm.as_ref(), 1.0, false)?;
+        let (cos, sin) = self.rotation(&[at.pos0], t)?;
         let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?;
-        let v = heads(&a.v, hkv, None, 1.0)?;
-        let all = Kv::extended_by(past, &k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, pos0)?;
-        let merged = merge_heads(&ctx, op, ragged)?;
-        let x = ragged::add_unpacked(ragged, x, &a.o.forward(&merged)?)?;
-        let xn = blk.post_norm.forward(&ragged::pack(ragged, &x)?)?;
+        let v = heads(&xn, &a.v, hkv, None, 1.0, false)?;
+        let all = Kv::extended_by(at.past, &k, &v)?;
+        let ctx = causal_attention(&q, &all.k, &all.v, &at.query_starts())?;
+        let padding = at.query_ragged();
+        let merged = merge_heads(&ctx, at.op, padding)?;
+        let x = at.residual_at_queries(x)?;
+        let x = ragged::add_unpacked(padding, &x, &a.o.forward(&merged)?)?;
+        let xn = blk.post_norm.forward(&ragged::pack(padding, &x)?)?;
         let m = &blk.mlp;
         let act = swiglu(&m.gate.forward(&xn)?, &m.up.forward(&xn)?)?;
-        let x = ragged::add_unpacked(ragged, &x, &m.down.forward(&act)?)?;
+        let x = ragged::add_unpacked(padding, &x, &m.down.forward(&act)?)?;
         Ok(BlockOut {
             x,
             kv: Kv { k, v },

@@ -94,6 +94,19 @@ fn real_slots(ragged: Option<&Ragged>, n: usize, t: usize) -> Cow<'_, [usize]> {
     }
 }
 
+/// Position-wise row of row r's position `at[r]` in an `[N, T]` batch, for each row: `[N]`.
+/// Every `at[r]` must be a real position of row r.
+pub(crate) fn readout_rows(ragged: Option<&Ragged>, n: usize, t: usize, at: &[usize]) -> Vec<u32> {
+    let rows = slot_rows(ragged, n, t);
+    at.iter()
+        .enumerate()
+        .map(|(r, &p)| {
+            debug_assert!(rows[r * t + p].is_some(), "row {r} reads out padding");
+            rows[r * t + p].unwrap_or(r * t + p) as u32
+        })
+        .collect()
+}
+
 /// `x [N, T, C]` packed to `[M, C]` when `ragged`, else unchanged.
 pub(crate) fn pack(ragged: Option<&Ragged>, x: &Tensor) -> ModelResult<Tensor> {
     match ragged {
