@@ -2,6 +2,7 @@
 //! model over a task's prompts or token masks over one prompt, the resulting candidate logits or values, and the append-only
 //! store and shards that make long runs resumable and splittable.
 
+pub mod head_players;
 pub mod resumable;
 pub mod shard;
 pub mod store;
@@ -9,6 +10,7 @@ pub mod task_scorer;
 pub mod token_players;
 pub mod token_scorer;
 
+pub use head_players::{parse_layer_range, HeadPlayers};
 pub use resumable::evaluate_resumable;
 pub use shard::Shard;
 pub use store::ValueStore;

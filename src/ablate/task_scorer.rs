@@ -1,5 +1,6 @@
 //! [`TaskScorer`]: one model, one fixed question set, many head masks -> candidate logits.
 
+use super::head_players::HeadPlayers;
 use crate::model::{Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::task::{CandidateLogits, CandidateValue, TaskItem, ValueKind};
@@ -136,17 +137,27 @@ impl<'m> TaskScorer<'m> {
         CandidateLogits::new(&n_choices, data, lse)
     }
 
-    /// A [`ValueFunction`] over `L * H` head players: mask bit 1 keeps a head, 0 zeroes it.
+    /// A [`ValueFunction`] over all `L * H` head players: mask bit 1 keeps a head, 0 zeroes it.
     pub fn head_value_function(
         &'m self,
         kind: ValueKind,
         golds: Vec<usize>,
     ) -> impl ValueFunction + 'm {
         let info = self.model.info();
-        let n = info.n_layers * info.n_heads;
-        CandidateValue::new(n, kind, golds, move |masks: &MaskBatch| {
+        self.players_value_function(HeadPlayers::all(info.n_layers, info.n_heads), kind, golds)
+    }
+
+    /// A [`ValueFunction`] over `players` (bit 1 keeps the head, 0 zeroes it); heads that are not
+    /// players are always kept.
+    pub fn players_value_function(
+        &'m self,
+        players: HeadPlayers,
+        kind: ValueKind,
+        golds: Vec<usize>,
+    ) -> impl ValueFunction + 'm {
+        CandidateValue::new(players.n(), kind, golds, move |masks: &MaskBatch| {
             let heads: Vec<Option<Vec<f32>>> = (0..masks.len())
-                .map(|r| Some((0..n).map(|i| masks.get(r, i) as u8 as f32).collect()))
+                .map(|r| Some(players.scales(|i| masks.get(r, i))))
                 .collect();
             self.score(&heads, kind.needs_logsumexp())
         })

@@ -4,7 +4,9 @@
 use clap::Args;
 use serde_json::{json, Value};
 
-use spex::ablate::TaskScorer;
+use std::ops::Range;
+
+use spex::ablate::{parse_layer_range, HeadPlayers, TaskScorer};
 use spex::model::{Model, RunOptions};
 use spex::task::{LoadedTask, ValueKind};
 
@@ -34,12 +36,18 @@ pub struct HeadValueArgs {
     /// Most prompt tokens per forward batch (bounds memory) [default: 1024 on the CPU, 8192 on GPUs].
     #[arg(long)]
     pub max_batch_tokens: Option<usize>,
+    /// Only the heads of these layers are players, e.g. `20-29` (inclusive) or `25`; the others
+    /// stay kept, and the layers below the range run once per question [default: every layer].
+    #[arg(long, value_parser = parse_layer_range)]
+    pub layers: Option<Range<usize>>,
 }
 
-/// A loaded model and question set: head player `l * H + h` is head `h` of layer `l`.
+/// A loaded model and question set, and which of its heads are the players.
 pub struct HeadValues {
     /// The model.
     pub model: Model,
+    /// The players: every head, or those of `--layers`.
+    pub players: HeadPlayers,
     /// The questions.
     pub task: LoadedTask,
     /// How the forward passes run (batch size, ablation targets).
@@ -59,9 +67,15 @@ impl HeadValueArgs {
             .ablation
             .run_options(&model, self.max_batch_tokens, &prompts)?;
         let info = model.info();
-        let identity = json!({
+        let players = match &self.layers {
+            Some(range) => {
+                HeadPlayers::in_layers(range.clone(), info.n_layers, info.n_heads, "--layers")?
+            }
+            None => HeadPlayers::all(info.n_layers, info.n_heads),
+        };
+        let mut identity = json!({
             "players": "heads",
-            "n_players": info.n_layers * info.n_heads,
+            "n_players": players.n(),
             "model": self.model.label(),
             "dtype": format!("{:?}", model.dtype()).to_lowercase(),
             "task": task.name,
@@ -73,8 +87,13 @@ impl HeadValueArgs {
             "ablation": self.ablation.label(),
             "mean_prompts": self.ablation.mean_prompts.as_ref().map(|p| p.display().to_string()),
         });
+        // Absent for every head, so the stores of runs over all heads keep their header.
+        if !players.is_all() {
+            identity["layers"] = json!(players.to_string());
+        }
         Ok(HeadValues {
             model,
+            players,
             task,
             options,
             kind: self.value,
@@ -84,16 +103,9 @@ impl HeadValueArgs {
 }
 
 impl HeadValues {
-    /// Number of head players `L * H`.
+    /// Number of head players.
     pub fn n_players(&self) -> usize {
-        let info = self.model.info();
-        info.n_layers * info.n_heads
-    }
-
-    /// `(layers, heads)` of the model.
-    pub fn shape(&self) -> (usize, usize) {
-        let info = self.model.info();
-        (info.n_layers, info.n_heads)
+        self.players.n()
     }
 
     /// What determines the values, plus `extra` fields (e.g. the plan): a store's header.
@@ -105,6 +117,14 @@ impl HeadValues {
             }
         }
         id
+    }
+
+    /// The value function over the players.
+    pub fn value_function<'s>(
+        &'s self,
+        scorer: &'s TaskScorer<'s>,
+    ) -> impl spex::sparse::ValueFunction + 's {
+        scorer.players_value_function(self.players.clone(), self.kind, self.task.golds())
     }
 
     /// A scorer of the questions (no progress bar of its own).

@@ -28,15 +28,22 @@ pub struct HeadsArgs {
 /// Runs `spex heads`.
 pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
     let hv = args.values.load()?;
-    let (layers, heads) = hv.shape();
+    let players = &hv.players;
     eprintln!(
-        "players: {layers} layers x {heads} heads; {} question(s) per mask",
+        "players: {} heads (layers {players}, {} per layer); {} question(s) per mask",
+        players.n(),
+        players.heads(),
         hv.task.items.len()
     );
     let scorer = hv.scorer()?;
-    let mut f = scorer.head_value_function(hv.kind, hv.task.golds());
+    let mut f = hv.value_function(&scorer);
     let done = one_shot(&args.run, &mut f, hv.identity(&[]), hv.per_batch())?;
-    let graph = HeadGraph::new(&done.pairs, layers, heads, args.top_edges);
+    let graph = HeadGraph::new(
+        &done.pairs,
+        players.layers(),
+        players.heads(),
+        args.top_edges,
+    );
     let title = format!(
         "{} on {} ({}): head interactions",
         args.values.model.label(),
@@ -51,10 +58,10 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
             args.values.ablation.label()
         ),
         format!(
-            "{}: {} masks, R^2 on the queried masks {:.4}",
+            "{}: {} masks, {}",
             done.plan.method(),
             done.masks.len(),
-            done.decoded.report.r2_queried
+            done.faithfulness()
         ),
         format!(
             "decoded f(all heads kept) = {:.4}, f(all removed) = {:.4}",
@@ -72,8 +79,8 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
 
     print_top(&graph);
     eprintln!(
-        "R^2 on the queried masks {:.4}; wrote interactions.json, spectrum.json, heads.{{json,dot,svg,html}}, values.npy in {}",
-        done.decoded.report.r2_queried,
+        "{}; wrote interactions.json, spectrum.json, heads.{{json,dot,svg,html}}, values.npy in {}",
+        done.faithfulness(),
         args.run.out.display()
     );
     Ok(())

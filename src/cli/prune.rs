@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Serialize;
 
+use spex::ablate::HeadPlayers;
 use spex::io::{read_json, write_json};
 use spex::report::prune::{kept_mask, removal_order, Strategy};
 use spex::report::spectrum_file::SpectrumFile;
@@ -59,7 +60,7 @@ struct Checked {
 struct Level {
     /// Fraction asked for.
     fraction: f64,
-    /// Heads removed (`round(fraction * L * H)`).
+    /// Heads removed (`round(fraction * players)`).
     heads_removed: usize,
     /// The level under each strategy.
     checked: Vec<Checked>,
@@ -91,6 +92,33 @@ fn read_spectrum(from: &Path) -> anyhow::Result<(PathBuf, Spectrum)> {
     Ok((path, spectrum))
 }
 
+/// With a `spex heads` folder, checks that its players (heads.json's `first_layer` and `layers`)
+/// are `players`: a spectrum over other layers of the same size would prune the wrong heads.
+fn check_layers_match(from: &Path, players: &HeadPlayers) -> anyhow::Result<()> {
+    let path = from.join("heads.json");
+    if !from.is_dir() || !path.is_file() {
+        return Ok(());
+    }
+    let graph: serde_json::Value = read_json(&path)?;
+    let field = |name: &str| graph.get(name).and_then(serde_json::Value::as_u64);
+    let first = field("first_layer").unwrap_or(0) as usize;
+    let Some(count) = field("layers") else {
+        anyhow::bail!("{}: no `layers` field", path.display());
+    };
+    let theirs = first..first + count as usize;
+    if theirs != players.layers() {
+        anyhow::bail!(
+            "--layers: {} is over the heads of layers {}-{}, but this run's players are layers {players}; pass --layers {}-{}",
+            path.display(),
+            theirs.start,
+            theirs.end.saturating_sub(1),
+            theirs.start,
+            theirs.end.saturating_sub(1)
+        );
+    }
+    Ok(())
+}
+
 /// Runs `spex prune`.
 pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
     if let Some(bad) = args.levels.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
@@ -104,7 +132,7 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
         spectrum.n_players(),
         &spectrum_path.display().to_string(),
     )?;
-    let (_, heads) = hv.shape();
+    check_layers_match(&args.from, &hv.players)?;
     let counts: Vec<usize> = args
         .levels
         .iter()
@@ -129,7 +157,7 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
     let predicted = spectrum.eval(&batch);
     let rows: Vec<Option<Vec<f32>>> = kept
         .iter()
-        .map(|k| Some(k.iter().map(|&b| f32::from(u8::from(b))).collect()))
+        .map(|k| Some(hv.players.scales(|p| k[p])))
         .collect();
     eprintln!(
         "checking {} pruned models and the full one on {} question(s)",
@@ -148,7 +176,7 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
         strategy,
         removed: removed_sets[row]
             .iter()
-            .map(|&p| [p / heads, p % heads])
+            .map(|&p| hv.players.head(p))
             .collect(),
         predicted_value: predicted[row],
         value: values[row],

@@ -17,7 +17,8 @@ use super::solve::{read_plan, read_plan_masks};
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Folder written by `spex plan` (plan.json and masks.npy), with one player per head
-    /// (`--players` = layers x heads, player `l * H + h` = head h of layer l).
+    /// (`--players` = layers x heads, player `l * H + h` = head h of layer l; with `--layers A-B`,
+    /// the heads of those layers only, player 0 = head 0 of layer A).
     #[arg(long)]
     pub plan: PathBuf,
     /// Evaluate only slice `i` of `N` contiguous slices of the masks (e.g. a Slurm array task).
@@ -29,14 +30,17 @@ pub struct RunArgs {
     pub values: HeadValueArgs,
 }
 
-/// Checks that a plan over `n` players fits the model's heads.
+/// Checks that a plan over `n` players fits the players (the model's heads, or those of `--layers`).
 pub fn check_head_players(hv: &HeadValues, n: usize, plan_arg: &str) -> anyhow::Result<()> {
-    let (layers, heads) = hv.shape();
-    if n != layers * heads {
+    let players = &hv.players;
+    if n != players.n() {
+        let layers = players.layers();
         anyhow::bail!(
-            "{plan_arg}: the plan is for {n} players but the model has {layers} layers x {heads} heads = {} heads; plan with --players {}",
-            layers * heads,
-            layers * heads
+            "{plan_arg}: the plan is for {n} players but layers {players} hold {} layers x {} heads = {} heads; plan with --players {} (or choose --layers to match)",
+            layers.len(),
+            players.heads(),
+            players.n(),
+            players.n()
         );
     }
     Ok(())
@@ -61,7 +65,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let store = args.plan.join(format!("{stem}.log"));
     let first = rows.start;
     let scorer = hv.scorer()?;
-    let mut f = scorer.head_value_function(hv.kind, hv.task.golds());
+    let mut f = hv.value_function(&scorer);
     let values = evaluate_stored(
         &mut f,
         &masks,

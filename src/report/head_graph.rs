@@ -3,6 +3,7 @@
 //! cluster per layer), a standalone SVG picture and an HTML page with the picture and tables.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 
 use serde::Serialize;
 
@@ -27,7 +28,7 @@ pub struct HeadNode {
     pub layer: usize,
     /// Query head within the layer (from 0).
     pub head: usize,
-    /// Player index `layer * heads + head`.
+    /// Player index `(layer - first_layer) * heads + head`.
     pub player: usize,
     /// The index's value of this head alone.
     pub value: f64,
@@ -68,7 +69,9 @@ pub struct LayerSummary {
 pub struct HeadGraph {
     /// Index the values come from (`k-SII`, `FBII`, ...).
     pub index: String,
-    /// Layers L.
+    /// Lowest layer whose heads are players (0 unless the run chose `--layers`).
+    pub first_layer: usize,
+    /// Layers whose heads are players (`first_layer..first_layer + layers`).
     pub layers: usize,
     /// Query heads per layer H.
     pub heads: usize,
@@ -85,13 +88,20 @@ pub struct HeadGraph {
 }
 
 impl HeadGraph {
-    /// Builds the graph of `values` (an index over `layers * heads` players, order >= 2 for
-    /// edges), drawing and summarising the `top_edges` strongest pairs.
-    pub fn new(values: &InteractionValues, layers: usize, heads: usize, top_edges: usize) -> Self {
-        let at = |p: usize| [p / heads, p % heads];
-        let nodes: Vec<HeadNode> = (0..layers * heads)
+    /// Builds the graph of `values` (an index over the `heads` heads of each of `layers`, player
+    /// 0 = head 0 of the first; order >= 2 for edges), drawing and summarising the `top_edges`
+    /// strongest pairs.
+    pub fn new(
+        values: &InteractionValues,
+        layers: Range<usize>,
+        heads: usize,
+        top_edges: usize,
+    ) -> Self {
+        let first_layer = layers.start;
+        let at = |p: usize| [first_layer + p / heads, p % heads];
+        let nodes: Vec<HeadNode> = (0..layers.len() * heads)
             .map(|p| HeadNode {
-                layer: p / heads,
+                layer: first_layer + p / heads,
                 head: p % heads,
                 player: p,
                 value: values.get(&Subset::singleton(p as u32)),
@@ -112,9 +122,11 @@ impl HeadGraph {
             })
             .collect();
         let top_edges = top_edges.min(edges.len());
-        let layer_summary = (0..layers)
+        let layer_summary = layers
+            .clone()
             .map(|l| {
-                let row = &nodes[l * heads..(l + 1) * heads];
+                let i = l - first_layer;
+                let row = &nodes[i * heads..(i + 1) * heads];
                 let strongest = row
                     .iter()
                     .max_by(|a, b| {
@@ -137,7 +149,8 @@ impl HeadGraph {
             .collect();
         HeadGraph {
             index: values.index.to_string(),
-            layers,
+            first_layer,
+            layers: layers.len(),
             heads,
             baseline_value: values.baseline_value,
             nodes,
@@ -161,10 +174,11 @@ impl HeadGraph {
             "  node [shape=circle, style=filled, fontcolor=white, fontsize=9];"
         );
         let max = self.max_node();
-        for l in 0..self.layers {
+        for i in 0..self.layers {
+            let l = self.first_layer + i;
             let _ = writeln!(out, "  subgraph cluster_layer_{l} {{");
             let _ = writeln!(out, "    label=\"layer {l}\";");
-            for n in &self.nodes[l * self.heads..(l + 1) * self.heads] {
+            for n in &self.nodes[i * self.heads..(i + 1) * self.heads] {
                 let _ = writeln!(
                     out,
                     "    \"L{l}H{}\" [label=\"{l}.{}\\n{:.3}\", fillcolor=\"{}\", width={:.2}, tooltip=\"layer {l} head {}: {}\"];",
@@ -197,17 +211,18 @@ impl HeadGraph {
         out
     }
 
-    /// A standalone SVG: heads on a grid (layer 0 at the top, heads left to right), node size
+    /// A standalone SVG: heads on a grid (lowest layer at the top, heads left to right), node size
     /// and colour by value, the `top_edges` strongest pairs as curves; hover shows the numbers.
     pub fn to_svg(&self, title: &str) -> String {
         let (left, top, bottom) = (56.0, 64.0, 56.0);
         // Wide enough for the two title lines, whatever the head count.
         let width = (left + self.heads as f64 * CELL + 24.0).max(600.0);
         let height = top + self.layers as f64 * CELL + bottom;
+        // Row of layer l: the first player layer at the top.
         let centre = |l: usize, h: usize| {
             (
                 left + (h as f64 + 0.5) * CELL,
-                top + (l as f64 + 0.5) * CELL,
+                top + ((l - self.first_layer) as f64 + 0.5) * CELL,
             )
         };
         let mut out = String::new();
@@ -232,14 +247,14 @@ impl HeadGraph {
             self.edges.len()
         );
         for h in 0..self.heads {
-            let (x, _) = centre(0, h);
+            let (x, _) = centre(self.first_layer, h);
             let _ = writeln!(
                 out,
                 "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">h{h}</text>",
                 top - 6.0
             );
         }
-        for l in 0..self.layers {
+        for l in self.first_layer..self.first_layer + self.layers {
             let (_, y) = centre(l, 0);
             let _ = writeln!(
                 out,
@@ -448,7 +463,7 @@ mod tests {
 
     #[test]
     fn nodes_edges_and_layer_summaries_follow_the_values() {
-        let g = HeadGraph::new(&values(), 3, 2, 2);
+        let g = HeadGraph::new(&values(), 0..3, 2, 2);
         assert_eq!(g.nodes.len(), 6);
         assert_eq!(
             (g.nodes[1].layer, g.nodes[1].head, g.nodes[1].value),
@@ -476,8 +491,39 @@ mod tests {
     }
 
     #[test]
+    fn players_of_higher_layers_carry_their_own_layer_numbers() {
+        let g = HeadGraph::new(&values(), 20..23, 2, 2);
+        assert_eq!((g.first_layer, g.layers), (20, 3));
+        assert_eq!(
+            (g.nodes[4].layer, g.nodes[4].head, g.nodes[4].player),
+            (22, 0, 4)
+        );
+        assert_eq!((g.edges[0].a, g.edges[0].b), ([20, 1], [22, 0]));
+        let s = &g.layer_summary;
+        assert_eq!(
+            (s[0].layer, s[0].edges_within, s[0].edges_across),
+            (20, 1, 1)
+        );
+        assert_eq!((s[2].layer, s[2].edges_across), (22, 1));
+        let dot = g.to_dot();
+        assert!(dot.contains("cluster_layer_22") && !dot.contains("cluster_layer_0 "));
+        assert!(dot.contains("\"L20H1\" -- \"L22H0\""), "{dot}");
+        let svg = g.to_svg("t");
+        assert!(svg.contains(">L20<") && svg.contains(">L22<") && !svg.contains(">L0<"));
+        // The top row is the first player layer, whatever its number.
+        let same = HeadGraph::new(&values(), 0..3, 2, 2).to_svg("t");
+        let circles = |svg: &str| -> Vec<String> {
+            svg.lines()
+                .filter(|l| l.starts_with("<circle"))
+                .map(|l| l.split("><title>").next().unwrap_or("").to_string())
+                .collect()
+        };
+        assert_eq!(circles(&svg), circles(&same));
+    }
+
+    #[test]
     fn pictures_draw_every_head_and_only_the_top_pairs() {
-        let g = HeadGraph::new(&values(), 3, 2, 2);
+        let g = HeadGraph::new(&values(), 0..3, 2, 2);
         let dot = g.to_dot();
         assert_eq!(dot.matches("subgraph cluster_layer_").count(), 3);
         assert_eq!(dot.matches(" -- ").count(), 2);
