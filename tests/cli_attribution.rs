@@ -92,6 +92,11 @@ impl Fixture {
     }
 }
 
+fn read_spectrum(path: &Path) -> spex::sparse::Spectrum {
+    let file: spex::report::spectrum_file::SpectrumFile = spex::io::read_json(path).unwrap();
+    file.to_spectrum(path).unwrap()
+}
+
 fn assert_close(a: &[f64], b: &[f64], tol: f64) {
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -144,10 +149,32 @@ fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
     let svg = std::fs::read_to_string(out.join("heads.svg")).unwrap();
     assert_eq!(svg.matches("<circle").count(), 16);
 
-    let first: Vec<Vec<u8>> = ["interactions.json", "values.npy", "heads.json", "heads.svg"]
-        .iter()
-        .map(|f| std::fs::read(out.join(f)).unwrap())
-        .collect();
+    // The held-out check: a tenth of the budget in unseen masks, their values the library's, and
+    // the reported R^2 the spectrum's on them.
+    let unseen = read_masks_npy(&out.join("held_out_masks.npy")).unwrap();
+    assert_eq!((unseen.len(), unseen.n_players()), (12, 16));
+    let unseen_values = read_values(&out.join("held_out_values.npy")).unwrap();
+    assert_close(
+        &unseen_values,
+        &fx.head_values(&unseen, ValueKind::CorrectLogProb),
+        1e-5,
+    );
+    let report = json(&out.join("interactions.json"));
+    assert_eq!(report["held_out"].as_u64(), Some(12));
+    let spectrum = read_spectrum(&out.join("spectrum.json"));
+    let r2 = spectrum.r2(&unseen, &unseen_values);
+    assert!((report["r2_held_out"].as_f64().unwrap() - r2).abs() < 1e-9);
+
+    let first: Vec<Vec<u8>> = [
+        "interactions.json",
+        "values.npy",
+        "heads.json",
+        "heads.svg",
+        "held_out_values.npy",
+    ]
+    .iter()
+    .map(|f| std::fs::read(out.join(f)).unwrap())
+    .collect();
     // A crash after 50 masks, in the middle of the 51st record.
     let log = std::fs::read(out.join("values.log")).unwrap();
     let header = log.iter().position(|&b| b == b'\n').unwrap() + 1;
@@ -158,9 +185,15 @@ fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
         "{}",
         stderr(&again)
     );
-    for (f, bytes) in ["interactions.json", "values.npy", "heads.json", "heads.svg"]
-        .iter()
-        .zip(&first)
+    for (f, bytes) in [
+        "interactions.json",
+        "values.npy",
+        "heads.json",
+        "heads.svg",
+        "held_out_values.npy",
+    ]
+    .iter()
+    .zip(&first)
     {
         assert_eq!(
             &std::fs::read(out.join(f)).unwrap(),
@@ -471,4 +504,93 @@ fn heads_with_spex_decodes_its_structured_design() {
             .len(),
         16
     );
+}
+
+#[test]
+fn heads_over_a_layer_range_ablate_only_those_layers_and_prune_them() {
+    let fx = Fixture::new();
+    let owned = fx.owned();
+    let out = fx.path("top");
+    let out_s = out.display().to_string();
+    let mut a = vec![
+        "heads", "--layers", "2-3", "--budget", "100", "--out", &out_s,
+    ];
+    a.extend(fx.args(&owned, &[]));
+    ok(spex(&a));
+    // Players are the 8 heads of layers 2 and 3; every value is the library's value of the
+    // whole-model mask that keeps layers 0 and 1.
+    let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
+    assert_eq!((masks.len(), masks.n_players()), (100, 8));
+    let mut whole = MaskBatch::new(16);
+    for r in 0..masks.len() {
+        let row: Vec<bool> = (0..16).map(|i| i < 8 || masks.get(r, i - 8)).collect();
+        whole.push_bools(&row);
+    }
+    let values = read_values(&out.join("values.npy")).unwrap();
+    assert_close(
+        &values,
+        &fx.head_values(&whole, ValueKind::CorrectLogProb),
+        1e-5,
+    );
+    let graph = json(&out.join("heads.json"));
+    assert_eq!(
+        (graph["first_layer"].as_u64(), graph["layers"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let layers: Vec<u64> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["layer"].as_u64().unwrap())
+        .collect();
+    assert_eq!(layers, vec![2, 2, 2, 2, 3, 3, 3, 3]);
+
+    // Pruning that spectrum needs the same players; then it removes heads of layers 2-3 only,
+    // and measures the whole-model masks.
+    let mut a = vec!["prune", "--from", &out_s, "--levels", "0.5"];
+    a.extend(fx.args(&owned, &[]));
+    let err = spex(&a);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(stderr(&err).contains("--layers"), "{}", stderr(&err));
+    // As many players over other layers would prune the wrong heads.
+    let mut wrong = a.clone();
+    wrong.extend(["--layers", "0-1"]);
+    let err = spex(&wrong);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(
+        stderr(&err).contains("heads.json") && stderr(&err).contains("--layers 2-3"),
+        "{}",
+        stderr(&err)
+    );
+    a.extend(["--layers", "2-3"]);
+    ok(spex(&a));
+    let report = json(&out.join("prune.json"));
+    let level = &report["levels"][0];
+    assert_eq!(level["heads_removed"].as_u64(), Some(4));
+    let mut pruned = MaskBatch::new(16);
+    let mut reported = Vec::new();
+    for c in level["checked"].as_array().unwrap() {
+        let mut kept = vec![true; 16];
+        for lh in c["removed"].as_array().unwrap() {
+            let (l, h) = (lh[0].as_u64().unwrap(), lh[1].as_u64().unwrap());
+            assert!(l >= 2, "removed a head of layer {l}");
+            kept[(l * 4 + h) as usize] = false;
+        }
+        pruned.push_bools(&kept);
+        reported.push(c["value"].as_f64().unwrap());
+    }
+    assert_close(
+        &reported,
+        &fx.head_values(&pruned, ValueKind::CorrectLogProb),
+        1e-5,
+    );
+
+    // A range outside the model is a usage error naming the argument.
+    let mut a = vec![
+        "heads", "--layers", "3-9", "--budget", "100", "--out", &out_s,
+    ];
+    a.extend(fx.args(&owned, &[]));
+    let err = spex(&a);
+    assert_eq!(err.status.code(), Some(2));
+    assert!(stderr(&err).contains("--layers"), "{}", stderr(&err));
 }

@@ -167,6 +167,9 @@ fn tokens_on_the_real_model_are_exact_and_france_drives_paris() {
     let interactions = read("interactions.json");
     assert_eq!(interactions["queries"], 32);
     assert!(interactions["r2_queried"].as_f64().unwrap() > 1.0 - 1e-9);
+    // Every mask was evaluated: nothing is unseen, so no held-out check ran.
+    assert_eq!(interactions["held_out"], 0);
+    assert!(interactions["r2_held_out"].is_null() && !dir.join("held_out.log").exists());
     let tokens = read("tokens.json");
     let players = tokens["players"].as_array().unwrap();
     let texts: Vec<&str> = players

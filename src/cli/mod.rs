@@ -6,6 +6,7 @@ pub mod ablation_args;
 mod eval;
 mod head_values;
 mod heads;
+mod held_out;
 pub mod logits;
 pub mod model_args;
 mod plan;

@@ -15,6 +15,7 @@ use spex::sparse::indices::{interaction_values, InteractionValues};
 use spex::sparse::plan::{Plan, PlanFile};
 use spex::sparse::{MaskBatch, ValueFunction};
 
+use super::held_out::{evaluate_held_out, held_out_count};
 use super::plan::DesignArgs;
 use super::solve::{decode, Decoded, IndexArgs};
 
@@ -30,6 +31,11 @@ pub struct OneShotArgs {
     /// Output folder (created if missing). Rerunning the same command there resumes the run.
     #[arg(long)]
     pub out: PathBuf,
+    /// Unseen masks that check the decoded spectrum out of sample (R^2 reported, never decoded):
+    /// i.i.d. draws keeping each player with the design's probability (0.5 for SPEX), seeded from
+    /// `--seed` [default: a tenth of the budget; none when the plan covers every mask]. 0 skips.
+    #[arg(long)]
+    pub held_out: Option<usize>,
 }
 
 /// A finished one-shot run.
@@ -44,10 +50,22 @@ pub struct OneShot {
     pub pairs: InteractionValues,
 }
 
+impl OneShot {
+    /// `R^2 on the queried masks X, on N unseen masks Y` (the second part when checked).
+    pub fn faithfulness(&self) -> String {
+        let report = &self.decoded.report;
+        let mut text = format!("R^2 on the queried masks {:.4}", report.r2_queried);
+        if let Some(r2) = report.r2_held_out {
+            text += &format!(", on {} unseen masks {r2:.4}", report.held_out);
+        }
+        text
+    }
+}
+
 /// Plans `args.design` over `f`'s players in `args.out` (or checks the plan there), evaluates
 /// every mask through `f`, `per_batch` masks per call, into `out/values.log` (header: `identity`
-/// plus the plan), writes `values.npy`, decodes, and writes `interactions.json` and
-/// `spectrum.json`.
+/// plus the plan), writes `values.npy`, evaluates the unseen masks of the held-out check
+/// (`held_out.log`), decodes, and writes `interactions.json` (with both R^2) and `spectrum.json`.
 pub fn one_shot(
     args: &OneShotArgs,
     f: &mut impl ValueFunction,
@@ -68,6 +86,7 @@ pub fn one_shot(
         f.n_players()
     );
     let shard = Shard::WHOLE;
+    let base_identity = identity.clone();
     if let Some(map) = identity.as_object_mut() {
         map.insert("plan".into(), plan_identity(&file)?);
         map.insert("shard".into(), Value::String(shard.to_string()));
@@ -83,7 +102,17 @@ pub fn one_shot(
         per_batch,
     )?;
     write_values_npy(&out.join(format!("{stem}.npy")), &values)?;
-    let decoded = decode(&plan, &masks, &values, index)?;
+    let count = held_out_count(args.held_out, masks.len(), f.n_players());
+    let held_out = (count > 0)
+        .then(|| {
+            let draw = (count, args.design.keep_prob, args.design.seed);
+            evaluate_held_out(out, f, draw, &base_identity, per_batch)
+        })
+        .transpose()?;
+    let mut decoded = decode(&plan, &masks, &values, index)?;
+    if let Some(h) = &held_out {
+        decoded.report = decoded.report.with_held_out(h.r2(&decoded.spectrum), count);
+    }
     write_json(&out.join("interactions.json"), &decoded.report)?;
     write_json(
         &out.join("spectrum.json"),

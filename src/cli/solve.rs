@@ -12,8 +12,8 @@ use spex::sparse::indices::{interaction_values, Index, InteractionValues};
 use spex::sparse::plan::{Plan, PlanFile};
 use spex::sparse::{MaskBatch, Spectrum};
 
-/// In-sample R^2 under which `decode` warns that the spectrum explains too little to trust.
-const LOW_R2: f64 = 0.5;
+/// R^2 (in-sample, or on unseen masks) under which a run warns that the spectrum explains too little to trust.
+pub const LOW_R2: f64 = 0.5;
 
 /// Which interaction index to report, up to which order.
 #[derive(Debug, Args)]

@@ -131,11 +131,11 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
     let title = format!("{}: log p({:?} | prompt)", args.model.label(), args.target);
     let summary = vec![
         format!(
-            "{}: {} masks over {} {granularity_name}, R^2 on the queried masks {:.4}",
+            "{}: {} masks over {} {granularity_name}, {}",
             done.plan.method(),
             done.masks.len(),
             players.len(),
-            done.decoded.report.r2_queried
+            done.faithfulness()
         ),
         format!(
             "log p(target) with every {granularity_name} removed: {:.4}",
@@ -165,8 +165,8 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "R^2 on the queried masks {:.4}; wrote interactions.json, spectrum.json, tokens.json, tokens.html, values.npy in {}",
-        done.decoded.report.r2_queried,
+        "{}; wrote interactions.json, spectrum.json, tokens.json, tokens.html, values.npy in {}",
+        done.faithfulness(),
         args.run.out.display()
     );
     Ok(())

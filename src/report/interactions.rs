@@ -30,6 +30,11 @@ pub struct InteractionsReport {
     pub queries: usize,
     /// R^2 of the recovered spectrum on the queried masks (in-sample faithfulness).
     pub r2_queried: f64,
+    /// R^2 of the spectrum on `held_out` unseen masks from the design's distribution (out-of-sample
+    /// faithfulness); `None` when not checked.
+    pub r2_held_out: Option<f64>,
+    /// Number of unseen masks checked (0: not checked).
+    pub held_out: usize,
     /// The interactions, largest |value| first.
     pub interactions: Vec<InteractionEntry>,
 }
@@ -45,6 +50,8 @@ impl InteractionsReport {
             method: method.to_string(),
             queries,
             r2_queried,
+            r2_held_out: None,
+            held_out: 0,
             interactions: values
                 .sorted_by_magnitude()
                 .into_iter()
@@ -54,5 +61,12 @@ impl InteractionsReport {
                 })
                 .collect(),
         }
+    }
+
+    /// The report with the out-of-sample check: R^2 `r2` on `count` unseen masks.
+    pub fn with_held_out(mut self, r2: f64, count: usize) -> Self {
+        self.r2_held_out = Some(r2);
+        self.held_out = count;
+        self
     }
 }

@@ -65,14 +65,29 @@ pub fn bernoulli_masks(n: usize, budget: usize, keep: f64, seed: u64) -> MaskBat
     for row in rows.iter().take(budget) {
         masks.push_bools(row);
     }
-    let mut row = vec![false; n];
-    while masks.len() < budget {
+    let rest = budget.saturating_sub(masks.len());
+    push_iid(&mut masks, rest, keep, &mut rng);
+    masks
+}
+
+/// `count` i.i.d. masks over `n` players, each player kept with probability `keep`, seeded: unseen
+/// masks from a design's distribution (no fixed rows), for checking a decoded spectrum.
+pub fn iid_masks(n: usize, count: usize, keep: f64, seed: u64) -> MaskBatch {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut masks = MaskBatch::with_capacity(n, count);
+    push_iid(&mut masks, count, keep, &mut rng);
+    masks
+}
+
+/// Appends `count` i.i.d. Bernoulli(`keep`) rows drawn from `rng`, player by player.
+fn push_iid(masks: &mut MaskBatch, count: usize, keep: f64, rng: &mut ChaCha8Rng) {
+    let mut row = vec![false; masks.n_players()];
+    for _ in 0..count {
         for bit in row.iter_mut() {
             *bit = rng.random::<f64>() < keep;
         }
         masks.push_bools(&row);
     }
-    masks
 }
 
 /// `2^n`, saturated at `usize::MAX`.
