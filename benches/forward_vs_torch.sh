@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Ablated forward passes per second of the default model on the CPU: spex (criterion bench
+# `forward`, plain and with layer reuse) and PyTorch eager (benches/python/torch_heads.py, the
+# same prompt, random per-row head masks, last-position logits) one after the other, so the
+# ratio is taken on one machine in one sitting.
+#
+#   T=64,256 B=16,64 PYTHON=/path/to/venv/bin/python bash benches/forward_vs_torch.sh [BENCH_BIN...]
+#
+# BENCH_BIN: already built `forward` bench binaries to time in turn (e.g. before and after a
+# change); default: `cargo bench --bench forward`. Torch needs `pip install torch transformers`
+# in PYTHON's environment. Raw logs go to $LOGS (default runs/forward_vs_torch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T=${T:-64,256}
+B=${B:-16,64}
+PYTHON=${PYTHON:-python3}
+LOGS=${LOGS:-runs/forward_vs_torch}
+mkdir -p "$LOGS"
+export SPEX_BENCH_T=$T SPEX_BENCH_B=$B
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%FT%TZ)"
+if [ $# -eq 0 ]; then
+  cargo bench --bench forward -- --noplot 2>&1 | tee "$LOGS/spex.log" | grep -E "^ablated|thrpt"
+else
+  i=0
+  for bin in "$@"; do
+    echo "== $bin"
+    "$bin" --bench --noplot 2>&1 | tee "$LOGS/spex-$i.log" | grep -E "^ablated|thrpt"
+    i=$((i + 1))
+  done
+fi
+echo "== torch"
+OMP_NUM_THREADS=2 "$PYTHON" benches/python/torch_heads.py --prompt-len ${T//,/ } \
+  --batch-sizes ${B//,/ } --passes 64 --threads 2 --seed 0 --last-logits | tee "$LOGS/torch.log"
