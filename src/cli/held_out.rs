@@ -23,6 +23,8 @@ pub struct HeldOut {
     pub masks: MaskBatch,
     /// Their values.
     pub values: Vec<f64>,
+    /// Probability that a mask keeps each player.
+    pub keep: f64,
 }
 
 /// How many unseen masks to check: `requested`, else a tenth of `queries`; none when the plan
@@ -64,7 +66,11 @@ pub fn evaluate_held_out(
     )?;
     write_masks_npy(&out.join("held_out_masks.npy"), &masks)?;
     write_values_npy(&out.join("held_out_values.npy"), &values)?;
-    Ok(HeldOut { masks, values })
+    Ok(HeldOut {
+        masks,
+        values,
+        keep,
+    })
 }
 
 impl HeldOut {
@@ -72,8 +78,13 @@ impl HeldOut {
     pub fn r2(&self, spectrum: &Spectrum) -> f64 {
         let r2 = spectrum.r2(&self.masks, &self.values);
         if r2 < LOW_R2 {
+            let nearer = if self.keep <= 0.5 {
+                ", or sample nearer the full model (--keep-prob 0.9)"
+            } else {
+                ""
+            };
             eprintln!(
-                "warning: on {} unseen masks the spectrum explains only R^2 = {r2:.3}: its interactions do not predict the model beyond the sampled masks; raise --budget, average over more questions, or sample nearer the full model (--keep-prob 0.9)",
+                "warning: on {} unseen masks the spectrum explains only R^2 = {r2:.3}: its interactions do not predict the model beyond the sampled masks; raise --budget or average over more questions{nearer}",
                 self.masks.len()
             );
         }
