@@ -90,6 +90,20 @@ impl Fixture {
         let mut f = scorer.head_value_function(kind, task.golds());
         f.values(masks).unwrap()
     }
+
+    /// Reads the `masks` and `values` files (`.npy`) in `dir`, checks that the masks cover all 16
+    /// heads and that every value is the library's head value (gold log-prob) of its mask.
+    fn stored_values(&self, dir: &Path, (masks, values): (&str, &str)) -> (MaskBatch, Vec<f64>) {
+        let masks = read_masks_npy(&dir.join(masks)).unwrap();
+        assert_eq!(masks.n_players(), 16);
+        let values = read_values(&dir.join(values)).unwrap();
+        assert_close(
+            &values,
+            &self.head_values(&masks, ValueKind::CorrectLogProb),
+            1e-5,
+        );
+        (masks, values)
+    }
 }
 
 fn read_spectrum(path: &Path) -> spex::sparse::Spectrum {
@@ -132,14 +146,8 @@ fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
         assert!(out.join(f).exists(), "{f} missing");
     }
     // The stored values are the library's head values of the plan's masks.
-    let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
-    assert_eq!((masks.len(), masks.n_players()), (120, 16));
-    let values = read_values(&out.join("values.npy")).unwrap();
-    assert_close(
-        &values,
-        &fx.head_values(&masks, ValueKind::CorrectLogProb),
-        1e-5,
-    );
+    let (masks, _) = fx.stored_values(&out, ("masks.npy", "values.npy"));
+    assert_eq!(masks.len(), 120);
     let graph = json(&out.join("heads.json"));
     assert_eq!(graph["nodes"].as_array().unwrap().len(), 16);
     assert_eq!(
@@ -151,14 +159,9 @@ fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
 
     // The held-out check: a tenth of the budget in unseen masks, their values the library's, and
     // the reported R^2 the spectrum's on them.
-    let unseen = read_masks_npy(&out.join("held_out_masks.npy")).unwrap();
-    assert_eq!((unseen.len(), unseen.n_players()), (12, 16));
-    let unseen_values = read_values(&out.join("held_out_values.npy")).unwrap();
-    assert_close(
-        &unseen_values,
-        &fx.head_values(&unseen, ValueKind::CorrectLogProb),
-        1e-5,
-    );
+    let (unseen, unseen_values) =
+        fx.stored_values(&out, ("held_out_masks.npy", "held_out_values.npy"));
+    assert_eq!(unseen.len(), 12);
     let report = json(&out.join("interactions.json"));
     assert_eq!(report["held_out"].as_u64(), Some(12));
     let spectrum = read_spectrum(&out.join("spectrum.json"));
@@ -487,14 +490,7 @@ fn heads_with_spex_decodes_its_structured_design() {
     ok(spex(&a));
     let plan = json(&out.join("plan.json"));
     assert_eq!(plan["method"], "spex");
-    let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
-    let values = read_values(&out.join("values.npy")).unwrap();
-    assert_eq!(values.len(), masks.len());
-    assert_close(
-        &values,
-        &fx.head_values(&masks, ValueKind::CorrectLogProb),
-        1e-5,
-    );
+    fx.stored_values(&out, ("masks.npy", "values.npy"));
     let interactions = json(&out.join("interactions.json"));
     assert_eq!(interactions["method"], "spex");
     assert_eq!(

@@ -278,3 +278,54 @@ fn keep_probability_samples_near_the_full_set_and_is_checked() {
         assert!(stderr(&o).contains("--keep-prob"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn centred_refit_re_decodes_the_same_values_and_is_proxyspex_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("near");
+    let o = spex(&[
+        "plan",
+        "--players",
+        "12",
+        "--budget",
+        "300",
+        "--keep-prob",
+        "0.9",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let values = evaluate(&out);
+    let (reference, centred) = (dir.path().join("r.json"), dir.path().join("c.json"));
+    for (path, extra) in [
+        (&reference, &[][..]),
+        (&centred, &["--refit", "centred"][..]),
+    ] {
+        let o = solve(&out, &[&values], path, extra);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let (r, c) = (interactions(&reference), interactions(&centred));
+    assert_ne!(
+        r["interactions"], c["interactions"],
+        "the refit changes the fit"
+    );
+    // Both find the planted pair x1 x2 (k-SII 1) well above the triple's pairs.
+    for report in [&r, &c] {
+        let pair = value_of(report, &[1, 2]);
+        assert!((pair - 1.0).abs() < 0.25, "pair {pair}");
+        assert!(value_of(report, &[3, 4]).abs() < pair / 2.0);
+    }
+
+    let spex_plan = plan(dir.path(), "spex", 20, 2000);
+    let spex_values = evaluate(&spex_plan);
+    let o = solve(
+        &spex_plan,
+        &[&spex_values],
+        &dir.path().join("s.json"),
+        &["--refit", "centred"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--refit"), "{}", stderr(&o));
+}

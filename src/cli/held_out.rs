@@ -74,18 +74,22 @@ pub fn evaluate_held_out(
 }
 
 impl HeldOut {
-    /// R^2 of `spectrum`'s predictions on the unseen masks; warns when it is low.
-    pub fn r2(&self, spectrum: &Spectrum) -> f64 {
+    /// R^2 of `spectrum`'s predictions on the unseen masks; when it is low, warns and names the
+    /// levers: `reference_refit` says the spectrum came from ProxySPEX's reference refit.
+    pub fn r2(&self, spectrum: &Spectrum, reference_refit: bool) -> f64 {
         let r2 = spectrum.r2(&self.masks, &self.values);
         if r2 < LOW_R2 {
-            let nearer = if self.keep <= 0.5 {
-                ", or sample nearer the full model (--keep-prob 0.9)"
-            } else {
-                ""
-            };
+            let mut levers = vec!["raise --budget", "average over more questions"];
+            if reference_refit {
+                levers.push("re-decode with --refit centred (same folder, seconds)");
+            }
+            if self.keep <= 0.5 {
+                levers.push("sample nearer the full model (--keep-prob 0.9)");
+            }
             eprintln!(
-                "warning: on {} unseen masks the spectrum explains only R^2 = {r2:.3}: its interactions do not predict the model beyond the sampled masks; raise --budget or average over more questions{nearer}",
-                self.masks.len()
+                "warning: on {} unseen masks the spectrum explains only R^2 = {r2:.3}: its interactions do not predict the model beyond the sampled masks; {}",
+                self.masks.len(),
+                levers.join(", ")
             );
         }
         r2

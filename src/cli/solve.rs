@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use spex::io::{read_json, read_masks_npy, read_values, write_json};
 use spex::report::interactions::InteractionsReport;
@@ -15,7 +15,17 @@ use spex::sparse::{MaskBatch, Spectrum};
 /// R^2 (in-sample, or on unseen masks) under which a run warns that the spectrum explains too little to trust.
 pub const LOW_R2: f64 = 0.5;
 
-/// Which interaction index to report, up to which order.
+/// ProxySPEX's refit of the kept Fourier terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Refit {
+    /// shapiq's ridge: the constant is a column like any other, penalised too.
+    Reference,
+    /// Ridge with an unpenalised constant (the columns centred): better when masks are sampled
+    /// near the full model (`--keep-prob 0.9`).
+    Centred,
+}
+
+/// Which interaction index to report, up to which order, and how ProxySPEX refits.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
     /// What to report: fourier, moebius, SII, k-SII, STII, FSII, FBII, BII, SV or BV.
@@ -24,6 +34,10 @@ pub struct IndexArgs {
     /// Largest interaction order reported [default: 2; fourier and moebius: the whole spectrum].
     #[arg(long)]
     pub max_order: Option<usize>,
+    /// ProxySPEX's refit: `reference` (shapiq's) or `centred` (unpenalised constant). It changes
+    /// only the decoding: rerun in the same folder with the other refit to re-decode the values.
+    #[arg(long, value_enum, default_value_t = Refit::Reference)]
+    pub refit: Refit,
 }
 
 /// Arguments of `spex solve`.
@@ -116,7 +130,10 @@ pub fn decode(
             masks.len()
         );
     }
-    let spectrum = plan.decode(masks, values)?;
+    let spectrum = match index.refit {
+        Refit::Reference => plan.decode(masks, values)?,
+        Refit::Centred => plan.with_centred_refit()?.decode(masks, values)?,
+    };
     let r2 = spectrum.r2(masks, values);
     if r2 < LOW_R2 {
         eprintln!(

@@ -89,6 +89,21 @@ impl Plan {
         }
     }
 
+    /// The plan decoding with ProxySPEX's centred refit (an unpenalised constant); an error
+    /// naming `--refit` for SPEX, whose decoder has no such refit.
+    pub fn with_centred_refit(&self) -> Result<Plan> {
+        match self {
+            Plan::Spex(_) => Err(Error::invalid(
+                "--refit",
+                "the centred refit is ProxySPEX's; SPEX decodes by peeling",
+            )),
+            Plan::ProxySpex(p) => Ok(Plan::ProxySpex(ProxyPlan {
+                centred_refit: true,
+                ..p.clone()
+            })),
+        }
+    }
+
     /// Wraps the plan with its format header for `plan.json`.
     pub fn to_file(&self) -> PlanFile {
         PlanFile {

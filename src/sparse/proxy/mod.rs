@@ -59,6 +59,10 @@ pub struct ProxyPlan {
     pub ridge_alpha_max: f64,
     /// Number of ridge penalties.
     pub ridge_alpha_count: usize,
+    /// Refit with an unpenalised constant ([`ridge::ridge_loo_centred`]) instead of the
+    /// reference's ridge. A decoding choice, not part of the design: never in plan.json.
+    #[serde(skip)]
+    pub centred_refit: bool,
 }
 
 /// The reference's keep probability: uniform masks.
@@ -94,6 +98,7 @@ impl ProxyPlan {
             ridge_alpha_min: 1e-6,
             ridge_alpha_max: 1e6,
             ridge_alpha_count: 100,
+            centred_refit: false,
         })
     }
 
@@ -199,7 +204,11 @@ impl ProxyPlan {
             self.ridge_alpha_max,
             self.ridge_alpha_count,
         );
-        let fit = ridge::ridge_loo(masks, &support, values, &alphas);
+        let fit = if self.centred_refit {
+            ridge::ridge_loo_centred(masks, &support, values, &alphas)
+        } else {
+            ridge::ridge_loo(masks, &support, values, &alphas)
+        };
         Spectrum::from_terms(
             self.n,
             Basis::Fourier,
