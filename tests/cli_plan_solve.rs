@@ -307,6 +307,10 @@ fn centred_refit_re_decodes_the_same_values_and_is_proxyspex_only() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let (r, c) = (interactions(&reference), interactions(&centred));
+    assert_eq!(
+        (&r["refit"], &c["refit"]),
+        (&"reference".into(), &"centred".into())
+    );
     assert_ne!(
         r["interactions"], c["interactions"],
         "the refit changes the fit"

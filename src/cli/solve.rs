@@ -25,6 +25,16 @@ pub enum Refit {
     Centred,
 }
 
+impl Refit {
+    /// The name `--refit` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refit::Reference => "reference",
+            Refit::Centred => "centred",
+        }
+    }
+}
+
 /// Which interaction index to report, up to which order, and how ProxySPEX refits.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
@@ -145,7 +155,10 @@ pub fn decode(
         _ => 2,
     });
     let interactions = interaction_values(&spectrum, index.index, max_order)?;
-    let report = InteractionsReport::new(&interactions, plan.method(), masks.len(), r2);
+    let mut report = InteractionsReport::new(&interactions, plan.method(), masks.len(), r2);
+    if plan.method() == "proxyspex" {
+        report = report.with_refit(index.refit.name());
+    }
     Ok(Decoded {
         spectrum,
         interactions,

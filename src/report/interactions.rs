@@ -26,6 +26,8 @@ pub struct InteractionsReport {
     pub baseline_value: f64,
     /// Decoder that produced the spectrum (`spex` or `proxyspex`).
     pub method: String,
+    /// ProxySPEX's refit (`reference` or `centred`); `None` for SPEX.
+    pub refit: Option<String>,
     /// Number of evaluations the decoder used.
     pub queries: usize,
     /// R^2 of the recovered spectrum on the queried masks (in-sample faithfulness).
@@ -48,6 +50,7 @@ impl InteractionsReport {
             max_order: values.max_order,
             baseline_value: values.baseline_value,
             method: method.to_string(),
+            refit: None,
             queries,
             r2_queried,
             r2_held_out: None,
@@ -61,6 +64,12 @@ impl InteractionsReport {
                 })
                 .collect(),
         }
+    }
+
+    /// The report naming ProxySPEX's refit.
+    pub fn with_refit(mut self, refit: &str) -> Self {
+        self.refit = Some(refit.to_string());
+        self
     }
 
     /// The report with the out-of-sample check: R^2 `r2` on `count` unseen masks.
