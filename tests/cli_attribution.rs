@@ -118,6 +118,15 @@ fn assert_close(a: &[f64], b: &[f64], tol: f64) {
     }
 }
 
+/// Outputs of `spex heads` that a resumed run must write byte for byte again.
+const RESUMED_OUTPUTS: [&str; 5] = [
+    "interactions.json",
+    "values.npy",
+    "heads.json",
+    "heads.svg",
+    "held_out_values.npy",
+];
+
 #[test]
 fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
     let fx = Fixture::new();
@@ -168,16 +177,10 @@ fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
     let r2 = spectrum.r2(&unseen, &unseen_values);
     assert!((report["r2_held_out"].as_f64().unwrap() - r2).abs() < 1e-9);
 
-    let first: Vec<Vec<u8>> = [
-        "interactions.json",
-        "values.npy",
-        "heads.json",
-        "heads.svg",
-        "held_out_values.npy",
-    ]
-    .iter()
-    .map(|f| std::fs::read(out.join(f)).unwrap())
-    .collect();
+    let first: Vec<Vec<u8>> = RESUMED_OUTPUTS
+        .iter()
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
     // A crash after 50 masks, in the middle of the 51st record.
     let log = std::fs::read(out.join("values.log")).unwrap();
     let header = log.iter().position(|&b| b == b'\n').unwrap() + 1;
@@ -188,16 +191,7 @@ fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
         "{}",
         stderr(&again)
     );
-    for (f, bytes) in [
-        "interactions.json",
-        "values.npy",
-        "heads.json",
-        "heads.svg",
-        "held_out_values.npy",
-    ]
-    .iter()
-    .zip(&first)
-    {
+    for (f, bytes) in RESUMED_OUTPUTS.iter().zip(&first) {
         assert_eq!(
             &std::fs::read(out.join(f)).unwrap(),
             bytes,

@@ -172,8 +172,8 @@ mod tests {
             .sum()
     }
 
-    fn data(n: usize, m: usize) -> (MaskBatch, Vec<Subset>, Vec<f64>) {
-        let masks = distinct_uniform_masks(n, m, 5);
+    /// `1 - 2 chi_{0} + 0.5 chi_{1,2}` plus a fixed saw-tooth noise, on `masks`; its support.
+    fn noisy_values(masks: &MaskBatch) -> (Vec<Subset>, Vec<f64>) {
         let support = vec![
             Subset::empty(),
             Subset::singleton(0),
@@ -181,7 +181,7 @@ mod tests {
             Subset::singleton(3),
         ];
         let truth = [1.0, -2.0, 0.5, 0.0];
-        let y: Vec<f64> = (0..m)
+        let y: Vec<f64> = (0..masks.len())
             .map(|r| {
                 let noise = ((r * 7919) % 13) as f64 / 13.0 - 0.5;
                 support
@@ -192,6 +192,12 @@ mod tests {
                     + 0.3 * noise
             })
             .collect();
+        (support, y)
+    }
+
+    fn data(n: usize, m: usize) -> (MaskBatch, Vec<Subset>, Vec<f64>) {
+        let masks = distinct_uniform_masks(n, m, 5);
+        let (support, y) = noisy_values(&masks);
         (masks, support, y)
     }
 
@@ -252,19 +258,7 @@ mod tests {
     fn centred_refit_is_the_unpenalised_intercept_ridge_with_exact_loo() {
         // Biased masks (keep 0.85), where every parity column has a large mean.
         let masks = crate::sparse::proxy::sampling::bernoulli_masks(6, 50, 0.85, 3);
-        let (_, support, _) = data(6, 4);
-        let truth = [1.0, -2.0, 0.5, 0.0];
-        let y: Vec<f64> = (0..masks.len())
-            .map(|r| {
-                let noise = ((r * 7919) % 13) as f64 / 13.0 - 0.5;
-                support
-                    .iter()
-                    .zip(truth)
-                    .map(|(s, c)| if masks.parity(r, s) { -c } else { c })
-                    .sum::<f64>()
-                    + 0.3 * noise
-            })
-            .collect();
+        let (support, y) = noisy_values(&masks);
         let alphas = log_grid(1e-3, 1e3, 13);
         let fit = ridge_loo_centred(&masks, &support, &y, &alphas);
         let x = fourier_design(&masks, &support[1..]);
