@@ -3,6 +3,7 @@
 //! and tiny random models on CUDA against the same models on the CPU (the reference path).
 #![cfg(feature = "cuda")]
 
+mod common;
 #[path = "support/random_model.rs"]
 mod random_model;
 
@@ -237,10 +238,7 @@ fn three_models(cfg: &Value, tensors: &HashMap<String, Tensor>) -> [Model; 3] {
 }
 
 fn prompt(len: usize, seed: u64) -> Vec<u32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..len)
-        .map(|_| rng.random_range(3..VOCAB as u32))
-        .collect()
+    common::random_prompt(len, VOCAB, seed)
 }
 
 /// `rows` masks over `layers x heads`: each head zeroed (30%), halved (10%) or kept.

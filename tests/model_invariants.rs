@@ -29,10 +29,7 @@ fn tiny(model_type: &str, seed: u64) -> (tempfile::TempDir, Model, Ckpt) {
 }
 
 fn prompt(len: usize, seed: u64) -> Vec<u32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..len)
-        .map(|_| rng.random_range(3..VOCAB as u32))
-        .collect()
+    common::random_prompt(len, VOCAB, seed)
 }
 
 fn random_mask(rows: usize, layers: usize, heads: usize, seed: u64) -> HeadMask {

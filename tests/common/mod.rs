@@ -28,6 +28,14 @@ pub fn stderr(out: &Output) -> String {
 
 pub const VOCAB: usize = 40;
 
+/// `len` random token ids in `3..vocab` (above the special tokens), seeded.
+pub fn random_prompt(len: usize, vocab: usize, seed: u64) -> Vec<u32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..len)
+        .map(|_| rng.random_range(3..vocab as u32))
+        .collect()
+}
+
 /// Named tensors as (shape, values), editable before saving.
 pub type Ckpt = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
