@@ -10,6 +10,10 @@ pub mod task_scorer;
 pub mod token_players;
 pub mod token_scorer;
 
+/// Most forward-pass jobs a scorer hands the model in one call: enough for each prompt's clean run
+/// (layer reuse) to serve many masks, few enough to bound the memory of jobs and logits.
+pub(crate) const JOBS_PER_CALL: usize = 4096;
+
 pub use head_players::{parse_layer_range, HeadPlayers};
 pub use resumable::evaluate_resumable;
 pub use shard::Shard;

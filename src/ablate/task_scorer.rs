@@ -1,13 +1,11 @@
 //! [`TaskScorer`]: one model, one fixed question set, many head masks -> candidate logits.
 
 use super::head_players::HeadPlayers;
+use super::JOBS_PER_CALL;
 use crate::model::{Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::task::{CandidateLogits, CandidateValue, TaskItem, ValueKind};
 use crate::{Error, Result};
-
-/// Most (mask, question) jobs handed to the model in one call.
-const JOBS_PER_CALL: usize = 4096;
 
 /// Scores a fixed set of task items under head masks `[L * H]` (1 keep, 0 ablate).
 ///

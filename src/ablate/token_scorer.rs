@@ -5,12 +5,10 @@
 //! tokens is scored teacher-forced: pass `j` reads `log p(t_j | prompt, t_0..t_{j-1})` at the
 //! last position of `prompt + t_0..t_{j-1}`, and the value is the sum over the `k` passes.
 
+use super::JOBS_PER_CALL;
 use crate::model::{Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::{Error, Result};
-
-/// Most forward passes handed to the model in one call.
-const JOBS_PER_CALL: usize = 4096;
 
 /// Scores a target continuation under token masks over a prompt's players.
 pub struct TokenScorer<'m> {
