@@ -333,3 +333,77 @@ fn centred_refit_re_decodes_the_same_values_and_is_proxyspex_only() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--refit"), "{}", stderr(&o));
 }
+
+#[test]
+fn solve_reports_r2_on_a_held_out_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let fit = plan(dir.path(), "proxyspex", 12, 300);
+    let fit_values = evaluate(&fit);
+    let unseen = dir.path().join("unseen");
+    let o = spex(&[
+        "plan",
+        "--players",
+        "12",
+        "--budget",
+        "100",
+        "--seed",
+        "99",
+        "--out",
+        unseen.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let unseen_values = evaluate(&unseen);
+    let (out, spectrum) = (dir.path().join("o.json"), dir.path().join("s.json"));
+    let held_out = [
+        "--spectrum",
+        spectrum.to_str().unwrap(),
+        "--held-out-plan",
+        unseen.to_str().unwrap(),
+        "--held-out-values",
+        unseen_values.to_str().unwrap(),
+    ];
+    let o = solve(&fit, &[&fit_values], &out, &held_out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("on 100 unseen masks"), "{}", stderr(&o));
+    // The reported R^2 is the written spectrum's on the unseen masks.
+    let report = interactions(&out);
+    assert_eq!(report["held_out"], 100);
+    let file: spex::report::spectrum_file::SpectrumFile = spex::io::read_json(&spectrum).unwrap();
+    let masks = read_masks_npy(&unseen.join("masks.npy")).unwrap();
+    let r2 = file
+        .to_spectrum(&spectrum)
+        .unwrap()
+        .r2(&masks, &game(&masks));
+    assert!((report["r2_held_out"].as_f64().unwrap() - r2).abs() < 1e-9);
+    assert!(r2 > 0.9, "the planted game is recovered: {r2}");
+
+    // A plan over other players, or a short value file, is named in the error.
+    let other = plan(&dir.path().join("other"), "proxyspex", 13, 300);
+    let other_values = evaluate(&other);
+    let o = solve(
+        &fit,
+        &[&fit_values],
+        &out,
+        &[
+            "--held-out-plan",
+            other.to_str().unwrap(),
+            "--held-out-values",
+            other_values.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--held-out-plan"), "{}", stderr(&o));
+    let o = solve(
+        &fit,
+        &[&fit_values],
+        &out,
+        &[
+            "--held-out-plan",
+            unseen.to_str().unwrap(),
+            "--held-out-values",
+            fit_values.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--held-out-values"), "{}", stderr(&o));
+}

@@ -17,7 +17,7 @@ use spex::sparse::{MaskBatch, ValueFunction};
 
 use super::held_out::{evaluate_held_out, held_out_count};
 use super::plan::DesignArgs;
-use super::solve::{decode, Decoded, IndexArgs, Refit};
+use super::solve::{decode, Decoded, IndexArgs};
 
 /// The options every one-shot command shares: the design, the index and the output folder.
 #[derive(Debug, Args)]
@@ -111,8 +111,7 @@ pub fn one_shot(
         .transpose()?;
     let mut decoded = decode(&plan, &masks, &values, index)?;
     if let Some(h) = &held_out {
-        let reference_refit = plan.method() == "proxyspex" && index.refit == Refit::Reference;
-        let r2 = h.r2(&decoded.spectrum, reference_refit);
+        let r2 = h.r2(&decoded.spectrum, index.reference_refit(&plan));
         decoded.report = decoded.report.with_held_out(r2, count);
     }
     write_json(&out.join("interactions.json"), &decoded.report)?;

@@ -12,6 +12,8 @@ use spex::sparse::indices::{interaction_values, Index, InteractionValues};
 use spex::sparse::plan::{Plan, PlanFile};
 use spex::sparse::{MaskBatch, Spectrum};
 
+use super::held_out::HeldOut;
+
 /// R^2 (in-sample, or on unseen masks) under which a run warns that the spectrum explains too little to trust.
 pub const LOW_R2: f64 = 0.5;
 
@@ -50,6 +52,13 @@ pub struct IndexArgs {
     pub refit: Refit,
 }
 
+impl IndexArgs {
+    /// Whether `plan` decodes through ProxySPEX's reference refit (so `--refit centred` is a lever).
+    pub fn reference_refit(&self, plan: &Plan) -> bool {
+        matches!(plan, Plan::ProxySpex(_)) && self.refit == Refit::Reference
+    }
+}
+
 /// Arguments of `spex solve`.
 #[derive(Debug, Args)]
 pub struct SolveArgs {
@@ -69,6 +78,14 @@ pub struct SolveArgs {
     /// Also write the decoded spectrum (Fourier coefficients) to this JSON file.
     #[arg(long)]
     pub spectrum: Option<PathBuf>,
+    /// Another plan's folder over the same players whose masks were evaluated too (e.g. `spex plan
+    /// --budget 200 --seed 12345`), never decoded: the spectrum's R^2 on them is reported as
+    /// `r2_held_out`. Needs `--held-out-values`.
+    #[arg(long, requires = "held_out_values")]
+    pub held_out_plan: Option<PathBuf>,
+    /// Values of the `--held-out-plan` masks, shards in order as for `--values`.
+    #[arg(long, num_args = 1.., requires = "held_out_plan")]
+    pub held_out_values: Vec<PathBuf>,
 }
 
 /// A decoded run: the spectrum, its in-sample faithfulness and the chosen index.
@@ -172,13 +189,20 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     let plan = &file.plan;
     let masks = read_plan_masks(&args.plan, plan)?;
     let values = read_value_shards(&args.values)?;
-    let d = decode(plan, &masks, &values, &args.index)?;
+    let mut d = decode(plan, &masks, &values, &args.index)?;
+    let mut held_out_text = String::new();
+    if let Some(dir) = &args.held_out_plan {
+        let held_out = read_held_out(dir, &args.held_out_values, plan.n_players())?;
+        let r2 = held_out.r2(&d.spectrum, args.index.reference_refit(plan));
+        held_out_text = format!(", on {} unseen masks {r2:.4}", held_out.values.len());
+        d.report = d.report.with_held_out(r2, held_out.values.len());
+    }
     write_json(&args.out, &d.report)?;
     if let Some(path) = &args.spectrum {
         write_json(path, &SpectrumFile::new(&d.spectrum))?;
     }
     eprintln!(
-        "{}: {} interactions ({}, max order {}), R^2 on the queried masks {:.4} -> {}",
+        "{}: {} interactions ({}, max order {}), R^2 on the queried masks {:.4}{held_out_text} -> {}",
         plan.method(),
         d.report.interactions.len(),
         d.interactions.index,
@@ -187,4 +211,36 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// The masks of the plan in `dir` and their `values` (shards), checked to be over `n` players and
+/// one value per mask; errors name `--held-out-plan` or `--held-out-values`.
+fn read_held_out(dir: &Path, values: &[PathBuf], n: usize) -> anyhow::Result<HeldOut> {
+    let file = read_plan(dir)?;
+    if file.plan.n_players() != n {
+        anyhow::bail!(
+            "--held-out-plan {}: a plan over {} players, but the decoded plan has {n}",
+            dir.display(),
+            file.plan.n_players()
+        );
+    }
+    let masks = read_plan_masks(dir, &file.plan)?;
+    let values = read_value_shards(values)?;
+    if values.len() != masks.len() {
+        anyhow::bail!(
+            "--held-out-values: {} value(s) for the {} masks of {}",
+            values.len(),
+            masks.len(),
+            dir.display()
+        );
+    }
+    let keep = match &file.plan {
+        Plan::ProxySpex(p) => p.keep_probability,
+        Plan::Spex(_) => 0.5,
+    };
+    Ok(HeldOut {
+        masks,
+        values,
+        keep,
+    })
 }
