@@ -1,10 +1,10 @@
 //! The head value function of `spex run`, `spex heads` and `spex prune`: a model, a question set,
 //! a value kind and an ablation, turned into one number per head mask, evaluated resumably.
 
+use std::ops::Range;
+
 use clap::Args;
 use serde_json::{json, Value};
-
-use std::ops::Range;
 
 use spex::ablate::{parse_layer_range, HeadPlayers, TaskScorer};
 use spex::model::{Model, RunOptions};

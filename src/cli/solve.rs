@@ -173,7 +173,7 @@ pub fn decode(
     });
     let interactions = interaction_values(&spectrum, index.index, max_order)?;
     let mut report = InteractionsReport::new(&interactions, plan.method(), masks.len(), r2);
-    if plan.method() == "proxyspex" {
+    if matches!(plan, Plan::ProxySpex(_)) {
         report = report.with_refit(index.refit.name());
     }
     Ok(Decoded {
