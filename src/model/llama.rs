@@ -251,14 +251,15 @@ impl Decoder for Llama {
         let q_scale = 1.0 / (hd as f64).sqrt();
         let q_in = at.at_readout(&xn, (n, t))?;
         let q = heads(&q_in, &a.q, h, a.q_norm.as_ref(), q_scale, true)?;
-        let (cos, sin) = self.rotation(&at.query_starts(), q.dim(2)?)?;
+        let starts = at.query_starts();
+        let (cos, sin) = self.rotation(&starts, q.dim(2)?)?;
         let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?;
         let k = heads(&xn, &a.k, hkv, a.k_norm.as_ref(), 1.0, false)?;
         let (cos, sin) = self.rotation(&[at.pos0], t)?;
         let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?;
         let v = heads(&xn, &a.v, hkv, None, 1.0, false)?;
         let all = Kv::extended_by(at.past, &k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, &at.query_starts())?;
+        let ctx = causal_attention(&q, &all.k, &all.v, &starts)?;
         let padding = at.query_ragged();
         let merged = merge_heads(&ctx, at.op, padding)?;
         let x = at.residual_at_queries(x)?;
