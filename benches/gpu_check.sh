@@ -17,8 +17,8 @@ pack() {
     local test_bin
     nice -n 19 cargo build --release --features cuda --example gpu_bench
     # The test target's executable (the build also links the spex binary the CLI tests use).
-    test_bin=$(nice -n 19 cargo test --release --features cuda --test cuda --no-run \
-        --message-format=json | grep '"kind":\["test"\]' | grep '"name":"cuda"' |
+    test_bin=$(nice -n 19 cargo test --release --features cuda --test gpu --no-run \
+        --message-format=json | grep '"kind":\["test"\]' | grep '"name":"gpu"' |
         sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n1)
     [ -x "$test_bin" ] || { echo "no test binary found" >&2; exit 1; }
     rm -rf .gpu && mkdir .gpu

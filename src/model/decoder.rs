@@ -31,15 +31,15 @@ impl HeadOp {
 }
 
 /// The `o_proj` input from the per-head context `ctx [N, H, T, Dh]` after `op`: `[N, T, H*Dh]`, or
-/// the real positions `[M, H*Dh]` with `ragged`. On CUDA without `ragged`, a head op runs fused
-/// with the merge (`kernels/head_mask.cu`); elsewhere the plain tensor ops run.
+/// the real positions `[M, H*Dh]` with `ragged`. On CUDA and Metal without `ragged`, a head op
+/// runs fused with the merge (`kernels/head_mask.cu`, `.metal`); elsewhere the plain tensor ops.
 pub(crate) fn merge_heads(
     ctx: &Tensor,
     op: Option<&HeadOp>,
     ragged: Option<&Ragged>,
 ) -> ModelResult<Tensor> {
-    #[cfg(feature = "cuda")]
-    if let (Some(op), None, true) = (op, ragged, ctx.device().is_cuda()) {
+    #[cfg(any(feature = "cuda", feature = "metal"))]
+    if let (Some(op), None, true) = (op, ragged, super::head_mask::fused_on(ctx.device())) {
         let (n, h, _, dh) = ctx.dims4()?;
         let mean = match &op.mean {
             Some(m) => Some(m.reshape((h, dh))?),

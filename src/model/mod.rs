@@ -18,12 +18,14 @@ mod engine;
 mod error;
 pub mod gguf;
 mod gpt2;
-#[cfg(feature = "cuda")]
+#[cfg(any(feature = "cuda", feature = "metal"))]
 pub mod head_mask;
 pub mod hub;
 mod llama;
 mod load_error;
 mod masks;
+#[cfg(test)]
+mod metal_kernel_host;
 mod projection;
 mod ragged;
 mod safetensors_reader;

@@ -1,7 +1,9 @@
-//! CUDA checks, built only with `--features cuda` and failing (not skipping) without a CUDA GPU 0:
-//! the fused head-mask merge (`kernels/head_mask.cu`) against the plain tensor ops on the CPU,
-//! and tiny random models on CUDA against the same models on the CPU (the reference path).
-#![cfg(feature = "cuda")]
+//! GPU checks, built only with `--features cuda` or `--features metal` and failing (not skipping)
+//! without that GPU: the fused head-mask merge (`kernels/head_mask.cu`, `kernels/head_mask.metal`)
+//! against the plain tensor ops on the CPU, and tiny random models on the GPU against the same
+//! models on the CPU (the reference path), in f32 and in the GPU's half type (bf16 on CUDA, f16 on
+//! Metal: what `--device` picks).
+#![cfg(any(feature = "cuda", feature = "metal"))]
 
 mod common;
 #[path = "support/random_model.rs"]
@@ -16,8 +18,18 @@ use serde_json::{json, Value};
 use spex::model::head_mask::head_mask_merge;
 use spex::model::{HeadMask, Job, Model, ModelResult, Readout, RunOptions};
 
+/// CUDA GPU 0 in a `cuda` build, else Metal GPU 0.
 fn gpu() -> Device {
-    Device::new_cuda(0).expect("CUDA GPU 0 (these tests exist only with --features cuda)")
+    #[cfg(feature = "cuda")]
+    let dev = Device::new_cuda(0);
+    #[cfg(not(feature = "cuda"))]
+    let dev = Device::new_metal(0);
+    dev.expect("GPU 0 (these tests exist only with --features cuda or --features metal)")
+}
+
+/// The half-precision type the runtime computes in on this GPU (`model::default_dtype`).
+fn half_dtype() -> DType {
+    spex::model::default_dtype(&gpu())
 }
 
 /// Seeded values uniform in `[lo, hi)`, f32 on the CPU.
@@ -170,7 +182,7 @@ fn fused_merge_rejects_bad_inputs() {
     );
     let on_cpu = zeros(&[2, 3, 4, 8], DType::F32, &Device::Cpu);
     says(
-        "CUDA",
+        "fused kernel runs on",
         head_mask_merge(&on_cpu, &zeros(&[2, 3], DType::F32, &Device::Cpu), None),
     );
     says(
@@ -226,14 +238,14 @@ fn gpt2_tensors(seed: u64) -> HashMap<String, Tensor> {
     w
 }
 
-/// The same weights on the CPU (f32, the reference), on CUDA in f32 and on CUDA in bf16.
+/// The same weights on the CPU (f32, the reference), on the GPU in f32 and in its half type.
 fn three_models(cfg: &Value, tensors: &HashMap<String, Tensor>) -> [Model; 3] {
     let dev = gpu();
     let m = |d: &Device, dt| random_model::build(cfg, tensors.clone(), d, dt).unwrap();
     [
         m(&Device::Cpu, DType::F32),
         m(&dev, DType::F32),
-        m(&dev, DType::BF16),
+        m(&dev, half_dtype()),
     ]
 }
 
@@ -281,9 +293,10 @@ fn logit_err(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
         / scale
 }
 
-/// Tolerances against the CPU f32 reference: f32 on CUDA (other GEMM orders), bf16 on CUDA.
+/// Tolerances against the CPU f32 reference: f32 on the GPU (other GEMM orders), and its half
+/// type (set for bf16, 8 significant bits; f16 has 11).
 const F32_TOL: f32 = 1e-4;
-const BF16_TOL: f32 = 6e-2;
+const HALF_TOL: f32 = 6e-2;
 
 fn no_reuse() -> RunOptions {
     RunOptions {
@@ -297,7 +310,7 @@ fn run(m: &Model, prompts: &[Vec<u32>], jobs: &[Job], opts: &RunOptions) -> Vec<
 }
 
 #[test]
-fn cuda_models_match_the_cpu_model() {
+fn gpu_models_match_the_cpu_model() {
     let llama = llama_config();
     let gpt2 = gpt2_config();
     for (cfg, tensors) in [
@@ -305,7 +318,7 @@ fn cuda_models_match_the_cpu_model() {
         (&gpt2, gpt2_tensors(100)),
     ] {
         let kind = cfg["model_type"].as_str().unwrap();
-        let [cpu, f32_gpu, bf16_gpu] = three_models(cfg, &tensors);
+        let [cpu, f32_gpu, half_gpu] = three_models(cfg, &tensors);
         let (layers, heads) = (cpu.info().n_layers, cpu.info().n_heads);
         let ids = vec![prompt(13, 2)];
         let jobs = jobs_of(&random_mask(5, layers, heads, 3));
@@ -314,9 +327,9 @@ fn cuda_models_match_the_cpu_model() {
             let got = run(&f32_gpu, &ids, &jobs, &opts);
             let err = logit_err(&got, &want);
             assert!(err <= F32_TOL, "{kind} f32: error {err}");
-            let got = run(&bf16_gpu, &ids, &jobs, &opts);
+            let got = run(&half_gpu, &ids, &jobs, &opts);
             let err = logit_err(&got, &want);
-            assert!(err <= BF16_TOL, "{kind} bf16: error {err}");
+            assert!(err <= HALF_TOL, "{kind} {:?}: error {err}", half_dtype());
         }
         // The masks must matter, or the comparison above would say nothing about the kernel.
         let plain = cpu
@@ -331,9 +344,9 @@ fn cuda_models_match_the_cpu_model() {
 }
 
 #[test]
-fn cuda_mean_ablation_matches_the_cpu() {
+fn gpu_mean_ablation_matches_the_cpu() {
     let cfg = llama_config();
-    let [cpu, f32_gpu, bf16_gpu] = three_models(&cfg, &random_model::llama_tensors(&cfg, 4));
+    let [cpu, f32_gpu, half_gpu] = three_models(&cfg, &random_model::llama_tensors(&cfg, 4));
     let refs = vec![prompt(6, 5), prompt(9, 6)];
     let ids = vec![prompt(10, 7)];
     let jobs = jobs_of(&random_mask(4, 6, 4, 8));
@@ -344,8 +357,8 @@ fn cuda_mean_ablation_matches_the_cpu() {
     let want = run(&cpu, &ids, &jobs, &with_means(&cpu));
     let err = logit_err(&run(&f32_gpu, &ids, &jobs, &with_means(&f32_gpu)), &want);
     assert!(err <= F32_TOL, "f32: error {err}");
-    let err = logit_err(&run(&bf16_gpu, &ids, &jobs, &with_means(&bf16_gpu)), &want);
-    assert!(err <= BF16_TOL, "bf16: error {err}");
+    let err = logit_err(&run(&half_gpu, &ids, &jobs, &with_means(&half_gpu)), &want);
+    assert!(err <= HALF_TOL, "{:?}: error {err}", half_dtype());
     let zero = run(&cpu, &ids, &jobs, &RunOptions::default());
     assert!(
         logit_err(&want, &zero) > 1e-4,
@@ -354,11 +367,11 @@ fn cuda_mean_ablation_matches_the_cpu() {
 }
 
 #[test]
-fn cuda_all_ones_mask_equals_the_unmasked_model() {
+fn gpu_all_ones_mask_equals_the_unmasked_model() {
     let cfg = llama_config();
-    let [_, f32_gpu, bf16_gpu] = three_models(&cfg, &random_model::llama_tensors(&cfg, 9));
+    let [_, f32_gpu, half_gpu] = three_models(&cfg, &random_model::llama_tensors(&cfg, 9));
     let ids = prompt(11, 10);
-    for (m, tol) in [(&f32_gpu, 1e-5), (&bf16_gpu, 1e-2)] {
+    for (m, tol) in [(&f32_gpu, 1e-5), (&half_gpu, 1e-2)] {
         let plain = m.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
         let ones = HeadMask::ones(3, 6, 4);
         let masked = m
@@ -372,12 +385,12 @@ fn cuda_all_ones_mask_equals_the_unmasked_model() {
 }
 
 #[test]
-fn cuda_batch_rows_equal_single_runs() {
+fn gpu_batch_rows_equal_single_runs() {
     let cfg = llama_config();
-    let [_, f32_gpu, bf16_gpu] = three_models(&cfg, &random_model::llama_tensors(&cfg, 11));
+    let [_, f32_gpu, half_gpu] = three_models(&cfg, &random_model::llama_tensors(&cfg, 11));
     let ids = vec![prompt(12, 12)];
     let mask = random_mask(6, 6, 4, 13);
-    for (m, tol) in [(&f32_gpu, 1e-5), (&bf16_gpu, 2e-2)] {
+    for (m, tol) in [(&f32_gpu, 1e-5), (&half_gpu, 2e-2)] {
         for opts in [RunOptions::default(), no_reuse()] {
             let batch = run(m, &ids, &jobs_of(&mask), &opts);
             for b in 0..mask.rows() {
@@ -391,9 +404,9 @@ fn cuda_batch_rows_equal_single_runs() {
 }
 
 #[test]
-fn cuda_layer_reuse_equals_the_full_pass() {
+fn gpu_layer_reuse_equals_the_full_pass() {
     let cfg = llama_config();
-    let [_, f32_gpu, bf16_gpu] = three_models(&cfg, &random_model::llama_tensors(&cfg, 14));
+    let [_, f32_gpu, half_gpu] = three_models(&cfg, &random_model::llama_tensors(&cfg, 14));
     let ids = vec![prompt(12, 15)];
     // Masks only in the top layers, with different lowest masked layers, plus an unmasked row.
     let mut mask = HeadMask::ones(5, 6, 4);
@@ -401,7 +414,7 @@ fn cuda_layer_reuse_equals_the_full_pass() {
     mask.set(1, 4, 0, 0.0).unwrap();
     mask.set(1, 5, 3, 0.0).unwrap();
     mask.set(2, 3, 2, 0.25).unwrap();
-    for (m, tol) in [(&f32_gpu, 1e-5), (&bf16_gpu, 2e-2)] {
+    for (m, tol) in [(&f32_gpu, 1e-5), (&half_gpu, 2e-2)] {
         let reused = run(m, &ids, &jobs_of(&mask), &RunOptions::default());
         let full = run(m, &ids, &jobs_of(&mask), &no_reuse());
         let err = logit_err(&reused, &full);
@@ -410,8 +423,8 @@ fn cuda_layer_reuse_equals_the_full_pass() {
 }
 
 #[test]
-fn cuda_ragged_batches_match_the_cpu() {
-    // Prompts of different lengths batch with padding: the ragged path (plain ops on CUDA).
+fn gpu_ragged_batches_match_the_cpu() {
+    // Prompts of different lengths batch with padding: the ragged path (plain ops on the GPU).
     let cfg = llama_config();
     let [cpu, f32_gpu, _] = three_models(&cfg, &random_model::llama_tensors(&cfg, 16));
     let prompts: Vec<Vec<u32>> = [4, 15, 9, 20]
