@@ -24,6 +24,11 @@
 //! `sparse/` knows nothing of models or devices: it is tested on synthetic functions with known
 //! spectra.
 
+// Lets unit tests include files written for the integration tests (`tests/support/`), which name
+// the crate `spex`.
+#[cfg(test)]
+extern crate self as spex;
+
 pub mod ablate;
 pub mod error;
 pub mod io;

@@ -35,7 +35,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Most prompt tokens per forward batch (bounds memory). Default: 1024 on the CPU, where
-    /// small batches stay in cache and measured fastest, 8192 on GPUs.
+    /// small batches stay in cache and measured fastest, 8192 on GPUs (a batch that runs out of GPU
+    /// memory is retried in halves).
     #[arg(long)]
     pub max_batch_tokens: Option<usize>,
 }

@@ -33,7 +33,8 @@ pub struct HeadValueArgs {
     /// Zero or mean ablation of the removed heads.
     #[command(flatten)]
     pub ablation: AblationArgs,
-    /// Most prompt tokens per forward batch (bounds memory) [default: 1024 on the CPU, 8192 on GPUs].
+    /// Most prompt tokens per forward batch (bounds memory) [default: 1024 on the CPU, 8192 on GPUs;
+    /// a batch that runs out of GPU memory is retried in halves].
     #[arg(long)]
     pub max_batch_tokens: Option<usize>,
     /// Only the heads of these layers are players, e.g. `20-29` (inclusive) or `25`; the others

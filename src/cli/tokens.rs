@@ -54,7 +54,8 @@ pub struct TokensArgs {
     /// Design, index and output folder.
     #[command(flatten)]
     pub run: OneShotArgs,
-    /// Most prompt tokens per forward batch (bounds memory) [default: 1024 on the CPU, 8192 on GPUs].
+    /// Most prompt tokens per forward batch (bounds memory) [default: 1024 on the CPU, 8192 on GPUs;
+    /// a batch that runs out of GPU memory is retried in halves].
     #[arg(long)]
     pub max_batch_tokens: Option<usize>,
 }

@@ -4,6 +4,7 @@
 
 use candle_core::{Device, Tensor};
 
+use super::batching::{for_each_batch, one_row};
 use super::decoder::{BlockAt, HeadOp, Kv};
 use super::error::{ModelError, ModelResult};
 use super::masks::{lowest_masked_layer, HeadMask, TokenMask};
@@ -260,11 +261,16 @@ impl Model {
             (Vec::new(), fresh)
         };
         self.run_fresh(&single, &prepared, &unembed, opts, &mut out)?;
+        // The single-row passes below (a shared prefix, a clean run) have no smaller batch to
+        // retry with when the device runs out of memory.
+        let device = self.device_name();
         for group in groups {
-            self.run_prefixed(&group, &prepared, &unembed, opts, &mut out)?;
+            let run = self.run_prefixed(&group, &prepared, &unembed, opts, &mut out);
+            one_row(run, device, group.prefix)?;
         }
         for mut mine in shared {
-            let clean = self.clean_run(&prompts[jobs[mine[0]].prompt])?;
+            let prompt = &prompts[jobs[mine[0]].prompt];
+            let clean = one_row(self.clean_run(prompt), device, prompt.len())?;
             // Latest start first, so each batch's earliest start is as late as possible.
             mine.sort_by_key(|&j| std::cmp::Reverse(prepared[j].start));
             self.run_reused(&mine, &prepared, &clean, &unembed, opts, &mut out)?;
@@ -442,25 +448,26 @@ impl Model {
         Ok(CleanRun { resid, kv })
     }
 
-    /// Splits `order` into consecutive batches of at most `budget` positions (`len(j)` each).
-    fn batches(order: &[usize], len: impl Fn(usize) -> usize, budget: usize) -> Vec<Vec<usize>> {
-        let mut out: Vec<Vec<usize>> = Vec::new();
-        let mut cur: Vec<usize> = Vec::new();
-        let mut widest = 0;
-        for &j in order {
-            let w = widest.max(len(j));
-            if !cur.is_empty() && (cur.len() + 1) * w > budget {
-                out.push(std::mem::take(&mut cur));
-                widest = len(j);
-            } else {
-                widest = w;
-            }
-            cur.push(j);
+    /// `batching::for_each_batch` with this model's device name and learned batch limit.
+    fn for_each_batch(
+        &self,
+        order: &[usize],
+        len: impl Fn(usize) -> usize,
+        opts: &RunOptions,
+        pass: impl FnMut(&[usize]) -> ModelResult<Vec<Vec<f32>>>,
+        out: &mut [Option<Vec<f32>>],
+    ) -> ModelResult<()> {
+        let (limit, device) = (&self.batch_limit, self.device_name());
+        for_each_batch(order, len, opts.max_batch_tokens, limit, device, pass, out)
+    }
+
+    /// The device as `--device` names it.
+    fn device_name(&self) -> &'static str {
+        match &self.device {
+            Device::Cpu => "cpu",
+            Device::Cuda(_) => "cuda",
+            Device::Metal(_) => "metal",
         }
-        if !cur.is_empty() {
-            out.push(cur);
-        }
-        out
     }
 
     fn run_fresh(
@@ -473,22 +480,15 @@ impl Model {
     ) -> ModelResult<()> {
         let mut order = jobs.to_vec();
         order.sort_by_key(|&j| std::cmp::Reverse(prepared[j].ids.len()));
-        for batch in Self::batches(&order, |j| prepared[j].ids.len(), opts.max_batch_tokens) {
-            let t = batch
-                .iter()
-                .map(|&j| prepared[j].ids.len())
-                .max()
-                .unwrap_or(1);
+        let len = |j: usize| prepared[j].ids.len();
+        let pass = |batch: &[usize]| {
+            let t = batch.iter().map(|&j| len(j)).max().unwrap_or(1);
             let ids = self.right_padded(batch.iter().map(|&j| &prepared[j].ids[..]), t)?;
             let x = self.decoder.embed(&ids, 0)?;
-            let last: Vec<usize> = batch.iter().map(|&j| prepared[j].ids.len() - 1).collect();
-            let logits =
-                self.layers_and_readout(x, 0, 0, None, &batch, prepared, &last, unembed, opts)?;
-            for (&j, row) in batch.iter().zip(logits) {
-                out[j] = Some(row);
-            }
-        }
-        Ok(())
+            let last: Vec<usize> = batch.iter().map(|&j| len(j) - 1).collect();
+            self.layers_and_readout(x, 0, 0, None, batch, prepared, &last, unembed, opts)
+        };
+        self.for_each_batch(&order, len, opts, pass, out)
     }
 
     /// Token rows, each right-padded with the baseline token to `t`: ids `[N, t]`. Real
@@ -535,27 +535,15 @@ impl Model {
         let rest = |j: usize| prepared[j].ids.len() - p;
         let mut order = group.jobs.clone();
         order.sort_by_key(|&j| std::cmp::Reverse(rest(j)));
-        for batch in Self::batches(&order, rest, opts.max_batch_tokens) {
+        let pass = |batch: &[usize]| {
             let t = batch.iter().map(|&j| rest(j)).max().unwrap_or(1);
             let ids = self.right_padded(batch.iter().map(|&j| &prepared[j].ids[p..]), t)?;
             let x = self.decoder.embed(&ids, p)?;
             let last: Vec<usize> = batch.iter().map(|&j| rest(j) - 1).collect();
-            let logits = self.layers_and_readout(
-                x,
-                0,
-                p,
-                Some(&past),
-                &batch,
-                prepared,
-                &last,
-                unembed,
-                opts,
-            )?;
-            for (&j, row) in batch.iter().zip(logits) {
-                out[j] = Some(row);
-            }
-        }
-        Ok(())
+            let past = Some(&past[..]);
+            self.layers_and_readout(x, 0, p, past, batch, prepared, &last, unembed, opts)
+        };
+        self.for_each_batch(&order, rest, opts, pass, out)
     }
 
     fn run_reused(
@@ -573,7 +561,7 @@ impl Model {
         let (resume, suffix): (Vec<usize>, Vec<usize>) = order
             .iter()
             .partition(|&&j| matches!(prepared[j].start, Start::Layer(_)));
-        for batch in Self::batches(&resume, |_| t, opts.max_batch_tokens) {
+        let resume_pass = |batch: &[usize]| {
             let start = batch
                 .iter()
                 .filter_map(|&j| match prepared[j].start {
@@ -587,17 +575,14 @@ impl Model {
                 .broadcast_as((n, t, self.info.d_model))?
                 .contiguous()?;
             let last = vec![t - 1; n];
-            let logits =
-                self.layers_and_readout(x, start, 0, None, &batch, prepared, &last, unembed, opts)?;
-            for (&j, row) in batch.iter().zip(logits) {
-                out[j] = Some(row);
-            }
-        }
+            self.layers_and_readout(x, start, 0, None, batch, prepared, &last, unembed, opts)
+        };
+        self.for_each_batch(&resume, |_| t, opts, resume_pass, out)?;
         let prefix_of = |j: usize| match prepared[j].start {
             Start::Suffix(p) => p,
             Start::Layer(_) => 0,
         };
-        for batch in Self::batches(&suffix, |j| t - prefix_of(j), opts.max_batch_tokens) {
+        let suffix_pass = |batch: &[usize]| {
             let p = batch.iter().map(|&j| prefix_of(j)).min().unwrap_or(0);
             let flat: Vec<u32> = batch
                 .iter()
@@ -620,22 +605,10 @@ impl Model {
                 })
                 .transpose()?;
             let last = vec![t - 1 - p; batch.len()];
-            let logits = self.layers_and_readout(
-                x,
-                0,
-                p,
-                past.as_deref(),
-                &batch,
-                prepared,
-                &last,
-                unembed,
-                opts,
-            )?;
-            for (&j, row) in batch.iter().zip(logits) {
-                out[j] = Some(row);
-            }
-        }
-        Ok(())
+            let past = past.as_deref();
+            self.layers_and_readout(x, 0, p, past, batch, prepared, &last, unembed, opts)
+        };
+        self.for_each_batch(&suffix, |j| t - prefix_of(j), opts, suffix_pass, out)
     }
 
     /// Runs layers `start..L` on `x [N, T, D]` (positions from `pos0`), then reads out row r at

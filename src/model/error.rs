@@ -88,6 +88,17 @@ pub enum ModelError {
         reason: String,
     },
 
+    /// One job's forward pass does not fit in the device's memory, even alone in its batch.
+    #[error("{device}: one forward pass of {positions} positions does not fit in memory ({reason}); use shorter prompts or a device with more memory")]
+    OutOfMemory {
+        /// The device (`cuda`, `metal`, `cpu`).
+        device: String,
+        /// Positions in the failing batch (one row).
+        positions: usize,
+        /// The device's error.
+        reason: String,
+    },
+
     /// A tensor operation failed.
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),
@@ -99,6 +110,26 @@ impl ModelError {
         ModelError::InvalidInput {
             arg: arg.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// Whether a tensor operation failed because the device ran out of memory: CUDA
+    /// (`CUDA_ERROR_OUT_OF_MEMORY`), cuBLAS (`CUBLAS_STATUS_ALLOC_FAILED`) or Metal (a buffer
+    /// that could not be created, a command buffer out of memory), as candle reports them.
+    pub fn is_out_of_memory(&self) -> bool {
+        const SIGNS: [&str; 5] = [
+            "OUT_OF_MEMORY",
+            "out of memory",
+            "ALLOC_FAILED",
+            "Failed to create metal resource: Buffer",
+            "Insufficient Memory",
+        ];
+        match self {
+            ModelError::Candle(e) => {
+                let text = e.to_string();
+                SIGNS.iter().any(|s| text.contains(s))
+            }
+            _ => false,
         }
     }
 
@@ -114,3 +145,26 @@ impl ModelError {
 
 /// Result alias for the model runtime.
 pub type ModelResult<T> = std::result::Result<T, ModelError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candle(text: &str) -> ModelError {
+        ModelError::Candle(candle_core::Error::Msg(text.to_string()))
+    }
+
+    #[test]
+    fn out_of_memory_is_recognised_as_each_backend_reports_it() {
+        for text in [
+            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")",
+            "CublasError(CUBLAS_STATUS_ALLOC_FAILED)",
+            "Failed to create metal resource: Buffer",
+            "Command buffer had following error: Insufficient Memory (00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory)",
+        ] {
+            assert!(candle(text).is_out_of_memory(), "{text}");
+        }
+        assert!(!candle("shape mismatch in matmul").is_out_of_memory());
+        assert!(!ModelError::input("prompt", "out of memory").is_out_of_memory());
+    }
+}

@@ -9,6 +9,7 @@
 //!   (layers below a job's lowest masked layer come from one clean run per prompt) and key/value
 //!   prefix reuse (positions before the first replaced token).
 
+mod batching;
 mod config;
 mod cpu_attention;
 mod cpu_f32;
@@ -26,6 +27,8 @@ mod load_error;
 mod masks;
 #[cfg(test)]
 mod metal_kernel_host;
+#[cfg(test)]
+mod oom_retry_tests;
 mod projection;
 mod ragged;
 mod safetensors_reader;
@@ -54,6 +57,7 @@ pub use load_error::LoadError;
 pub use masks::{HeadMask, TokenMask};
 pub use weights::{safetensors_files, Weights};
 
+use batching::BatchLimit;
 use decoder::Decoder;
 
 /// What to read out at each row's last prompt position.
@@ -103,6 +107,8 @@ pub struct Model {
     tokenizer: Tokenizer,
     device: Device,
     dtype: DType,
+    /// Positions per batch that fit on the device, learned from out-of-memory failures.
+    batch_limit: BatchLimit,
 }
 
 impl std::fmt::Debug for Model {
@@ -271,6 +277,7 @@ impl Model {
             tokenizer,
             device: device.clone(),
             dtype,
+            batch_limit: BatchLimit::default(),
         })
     }
 
