@@ -5,8 +5,9 @@
 #                                    # release (toolchain: kernels/cuda_env.sh), strip, xz, put
 #                                    # them in .gpu/ (git-ignored; the device call carries it)
 #   bash benches/gpu_check.sh run    # there: unpack .gpu/, find the CUDA 13 libraries, then
-#                                    # nvidia-smi, the CUDA tests, a memcheck of the fused kernel
-#                                    # and the bench; logs in $OUT (about 6 minutes at most)
+#                                    # nvidia-smi, the CUDA tests, a memcheck of the fused kernel,
+#                                    # the bench and the out-of-memory check; logs in $OUT (about
+#                                    # 7 minutes at most)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,7 +85,10 @@ run() {
     [ "$memcheck" -ne 9 ] || status=1
 
     echo "== bench"
-    timeout 260 "$bin/gpu-bench" --budget-s 170 2>&1 | tee "$out/bench.md" || status=1
+    timeout 230 "$bin/gpu-bench" --budget-s 140 2>&1 | tee "$out/bench.md" || status=1
+
+    echo "== out-of-memory check: one batch too large for the card, split by the engine"
+    timeout 90 "$bin/gpu-bench" --oom-check 2>&1 | tee "$out/oom.log" || status=1
     exit "$status"
 }
 

@@ -5,7 +5,8 @@
 //! layer reuse (masks only in the top third of the layers). Then the fused head-mask merge alone
 //! against the plain tensor ops it replaces, in GB/s.
 //!
-//! `cargo run --release --features cuda --example gpu_bench -- [--budget-s 300]`
+//! `cargo run --release --features cuda --example gpu_bench -- [--budget-s 300]`, and
+//! `-- --oom-check`: one batch too large for the card, which the engine must split.
 //!
 //! FLOPs count what the engine executes: 2 x (matrix parameters of a layer) per position and
 //! layer, plus 4 x H x Dh x T per position and layer for the attention products (full T x T
@@ -59,6 +60,17 @@ struct Args {
     /// Wall-clock budget for the whole sweep; points past it are skipped (and listed).
     #[arg(long, default_value_t = 300.0)]
     budget_s: f64,
+    /// Instead of the sweep: ask the engine for one bf16 batch too large for the card
+    /// (`--oom-rows` masks of `--oom-len` tokens), which it must split after running out of
+    /// memory, and check the rows against batch-of-1 runs.
+    #[arg(long)]
+    oom_check: bool,
+    /// Masks in the out-of-memory check.
+    #[arg(long, default_value_t = 8192)]
+    oom_rows: usize,
+    /// Prompt length of the out-of-memory check, tokens (the attention scores grow as its square).
+    #[arg(long, default_value_t = 1024)]
+    oom_len: usize,
 }
 
 /// SmolLM2-135M's config.json, the fields the runtime reads.
@@ -156,8 +168,10 @@ fn main() -> Result<()> {
     let cfg = smollm2_config();
     let intermediate = cfg["intermediate_size"].as_u64().unwrap_or(0) as usize;
     let tensors = random_model::llama_tensors(&cfg, 1);
-    // The answer-letter readout of multiple choice: 4 rows of the unembedding.
-    let readout = Readout::Tokens(vec![330, 389, 426, 420]);
+    if args.oom_check {
+        let model = random_model::build(&cfg, tensors, &dev, DType::BF16)?;
+        return oom_check(&model, intermediate, args.oom_rows, args.oom_len);
+    }
     let mut skipped = Vec::new();
 
     println!(
@@ -185,6 +199,10 @@ fn main() -> Result<()> {
             let prompt: Vec<u32> = (0..t).map(|_| rng.random_range(3..49152)).collect();
             for (mode, from, reuse) in [("plain", 0, false), ("reuse top third", top_third, true)] {
                 for &b in args.batches.iter().filter(|&&b| b * t <= args.max_tokens) {
+                    if let Some(limit) = model.batch_limit().filter(|&l| l < b * t) {
+                        println!("| {name} | {t} | {mode} | {b} | past the memory limit ({limit} positions) | | | |");
+                        break;
+                    }
                     if started.elapsed() > budget {
                         skipped.push(format!("{name} T={t} {mode} B={b}"));
                         continue;
@@ -196,7 +214,7 @@ fn main() -> Result<()> {
                         ..RunOptions::default()
                     };
                     let secs = match time_it(min_time, || {
-                        model.run(std::slice::from_ref(&prompt), &jobs, &readout, &opts)?;
+                        model.run(std::slice::from_ref(&prompt), &jobs, &readout(), &opts)?;
                         Ok(())
                     }) {
                         Ok(s) => s,
@@ -205,6 +223,10 @@ fn main() -> Result<()> {
                             break;
                         }
                     };
+                    if let Some(limit) = model.batch_limit().filter(|&l| l < b * t) {
+                        println!("| {name} | {t} | {mode} | {b} | out of memory: the engine now batches at most {limit} positions | | | |");
+                        break;
+                    }
                     let start = lowest_masked(&jobs, shape.heads, shape.layers);
                     let flops = if reuse && b > 1 {
                         shape.layers_flops(1, t, shape.layers)
@@ -231,6 +253,60 @@ fn main() -> Result<()> {
     }
     merge_bench(&dev, min_time)?;
     println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The answer-letter readout of multiple choice: 4 rows of the unembedding.
+fn readout() -> Readout {
+    Readout::Tokens(vec![330, 389, 426, 420])
+}
+
+/// One batch of `rows` masks x `len` tokens, asked for whole: the engine must run out of memory,
+/// split it and return every row; rows 0 and `rows - 1` must equal batch-of-1 runs (bf16
+/// tolerance, relative to the largest logit).
+fn oom_check(model: &Model, intermediate: usize, rows: usize, len: usize) -> Result<()> {
+    let shape = Shape::of(model, intermediate);
+    let mut rng = ChaCha8Rng::seed_from_u64(len as u64);
+    let prompt = vec![(0..len)
+        .map(|_| rng.random_range(3..49152))
+        .collect::<Vec<u32>>()];
+    let jobs = masks(&shape, rows, 0, 11);
+    let opts = RunOptions {
+        reuse: false,
+        max_batch_tokens: rows * len,
+        ..RunOptions::default()
+    };
+    println!(
+        "out-of-memory check: {rows} masks x {len} tokens asked as one batch ({} positions)",
+        rows * len
+    );
+    let start = Instant::now();
+    let out = model.run(&prompt, &jobs, &readout(), &opts)?;
+    let secs = start.elapsed().as_secs_f64();
+    let Some(limit) = model.batch_limit() else {
+        anyhow::bail!("no out-of-memory happened in {secs:.1} s: the card held the whole batch (raise --oom-rows)");
+    };
+    println!("ran in {secs:.1} s; the engine now batches at most {limit} positions");
+    anyhow::ensure!(
+        out.iter().flatten().all(|v| v.is_finite()),
+        "non-finite logits"
+    );
+    for j in [0, rows - 1] {
+        let single = model.run(&prompt, &jobs[j..j + 1], &readout(), &opts)?;
+        let scale = single[0].iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let err = out[j]
+            .iter()
+            .zip(&single[0])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+            / scale;
+        println!("row {j} against a batch of 1: relative error {err:.2e}");
+        anyhow::ensure!(
+            err <= 2e-2,
+            "row {j} differs from its batch-of-1 run by {err}"
+        );
+    }
+    println!("out-of-memory check passed");
     Ok(())
 }
 

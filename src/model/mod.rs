@@ -301,6 +301,12 @@ impl Model {
         self.dtype
     }
 
+    /// The most positions per batch (rows x widest row) that fit on the device, once an
+    /// out-of-memory failure has lowered it; `None` while every batch has fit.
+    pub fn batch_limit(&self) -> Option<usize> {
+        Some(self.batch_limit.get()).filter(|&l| l != usize::MAX)
+    }
+
     /// Token ids of `text` with no special tokens added (as `add_special_tokens=False`).
     pub fn encode(&self, text: &str) -> ModelResult<Vec<u32>> {
         let enc = self
