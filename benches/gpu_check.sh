@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The CUDA checks of the GPU machine (no cargo there), in two steps; kernels/README.md says when.
 #
-#   bash benches/gpu_check.sh pack   # here: build the CUDA test binary and the GPU bench in
-#                                    # release (toolchain: kernels/cuda_env.sh), strip, xz, put
-#                                    # them in .gpu/ (git-ignored; the device call carries it)
+#   bash benches/gpu_check.sh pack   # here: compile the CUDA kernel with NVRTC, build the CUDA
+#                                    # test binary and the GPU bench in release (toolchain:
+#                                    # kernels/cuda_env.sh), strip, xz, put them in .gpu/
+#                                    # (git-ignored; the device call carries it)
 #   bash benches/gpu_check.sh run    # there: unpack .gpu/, find the CUDA 13 libraries, then
 #                                    # nvidia-smi, the CUDA tests, a memcheck of the fused kernel,
 #                                    # the bench and the out-of-memory check; logs in $OUT (about
@@ -16,6 +17,7 @@ pack() {
     # shellcheck source=../kernels/cuda_env.sh
     . kernels/cuda_env.sh
     local test_bin
+    python3 kernels/nvrtc_compile.py
     nice -n 19 cargo build --release --features cuda --example gpu_bench
     # The test target's executable (the build also links the spex binary the CLI tests use).
     test_bin=$(nice -n 19 cargo test --release --features cuda --test gpu --no-run \

@@ -6,8 +6,9 @@
 // i.e. zero ablation), out [N, T, H*Dh]; all contiguous and of one dtype (f32, f16 or bf16).
 // Arithmetic is in f32 with one rounding at the store.
 //
-// Compiled at run time by NVRTC (src/model/head_mask.rs), so it includes no header: f16 values
-// move through 16-bit PTX conversions and bf16 values through bit operations.
+// Compiled at run time by NVRTC (src/model/head_mask/cuda.rs), so it includes no header: f16
+// values move through 16-bit PTX conversions and bf16 values through bit operations. The tests
+// also compile it as host C++ (kernels/host/cuda_runtime_host.h, src/model/kernels_on_host.rs).
 //
 // Launch: one block per output row (n, t), grid.x = N*T; the block's threads stride over the
 // H*Dh columns, so stores are contiguous and each head's Dh reads are too.
@@ -18,6 +19,7 @@ struct F32 {
     static __device__ float store(float x) { return x; }
 };
 
+#if defined(__CUDACC_RTC__) || defined(__CUDACC__)
 struct F16 {
     typedef unsigned short storage;
     static __device__ float load(unsigned short x) {
@@ -31,6 +33,24 @@ struct F16 {
         return x;
     }
 };
+#else
+// The host build of the tests (kernels/host/): the same IEEE conversions through _Float16, which
+// rounds to nearest even as cvt.rn does.
+struct F16 {
+    typedef unsigned short storage;
+    static float load(unsigned short x) {
+        _Float16 h;
+        memcpy(&h, &x, sizeof h);
+        return (float)h;
+    }
+    static unsigned short store(float f) {
+        const _Float16 h = (_Float16)f;
+        unsigned short x;
+        memcpy(&x, &h, sizeof x);
+        return x;
+    }
+};
+#endif
 
 struct BF16 {
     typedef unsigned short storage;

@@ -11,7 +11,7 @@
 // columns in threadgroups of up to 256 threads, y over the N*T output rows; threads past the last
 // column return. The scalar sizes come in one uint4: (rows N*T, heads H, positions T, head_dim Dh).
 //
-// tests: src/model/metal_kernel_host.rs compiles this file as C++ (kernels/host/) and compares it
+// Tests: src/model/kernels_on_host.rs compiles this file as C++ (kernels/host/) and compares it
 // with the CPU's plain ops; tests/gpu.rs runs it on a Metal GPU.
 
 #include <metal_stdlib>

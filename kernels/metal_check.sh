@@ -10,7 +10,7 @@
 # `cargo clippy --features metal --all-targets -- -D warnings`. Nothing is linked or run: this
 # proves that spex's Metal code (src/model/head_mask/metal.rs, tests/gpu.rs) compiles and is
 # lint-clean against candle's Metal API. The kernel itself is tested on the host by
-# src/model/metal_kernel_host.rs, and on a Mac by `cargo test --features metal`.
+# src/model/kernels_on_host.rs, and on a Mac by `cargo test --features metal`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

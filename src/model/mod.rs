@@ -22,11 +22,11 @@ mod gpt2;
 #[cfg(any(feature = "cuda", feature = "metal"))]
 pub mod head_mask;
 pub mod hub;
+#[cfg(test)]
+mod kernels_on_host;
 mod llama;
 mod load_error;
 mod masks;
-#[cfg(test)]
-mod metal_kernel_host;
 #[cfg(test)]
 mod oom_retry_tests;
 mod projection;
