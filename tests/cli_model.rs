@@ -83,10 +83,23 @@ fn logits_bad_arguments_exit_2_with_the_argument_named() {
         "{}",
         stderr(&out)
     );
+    // Checked before any model is read: half precision on the CPU, an unknown dtype.
+    for (dtype, needle) in [("bf16", "needs a GPU"), ("int4", "int4")] {
+        let out = spex(&["logits", "--dtype", dtype, "--prompt", "x"]);
+        assert_eq!(out.status.code(), Some(2), "{dtype}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("--dtype") && err.contains(needle),
+            "{dtype}: {err}"
+        );
+    }
 
     if !have_model() {
         return;
     }
+    // `--dtype f32` is the CPU's default: the same logits.
+    let default = logits_json(&[]);
+    assert_eq!(logits_json(&["--dtype", "f32"])["top"], default["top"]);
     let cases: [(&[&str], &str); 4] = [
         (&["--head-mask", "40:1"], "layer"),
         (&["--head-mask", "zero:1"], "zero"),

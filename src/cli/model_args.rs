@@ -4,9 +4,9 @@ use anyhow::Context;
 use clap::Args;
 
 use spex::model::source::ModelSource;
-use spex::model::{default_dtype, DeviceChoice, Model};
+use spex::model::{DTypeChoice, DeviceChoice, Model};
 
-/// `--model` and `--device`.
+/// `--model`, `--device` and `--dtype`.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
     /// A Hugging Face folder (config.json, model.safetensors or a sharded index, tokenizer.json),
@@ -14,9 +14,13 @@ pub struct ModelArgs {
     /// Default: SmolLM2-135M-Instruct (GGUF) under $SPEX_HOME, fetched by `bash models/fetch.sh`.
     #[arg(long)]
     pub model: Option<String>,
-    /// cpu, cuda, metal or auto (f32 on CPU, bf16 on CUDA, f16 on Metal).
+    /// cpu, cuda, metal or auto (CUDA, else Metal, else the CPU, as built and present).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Compute dtype: auto (f32 on the CPU, bf16 on CUDA, f16 on Metal), f32, or on GPUs f16 or
+    /// bf16. Recorded with the values, so a resumed run keeps it.
+    #[arg(long, default_value = "auto")]
+    pub dtype: String,
 }
 
 impl ModelArgs {
@@ -30,8 +34,9 @@ impl ModelArgs {
     /// Resolves and loads the model on the chosen device.
     pub fn load(&self) -> anyhow::Result<Model> {
         let device = self.device.parse::<DeviceChoice>()?.open()?;
+        let dtype = self.dtype.parse::<DTypeChoice>()?.resolve(&device)?;
         let source = ModelSource::resolve(self.model.as_deref())?;
-        Model::open(&source, &device, default_dtype(&device))
+        Model::open(&source, &device, dtype)
             .with_context(|| format!("loading the model {source:?}"))
     }
 }

@@ -1,4 +1,5 @@
-//! `--device cpu|cuda|metal|auto` parsing and the dtype each device computes in.
+//! `--device cpu|cuda|metal|auto` and `--dtype auto|f32|f16|bf16` parsing, and the dtype each
+//! device computes in.
 
 use candle_core::{DType, Device};
 
@@ -92,6 +93,59 @@ pub fn default_dtype(device: &Device) -> DType {
     }
 }
 
+/// The compute dtype a user asked for (`--dtype`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DTypeChoice {
+    /// The device's default ([`default_dtype`]).
+    Auto,
+    /// f32 anywhere.
+    F32,
+    /// f16, on GPUs only.
+    F16,
+    /// bf16, on GPUs only.
+    BF16,
+}
+
+impl std::str::FromStr for DTypeChoice {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> ModelResult<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(DTypeChoice::Auto),
+            "f32" | "float32" => Ok(DTypeChoice::F32),
+            "f16" | "float16" | "half" => Ok(DTypeChoice::F16),
+            "bf16" | "bfloat16" => Ok(DTypeChoice::BF16),
+            other => Err(ModelError::input(
+                "--dtype",
+                format!("`{other}` is not one of auto, f32, f16, bf16"),
+            )),
+        }
+    }
+}
+
+impl DTypeChoice {
+    /// The dtype to compute in on `device`; half precision on the CPU is an error (its kernels
+    /// are f32, and candle's CPU half-precision matrix products are slow).
+    pub fn resolve(self, device: &Device) -> ModelResult<DType> {
+        let dtype = match self {
+            DTypeChoice::Auto => return Ok(default_dtype(device)),
+            DTypeChoice::F32 => DType::F32,
+            DTypeChoice::F16 => DType::F16,
+            DTypeChoice::BF16 => DType::BF16,
+        };
+        if device.is_cpu() && dtype != DType::F32 {
+            return Err(ModelError::input(
+                "--dtype",
+                format!(
+                    "{} needs a GPU (--device cuda|metal): the CPU computes in f32 only",
+                    format!("{dtype:?}").to_lowercase()
+                ),
+            ));
+        }
+        Ok(dtype)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +160,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--device"));
+    }
+
+    #[test]
+    fn dtype_choices_resolve_per_device() {
+        let cpu = Device::Cpu;
+        for (text, want) in [
+            ("auto", DType::F32),
+            ("F32", DType::F32),
+            ("float32", DType::F32),
+        ] {
+            let choice: DTypeChoice = text.parse().unwrap();
+            assert_eq!(choice.resolve(&cpu).unwrap(), want, "{text}");
+        }
+        for text in ["f16", "bf16"] {
+            let err = text
+                .parse::<DTypeChoice>()
+                .unwrap()
+                .resolve(&cpu)
+                .unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains("--dtype") && msg.contains(text) && msg.contains("GPU"),
+                "{msg}"
+            );
+        }
+        let err = "int8".parse::<DTypeChoice>().unwrap_err().to_string();
+        assert!(err.contains("--dtype") && err.contains("int8"), "{err}");
     }
 
     #[cfg(not(feature = "cuda"))]

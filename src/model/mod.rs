@@ -50,7 +50,7 @@ use candle_core::{DType, Device, Tensor};
 use tokenizers::Tokenizer;
 
 pub use config::{Config, Gpt2Config, LlamaConfig, RopeScaling, SpecialIds};
-pub use device::{default_dtype, DeviceChoice};
+pub use device::{default_dtype, DTypeChoice, DeviceChoice};
 pub use engine::{logsumexp, HeadMeans, Job, RunOptions};
 pub use error::{ModelError, ModelResult};
 pub use load_error::LoadError;
