@@ -67,6 +67,22 @@ fn logits_names_paris_and_ablation_modes_differ() {
     assert_eq!(named, mean);
 }
 
+/// Without GPU features `--device auto` (the default) is the CPU, and the command says so.
+#[cfg(not(any(feature = "cuda", feature = "metal")))]
+#[test]
+fn logits_reports_the_device_and_dtype_it_loaded() {
+    if !have_model() {
+        return;
+    }
+    let out = spex(&["logits", "--prompt", "Hi", "--top", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("model: ") && err.contains(" on cpu, f32"),
+        "{err}"
+    );
+}
+
 #[test]
 fn logits_bad_arguments_exit_2_with_the_argument_named() {
     let missing = tmp("no-such-model-dir");

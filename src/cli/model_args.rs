@@ -14,8 +14,9 @@ pub struct ModelArgs {
     /// Default: SmolLM2-135M-Instruct (GGUF) under $SPEX_HOME, fetched by `bash models/fetch.sh`.
     #[arg(long)]
     pub model: Option<String>,
-    /// cpu, cuda, metal or auto (CUDA, else Metal, else the CPU, as built and present).
-    #[arg(long, default_value = "cpu")]
+    /// cpu, cuda, metal or auto: CUDA, else Metal, else the CPU, as this build has them and the
+    /// machine has them (a build without GPU features always takes the CPU).
+    #[arg(long, default_value = "auto")]
     pub device: String,
     /// Compute dtype: auto (f32 on the CPU, bf16 on CUDA, f16 on Metal), f32, or on GPUs f16 or
     /// bf16. Recorded with the values, so a resumed run keeps it.
@@ -36,7 +37,14 @@ impl ModelArgs {
         let device = self.device.parse::<DeviceChoice>()?.open()?;
         let dtype = self.dtype.parse::<DTypeChoice>()?.resolve(&device)?;
         let source = ModelSource::resolve(self.model.as_deref())?;
-        Model::open(&source, &device, dtype)
-            .with_context(|| format!("loading the model {source:?}"))
+        let model = Model::open(&source, &device, dtype)
+            .with_context(|| format!("loading the model {source:?}"))?;
+        let dtype = format!("{:?}", model.dtype()).to_lowercase();
+        eprintln!(
+            "model: {} on {}, {dtype}",
+            self.label(),
+            model.device_name()
+        );
+        Ok(model)
     }
 }

@@ -461,8 +461,8 @@ impl Model {
         for_each_batch(order, len, opts.max_batch_tokens, limit, device, pass, out)
     }
 
-    /// The device as `--device` names it.
-    fn device_name(&self) -> &'static str {
+    /// The device as `--device` names it: `cpu`, `cuda` or `metal`.
+    pub fn device_name(&self) -> &'static str {
         match &self.device {
             Device::Cpu => "cpu",
             Device::Cuda(_) => "cuda",
