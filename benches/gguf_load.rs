@@ -1,21 +1,77 @@
-//! Load time of the default model's GGUF (dequantize every tensor to f32, un-permute q/k,
-//! rebuild the tokenizer); prints the process's peak RSS afterwards. Skips when the file is absent.
+//! Load time of the default model, each loader against a candle baseline in the same run:
+//! - the GGUF (spex: dequantize every tensor to f32, un-permute q/k, rebuild the tokenizer)
+//!   against candle reading the same file and dequantizing every tensor, nothing else;
+//! - the f32 Hugging Face folder (spex: each tensor read and converted on its own) against
+//!   candle's memory-mapped `safetensors::load`.
+//!
+//! Prints the process's peak RSS at the end. Skips what `bash models/fetch.sh` has not written.
 
-use candle_core::Device;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::Content;
+use candle_core::{DType, Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
 use spex::model::gguf::load_gguf;
-use spex::model::source::default_model_path;
+use spex::model::source::{default_model_path, spex_home};
+use spex::model::{safetensors_files, Weights};
+
+/// Folder with the default model's weights as f32 safetensors, under `$SPEX_HOME`.
+const HF_FOLDER: &str = "models/smollm2-135m-instruct-hf";
+
+/// Candle's own path for a GGUF: read the header, dequantize every tensor to f32 and hold them
+/// all, as a loader must.
+fn candle_gguf_dequantize(path: &Path) -> Vec<Tensor> {
+    let mut reader = BufReader::new(File::open(path).expect("GGUF opens"));
+    let content = Content::read(&mut reader).expect("GGUF header reads");
+    content
+        .tensor_infos
+        .keys()
+        .map(|name| {
+            content
+                .tensor(&mut reader, name, &Device::Cpu)
+                .expect("tensor reads")
+                .dequantize(&Device::Cpu)
+                .expect("tensor dequantizes")
+        })
+        .collect()
+}
 
 fn gguf_load(c: &mut Criterion) {
-    let Some(path) = default_model_path().filter(|p| p.is_file()) else {
-        eprintln!("skipping: the default GGUF is not there (run `bash models/fetch.sh`)");
-        return;
-    };
-    let mut group = c.benchmark_group("gguf_load");
+    let mut group = c.benchmark_group("model_load");
     group.sample_size(10);
-    group.bench_function("smollm2_135m_q4_1_to_f32", |b| {
-        b.iter(|| load_gguf(&path, &Device::Cpu).expect("default GGUF loads"))
-    });
+    match default_model_path().filter(|p| p.is_file()) {
+        Some(path) => {
+            group.bench_function("gguf/spex_load_gguf", |b| {
+                b.iter(|| load_gguf(&path, &Device::Cpu).expect("default GGUF loads"))
+            });
+            group.bench_function("gguf/candle_dequantize_baseline", |b| {
+                b.iter(|| candle_gguf_dequantize(&path))
+            });
+        }
+        None => eprintln!("skipping the GGUF: not there (run `bash models/fetch.sh`)"),
+    }
+    match spex_home()
+        .map(|h| h.join(HF_FOLDER))
+        .filter(|d| d.is_dir())
+    {
+        Some(dir) => {
+            group.bench_function("folder/spex_read_by_tensor", |b| {
+                b.iter(|| Weights::from_folder(&dir, DType::F32, &Device::Cpu).expect("loads"))
+            });
+            let files = safetensors_files(&dir).expect("safetensors files listed");
+            group.bench_function("folder/candle_mmap_baseline", |b| {
+                b.iter(|| {
+                    files
+                        .iter()
+                        .map(|f| candle_core::safetensors::load(f, &Device::Cpu).expect("loads"))
+                        .collect::<Vec<_>>()
+                })
+            });
+        }
+        None => eprintln!("skipping the folder: not there (run `bash models/fetch.sh`)"),
+    }
     group.finish();
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         for line in status.lines().filter(|l| l.starts_with("VmHWM")) {
