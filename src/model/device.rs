@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device};
 
-use super::error::{ModelError, ModelResult};
+use super::error::{candle_message, ModelError, ModelResult};
 
 /// The device a user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ impl DeviceChoice {
                 }
                 Device::new_cuda(0).map_err(|e| ModelError::Device {
                     device: "cuda".into(),
-                    reason: format!("no usable CUDA GPU 0: {e}"),
+                    reason: format!("no usable CUDA GPU 0: {}", candle_message(&e)),
                 })
             }
             DeviceChoice::Metal => {
@@ -55,7 +55,7 @@ impl DeviceChoice {
                 }
                 Device::new_metal(0).map_err(|e| ModelError::Device {
                     device: "metal".into(),
-                    reason: format!("no usable Metal GPU 0: {e}"),
+                    reason: format!("no usable Metal GPU 0: {}", candle_message(&e)),
                 })
             }
             DeviceChoice::Auto => {

@@ -100,8 +100,20 @@ pub enum ModelError {
     },
 
     /// A tensor operation failed.
-    #[error("tensor operation failed: {0}")]
+    #[error("tensor operation failed: {}", candle_message(.0))]
     Candle(#[from] candle_core::Error),
+}
+
+/// A candle error's message without the backtrace candle attaches when `RUST_BACKTRACE` is set
+/// (a user's error should be one line of cause, and equal from run to run).
+pub fn candle_message(err: &candle_core::Error) -> String {
+    use candle_core::Error;
+    match err {
+        Error::WithBacktrace { inner, .. } => candle_message(inner),
+        Error::WithPath { inner, path } => format!("path: {path:?} {}", candle_message(inner)),
+        Error::Context { inner, context } => format!("{context}\n{}", candle_message(inner)),
+        other => other.to_string(),
+    }
 }
 
 impl ModelError {
@@ -126,7 +138,7 @@ impl ModelError {
         ];
         match self {
             ModelError::Candle(e) => {
-                let text = e.to_string();
+                let text = candle_message(e);
                 SIGNS.iter().any(|s| text.contains(s))
             }
             _ => false,
@@ -152,6 +164,20 @@ mod tests {
 
     fn candle(text: &str) -> ModelError {
         ModelError::Candle(candle_core::Error::Msg(text.to_string()))
+    }
+
+    #[test]
+    fn candle_backtraces_stay_out_of_messages() {
+        let with_trace = candle_core::Error::WithBacktrace {
+            inner: Box::new(candle_core::Error::Msg("shape mismatch".into())),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(with_trace.to_string().len() > "shape mismatch".len());
+        let wrapped = with_trace.with_path("w.safetensors");
+        assert_eq!(
+            ModelError::Candle(wrapped).to_string(),
+            "tensor operation failed: path: \"w.safetensors\" shape mismatch"
+        );
     }
 
     #[test]
