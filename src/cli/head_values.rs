@@ -78,7 +78,7 @@ impl HeadValueArgs {
             "players": "heads",
             "n_players": players.n(),
             "model": self.model.label(),
-            "dtype": format!("{:?}", model.dtype()).to_lowercase(),
+            "dtype": model.dtype().as_str(),
             "task": task.name,
             "split": format!("{:?}", self.task.split).to_lowercase(),
             "shots": self.task.shots,

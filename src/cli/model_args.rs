@@ -39,11 +39,11 @@ impl ModelArgs {
         let source = ModelSource::resolve(self.model.as_deref())?;
         let model = Model::open(&source, &device, dtype)
             .with_context(|| format!("loading the model {source:?}"))?;
-        let dtype = format!("{:?}", model.dtype()).to_lowercase();
         eprintln!(
-            "model: {} on {}, {dtype}",
+            "model: {} on {}, {}",
             self.label(),
-            model.device_name()
+            model.device_name(),
+            model.dtype().as_str()
         );
         Ok(model)
     }

@@ -110,7 +110,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         "players": granularity_name,
         "n_players": players.len(),
         "model": args.model.label(),
-        "dtype": format!("{:?}", model.dtype()).to_lowercase(),
+        "dtype": model.dtype().as_str(),
         "prompt": prompt,
         "target": args.target,
         "baseline_token": baseline,

@@ -138,7 +138,7 @@ impl DTypeChoice {
                 "--dtype",
                 format!(
                     "{} needs a GPU (--device cuda|metal): the CPU computes in f32 only",
-                    format!("{dtype:?}").to_lowercase()
+                    dtype.as_str()
                 ),
             ));
         }

@@ -14,7 +14,7 @@ use candle_core::cuda_backend::cudarc::nvrtc;
 use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
 use candle_core::{CudaDevice, CudaStorage, Layout, Shape};
 
-use super::Dims;
+use super::{kernel_name, Dims};
 
 const SOURCE: &str = include_str!("../../../kernels/head_mask.cu");
 /// Name under which candle caches the loaded module, per device.
@@ -30,6 +30,7 @@ pub(super) fn forward(
     mean: Option<(&CudaStorage, &Layout)>,
 ) -> candle_core::Result<(CudaStorage, Shape)> {
     let d = Dims::of(l_ctx, l_scale, mean.map(|(_, l)| l))?;
+    let name = kernel_name(ctx.dtype(), mean.is_some())?;
     let dev = ctx.device();
     let mismatch = |what: &str, other: &CudaStorage| {
         candle_core::Error::Msg(format!(
@@ -40,7 +41,7 @@ pub(super) fn forward(
     };
     // One arm per dtype: the scale and the mean must hold the ctx's element type.
     macro_rules! launch_as {
-        ($variant:ident, $suffix:literal, $c:expr) => {{
+        ($variant:ident, $c:expr) => {{
             let CudaStorageSlice::$variant(s) = &scale.slice else {
                 return Err(mismatch("scale", scale));
             };
@@ -52,13 +53,13 @@ pub(super) fn forward(
                 },
             };
             let (c, s) = (view($c, l_ctx, "ctx")?, view(s, l_scale, "scale")?);
-            CudaStorageSlice::$variant(launch(dev, $suffix, c, s, mean, d)?)
+            CudaStorageSlice::$variant(launch(dev, &name, c, s, mean, d)?)
         }};
     }
     let slice = match &ctx.slice {
-        CudaStorageSlice::F32(c) => launch_as!(F32, "f32", c),
-        CudaStorageSlice::F16(c) => launch_as!(F16, "f16", c),
-        CudaStorageSlice::BF16(c) => launch_as!(BF16, "bf16", c),
+        CudaStorageSlice::F32(c) => launch_as!(F32, c),
+        CudaStorageSlice::F16(c) => launch_as!(F16, c),
+        CudaStorageSlice::BF16(c) => launch_as!(BF16, c),
         _ => candle_core::bail!(
             "head-mask merge takes f32, f16 or bf16, not {:?}",
             ctx.dtype()
@@ -95,10 +96,11 @@ fn ptx() -> candle_core::Result<&'static str> {
     .map_err(|e| candle_core::Error::Msg(format!("kernels/head_mask.cu: NVRTC: {e}")))
 }
 
-/// One launch: a block per output row `(n, t)`, its threads striding over the `H*Dh` columns.
+/// One launch of kernel `name`: a block per output row `(n, t)`, its threads striding over the
+/// `H*Dh` columns.
 fn launch<T: DeviceRepr>(
     dev: &CudaDevice,
-    suffix: &str,
+    name: &str,
     ctx: CudaView<'_, T>,
     scale: CudaView<'_, T>,
     mean: Option<CudaView<'_, T>>,
@@ -110,11 +112,7 @@ fn launch<T: DeviceRepr>(
     if rows * cols == 0 {
         return Ok(out);
     }
-    let name = match mean {
-        None => format!("head_mask_merge_{suffix}"),
-        Some(_) => format!("head_mask_merge_mean_{suffix}"),
-    };
-    let func = dev.get_or_load_custom_func(&name, MODULE, ptx()?)?;
+    let func = dev.get_or_load_custom_func(name, MODULE, ptx()?)?;
     let threads = cols.div_ceil(32).min(32) * 32;
     let cfg = LaunchConfig {
         grid_dim: (rows as u32, 1, 1),

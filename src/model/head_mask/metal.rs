@@ -8,11 +8,11 @@ use std::sync::{Mutex, OnceLock};
 
 use candle_core::backend::BackendStorage;
 use candle_core::metal_backend::DeviceId;
-use candle_core::{DType, Layout, MetalDevice, MetalStorage, Shape};
+use candle_core::{Layout, MetalDevice, MetalStorage, Shape};
 use candle_metal_kernels::metal::{ComputeCommandEncoder, ComputePipeline, Library};
 use objc2_metal::MTLSize;
 
-use super::Dims;
+use super::{kernel_name, Dims};
 
 const SOURCE: &str = include_str!("../../../kernels/head_mask.metal");
 /// Threads per threadgroup along the columns, at most.
@@ -37,16 +37,7 @@ pub(super) fn forward(
             )
         }
     }
-    let suffix = match dtype {
-        DType::F32 => "f32",
-        DType::F16 => "f16",
-        DType::BF16 => "bf16",
-        other => candle_core::bail!("head-mask merge takes f32, f16 or bf16, not {other:?}"),
-    };
-    let name = match mean {
-        None => format!("head_mask_merge_{suffix}"),
-        Some(_) => format!("head_mask_merge_mean_{suffix}"),
-    };
+    let name = kernel_name(dtype, mean.is_some())?;
     let device = ctx.device();
     let (rows, cols) = (d.rows(), d.cols());
     let out = device

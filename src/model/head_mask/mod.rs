@@ -40,6 +40,19 @@ fn kernel_devices() -> &'static str {
     }
 }
 
+/// The kernel both sources name for `dtype`, zero (`head_mask_merge_f16`) or mean
+/// (`head_mask_merge_mean_f16`) ablation.
+fn kernel_name(dtype: DType, with_mean: bool) -> candle_core::Result<String> {
+    let suffix = match dtype {
+        DType::F32 => "f32",
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        other => candle_core::bail!("head-mask merge takes f32, f16 or bf16, not {other:?}"),
+    };
+    let ablation = if with_mean { "mean_" } else { "" };
+    Ok(format!("head_mask_merge_{ablation}{suffix}"))
+}
+
 /// The sizes one launch works on.
 #[derive(Clone, Copy)]
 struct Dims {
