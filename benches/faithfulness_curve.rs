@@ -16,7 +16,7 @@ use spex::sparse::spex::Spex;
 use spex::sparse::value::FnValue;
 use spex::sparse::{Basis, MaskBatch, Spectrum, Subset, ValueFunction};
 
-type Decoder = fn(usize, usize, u64, &mut dyn ValueFunction) -> spex::Result<Spectrum>;
+type Decoder = fn(usize, usize, u64, &mut dyn ValueFunction) -> spex::sparse::Result<Spectrum>;
 
 /// Adapts `&mut dyn ValueFunction` to the builders' `impl ValueFunction`.
 struct Dyn<'a>(&'a mut dyn ValueFunction);
@@ -25,7 +25,7 @@ impl ValueFunction for Dyn<'_> {
     fn n_players(&self) -> usize {
         self.0.n_players()
     }
-    fn values(&mut self, masks: &MaskBatch) -> spex::Result<Vec<f64>> {
+    fn values(&mut self, masks: &MaskBatch) -> spex::sparse::Result<Vec<f64>> {
         self.0.values(masks)
     }
 }
@@ -35,7 +35,7 @@ fn proxyspex(
     budget: usize,
     seed: u64,
     f: &mut dyn ValueFunction,
-) -> spex::Result<Spectrum> {
+) -> spex::sparse::Result<Spectrum> {
     ProxySpex::new(n)
         .budget(budget)
         .seed(seed)
@@ -47,7 +47,7 @@ fn spex_decoder(
     budget: usize,
     seed: u64,
     f: &mut dyn ValueFunction,
-) -> spex::Result<Spectrum> {
+) -> spex::sparse::Result<Spectrum> {
     Spex::new(n)
         .degree(3)
         .budget(budget)
@@ -116,11 +116,11 @@ fn hierarchical(n: usize, seed: u64) -> Spectrum {
 }
 
 /// The environment variable `name` parsed as a number, or `default` when it is unset.
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> spex::Result<T> {
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> spex::sparse::Result<T> {
     match std::env::var(name) {
         Ok(v) => v
             .parse()
-            .map_err(|_| spex::Error::invalid(name, format!("`{v}` is not a number"))),
+            .map_err(|_| spex::sparse::Error::invalid(name, format!("`{v}` is not a number"))),
         Err(_) => Ok(default),
     }
 }
@@ -148,7 +148,7 @@ fn print_queries_to_reach(results: &[(String, usize, f64)]) {
     }
 }
 
-fn main() -> spex::Result<()> {
+fn main() -> spex::sparse::Result<()> {
     let names: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -160,8 +160,8 @@ fn main() -> spex::Result<()> {
     };
     let n: usize = env_number("SPEX_N", 128)?;
     let sigma: f64 = env_number("SPEX_NOISE", 0.0)?;
-    let noise =
-        Normal::new(0.0, sigma).map_err(|e| spex::Error::invalid("SPEX_NOISE", e.to_string()))?;
+    let noise = Normal::new(0.0, sigma)
+        .map_err(|e| spex::sparse::Error::invalid("SPEX_NOISE", e.to_string()))?;
     let truth = hierarchical(n, 1);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut test = MaskBatch::new(n);
@@ -204,7 +204,7 @@ fn main() -> spex::Result<()> {
                     println!("| {name} | {budget} | {queries} | {r2:.4} |");
                     results.push((name.clone(), queries, r2));
                 }
-                Err(spex::Error::BudgetTooSmall { minimum, .. }) => {
+                Err(spex::sparse::Error::BudgetTooSmall { minimum, .. }) => {
                     println!("| {name} | {budget} | - | too small (minimum {minimum}) |");
                 }
                 Err(e) => return Err(e),

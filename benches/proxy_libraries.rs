@@ -19,8 +19,9 @@ use std::time::Instant;
 use forust_ml::gradientbooster::GrowPolicy;
 use forust_ml::objective::ObjectiveType;
 use forust_ml::{GradientBooster, Matrix};
+use spex::sparse::proxy::binary_matrix::BinaryMatrix;
 use spex::sparse::proxy::cv::{best_params, cross_validate};
-use spex::sparse::proxy::gbdt::{fit, BinaryMatrix, Ensemble, Node, Tree, TreeParams};
+use spex::sparse::proxy::gbdt::{fit, Ensemble, Node, Tree, TreeParams};
 use spex::sparse::proxy::tree_fourier::ensemble_to_fourier;
 use spex::sparse::proxy::ProxyPlan;
 use spex::sparse::spectrum::r2_score;
@@ -56,7 +57,7 @@ fn forust_booster(params: &TreeParams, policy: GrowPolicy) -> GradientBooster {
 }
 
 /// A forust ensemble as spex trees (split on `x < split_value`: 0 goes left for a 0/1 feature).
-fn forust_to_ensemble(booster: &GradientBooster) -> spex::Result<Ensemble> {
+fn forust_to_ensemble(booster: &GradientBooster) -> spex::sparse::Result<Ensemble> {
     let trees = booster
         .trees
         .iter()
@@ -83,7 +84,7 @@ fn forust_to_ensemble(booster: &GradientBooster) -> spex::Result<Ensemble> {
                 .collect();
             Tree::from_nodes(nodes)
         })
-        .collect::<spex::Result<Vec<Tree>>>()?;
+        .collect::<spex::sparse::Result<Vec<Tree>>>()?;
     Ok(Ensemble {
         bias: booster.base_score,
         trees,
@@ -116,7 +117,7 @@ fn evaluate(
     }
 }
 
-fn main() -> spex::Result<()> {
+fn main() -> spex::sparse::Result<()> {
     println!("| n | budget | params (depth, trees, lr) | library | fit s | proxy R² | ProxySPEX R² | terms |");
     println!("|---|---|---|---|---|---|---|---|");
     for p in proxy_data::points(&proxy_data::data_dir())? {
@@ -126,7 +127,7 @@ fn main() -> spex::Result<()> {
         let plan = ProxyPlan::new(n, budget, 0)?;
         let x = BinaryMatrix::from_masks(masks);
         let params = best_params(&cross_validate(&x, values, &plan.grid))
-            .ok_or_else(|| spex::Error::invalid("grid", "empty"))?;
+            .ok_or_else(|| spex::sparse::Error::invalid("grid", "empty"))?;
         let label = format!(
             "{}, {}, {}",
             params.max_depth, params.n_trees, params.learning_rate
@@ -153,7 +154,7 @@ fn main() -> spex::Result<()> {
             let start = Instant::now();
             booster
                 .fit(&matrix, values, &weights, None)
-                .map_err(|e| spex::Error::invalid("forust-ml", e.to_string()))?;
+                .map_err(|e| spex::sparse::Error::invalid("forust-ml", e.to_string()))?;
             let fit_s = start.elapsed().as_secs_f64();
             let ensemble = forust_to_ensemble(&booster)?;
             // The conversion must reproduce forust's own predictions.

@@ -4,7 +4,8 @@
 //! The side-by-side comparison with shapiq on identical samples is `benches/proxyspex_compare.rs`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use spex::sparse::proxy::gbdt::{fit, BinaryMatrix, TreeParams};
+use spex::sparse::proxy::binary_matrix::BinaryMatrix;
+use spex::sparse::proxy::gbdt::{fit, TreeParams};
 use spex::sparse::proxy::ProxyPlan;
 use spex::sparse::{Basis, Spectrum, Subset};
 

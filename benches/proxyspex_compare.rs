@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use spex::sparse::proxy::ProxyPlan;
 
-fn main() -> spex::Result<()> {
+fn main() -> spex::sparse::Result<()> {
     println!("| n | budget | R² spex | R² shapiq | spex s | shapiq s | speed-up | spex terms | shapiq terms |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for p in proxy_data::points(&proxy_data::data_dir())? {

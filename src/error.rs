@@ -5,39 +5,14 @@ use std::path::PathBuf;
 /// Errors raised by the spex library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An argument or parameter is out of its valid range.
-    #[error("invalid argument `{arg}`: {reason}")]
+    /// A parameter is out of its valid range.
+    #[error("invalid `{field}`: {reason}")]
     InvalidArgument {
-        /// The argument's name, as the user would write it (e.g. `--budget`).
-        arg: String,
+        /// The parameter's name as the library spells it (e.g. `shard`, `layers`); the CLI names
+        /// its flag.
+        field: String,
         /// What is wrong and what would be accepted.
         reason: String,
-    },
-
-    /// The budget cannot pay for the method's smallest design.
-    #[error("budget {budget} is too small for {method} with n = {n}: the smallest budget that works is {minimum}")]
-    BudgetTooSmall {
-        /// The method's name.
-        method: String,
-        /// Number of players.
-        n: usize,
-        /// The budget asked for (evaluations).
-        budget: usize,
-        /// The smallest budget the method accepts for this n.
-        minimum: usize,
-    },
-
-    /// Values handed to a decoder do not fit its plan.
-    #[error("values do not fit the plan: {0}")]
-    ValuesMismatch(String),
-
-    /// Values contain NaN or infinities.
-    #[error("values contain {count} non-finite number(s) (NaN or infinite) at row(s) {rows}")]
-    NonFiniteValues {
-        /// How many rows are not finite.
-        count: usize,
-        /// The first offending rows, comma separated.
-        rows: String,
     },
 
     /// A file could not be read, written or parsed.
@@ -49,17 +24,51 @@ pub enum Error {
         reason: String,
     },
 
+    /// A plan or spectrum is over another number of players than the job's heads.
+    #[error("{source_name}: for {found} players, but layers {layers} hold {expected} heads")]
+    PlayersMismatch {
+        /// Where the plan or spectrum came from (a folder or file).
+        source_name: String,
+        /// Its number of players.
+        found: usize,
+        /// The job's number of head players.
+        expected: usize,
+        /// The job's layers, e.g. `0-29`.
+        layers: String,
+    },
+
+    /// A spectrum from a run over the heads of other layers than the job's.
+    #[error("{source_name} is over the heads of layers {theirs}, but this job's players are layers {ours}")]
+    LayersMismatch {
+        /// The file that records the spectrum's layers (heads.json).
+        source_name: String,
+        /// The spectrum's layers, e.g. `2-3`.
+        theirs: String,
+        /// The job's layers.
+        ours: String,
+    },
+
     /// A model could not be found or loaded.
     #[error(transparent)]
     Load(#[from] crate::model::LoadError),
 
-    /// A value function (e.g. a model's forward pass) failed.
-    #[error("value function failed")]
-    ValueFunction(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The math failed: a design, a decoder, values that do not fit a plan.
+    #[error(transparent)]
+    Sparse(#[from] crate::sparse::Error),
 
     /// Loading or running a model failed.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+}
+
+/// A value function's error as the math sees it: the math's own errors come back unwrapped.
+impl From<Error> for crate::sparse::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Sparse(inner) => inner,
+            other => crate::sparse::Error::value_function(other),
+        }
+    }
 }
 
 /// Result alias for the library.
@@ -67,9 +76,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Shorthand for [`Error::InvalidArgument`].
-    pub fn invalid(arg: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
-            arg: arg.into(),
+            field: field.into(),
             reason: reason.into(),
         }
     }
@@ -85,21 +94,5 @@ impl Error {
 
 /// Checks that every value is finite; names the offending rows otherwise.
 pub fn check_finite(values: &[f64]) -> Result<()> {
-    let bad: Vec<usize> = values
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| !v.is_finite())
-        .map(|(i, _)| i)
-        .collect();
-    if bad.is_empty() {
-        return Ok(());
-    }
-    let mut rows: Vec<String> = bad.iter().take(10).map(|i| i.to_string()).collect();
-    if bad.len() > 10 {
-        rows.push(format!("... ({} more)", bad.len() - 10));
-    }
-    Err(Error::NonFiniteValues {
-        count: bad.len(),
-        rows: rows.join(", "),
-    })
+    Ok(crate::sparse::error::check_finite(values)?)
 }

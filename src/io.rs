@@ -52,7 +52,11 @@ pub fn read_masks_npy(path: &Path) -> Result<MaskBatch> {
             ))
         }
     };
-    MaskBatch::from_u8(shape[1] as usize, &data, &path.display().to_string())
+    Ok(MaskBatch::from_u8(
+        shape[1] as usize,
+        &data,
+        &path.display().to_string(),
+    )?)
 }
 
 /// Writes `values` as a `float64` `.npy` of shape `[m]`.
@@ -148,6 +152,11 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     serde_json::to_writer_pretty(&mut w, value).map_err(|e| Error::file(path, e))?;
     w.write_all(b"\n").map_err(|e| Error::file(path, e))?;
     w.flush().map_err(|e| Error::file(path, e))
+}
+
+/// Writes `text` to `path`, naming the file on failure.
+pub fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| Error::file(path, e))
 }
 
 /// Reads JSON from `path` into `T`, naming the file and the serde error on failure.

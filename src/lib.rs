@@ -10,19 +10,25 @@
 //! - [`sparse::proxy`]: ProxySPEX (Butler et al., NeurIPS 2025): boosted trees fitted to random
 //!   ablations, their exact Fourier coefficients, an energy cut and a ridge refit.
 //!
-//! The main types:
+//! ## Layers, each knowing only those below it
 //!
-//! - [`sparse::Subset`]: a sorted set of player indices.
-//! - [`sparse::MaskBatch`]: `m` masks over `n` players as packed bits (row = one ablation).
-//! - [`sparse::Spectrum`]: a sparse function in the Fourier or Moebius basis, with conversions,
-//!   evaluation and faithfulness (R^2).
-//! - [`sparse::ValueFunction`]: the batched black box (masks in, one `f64` per mask out).
+//! - [`sparse`] (its own crate, `spex-sparse`): the math. [`sparse::Spectrum`],
+//!   [`sparse::MaskBatch`], [`sparse::ValueFunction`] (the batched black box: masks in, one `f64`
+//!   per mask out), [`sparse::plan::Plan`], the interaction indices. Knows no model.
+//! - [`model`]: the maskable transformer runtime on Candle. [`model::Model`] runs batches of
+//!   per-row head masks `[B, L, H]` or token masks `[B, T]`. Knows no task, job or decoder.
+//! - [`task`]: data sets, lm-eval's prompts, scoring and value kinds.
+//! - [`ablate`]: players (heads, tokens) and scorers: a batch of masks -> batched masked passes ->
+//!   one value per mask.
+//! - [`report`]: interactions.json, spectrum.json, head graphs, token pages, pruning orders.
+//! - [`run`]: the jobs with plain option structs, what the command line and the Python package
+//!   call: [`run::heads`], [`run::tokens`], [`run::prune`], [`run::run_shard`], [`run::decode`],
+//!   resumable evaluation into a [`run::ValueStore`].
 //!
-//! - [`model::Model`]: a maskable transformer (Llama-style or GPT-2) on Candle that runs a batch of
-//!   per-row head masks `[B, L, H]` or token masks `[B, T]` and returns last-position logits.
-//!
-//! `sparse/` knows nothing of models or devices: it is tested on synthetic functions with known
-//! spectra.
+//! Errors: [`sparse::Error`] and [`model::ModelError`] for their layers, [`Error`] above them;
+//! every variant names the file, field or value at fault (fields, never command-line flags).
+
+#![warn(missing_docs)]
 
 // Lets unit tests include files written for the integration tests (`tests/support/`), which name
 // the crate `spex`.
@@ -35,7 +41,9 @@ pub mod io;
 pub mod model;
 pub mod progress;
 pub mod report;
-pub mod sparse;
+pub mod run;
 pub mod task;
 
 pub use error::{Error, Result};
+/// The math (its own crate, `spex-sparse`): spectra, indices, SPEX and ProxySPEX.
+pub use spex_sparse as sparse;

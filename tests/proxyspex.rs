@@ -5,8 +5,8 @@ use rand_chacha::ChaCha8Rng;
 use spex::sparse::proxy::sampling::distinct_uniform_masks;
 use spex::sparse::proxy::{ProxyGrid, ProxyPlan, ProxySpex};
 use spex::sparse::value::FnValue;
+use spex::sparse::Error;
 use spex::sparse::{Basis, MaskBatch, Spectrum, Subset};
-use spex::Error;
 
 /// Moebius coefficients `a(T) = (-2)^{|T|} sum_{S ⊇ T} F(S)` of a Fourier spectrum (brute force).
 fn moebius_of(f: &Spectrum, t: &Subset) -> f64 {

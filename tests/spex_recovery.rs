@@ -279,11 +279,14 @@ fn decode_rejects_wrong_length_and_non_finite_values() {
     let mut values = vec![0.5; plan.n_queries()];
     assert!(matches!(
         plan.decode(&values[1..]),
-        Err(spex::Error::ValuesMismatch(_))
+        Err(spex::sparse::Error::ValuesMismatch(_))
     ));
     values[17] = f64::NAN;
     let err = plan.decode(&values).unwrap_err();
-    assert!(matches!(err, spex::Error::NonFiniteValues { .. }), "{err}");
+    assert!(
+        matches!(err, spex::sparse::Error::NonFiniteValues { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("17"));
 }
 

@@ -41,14 +41,15 @@ pub fn data_dir() -> PathBuf {
 }
 
 /// Every point listed in `data/reference.jsonl`, in file order.
-pub fn points(data: &Path) -> spex::Result<Vec<Point>> {
+pub fn points(data: &Path) -> spex::sparse::Result<Vec<Point>> {
     let reference = data.join("reference.jsonl");
-    let text = std::fs::read_to_string(&reference).map_err(|e| spex::Error::file(&reference, e))?;
+    let text = std::fs::read_to_string(&reference)
+        .map_err(|e| spex::sparse::Error::file(&reference, e))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let rec: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| spex::Error::file(&reference, e))?;
+                serde_json::from_str(line).map_err(|e| spex::sparse::Error::file(&reference, e))?;
             let n = rec["n"].as_u64().unwrap_or(0) as usize;
             let budget = rec["budget"].as_u64().unwrap_or(0) as usize;
             let dir = data.join(format!("n{n}_b{budget}"));

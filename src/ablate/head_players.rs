@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn players_map_to_heads_of_their_layers() {
-        let p = HeadPlayers::in_layers(2..4, 5, 3, "--layers").unwrap();
+        let p = HeadPlayers::in_layers(2..4, 5, 3, "layers").unwrap();
         assert_eq!(p.n(), 6);
         assert_eq!(p.head(0), [2, 0]);
         assert_eq!(p.head(5), [3, 2]);
@@ -135,8 +135,8 @@ mod tests {
 
     #[test]
     fn ranges_outside_the_model_are_errors_naming_the_argument() {
-        let err = HeadPlayers::in_layers(4..6, 5, 3, "--layers").unwrap_err();
-        assert!(err.to_string().contains("--layers"), "{err}");
+        let err = HeadPlayers::in_layers(4..6, 5, 3, "layers").unwrap_err();
+        assert!(err.to_string().contains("layers"), "{err}");
         assert!(err.to_string().contains("0-4"), "{err}");
     }
 

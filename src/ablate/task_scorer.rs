@@ -1,7 +1,7 @@
 //! [`TaskScorer`]: one model, one fixed question set, many head masks -> candidate logits.
 
 use super::head_players::HeadPlayers;
-use super::JOBS_PER_CALL;
+use super::jobs::JOBS_PER_CALL;
 use crate::model::{Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::task::{CandidateLogits, CandidateValue, TaskItem, ValueKind};

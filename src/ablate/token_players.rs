@@ -31,7 +31,7 @@ pub fn token_players(
 ) -> Result<(Vec<u32>, Vec<TokenPlayer>)> {
     let enc = tokenizer
         .encode(prompt, false)
-        .map_err(|e| Error::invalid("--prompt", format!("cannot encode the prompt: {e}")))?;
+        .map_err(|e| Error::invalid("prompt", format!("cannot encode the prompt: {e}")))?;
     let ids = enc.get_ids().to_vec();
     let mut players: Vec<TokenPlayer> = Vec::new();
     for (p, (&id, &(start, end))) in ids.iter().zip(enc.get_offsets()).enumerate() {

@@ -5,7 +5,7 @@
 //! tokens is scored teacher-forced: pass `j` reads `log p(t_j | prompt, t_0..t_{j-1})` at the
 //! last position of `prompt + t_0..t_{j-1}`, and the value is the sum over the `k` passes.
 
-use super::JOBS_PER_CALL;
+use super::jobs::JOBS_PER_CALL;
 use crate::model::{Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::{Error, Result};
@@ -35,13 +35,10 @@ impl<'m> TokenScorer<'m> {
         options: RunOptions,
     ) -> Result<Self> {
         if target.is_empty() {
-            return Err(Error::invalid("--target", "the target encodes to no token"));
+            return Err(Error::invalid("target", "the target encodes to no token"));
         }
         if players.is_empty() {
-            return Err(Error::invalid(
-                "--prompt",
-                "the prompt has no token to mask",
-            ));
+            return Err(Error::invalid("prompt", "the prompt has no token to mask"));
         }
         let mut owner = vec![None; prompt.len()];
         for (i, positions) in players.iter().enumerate() {
@@ -160,7 +157,7 @@ impl ValueFunction for TokenScorer<'_> {
         self.players.len()
     }
 
-    fn values(&mut self, masks: &MaskBatch) -> Result<Vec<f64>> {
-        self.log_probs(masks)
+    fn values(&mut self, masks: &MaskBatch) -> crate::sparse::Result<Vec<f64>> {
+        Ok(self.log_probs(masks)?)
     }
 }

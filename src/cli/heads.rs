@@ -1,15 +1,12 @@
-//! `spex heads`: which heads, and which pairs of heads, drive a model's score on a task. Plans the
-//! ablations, runs them (resumably), decodes the spectrum and writes the interactions and the
-//! head-interaction graph: `spex plan` + `spex run` + `spex solve` in one process.
+//! `spex heads`: which heads, and which pairs of heads, drive a model's score on a task: `spex
+//! plan` + `spex run` + `spex solve` in one process, then the head-interaction graph.
 
 use clap::Args;
 
-use spex::io::write_json;
 use spex::report::head_graph::HeadGraph;
-use spex::sparse::{MaskBatch, Spectrum};
 
-use super::head_values::HeadValueArgs;
-use super::plan_dir::{one_shot, write_text, OneShotArgs};
+use super::design_args::OneShotArgs;
+use super::head_args::HeadValueArgs;
 
 /// Arguments of `spex heads`.
 #[derive(Debug, Args)]
@@ -27,70 +24,17 @@ pub struct HeadsArgs {
 
 /// Runs `spex heads`.
 pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
+    let options = args.run.options();
+    options.decode.check()?;
     let hv = args.values.load()?;
-    let players = &hv.players;
-    eprintln!(
-        "players: {} heads (layers {players}, {} per layer); {} question(s) per mask",
-        players.n(),
-        players.heads(),
-        hv.task.items.len()
-    );
-    let scorer = hv.scorer()?;
-    let mut f = hv.value_function(&scorer);
-    let done = one_shot(&args.run, &mut f, hv.identity(&[]), hv.per_batch())?;
-    let graph = HeadGraph::new(
-        &done.pairs,
-        players.layers(),
-        players.heads(),
-        args.top_edges,
-    );
-    let title = format!(
-        "{} on {} ({}): head interactions",
-        args.values.model.label(),
-        hv.task.name,
-        hv.kind
-    );
-    let summary = vec![
-        format!(
-            "value: {} over {} question(s), {} ablation",
-            hv.kind,
-            hv.task.items.len(),
-            args.values.ablation.label()
-        ),
-        format!(
-            "{}: {} masks, {}",
-            done.plan.method(),
-            done.masks.len(),
-            done.faithfulness()
-        ),
-        format!(
-            "decoded f(all heads kept) = {:.4}, f(all removed) = {:.4}",
-            all_kept(&done.decoded.spectrum),
-            graph.baseline_value
-        ),
-    ];
-    write_json(&args.run.out.join("heads.json"), &graph)?;
-    write_text(&args.run.out.join("heads.dot"), &graph.to_dot())?;
-    write_text(&args.run.out.join("heads.svg"), &graph.to_svg(&title))?;
-    write_text(
-        &args.run.out.join("heads.html"),
-        &graph.to_html(&title, &summary),
-    )?;
-
-    print_top(&graph);
+    let run = spex::run::heads(&hv, &options, args.top_edges)?;
+    print_top(&run.graph);
     eprintln!(
         "{}; wrote interactions.json, spectrum.json, heads.{{json,dot,svg,html}}, values.npy in {}",
-        done.faithfulness(),
+        run.done.faithfulness(),
         args.run.out.display()
     );
     Ok(())
-}
-
-/// The spectrum's value with every player kept.
-fn all_kept(spectrum: &Spectrum) -> f64 {
-    let mut all = MaskBatch::new(spectrum.n_players());
-    all.push_bools(&vec![true; spectrum.n_players()]);
-    spectrum.eval(&all)[0]
 }
 
 /// Prints the ten strongest heads and pairs.

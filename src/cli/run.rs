@@ -3,15 +3,12 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
-use serde_json::Value;
 
-use spex::ablate::Shard;
-use spex::io::write_values_npy;
+use spex::run::{run_shard, Shard};
 
-use super::head_values::{HeadValueArgs, HeadValues};
-use super::plan_dir::{evaluate_stored, plan_identity};
-use super::solve::{read_plan, read_plan_masks};
+use super::head_args::HeadValueArgs;
 
 /// Arguments of `spex run`.
 #[derive(Debug, Args)]
@@ -23,65 +20,29 @@ pub struct RunArgs {
     pub plan: PathBuf,
     /// Evaluate only slice `i` of `N` contiguous slices of the masks (e.g. a Slurm array task).
     /// Writes PLAN/values-i-of-N.npy; `spex solve` takes the shards in order.
-    #[arg(long, default_value = "0/1")]
+    #[arg(long, default_value = "0/1", value_parser = parse_shard)]
     pub shard: Shard,
     /// The value function.
     #[command(flatten)]
     pub values: HeadValueArgs,
 }
 
-/// Checks that a plan over `n` players fits the players (the model's heads, or those of `--layers`).
-pub fn check_head_players(hv: &HeadValues, n: usize, plan_arg: &str) -> anyhow::Result<()> {
-    let players = &hv.players;
-    if n != players.n() {
-        let layers = players.layers();
-        anyhow::bail!(
-            "{plan_arg}: the plan is for {n} players but layers {players} hold {} layers x {} heads = {} heads; plan with --players {} (or choose --layers to match)",
-            layers.len(),
-            players.heads(),
-            players.n(),
-            players.n()
-        );
-    }
+/// Runs `spex run`.
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let hv = args.values.load()?;
+    let done = run_shard(&args.plan, args.shard, &hv)
+        .with_context(|| format!("--plan {}", args.plan.display()))?;
+    eprintln!(
+        "shard {}: masks {}..{} ({} values) -> {}",
+        args.shard,
+        done.rows.start,
+        done.rows.end,
+        done.rows.len(),
+        done.path.display()
+    );
     Ok(())
 }
 
-/// Runs `spex run`.
-pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let file = read_plan(&args.plan)?;
-    let masks = read_plan_masks(&args.plan, &file.plan)?;
-    let hv = args.values.load()?;
-    check_head_players(
-        &hv,
-        file.plan.n_players(),
-        &format!("--plan {}", args.plan.display()),
-    )?;
-    let rows = args.shard.rows(masks.len());
-    let identity = hv.identity(&[
-        ("plan", plan_identity(&file)?),
-        ("shard", Value::String(args.shard.to_string())),
-    ]);
-    let stem = args.shard.stem();
-    let store = args.plan.join(format!("{stem}.log"));
-    let first = rows.start;
-    let scorer = hv.scorer()?;
-    let mut f = hv.value_function(&scorer);
-    let values = evaluate_stored(
-        &mut f,
-        &masks,
-        rows.clone(),
-        &store,
-        &identity,
-        hv.per_batch(),
-    )?;
-    let out = args.plan.join(format!("{stem}.npy"));
-    write_values_npy(&out, &values)?;
-    eprintln!(
-        "shard {}: masks {first}..{} ({} values) -> {}",
-        args.shard,
-        rows.end,
-        values.len(),
-        out.display()
-    );
-    Ok(())
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse().map_err(|e: spex::Error| e.to_string())
 }

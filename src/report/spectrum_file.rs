@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::interactions::InteractionEntry;
 use crate::sparse::{Basis, Spectrum, Subset};
-use crate::{Error, Result};
+use crate::sparse::{Error, Result};
 
 /// A spectrum as JSON: `{basis, n_players, terms: [{players, value}]}`, terms in subset order.
 #[derive(Clone, Debug, Serialize, Deserialize)]

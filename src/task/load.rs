@@ -4,9 +4,9 @@
 use super::prompt::{
     letter_continuations, mc_prompt, mmlu_description, sst2_continuations, sst2_prompt,
 };
+use super::question::TaskItem;
 use super::question::{MalformedRow, McQuestion, SentimentExample};
 use super::read::{read_mc_jsonl, read_mmlu_csv, read_sst2_jsonl, Schema};
-use super::TaskItem;
 use crate::{Error, Result};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -45,7 +45,7 @@ impl FromStr for TaskName {
             "sciq" => Ok(TaskName::Sciq),
             "sst2" | "sst-2" => Ok(TaskName::Sst2),
             _ => Err(Error::invalid(
-                "--task",
+                "task",
                 format!("unknown task `{s}`; expected mmlu, arc-easy, arc-challenge, sciq, sst2 or jsonl:PATH"),
             )),
         }
@@ -98,7 +98,7 @@ impl FromStr for Split {
             "validation" | "val" => Ok(Split::Validation),
             "test" => Ok(Split::Test),
             _ => Err(Error::invalid(
-                "--split",
+                "split",
                 format!("unknown split `{s}`; expected dev, validation (val) or test"),
             )),
         }
@@ -155,7 +155,7 @@ impl FromStr for Subjects {
             .collect();
         if set.is_empty() {
             return Err(Error::invalid(
-                "--subjects",
+                "subjects",
                 "no subject named; use `all` or a,b,c",
             ));
         }
@@ -310,7 +310,7 @@ fn check_only_subject(subjects: &Subjects, name: &str) -> Result<()> {
         Subjects::All => Ok(()),
         Subjects::List(l) if l.len() == 1 && l.contains(name) => Ok(()),
         Subjects::List(l) => Err(Error::invalid(
-            "--subjects",
+            "subjects",
             format!("this task has the one subject `{name}`, not {l:?}"),
         )),
     }
@@ -323,7 +323,7 @@ fn filter_subjects(rows: Vec<McQuestion>, subjects: &Subjects) -> Result<Vec<McQ
     let found: BTreeSet<&str> = rows.iter().map(|q| q.subject.as_str()).collect();
     if let Some(missing) = list.iter().find(|s| !found.contains(s.as_str())) {
         return Err(Error::invalid(
-            "--subjects",
+            "subjects",
             format!("no rows of subject `{missing}`"),
         ));
     }
@@ -363,7 +363,7 @@ fn mc_items(
                     .collect();
             if shots.len() < spec.shots {
                 return Err(Error::invalid(
-                    "--shots",
+                    "shots",
                     format!(
                         "{} few-shot example(s) asked, subject `{subject}` has {}",
                         spec.shots,
@@ -498,7 +498,7 @@ fn load_mmlu(spec: &TaskSpec, malformed: &mut Vec<MalformedRow>) -> Result<Vec<T
             Subjects::List(list) => {
                 if let Some(missing) = list.iter().find(|s| !available.contains(*s)) {
                     return Err(Error::invalid(
-                        "--subjects",
+                        "subjects",
                         format!(
                         "unknown MMLU subject `{missing}` ({} subjects have a `{}` split, e.g. {})",
                         available.len(),
@@ -540,7 +540,7 @@ fn load_sst2(spec: &TaskSpec, malformed: &mut Vec<MalformedRow>) -> Result<Vec<T
         let shots = first_n_except(pool, spec.shots, |s| s.source == x.source);
         if shots.len() < spec.shots {
             return Err(Error::invalid(
-                "--shots",
+                "shots",
                 format!(
                     "{} few-shot example(s) asked, sst2 has {}",
                     spec.shots,
@@ -704,7 +704,7 @@ mod tests {
         assert!(load_task(&s).unwrap_err().to_string().contains("astrology"));
         let mut s = spec(TaskName::Mmlu, dir.path());
         s.shots = 3;
-        assert!(load_task(&s).unwrap_err().to_string().contains("--shots"));
+        assert!(load_task(&s).unwrap_err().to_string().contains("`shots`"));
         let mut s = spec(TaskName::Mmlu, dir.path());
         s.split = Split::Validation;
         assert!(load_task(&s).is_err());

@@ -141,6 +141,23 @@ pub fn letter_index(s: &str) -> Option<usize> {
     }
 }
 
+/// One prompt to score: the context, its candidate continuations and the gold one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskItem {
+    /// Subject (MMLU subject, or the data set's name).
+    pub subject: String,
+    /// 0-based row within its subject's split file (lm-eval's doc id).
+    pub row: usize,
+    /// The full context, few-shot examples included, ending before the continuation.
+    pub prompt: String,
+    /// Candidate continuations, each scored by its first token (`[" A", " B", " C", " D"]`).
+    pub continuations: Vec<String>,
+    /// Index of the gold continuation.
+    pub gold: usize,
+    /// Where the question's row is.
+    pub source: SourceLoc,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! (per subject and micro-averaged over questions, lm-eval's `weight_by_size`).
 
 use super::logits::{argmax, log_softmax, CandidateLogits};
-use super::TaskItem;
+use super::question::TaskItem;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;

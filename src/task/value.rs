@@ -144,7 +144,7 @@ impl FromStr for ValueKind {
             .ok_or_else(|| {
                 let names: Vec<&str> = ValueKind::ALL.iter().map(|k| k.name()).collect();
                 Error::invalid(
-                    "--value",
+                    "value",
                     format!("unknown value `{s}`; expected one of {}", names.join(", ")),
                 )
             })
@@ -178,16 +178,16 @@ impl<F: FnMut(&MaskBatch) -> Result<CandidateLogits>> ValueFunction for Candidat
         self.n_players
     }
 
-    fn values(&mut self, masks: &MaskBatch) -> Result<Vec<f64>> {
+    fn values(&mut self, masks: &MaskBatch) -> crate::sparse::Result<Vec<f64>> {
         let logits = (self.logits)(masks)?;
         if logits.n_masks() != masks.len() {
-            return Err(Error::ValuesMismatch(format!(
+            return Err(crate::sparse::Error::ValuesMismatch(format!(
                 "the logits function returned {} masks of logits for {} masks",
                 logits.n_masks(),
                 masks.len()
             )));
         }
-        self.kind.values(&logits, &self.golds)
+        Ok(self.kind.values(&logits, &self.golds)?)
     }
 }
 
@@ -287,7 +287,7 @@ mod tests {
         assert_eq!(ValueKind::default(), ValueKind::CorrectLogProb);
         let err = "nope".parse::<ValueKind>().unwrap_err().to_string();
         assert!(
-            err.contains("--value") && err.contains("logit-diff"),
+            err.contains("`value`") && err.contains("logit-diff"),
             "{err}"
         );
     }

@@ -1,0 +1,102 @@
+//! The math's error type: every variant names the field, the plan or the values at fault.
+
+use std::path::PathBuf;
+
+/// Errors raised by the decoders, spectra and indices.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter is out of its valid range.
+    #[error("invalid `{field}`: {reason}")]
+    InvalidArgument {
+        /// The parameter's name as the library spells it (e.g. `budget`, `keep_probability`).
+        field: String,
+        /// What is wrong and what would be accepted.
+        reason: String,
+    },
+
+    /// The budget cannot pay for the method's smallest design.
+    #[error("budget {budget} is too small for {method} with n = {n}: the smallest budget that works is {minimum}")]
+    BudgetTooSmall {
+        /// The method's name.
+        method: String,
+        /// Number of players.
+        n: usize,
+        /// The budget asked for (evaluations).
+        budget: usize,
+        /// The smallest budget the method accepts for this n.
+        minimum: usize,
+    },
+
+    /// Values handed to a decoder do not fit its plan.
+    #[error("values do not fit the plan: {0}")]
+    ValuesMismatch(String),
+
+    /// Values contain NaN or infinities.
+    #[error("values contain {count} non-finite number(s) (NaN or infinite) at row(s) {rows}")]
+    NonFiniteValues {
+        /// How many rows are not finite.
+        count: usize,
+        /// The first offending rows, comma separated.
+        rows: String,
+    },
+
+    /// A stored plan or spectrum read from `path` is inconsistent.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file the plan or spectrum was read from.
+        path: PathBuf,
+        /// What is inconsistent.
+        reason: String,
+    },
+
+    /// A value function (e.g. a model's forward pass) failed; its own error, unchanged.
+    #[error(transparent)]
+    ValueFunction(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Result alias for the math.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::File`].
+    pub fn file(path: impl Into<PathBuf>, reason: impl std::fmt::Display) -> Self {
+        Error::File {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Wraps a value function's own error.
+    pub fn value_function(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::ValueFunction(Box::new(err))
+    }
+}
+
+/// Checks that every value is finite; names the offending rows otherwise.
+pub fn check_finite(values: &[f64]) -> Result<()> {
+    let bad: Vec<usize> = values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.is_finite())
+        .map(|(i, _)| i)
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let mut rows: Vec<String> = bad.iter().take(10).map(|i| i.to_string()).collect();
+    if bad.len() > 10 {
+        rows.push(format!("... ({} more)", bad.len() - 10));
+    }
+    Err(Error::NonFiniteValues {
+        count: bad.len(),
+        rows: rows.join(", "),
+    })
+}

@@ -1,0 +1,91 @@
+//! What an ablated head outputs (zero, or its mean output over reference prompts) and the run
+//! options that carry it to the model.
+
+use std::path::Path;
+
+use crate::model::{HeadMeans, Model, RunOptions};
+use crate::{Error, Result};
+
+/// What replaces an ablated head's output (its attention context before `o_proj`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Ablation {
+    /// Zero: the head contributes nothing.
+    #[default]
+    Zero,
+    /// The head's mean output over a reference prompt set (every position weighs the same).
+    Mean,
+}
+
+impl Ablation {
+    /// `zero` or `mean`, for reports and stored identities.
+    pub fn label(self) -> &'static str {
+        match self {
+            Ablation::Zero => "zero",
+            Ablation::Mean => "mean",
+        }
+    }
+
+    /// How `model` runs: the device's defaults, `max_batch_tokens` (prompt positions per batch)
+    /// when given, and this ablation's targets (the mean over `scored`, or over the lines of
+    /// `mean_prompts`).
+    pub fn run_options(
+        self,
+        model: &Model,
+        mean_prompts: Option<&Path>,
+        max_batch_tokens: Option<usize>,
+        scored: &[&str],
+    ) -> Result<RunOptions> {
+        let defaults = RunOptions::for_device(model.device());
+        Ok(RunOptions {
+            max_batch_tokens: max_batch_tokens.unwrap_or(defaults.max_batch_tokens),
+            means: self.means(model, mean_prompts, scored)?,
+            ..defaults
+        })
+    }
+
+    /// The mean-ablation targets, or `None` for zero ablation; `scored` (the prompts this run
+    /// scores) is the reference set unless `mean_prompts` names a file of one prompt per line
+    /// (blank lines skipped).
+    pub fn means(
+        self,
+        model: &Model,
+        mean_prompts: Option<&Path>,
+        scored: &[&str],
+    ) -> Result<Option<HeadMeans>> {
+        if self == Ablation::Zero {
+            if let Some(path) = mean_prompts {
+                return Err(Error::invalid(
+                    "mean_prompts",
+                    format!(
+                        "{} needs the mean ablation (the default is zero)",
+                        path.display()
+                    ),
+                ));
+            }
+            return Ok(None);
+        }
+        let owned: Vec<String>;
+        let texts: Vec<&str> = match mean_prompts {
+            None => scored.to_vec(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
+                owned = text
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if owned.is_empty() {
+                    return Err(Error::file(path, "no non-blank line (mean_prompts)"));
+                }
+                owned.iter().map(String::as_str).collect()
+            }
+        };
+        let ids = texts
+            .iter()
+            .map(|t| model.encode(t))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let means = model.head_means(&ids)?;
+        tracing::info!("mean ablation: head means over {} prompt(s)", ids.len());
+        Ok(Some(means))
+    }
+}

@@ -1,0 +1,175 @@
+//! The head value function of the attribution, shard and pruning jobs: a model, a question set,
+//! a value kind and an ablation, turned into one number per head mask.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use super::ablation::Ablation;
+use crate::ablate::{HeadPlayers, TaskScorer};
+use crate::model::{Model, RunOptions};
+use crate::sparse::ValueFunction;
+use crate::task::{LoadedTask, TaskSpec, ValueKind};
+use crate::{Error, Result};
+
+/// Forward passes (mask x question) per stored batch: a crash loses at most this much work.
+pub const PASSES_PER_BATCH: usize = 1024;
+
+/// What defines `f(mask)` over the heads besides the model and the questions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HeadValueOptions {
+    /// The number per ablation, averaged over the questions.
+    pub value: ValueKind,
+    /// What an ablated head outputs.
+    pub ablation: Ablation,
+    /// Reference prompts of the mean ablation, one per line (`None`: the scored prompts).
+    pub mean_prompts: Option<PathBuf>,
+    /// Most prompt positions per forward batch (`None`: the device's default).
+    pub max_batch_tokens: Option<usize>,
+    /// Only the heads of these layers are players (`None`: every layer); the others stay kept.
+    pub layers: Option<Range<usize>>,
+}
+
+/// A loaded model and question set, and which of its heads are the players.
+pub struct HeadValues {
+    /// The model.
+    pub model: Model,
+    /// The model as the user named it, for reports.
+    pub model_label: String,
+    /// The players: every head, or those of the chosen layers.
+    pub players: HeadPlayers,
+    /// The questions.
+    pub task: LoadedTask,
+    /// How the forward passes run (batch size, ablation targets).
+    pub options: RunOptions,
+    /// The value kind.
+    pub kind: ValueKind,
+    /// What an ablated head outputs.
+    pub ablation: Ablation,
+    identity: Value,
+}
+
+impl HeadValues {
+    /// Takes the loaded `model` (named `model_label` in reports) and the questions `task` loaded
+    /// from `spec`, chooses the players and computes the mean-ablation targets if asked.
+    pub fn new(
+        model: Model,
+        model_label: &str,
+        task: LoadedTask,
+        spec: &TaskSpec,
+        options: &HeadValueOptions,
+    ) -> Result<HeadValues> {
+        if task.items.is_empty() {
+            return Err(Error::invalid(
+                "task",
+                format!("{}: no questions selected", task.name),
+            ));
+        }
+        let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
+        let run_options = options.ablation.run_options(
+            &model,
+            options.mean_prompts.as_deref(),
+            options.max_batch_tokens,
+            &prompts,
+        )?;
+        let info = model.info();
+        let players = match &options.layers {
+            Some(range) => {
+                HeadPlayers::in_layers(range.clone(), info.n_layers, info.n_heads, "layers")?
+            }
+            None => HeadPlayers::all(info.n_layers, info.n_heads),
+        };
+        let mut identity = json!({
+            "players": "heads",
+            "n_players": players.n(),
+            "model": model_label,
+            "dtype": model.dtype().as_str(),
+            "task": task.name,
+            "split": format!("{:?}", spec.split).to_lowercase(),
+            "shots": spec.shots,
+            "questions": task.items.len(),
+            "questions_digest": questions_digest(&task),
+            "value": options.value.name(),
+            "ablation": options.ablation.label(),
+            "mean_prompts": options.mean_prompts.as_ref().map(|p| p.display().to_string()),
+        });
+        // Absent for every head, so the stores of runs over all heads keep their header.
+        if !players.is_all() {
+            identity["layers"] = json!(players.to_string());
+        }
+        Ok(HeadValues {
+            model,
+            model_label: model_label.to_string(),
+            players,
+            task,
+            options: run_options,
+            kind: options.value,
+            ablation: options.ablation,
+            identity,
+        })
+    }
+
+    /// Number of head players.
+    pub fn n_players(&self) -> usize {
+        self.players.n()
+    }
+
+    /// What determines the values, plus `extra` fields (e.g. the plan): a store's header.
+    pub fn identity(&self, extra: &[(&str, Value)]) -> Value {
+        let mut id = self.identity.clone();
+        if let Some(map) = id.as_object_mut() {
+            for (k, v) in extra {
+                map.insert((*k).to_string(), v.clone());
+            }
+        }
+        id
+    }
+
+    /// The value function over the players.
+    pub fn value_function<'s>(&'s self, scorer: &'s TaskScorer<'s>) -> impl ValueFunction + 's {
+        scorer.players_value_function(self.players.clone(), self.kind, self.task.golds())
+    }
+
+    /// A scorer of the questions (no progress bar of its own).
+    pub fn scorer(&self) -> Result<TaskScorer<'_>> {
+        TaskScorer::new(&self.model, &self.task.items, self.options.clone())
+    }
+
+    /// Masks per stored batch: about [`PASSES_PER_BATCH`] forward passes.
+    pub fn per_batch(&self) -> usize {
+        (PASSES_PER_BATCH / self.task.items.len().max(1)).max(1)
+    }
+
+    /// Checks that a plan or spectrum over `n` players (read from `source`) fits the players.
+    pub fn check_players(&self, n: usize, source: &str) -> Result<()> {
+        if n != self.players.n() {
+            return Err(Error::PlayersMismatch {
+                source_name: source.to_string(),
+                found: n,
+                expected: self.players.n(),
+                layers: self.players.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// FNV-1a (64-bit) over every prompt, continuation and gold: names the exact question set.
+fn questions_digest(task: &LoadedTask) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain(&[0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for item in &task.items {
+        eat(item.prompt.as_bytes());
+        for c in &item.continuations {
+            eat(c.as_bytes());
+        }
+        eat(&(item.gold as u64).to_le_bytes());
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,71 @@
+//! The head attribution job (`spex heads`): which heads, and which pairs of heads, drive a
+//! model's score on a task. The one-shot job over the head value function, then the
+//! head-interaction graph: `heads.{json,dot,svg,html}` beside `interactions.json` and
+//! `spectrum.json`.
+
+use super::head_values::HeadValues;
+use super::one_shot::{one_shot, OneShot, OneShotOptions};
+use crate::io::{write_json, write_text};
+use crate::report::head_graph::HeadGraph;
+use crate::sparse::{MaskBatch, Spectrum};
+use crate::Result;
+
+/// A finished head attribution.
+pub struct HeadsRun {
+    /// The decoded one-shot run.
+    pub done: OneShot,
+    /// The head-interaction graph written as heads.json.
+    pub graph: HeadGraph,
+}
+
+/// Runs the one-shot job over `hv`'s heads in `options.out` (resumable) and writes the graph with
+/// the `top_edges` strongest pairs drawn.
+pub fn heads(hv: &HeadValues, options: &OneShotOptions, top_edges: usize) -> Result<HeadsRun> {
+    let players = &hv.players;
+    tracing::info!(
+        "players: {} heads (layers {players}, {} per layer); {} question(s) per mask",
+        players.n(),
+        players.heads(),
+        hv.task.items.len()
+    );
+    let scorer = hv.scorer()?;
+    let mut f = hv.value_function(&scorer);
+    let done = one_shot(options, &mut f, hv.identity(&[]), hv.per_batch())?;
+    let graph = HeadGraph::new(&done.pairs, players.layers(), players.heads(), top_edges);
+    let title = format!(
+        "{} on {} ({}): head interactions",
+        hv.model_label, hv.task.name, hv.kind
+    );
+    let summary = vec![
+        format!(
+            "value: {} over {} question(s), {} ablation",
+            hv.kind,
+            hv.task.items.len(),
+            hv.ablation.label()
+        ),
+        format!(
+            "{}: {} masks, {}",
+            done.plan.method(),
+            done.masks.len(),
+            done.faithfulness()
+        ),
+        format!(
+            "decoded f(all heads kept) = {:.4}, f(all removed) = {:.4}",
+            all_kept(&done.decoded.spectrum),
+            graph.baseline_value
+        ),
+    ];
+    let out = &options.out;
+    write_json(&out.join("heads.json"), &graph)?;
+    write_text(&out.join("heads.dot"), &graph.to_dot())?;
+    write_text(&out.join("heads.svg"), &graph.to_svg(&title))?;
+    write_text(&out.join("heads.html"), &graph.to_html(&title, &summary))?;
+    Ok(HeadsRun { done, graph })
+}
+
+/// The spectrum's value with every player kept.
+fn all_kept(spectrum: &Spectrum) -> f64 {
+    let mut all = MaskBatch::new(spectrum.n_players());
+    all.push_bools(&vec![true; spectrum.n_players()]);
+    spectrum.eval(&all)[0]
+}

@@ -1,0 +1,151 @@
+//! The out-of-sample check of a one-shot run: unseen masks drawn from the design's distribution,
+//! evaluated (resumably) but never decoded, and the decoded spectrum's R^2 on them. In-sample R^2
+//! can be 1 while the spectrum predicts nothing new (a proxy that interpolates its samples), so
+//! the one-shot jobs report both.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::decode::{read_value_shards, LOW_R2};
+use super::evaluate::evaluate_stored;
+use super::plan_dir::{read_plan, read_plan_masks};
+use crate::io::{write_masks_npy, write_values_npy};
+use crate::sparse::plan::Plan;
+use crate::sparse::proxy::sampling::{cube_size, iid_masks};
+use crate::sparse::{MaskBatch, Spectrum, ValueFunction};
+use crate::{Error, Result};
+
+/// Mixed into the design's seed for the unseen masks, so they never repeat the plan's draws ("held-out").
+const HELD_OUT_SEED: u64 = 0x6865_6c64_2d6f_7574;
+
+/// The unseen masks of a run.
+pub struct HeldOut {
+    /// The masks `[count, n]`.
+    pub masks: MaskBatch,
+    /// Their values.
+    pub values: Vec<f64>,
+    /// Probability that a mask keeps each player.
+    pub keep: f64,
+}
+
+/// How many unseen masks to check: `requested`, else a tenth of `queries`; none when the plan
+/// already evaluated every mask of the cube over `n` players (nothing is unseen).
+pub fn held_out_count(requested: Option<usize>, queries: usize, n: usize) -> usize {
+    if queries >= cube_size(n) {
+        return 0;
+    }
+    requested.unwrap_or(queries / 10)
+}
+
+/// Draws `count` unseen masks over `n` players (each kept with probability `keep`, seed mixed from
+/// `seed`), evaluates them through `f` into `out/held_out.log` (header: `identity` plus the draw),
+/// and writes `held_out_masks.npy` and `held_out_values.npy`.
+pub fn evaluate_held_out(
+    out: &Path,
+    f: &mut impl ValueFunction,
+    (count, keep, seed): (usize, f64, u64),
+    identity: &Value,
+    per_batch: usize,
+) -> Result<HeldOut> {
+    let seed = seed ^ HELD_OUT_SEED;
+    let masks = iid_masks(f.n_players(), count, keep, seed);
+    let mut identity = identity.clone();
+    if let Some(map) = identity.as_object_mut() {
+        map.insert(
+            "held_out".into(),
+            json!({"count": count, "keep_probability": keep, "seed": seed}),
+        );
+    }
+    tracing::info!("held-out check: {count} unseen masks");
+    let values = evaluate_stored(
+        f,
+        &masks,
+        0..count,
+        &out.join("held_out.log"),
+        &identity,
+        per_batch,
+    )?;
+    write_masks_npy(&out.join("held_out_masks.npy"), &masks)?;
+    write_values_npy(&out.join("held_out_values.npy"), &values)?;
+    Ok(HeldOut {
+        masks,
+        values,
+        keep,
+    })
+}
+
+impl HeldOut {
+    /// R^2 of `spectrum`'s predictions on the unseen masks; when it is low, warns (a log line)
+    /// and names the levers: `reference_refit` says the spectrum came from ProxySPEX's reference
+    /// refit.
+    pub fn r2(&self, spectrum: &Spectrum, reference_refit: bool) -> f64 {
+        let r2 = spectrum.r2(&self.masks, &self.values);
+        if r2 < LOW_R2 {
+            let mut levers = vec!["raise the budget", "average over more questions"];
+            if reference_refit {
+                levers.push("re-decode with the centred refit (same folder, seconds)");
+            }
+            if self.keep <= 0.5 {
+                levers.push("sample nearer the full model (keep probability 0.9)");
+            }
+            tracing::warn!(
+                "warning: on {} unseen masks the spectrum explains only R^2 = {r2:.3}: its interactions do not predict the model beyond the sampled masks; {}",
+                self.masks.len(),
+                levers.join(", ")
+            );
+        }
+        r2
+    }
+}
+
+/// The masks of the plan in `dir` and their `values` (shards, in order), checked to be over `n`
+/// players and one value per mask: another plan's evaluations that check a decoded spectrum.
+pub fn read_held_out(dir: &Path, values: &[std::path::PathBuf], n: usize) -> Result<HeldOut> {
+    let file = read_plan(dir)?;
+    if file.plan.n_players() != n {
+        return Err(Error::invalid(
+            "held_out_plan",
+            format!(
+                "{}: a plan over {} players, but the decoded plan has {n}",
+                dir.display(),
+                file.plan.n_players()
+            ),
+        ));
+    }
+    let masks = read_plan_masks(dir, &file.plan)?;
+    let values = read_value_shards(values)?;
+    if values.len() != masks.len() {
+        return Err(Error::invalid(
+            "held_out_values",
+            format!(
+                "{} value(s) for the {} masks of {}",
+                values.len(),
+                masks.len(),
+                dir.display()
+            ),
+        ));
+    }
+    let keep = match &file.plan {
+        Plan::ProxySpex(p) => p.keep_probability,
+        Plan::Spex(_) => 0.5,
+    };
+    Ok(HeldOut {
+        masks,
+        values,
+        keep,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenth_of_the_budget_unless_the_cube_is_covered() {
+        assert_eq!(held_out_count(None, 1000, 270), 100);
+        assert_eq!(held_out_count(Some(7), 1000, 270), 7);
+        assert_eq!(held_out_count(Some(7), 32, 5), 0);
+        assert_eq!(held_out_count(None, 31, 5), 3);
+    }
+}

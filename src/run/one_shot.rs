@@ -1,0 +1,125 @@
+//! The one-shot job behind `spex heads` and `spex tokens`: plan (or check the plan in the output
+//! folder), evaluate every mask resumably, check the decoded spectrum on unseen masks, decode,
+//! and write `interactions.json` and `spectrum.json`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::decode::{decode, DecodeOptions, Decoded};
+use super::design::Design;
+use super::evaluate::evaluate_stored;
+use super::held_out::{evaluate_held_out, held_out_count};
+use super::plan_dir::{create_dir, plan_identity, write_or_check_plan};
+use super::shard::Shard;
+use crate::io::{write_json, write_values_npy};
+use crate::report::spectrum_file::SpectrumFile;
+use crate::sparse::indices::{interaction_values, InteractionValues};
+use crate::sparse::plan::Plan;
+use crate::sparse::{MaskBatch, ValueFunction};
+use crate::Result;
+
+/// What every one-shot job shares: the design, the index and the output folder.
+#[derive(Clone, Debug)]
+pub struct OneShotOptions {
+    /// The query design.
+    pub design: Design,
+    /// The index reported and ProxySPEX's refit.
+    pub decode: DecodeOptions,
+    /// Output folder (created if missing); the same job run again there resumes.
+    pub out: PathBuf,
+    /// Unseen masks that check the decoded spectrum out of sample (`None`: a tenth of the budget;
+    /// none when the plan covers every mask; `Some(0)` skips the check).
+    pub held_out: Option<usize>,
+}
+
+/// A finished one-shot run.
+pub struct OneShot {
+    /// The plan.
+    pub plan: Plan,
+    /// Its masks `[m, n]`.
+    pub masks: MaskBatch,
+    /// The decoded spectrum and the reported index.
+    pub decoded: Decoded,
+    /// The reported index up to order 2: the pictures' nodes and edges.
+    pub pairs: InteractionValues,
+}
+
+impl OneShot {
+    /// `R^2 on the queried masks X, on N unseen masks Y` (the second part when checked).
+    pub fn faithfulness(&self) -> String {
+        let report = &self.decoded.report;
+        let mut text = format!("R^2 on the queried masks {:.4}", report.r2_queried);
+        if let Some(r2) = report.r2_held_out {
+            text += &format!(", on {} unseen masks {r2:.4}", report.held_out);
+        }
+        text
+    }
+}
+
+/// Plans `options.design` over `f`'s players in `options.out` (or checks the plan there),
+/// evaluates every mask through `f`, `per_batch` masks per call, into `out/values.log` (header:
+/// `identity` plus the plan), writes `values.npy`, evaluates the unseen masks of the held-out check
+/// (`held_out.log`), decodes, and writes `interactions.json` (with both R^2) and `spectrum.json`.
+pub fn one_shot(
+    options: &OneShotOptions,
+    f: &mut impl ValueFunction,
+    mut identity: Value,
+    per_batch: usize,
+) -> Result<OneShot> {
+    options.decode.check()?;
+    let out = options.out.as_path();
+    let plan = options.design.plan(f.n_players())?;
+    let file = plan.to_file();
+    let masks = plan.masks()?;
+    create_dir(out)?;
+    write_or_check_plan(out, &file, &masks)?;
+    tracing::info!(
+        "{}: {} masks over {} players",
+        plan.method(),
+        masks.len(),
+        f.n_players()
+    );
+    let shard = Shard::WHOLE;
+    let base_identity = identity.clone();
+    if let Some(map) = identity.as_object_mut() {
+        map.insert("plan".into(), plan_identity(&file)?);
+        map.insert("shard".into(), Value::String(shard.to_string()));
+    }
+    let stem = shard.stem();
+    let store = out.join(format!("{stem}.log"));
+    let values = evaluate_stored(
+        f,
+        &masks,
+        shard.rows(masks.len()),
+        &store,
+        &identity,
+        per_batch,
+    )?;
+    write_values_npy(&out.join(format!("{stem}.npy")), &values)?;
+    let count = held_out_count(options.held_out, masks.len(), f.n_players());
+    let design = &options.design;
+    let held_out = (count > 0)
+        .then(|| {
+            let draw = (count, design.keep_probability, design.seed);
+            evaluate_held_out(out, f, draw, &base_identity, per_batch)
+        })
+        .transpose()?;
+    let mut decoded = decode(&plan, &masks, &values, &options.decode)?;
+    if let Some(h) = &held_out {
+        let r2 = h.r2(&decoded.spectrum, options.decode.reference_refit(&plan));
+        decoded.report = decoded.report.with_held_out(r2, count);
+    }
+    write_json(&out.join("interactions.json"), &decoded.report)?;
+    write_json(
+        &out.join("spectrum.json"),
+        &SpectrumFile::new(&decoded.spectrum),
+    )?;
+    let pairs = interaction_values(&decoded.spectrum, options.decode.index, 2)?;
+    Ok(OneShot {
+        plan,
+        masks,
+        decoded,
+        pairs,
+    })
+}
