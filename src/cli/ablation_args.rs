@@ -42,8 +42,20 @@ impl AblationArgs {
         self.ablation().label()
     }
 
+    /// Checks that the flags go together (`--mean-prompts` only with `--ablation mean`).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let (AblationArg::Zero, Some(path)) = (self.ablation, &self.mean_prompts) {
+            anyhow::bail!(
+                "--mean-prompts {} needs --ablation mean (the default is zero)",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
     /// The mean-ablation targets over `scored` (or `--mean-prompts`), or `None` for zero ablation.
     pub fn means(&self, model: &Model, scored: &[&str]) -> anyhow::Result<Option<HeadMeans>> {
+        self.check()?;
         Ok(self
             .ablation()
             .means(model, self.mean_prompts.as_deref(), scored)?)
@@ -57,6 +69,7 @@ impl AblationArgs {
         max_batch_tokens: Option<usize>,
         scored: &[&str],
     ) -> anyhow::Result<RunOptions> {
+        self.check()?;
         Ok(self.ablation().run_options(
             model,
             self.mean_prompts.as_deref(),

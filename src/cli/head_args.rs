@@ -42,6 +42,7 @@ pub struct HeadValueArgs {
 impl HeadValueArgs {
     /// Loads the model and the questions and builds the library's head value function.
     pub fn load(&self) -> anyhow::Result<HeadValues> {
+        self.ablation.check()?;
         let model = self.model.load()?;
         let task = self.task.load()?;
         let options = HeadValueOptions {
