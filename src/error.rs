@@ -49,15 +49,11 @@ pub enum Error {
         reason: String,
     },
 
-    /// A model could not be found or loaded.
-    #[error(transparent)]
-    Load(#[from] crate::model::LoadError),
-
     /// A value function (e.g. a model's forward pass) failed.
     #[error("value function failed")]
     ValueFunction(#[source] Box<dyn std::error::Error + Send + Sync>),
 
-    /// Loading or running a model failed.
+    /// Finding, loading or running a model failed.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
 }

@@ -155,7 +155,7 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
         batch.push_bools(row);
     }
     let predicted = spectrum.eval(&batch);
-    let rows: Vec<Option<Vec<f32>>> = kept
+    let rows: Vec<Option<spex::model::HeadScales>> = kept
         .iter()
         .map(|k| Some(hv.players.scales(|p| k[p])))
         .collect();
