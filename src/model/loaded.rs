@@ -13,7 +13,7 @@ use crate::model::arch::llama::Llama;
 use crate::model::batching::BatchLimit;
 use crate::model::error::{ModelError, ModelResult};
 use crate::model::load::config::{Config, SpecialIds};
-use crate::model::load::gguf::read::load_gguf;
+use crate::model::load::gguf::load_gguf;
 use crate::model::load::source::ModelSource;
 use crate::model::load::tokenizer::load_tokenizer;
 use crate::model::load::weights::Weights;

@@ -1,4 +1,4 @@
-//! The architectures: the [`decoder::Decoder`] interface the engine drives, the Llama family
+//! The architectures: the `Decoder` interface the engine drives, the Llama family
 //! (llama, mistral, qwen2, qwen3) and GPT-2, the plain tensor-op attention, and the ragged-batch
 //! helpers the blocks use to skip padding.
 

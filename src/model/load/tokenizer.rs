@@ -16,7 +16,7 @@ use tokenizers::processors::PostProcessorWrapper;
 use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 use crate::model::error::{ModelError, ModelResult};
-use crate::model::load::gguf::metadata::GgufMetadata;
+use crate::model::load::gguf::GgufMetadata;
 
 /// GGUF token type of control tokens (`<|im_start|>`, ...): added as special tokens.
 const TOKEN_TYPE_CONTROL: i64 = 3;
