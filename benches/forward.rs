@@ -10,7 +10,7 @@ use candle_core::{DType, Device};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use spex::model::{Job, Model, Readout, RunOptions};
+use spex::model::{HeadScales, Job, Model, Readout, RunOptions};
 
 /// The paragraph benches/python/torch_heads.py uses, repeated and cut to exactly T tokens.
 const TEXT: &str =
@@ -43,7 +43,7 @@ fn masks(model: &Model, b: usize, from: usize, seed: u64) -> Vec<Job> {
                 .collect();
             Job {
                 prompt: 0,
-                heads: Some(heads),
+                heads: Some(HeadScales::new(l, h, heads).expect("finite 0/1 scales")),
                 tokens: None,
             }
         })

@@ -13,9 +13,8 @@ use std::path::Path;
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{DType, Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion};
-use spex::model::gguf::load_gguf;
-use spex::model::source::{default_model_path, spex_home};
-use spex::model::{safetensors_files, Weights};
+use spex::home::{default_model_path, spex_home};
+use spex::model::{load_gguf, ModelSource, Weights};
 
 /// Folder with the default model's weights as f32 safetensors, under `$SPEX_HOME`.
 const HF_FOLDER: &str = "models/smollm2-135m-instruct-hf";
@@ -41,7 +40,7 @@ fn candle_gguf_dequantize(path: &Path) -> Vec<Tensor> {
 fn gguf_load(c: &mut Criterion) {
     let mut group = c.benchmark_group("model_load");
     group.sample_size(10);
-    match default_model_path().filter(|p| p.is_file()) {
+    match Some(default_model_path()).filter(|p| p.is_file()) {
         Some(path) => {
             group.bench_function("gguf/spex_load_gguf", |b| {
                 b.iter(|| load_gguf(&path, &Device::Cpu).expect("default GGUF loads"))
@@ -52,15 +51,11 @@ fn gguf_load(c: &mut Criterion) {
         }
         None => eprintln!("skipping the GGUF: not there (run `bash models/fetch.sh`)"),
     }
-    match spex_home()
-        .map(|h| h.join(HF_FOLDER))
-        .filter(|d| d.is_dir())
-    {
-        Some(dir) => {
+    match ModelSource::from_folder(&spex_home().join(HF_FOLDER)) {
+        Ok(ModelSource::Folder { weights: files, .. }) => {
             group.bench_function("folder/spex_read_by_tensor", |b| {
-                b.iter(|| Weights::from_folder(&dir, DType::F32, &Device::Cpu).expect("loads"))
+                b.iter(|| Weights::from_files(&files, DType::F32, &Device::Cpu).expect("loads"))
             });
-            let files = safetensors_files(&dir).expect("safetensors files listed");
             group.bench_function("folder/candle_mmap_baseline", |b| {
                 b.iter(|| {
                     files
@@ -70,7 +65,7 @@ fn gguf_load(c: &mut Criterion) {
                 })
             });
         }
-        None => eprintln!("skipping the folder: not there (run `bash models/fetch.sh`)"),
+        _ => eprintln!("skipping the folder: not there (run `bash models/fetch.sh`)"),
     }
     group.finish();
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {

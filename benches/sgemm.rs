@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 #[cfg(target_arch = "x86_64")]
 fn bench(c: &mut Criterion) {
-    use spex::model::sgemm::{available, PackedMatrix};
+    use spex::model::cpu::sgemm::{available, PackedMatrix};
     if !available() {
         println!("skipped: this CPU lacks AVX2/FMA");
         return;

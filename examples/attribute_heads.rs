@@ -4,8 +4,7 @@
 //!
 //! `bash models/fetch.sh && cargo run --release --example attribute_heads -- [OUT_DIR]`
 
-use spex::model::source::ModelSource;
-use spex::model::{DTypeChoice, DeviceChoice, Model};
+use spex::model::{DTypeChoice, DeviceChoice, Model, ModelSource};
 use spex::run::{Design, HeadValueOptions, HeadValues, OneShotOptions};
 use spex::task::{default_data_dir, load_task, Split, TaskName, TaskSpec};
 

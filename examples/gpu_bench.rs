@@ -25,8 +25,8 @@ use clap::Parser;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use spex::model::head_mask::head_mask_merge;
-use spex::model::{Job, Model, Readout, RunOptions};
+use spex::model::gpu::head_mask_merge;
+use spex::model::{HeadScales, Job, Model, Readout, RunOptions};
 
 /// Dense bf16 matrix rate measured on this workplace's H200 (8192^3 products), TFLOP/s.
 const PEAK_BF16: f64 = 790.0;
@@ -131,7 +131,7 @@ fn masks(shape: &Shape, b: usize, from: usize, seed: u64) -> Vec<Job> {
             heads[from * h + rng.random_range(0..h)] = 0.0;
             Job {
                 prompt: 0,
-                heads: Some(heads),
+                heads: Some(HeadScales::new(l, h, heads).expect("finite 0/1 scales")),
                 tokens: None,
             }
         })

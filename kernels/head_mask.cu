@@ -6,9 +6,10 @@
 // i.e. zero ablation), out [N, T, H*Dh]; all contiguous and of one dtype (f32, f16 or bf16).
 // Arithmetic is in f32 with one rounding at the store.
 //
-// Compiled at run time by NVRTC (src/model/head_mask/cuda.rs), so it includes no header: f16
+// Compiled at run time by NVRTC (src/model/gpu/cuda.rs), so it includes no header: f16
 // values move through 16-bit PTX conversions and bf16 values through bit operations. The tests
-// also compile it as host C++ (kernels/host/cuda_runtime_host.h, src/model/kernels_on_host.rs).
+// also compile it as host C++ (kernels/host/cuda_runtime_host.h,
+// src/model/testing/kernels_on_host.rs).
 //
 // Launch: one block per output row (n, t), grid.x = N*T; the block's threads stride over the
 // H*Dh columns, so stores are contiguous and each head's Dh reads are too.

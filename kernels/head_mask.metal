@@ -7,12 +7,12 @@
 // type: float, half, or bfloat where the Metal language has it (MSL 3.1, macOS 14). Arithmetic is
 // in float with one rounding at the store.
 //
-// Compiled at run time from this source (src/model/head_mask/metal.rs). Grid: x over the H*Dh
+// Compiled at run time from this source (src/model/gpu/metal.rs). Grid: x over the H*Dh
 // columns in threadgroups of up to 256 threads, y over the N*T output rows; threads past the last
 // column return. The scalar sizes come in one uint4: (rows N*T, heads H, positions T, head_dim Dh).
 //
-// Tests: src/model/kernels_on_host.rs compiles this file as C++ (kernels/host/) and compares it
-// with the CPU's plain ops; tests/gpu.rs runs it on a Metal GPU.
+// Tests: src/model/testing/kernels_on_host.rs compiles this file as C++ (kernels/host/) and
+// compares it with the CPU's plain ops; tests/gpu.rs runs it on a Metal GPU.
 
 #include <metal_stdlib>
 using namespace metal;

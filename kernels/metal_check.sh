@@ -8,9 +8,9 @@
 # as it is, untracked files included), the check turns on objc2's GNUstep features, patches those
 # two things out of copies of objc2-metal and objc2-foundation, and runs
 # `cargo clippy --features metal --all-targets -- -D warnings`. Nothing is linked or run: this
-# proves that spex's Metal code (src/model/head_mask/metal.rs, tests/gpu.rs) compiles and is
+# proves that spex's Metal code (src/model/gpu/metal.rs, tests/gpu.rs) compiles and is
 # lint-clean against candle's Metal API. The kernel itself is tested on the host by
-# src/model/kernels_on_host.rs, and on a Mac by `cargo test --features metal`.
+# src/model/testing/kernels_on_host.rs, and on a Mac by `cargo test --features metal`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

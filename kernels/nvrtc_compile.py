@@ -1,4 +1,4 @@
-"""Compiles kernels/head_mask.cu with NVRTC, as src/model/head_mask/cuda.rs does at run time (no
+"""Compiles kernels/head_mask.cu with NVRTC, as src/model/gpu/cuda.rs does at run time (no
 options, no headers), on a machine without a GPU: the CUDA toolchain of kernels/cuda_env.sh has
 the library. Prints the kernels found in the PTX; exit 1 with NVRTC's log on failure.
 

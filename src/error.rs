@@ -48,15 +48,11 @@ pub enum Error {
         ours: String,
     },
 
-    /// A model could not be found or loaded.
-    #[error(transparent)]
-    Load(#[from] crate::model::LoadError),
-
     /// The math failed: a design, a decoder, values that do not fit a plan.
     #[error(transparent)]
     Sparse(#[from] crate::sparse::Error),
 
-    /// Loading or running a model failed.
+    /// Finding, loading or running a model failed.
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
 }

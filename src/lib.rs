@@ -37,6 +37,7 @@ extern crate self as spex;
 
 pub mod ablate;
 pub mod error;
+pub mod home;
 pub mod io;
 pub mod model;
 pub mod progress;

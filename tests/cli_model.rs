@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use spex::model::source::ModelSource;
+use spex::model::ModelSource;
 use spex::task::default_data_dir;
 
 mod common;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use spex::ablate::TaskScorer;
-use spex::model::source::ModelSource;
+use spex::model::ModelSource;
 use spex::model::{Model, RunOptions};
 use spex::task::{default_data_dir, evaluate, load_task, Split, Subjects, TaskName, TaskSpec};
 

@@ -15,7 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
-use spex::model::head_mask::head_mask_merge;
+use spex::model::gpu::head_mask_merge;
 use spex::model::{HeadMask, Job, Model, ModelResult, Readout, RunOptions};
 
 /// CUDA GPU 0 in a `cuda` build, else Metal GPU 0.
@@ -270,7 +270,7 @@ fn jobs_of(mask: &HeadMask) -> Vec<Job> {
     (0..mask.rows())
         .map(|b| Job {
             prompt: 0,
-            heads: Some(mask.row(b).to_vec()),
+            heads: Some(mask.row(b).clone()),
             tokens: None,
         })
         .collect()
@@ -436,7 +436,7 @@ fn gpu_ragged_batches_match_the_cpu() {
     let jobs: Vec<Job> = (0..prompts.len())
         .map(|p| Job {
             prompt: p,
-            heads: Some(mask.row(p).to_vec()),
+            heads: Some(mask.row(p).clone()),
             tokens: None,
         })
         .collect();

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use candle_core::{Device, Tensor};
-use spex::model::gguf::{load_gguf, GgufModel};
-use spex::model::source::{default_model_path, spex_home};
-use spex::model::tokenizer::{load_tokenizer, SpecialTokens};
+use spex::home::{default_model_path, spex_home};
+use spex::model::load::tokenizer::{load_tokenizer, SpecialTokens};
+use spex::model::{load_gguf, GgufModel};
 
 fn hf_folder() -> Option<PathBuf> {
-    let dir = spex_home()?.join("models").join("smollm2-135m-instruct-hf");
+    let dir = spex_home().join("models").join("smollm2-135m-instruct-hf");
     if dir.join("model.safetensors").is_file() && dir.join("tokenizer.json").is_file() {
         Some(dir)
     } else {
@@ -28,7 +28,7 @@ fn gguf() -> Option<&'static GgufModel> {
     static MODEL: OnceLock<Option<GgufModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
-            default_model_path()
+            Some(default_model_path())
                 .filter(|p| p.is_file())
                 .map(|path| load_gguf(&path, &Device::Cpu).expect("default GGUF loads"))
         })

@@ -7,7 +7,7 @@ use candle_core::{DType, Device};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
-use spex::model::{HeadMask, Job, Model, ModelError, Readout, RunOptions, TokenMask};
+use spex::model::{HeadMask, HeadScales, Job, Model, ModelError, Readout, RunOptions, TokenMask};
 
 mod common;
 use common::{
@@ -85,7 +85,7 @@ fn jobs_of(mask: &HeadMask, tokens: Option<&TokenMask>) -> Vec<Job> {
     (0..mask.rows())
         .map(|b| Job {
             prompt: 0,
-            heads: Some(mask.row(b).to_vec()),
+            heads: Some(mask.row(b).clone()),
             tokens: tokens.map(|t| t.row(b).to_vec()),
         })
         .collect()
@@ -312,7 +312,7 @@ fn prompts_sharing_a_prefix_equal_separate_runs() {
         .collect();
     prompts.push(prompt(17, 50));
     let mask = random_mask(1, 4, 4, 33);
-    for heads in [None, Some(mask.row(0).to_vec())] {
+    for heads in [None, Some(mask.row(0).clone())] {
         let jobs: Vec<Job> = (0..prompts.len())
             .map(|p| Job {
                 prompt: p,
@@ -402,7 +402,7 @@ fn prompts_of_different_lengths_batch_with_padding_and_budget() {
         for b in 0..2 {
             jobs.push(Job {
                 prompt: p,
-                heads: Some(mask.row(b).to_vec()),
+                heads: Some(mask.row(b).clone()),
                 tokens: None,
             });
         }
@@ -415,7 +415,7 @@ fn prompts_of_different_lengths_batch_with_padding_and_budget() {
     let one_by_one = m.run(&prompts, &jobs, &Readout::Full, &tight).unwrap();
     assert_close(&mixed, &one_by_one, 1e-5, "padding vs single rows");
     for (j, job) in jobs.iter().enumerate() {
-        let single = HeadMask::from_values(1, 4, 4, job.heads.clone().unwrap()).unwrap();
+        let single = HeadMask::from_values(1, 4, 4, job.heads.clone().unwrap().to_vec()).unwrap();
         let alone = m
             .forward_ablated(&prompts[job.prompt], Some(&single), None, &Readout::Full)
             .unwrap();
@@ -473,14 +473,14 @@ fn mean_ablation_blends_towards_the_reference_mean() {
     };
     let keep = Job {
         prompt: 0,
-        heads: Some(vec![1.0; 16]),
+        heads: Some(HeadScales::ones(4, 4)),
         tokens: None,
     };
     let mut zero_row = vec![1.0; 16];
     zero_row[2 * 4 + 1] = 0.0;
     let ablate = Job {
         prompt: 0,
-        heads: Some(zero_row),
+        heads: Some(HeadScales::new(4, 4, zero_row).unwrap()),
         tokens: None,
     };
     let mean = m
@@ -597,13 +597,13 @@ fn gpt2_invariants() {
     let jobs: Vec<Job> = (0..3)
         .map(|p| Job {
             prompt: p,
-            heads: Some(mask.row(p).to_vec()),
+            heads: Some(mask.row(p).clone()),
             tokens: None,
         })
         .collect();
     let mixed = m.run(&prompts, &jobs, &Readout::Full, &no_reuse()).unwrap();
     for (p, job) in jobs.iter().enumerate() {
-        let one = HeadMask::from_values(1, 3, 3, job.heads.clone().unwrap()).unwrap();
+        let one = HeadMask::from_values(1, 3, 3, job.heads.clone().unwrap().to_vec()).unwrap();
         let alone = m
             .forward_ablated(&prompts[p], Some(&one), None, &Readout::Full)
             .unwrap();

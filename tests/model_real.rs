@@ -174,7 +174,7 @@ fn real_model_batching_and_reuse_invariants() {
     let jobs: Vec<Job> = (0..rows.len())
         .map(|b| Job {
             prompt: 0,
-            heads: Some(mask.row(b).to_vec()),
+            heads: Some(mask.row(b).clone()),
             tokens: None,
         })
         .collect();

@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 
 use candle_core::{DType, Device};
 use spex::ablate::TaskScorer;
-use spex::model::source::ModelSource;
-use spex::model::{Job, Model, Readout, RunOptions};
+use spex::model::{HeadScales, Job, Model, ModelSource, Readout, RunOptions};
 use spex::sparse::{MaskBatch, ValueFunction};
 use spex::task::{default_data_dir, load_task, Split, Subjects, TaskName, TaskSpec, ValueKind};
 
@@ -80,11 +79,7 @@ fn head_values_match_hand_computed_values_from_full_logits() {
         .map(|c| model.encode(c).unwrap()[0])
         .collect();
     for (m, removed) in removed_sets().iter().enumerate() {
-        let mut scales = vec![vec![1.0f32; heads]; layers];
-        for &(l, h) in removed {
-            scales[l][h] = 0.0;
-        }
-        let flat: Vec<f32> = scales.concat();
+        let flat = HeadScales::zeroing(layers, heads, removed).unwrap();
         let jobs: Vec<Job> = (0..prompts.len())
             .map(|p| Job {
                 prompt: p,

@@ -1,7 +1,7 @@
 // A stand-in for the CUDA built-ins that kernels/*.cu use, so that a kernel compiles as C++17 on
 // a machine without a GPU and its indexing and arithmetic can be tested on the host
-// (src/model/kernels_on_host.rs): the qualifiers (dropped), the launch coordinates (globals the
-// driver sets before each call) and the bit casts. Nothing more.
+// (src/model/testing/kernels_on_host.rs): the qualifiers (dropped), the launch coordinates
+// (globals the driver sets before each call) and the bit casts. Nothing more.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,5 @@
 // The stdin/stdout protocol of the kernel drivers (head_mask_*_driver.cpp), which run a GPU
-// kernel's source on the host for the test in src/model/kernels_on_host.rs:
+// kernel's source on the host for the test in src/model/testing/kernels_on_host.rs:
 //
 //   stdin:  u32 dtype (0 f32, 1 f16, 2 bf16), u32 with_mean, u32 N, H, T, Dh, u32 threads (the
 //           launch's threadgroup width or block size), then f32 ctx [N, H, T, Dh], f32 scale

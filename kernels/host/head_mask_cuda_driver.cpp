@@ -1,5 +1,5 @@
 // Runs kernels/head_mask.cu's kernels on the host, one call per thread of the launch
-// src/model/head_mask/cuda.rs makes: a block per output row (grid.x = N*T), `threads` threads per
+// src/model/gpu/cuda.rs makes: a block per output row (grid.x = N*T), `threads` threads per
 // block striding over the H*Dh columns. Protocol: driver_io.h, `threads` = the block size.
 //
 // Build: c++ -std=c++17 -ffp-contract=off -I kernels/host head_mask_cuda_driver.cpp

@@ -1,5 +1,5 @@
 // Runs kernels/head_mask.metal's kernels on the host, one call per thread of the grid the Metal
-// launch dispatches (src/model/head_mask/metal.rs: x over ceil(H*Dh / width) threadgroups of
+// launch dispatches (src/model/gpu/metal.rs: x over ceil(H*Dh / width) threadgroups of
 // `width` threads, y over the N*T rows). Protocol: driver_io.h, `threads` = the width.
 //
 // Build: c++ -std=c++17 -ffp-contract=off -Wno-attributes -I kernels/host head_mask_metal_driver.cpp

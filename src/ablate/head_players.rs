@@ -6,6 +6,7 @@ use std::fmt;
 use std::ops::Range;
 
 use crate::error::{Error, Result};
+use crate::model::HeadScales;
 
 /// Which heads are the players.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,15 +77,12 @@ impl HeadPlayers {
         [self.layers.start + p / self.heads, p % self.heads]
     }
 
-    /// The model's head scales `[L * H]` (layer-major) for a keep-mask over the players: 1 or 0 in
-    /// the range, 1 (kept) outside it.
-    pub fn scales(&self, keep: impl Fn(usize) -> bool) -> Vec<f32> {
-        let mut row = vec![1.0; self.model_layers * self.heads];
-        let offset = self.layers.start * self.heads;
-        for p in 0..self.n() {
-            row[offset + p] = f32::from(u8::from(keep(p)));
-        }
-        row
+    /// The model's head scales `[L, H]` for a keep-mask over the players: 1 or 0 in the range,
+    /// 1 (kept) outside it.
+    pub fn scales(&self, keep: impl Fn(usize) -> bool) -> HeadScales {
+        HeadScales::from_keep(self.model_layers, self.heads, |l, h| {
+            !self.layers.contains(&l) || keep((l - self.layers.start) * self.heads + h)
+        })
     }
 }
 
@@ -130,7 +128,7 @@ mod tests {
         let removed: Vec<usize> = (0..15).filter(|&i| row[i] == 0.0).collect();
         assert_eq!(removed, vec![10]);
         assert!(HeadPlayers::all(5, 3).is_all());
-        assert_eq!(HeadPlayers::all(5, 3).scales(|_| false), vec![0.0; 15]);
+        assert_eq!(&HeadPlayers::all(5, 3).scales(|_| false)[..], &[0.0; 15]);
     }
 
     #[test]

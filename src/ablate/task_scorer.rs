@@ -2,12 +2,12 @@
 
 use super::head_players::HeadPlayers;
 use super::jobs::JOBS_PER_CALL;
-use crate::model::{Job, Model, Readout, RunOptions};
+use crate::model::{HeadScales, Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::task::{CandidateLogits, CandidateValue, TaskItem, ValueKind};
 use crate::{Error, Result};
 
-/// Scores a fixed set of task items under head masks `[L * H]` (1 keep, 0 ablate).
+/// Scores a fixed set of task items under head masks `[L, H]` (1 keep, 0 ablate).
 ///
 /// Each continuation is scored by its first token at the prompt's last position, so one forward
 /// pass per (mask, question) scores every candidate, as lm-evaluation-harness does for one-token
@@ -74,26 +74,13 @@ impl<'m> TaskScorer<'m> {
         self.prompts.len()
     }
 
-    /// Candidate logits `[M][Q][K_q]` for `M` head-scale rows (each `[L * H]`, or `None` for the
+    /// Candidate logits `[M][Q][K_q]` for `M` head-scale rows (each `[L, H]`, or `None` for the
     /// unmasked model), with the full-vocabulary logsumexp `[M][Q]` when `with_logsumexp`.
     pub fn score(
         &self,
-        heads: &[Option<Vec<f32>>],
+        heads: &[Option<HeadScales>],
         with_logsumexp: bool,
     ) -> Result<CandidateLogits> {
-        let info = self.model.info();
-        let width = info.n_layers * info.n_heads;
-        if let Some(bad) = heads.iter().flatten().find(|h| h.len() != width) {
-            return Err(Error::invalid(
-                "head mask",
-                format!(
-                    "{} entries, but the model has {} layers x {} heads = {width}",
-                    bad.len(),
-                    info.n_layers,
-                    info.n_heads
-                ),
-            ));
-        }
         let readout = if with_logsumexp {
             Readout::TokensAndLogsumexp(self.readout_ids.clone())
         } else {
@@ -154,7 +141,7 @@ impl<'m> TaskScorer<'m> {
         golds: Vec<usize>,
     ) -> impl ValueFunction + 'm {
         CandidateValue::new(players.n(), kind, golds, move |masks: &MaskBatch| {
-            let heads: Vec<Option<Vec<f32>>> = (0..masks.len())
+            let heads: Vec<Option<HeadScales>> = (0..masks.len())
                 .map(|r| Some(players.scales(|i| masks.get(r, i))))
                 .collect();
             self.score(&heads, kind.needs_logsumexp())

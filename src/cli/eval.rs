@@ -62,11 +62,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let info = model.info();
     let heads = match &args.head_mask {
         None => None,
-        Some(spec) => Some(
-            parse_head_mask(spec, info.n_layers, info.n_heads)?
-                .row(0)
-                .to_vec(),
-        ),
+        Some(spec) => Some(parse_head_mask(spec, info.n_layers, info.n_heads)?),
     };
     let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
     let options = args

@@ -1,9 +1,7 @@
 //! `spex logits`: the next-token distribution of a prompt, optionally with heads ablated.
 
-use std::path::Path;
-
-use anyhow::{bail, Context};
-use spex::model::{logsumexp, HeadMask, Job, Readout, RunOptions};
+use anyhow::Context;
+use spex::model::{logsumexp, HeadScales, Job, Readout, RunOptions};
 
 use super::ablation_args::AblationArgs;
 use super::model_args::ModelArgs;
@@ -47,7 +45,7 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
     };
     let job = Job {
         prompt: 0,
-        heads: mask.as_ref().map(|m| m.row(0).to_vec()),
+        heads: mask.clone(),
         tokens: None,
     };
     let logits = model
@@ -69,15 +67,7 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
                                "prob": (logits[i] as f64 - lse).exp()})
         })
         .collect();
-    let ablated: Vec<(usize, usize)> = mask
-        .as_ref()
-        .map(|m| {
-            (0..info.n_layers)
-                .flat_map(|l| (0..info.n_heads).map(move |h| (l, h)))
-                .filter(|&(l, h)| m.row(0)[l * info.n_heads + h] != 1.0)
-                .collect()
-        })
-        .unwrap_or_default();
+    let ablated: Vec<(usize, usize)> = mask.as_ref().map(HeadScales::masked).unwrap_or_default();
     if args.json {
         let out = serde_json::json!({"model": args.model.label(), "prompt": args.prompt,
             "input_ids": ids, "masked_heads": ablated, "ablation": args.ablation.label(),
@@ -107,78 +97,8 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parses `--head-mask`: an existing JSON file, else a `LAYER:HEAD,...` spec.
-pub fn parse_head_mask(arg: &str, layers: usize, heads: usize) -> anyhow::Result<HeadMask> {
-    let path = Path::new(arg);
-    if path.is_file() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("--head-mask {arg}"))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("--head-mask {arg}: not valid JSON"))?;
-        return mask_from_json(&value, layers, heads).with_context(|| format!("--head-mask {arg}"));
-    }
-    let mut pairs = Vec::new();
-    for item in arg.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (l, h) = item.split_once(':').with_context(|| {
-            format!("--head-mask: `{item}` is not LAYER:HEAD (and no file {arg} exists)")
-        })?;
-        let l: usize = l
-            .parse()
-            .with_context(|| format!("--head-mask: layer `{l}` in `{item}`"))?;
-        if h == "*" {
-            pairs.extend((0..heads).map(|h| (l, h)));
-        } else {
-            let h: usize = h
-                .parse()
-                .with_context(|| format!("--head-mask: head `{h}` in `{item}`"))?;
-            pairs.push((l, h));
-        }
-    }
-    HeadMask::zeroing(layers, heads, &[pairs]).context("--head-mask")
-}
-
-fn mask_from_json(
-    value: &serde_json::Value,
-    layers: usize,
-    heads: usize,
-) -> anyhow::Result<HeadMask> {
-    let rows = value.as_array().context("expected a JSON array")?;
-    // A list of `[layer, head]` pairs, unless the same array is also a valid [L][H] matrix.
-    let is_pairs = rows.iter().all(|r| {
-        r.as_array()
-            .is_some_and(|a| a.len() == 2 && a.iter().all(|v| v.is_u64()))
-    });
-    if is_pairs && !(rows.len() == layers && heads == 2) {
-        let pairs = rows
-            .iter()
-            .map(|r| {
-                (
-                    r[0].as_u64().unwrap_or(0) as usize,
-                    r[1].as_u64().unwrap_or(0) as usize,
-                )
-            })
-            .collect::<Vec<_>>();
-        return Ok(HeadMask::zeroing(layers, heads, &[pairs])?);
-    }
-    if rows.len() != layers {
-        bail!("an [L][H] matrix needs {layers} rows, found {}", rows.len());
-    }
-    let mut values = Vec::with_capacity(layers * heads);
-    for (l, row) in rows.iter().enumerate() {
-        let row = row
-            .as_array()
-            .with_context(|| format!("row {l} is not an array"))?;
-        if row.len() != heads {
-            bail!(
-                "row {l} has {} scales, the model has {heads} heads",
-                row.len()
-            );
-        }
-        for (h, v) in row.iter().enumerate() {
-            values.push(
-                v.as_f64()
-                    .with_context(|| format!("[{l}][{h}] is not a number"))? as f32,
-            );
-        }
-    }
-    Ok(HeadMask::from_values(1, layers, heads, values)?)
+/// Parses `--head-mask` ([`HeadScales::parse`]: an existing JSON file, else a `LAYER:HEAD,...`
+/// spec), naming the flag in errors.
+pub fn parse_head_mask(arg: &str, layers: usize, heads: usize) -> anyhow::Result<HeadScales> {
+    HeadScales::parse(arg, layers, heads).with_context(|| format!("--head-mask {arg}"))
 }

@@ -3,8 +3,7 @@
 use anyhow::Context;
 use clap::Args;
 
-use spex::model::source::ModelSource;
-use spex::model::{DTypeChoice, DeviceChoice, Model};
+use spex::model::{DTypeChoice, DeviceChoice, Model, ModelSource};
 
 /// `--model`, `--device` and `--dtype`.
 #[derive(Debug, Args)]
@@ -34,9 +33,17 @@ impl ModelArgs {
 
     /// Resolves and loads the model on the chosen device.
     pub fn load(&self) -> anyhow::Result<Model> {
-        let device = self.device.parse::<DeviceChoice>()?.open()?;
-        let dtype = self.dtype.parse::<DTypeChoice>()?.resolve(&device)?;
-        let source = ModelSource::resolve(self.model.as_deref())?;
+        let device = (self.device.parse::<DeviceChoice>())
+            .and_then(DeviceChoice::open)
+            .with_context(|| format!("--device {}", self.device))?;
+        let dtype = (self.dtype.parse::<DTypeChoice>())
+            .and_then(|choice| choice.resolve(&device))
+            .with_context(|| format!("--dtype {}", self.dtype))?;
+        let source =
+            ModelSource::resolve(self.model.as_deref()).with_context(|| match &self.model {
+                Some(model) => format!("--model {model}"),
+                None => "the default model (--model names another)".to_string(),
+            })?;
         let model = Model::open(&source, &device, dtype)
             .with_context(|| format!("loading the model {source:?}"))?;
         eprintln!(

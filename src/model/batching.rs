@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::error::{ModelError, ModelResult};
+use crate::model::error::{ModelError, ModelResult};
 
 /// The most positions (rows x widest row) one batch may hold on this model's device, learned from
 /// out-of-memory failures: unbounded at first, lowered on each failure, for the model's lifetime.

@@ -1,9 +1,9 @@
-//! `--device cpu|cuda|metal|auto` and `--dtype auto|f32|f16|bf16` parsing, and the dtype each
-//! device computes in.
+//! The `device` (cpu, cuda, metal, auto) and `dtype` (auto, f32, f16, bf16) choices, parsed
+//! from text, and the dtype each device computes in.
 
 use candle_core::{DType, Device};
 
-use super::error::{candle_message, ModelError, ModelResult};
+use crate::model::error::{candle_message, ModelError, ModelResult};
 
 /// The device a user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,8 @@ impl std::str::FromStr for DeviceChoice {
             "metal" => Ok(DeviceChoice::Metal),
             "auto" => Ok(DeviceChoice::Auto),
             other => Err(ModelError::input(
-                "--device",
-                format!("`{other}` is not one of cpu, cuda, metal, auto"),
+                "device",
+                format!("`{other}` is not one of cpu, cuda (or gpu), metal, auto"),
             )),
         }
     }
@@ -93,7 +93,7 @@ pub fn default_dtype(device: &Device) -> DType {
     }
 }
 
-/// The compute dtype a user asked for (`--dtype`).
+/// The compute dtype a user asked for (field `dtype`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DTypeChoice {
     /// The device's default ([`default_dtype`]).
@@ -116,8 +116,8 @@ impl std::str::FromStr for DTypeChoice {
             "f16" | "float16" | "half" => Ok(DTypeChoice::F16),
             "bf16" | "bfloat16" => Ok(DTypeChoice::BF16),
             other => Err(ModelError::input(
-                "--dtype",
-                format!("`{other}` is not one of auto, f32, f16, bf16"),
+                "dtype",
+                format!("`{other}` is not one of auto, f32 (float32), f16 (float16, half), bf16 (bfloat16)"),
             )),
         }
     }
@@ -135,9 +135,9 @@ impl DTypeChoice {
         };
         if device.is_cpu() && dtype != DType::F32 {
             return Err(ModelError::input(
-                "--dtype",
+                "dtype",
                 format!(
-                    "{} needs a GPU (--device cuda|metal): the CPU computes in f32 only",
+                    "{} needs a GPU (device cuda or metal): the CPU computes in f32 only",
                     dtype.as_str()
                 ),
             ));
@@ -159,7 +159,7 @@ mod tests {
             .parse::<DeviceChoice>()
             .unwrap_err()
             .to_string()
-            .contains("--device"));
+            .contains("`device`"));
     }
 
     #[test]
@@ -181,12 +181,12 @@ mod tests {
                 .unwrap_err();
             let msg = err.to_string();
             assert!(
-                msg.contains("--dtype") && msg.contains(text) && msg.contains("GPU"),
+                msg.contains("`dtype`") && msg.contains(text) && msg.contains("GPU"),
                 "{msg}"
             );
         }
         let err = "int8".parse::<DTypeChoice>().unwrap_err().to_string();
-        assert!(err.contains("--dtype") && err.contains("int8"), "{err}");
+        assert!(err.contains("`dtype`") && err.contains("int8"), "{err}");
     }
 
     #[cfg(not(feature = "cuda"))]

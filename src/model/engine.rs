@@ -4,21 +4,32 @@
 
 use candle_core::{Device, Tensor};
 
-use super::batching::{for_each_batch, one_row};
-use super::decoder::{BlockAt, HeadOp, Kv};
-use super::error::{ModelError, ModelResult};
-use super::masks::{lowest_masked_layer, HeadMask, TokenMask};
-use super::ragged::Ragged;
-use super::{Model, Readout};
+use crate::model::arch::decoder::{BlockAt, HeadOp, Kv};
+use crate::model::arch::ragged::Ragged;
+use crate::model::batching::{for_each_batch, one_row};
+use crate::model::error::{ModelError, ModelResult};
+use crate::model::loaded::Model;
+use crate::model::masks::{HeadMask, HeadScales, TokenMask};
 
-/// One ablated forward pass: a prompt (index into the prompt list) with an optional head mask row
-/// (row-major `[L, H]` scales) and an optional token keep row (`[T]`, false = replace).
+/// What to read out at each row's last prompt position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readout {
+    /// The whole vocabulary: `[B][V]` logits.
+    Full,
+    /// Only these token ids, in this order: `[B][K]` logits.
+    Tokens(Vec<u32>),
+    /// These token ids' logits, then the full-vocabulary logsumexp: `[B][K + 1]` (nats).
+    TokensAndLogsumexp(Vec<u32>),
+}
+
+/// One ablated forward pass: a prompt (index into the prompt list) with optional head scales
+/// (`[L, H]`) and an optional token keep row (`[T]`, false = replace).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     /// Index of the prompt in the list handed to [`Model::run`].
     pub prompt: usize,
-    /// Head scales, row-major `[L, H]`; `None` keeps every head.
-    pub heads: Option<Vec<f32>>,
+    /// Head scales `[L, H]`, validated when built; `None` keeps every head.
+    pub heads: Option<HeadScales>,
     /// Token keep flags `[T]` for this prompt; `None` keeps every token.
     pub tokens: Option<Vec<bool>>,
 }
@@ -40,7 +51,7 @@ pub struct RunOptions {
     /// pass over a token prefix that several prompts with equal head scales share. Off, every
     /// job runs from the embedding, prompts batched together.
     pub reuse: bool,
-    /// Token that replaces removed tokens; `None` takes the model's default ([`super::ModelInfo::baseline_token`]).
+    /// Token that replaces removed tokens; `None` takes the model's default ([`ModelInfo::baseline_token`](crate::model::ModelInfo::baseline_token)).
     pub baseline_token: Option<u32>,
     /// Mean ablation targets; `None` means zero ablation.
     pub means: Option<HeadMeans>,
@@ -134,7 +145,7 @@ fn compare_heads(a: &Prepared, b: &Prepared) -> std::cmp::Ordering {
         (Some(_), None) => std::cmp::Ordering::Greater,
         (Some(x), Some(y)) => x
             .iter()
-            .zip(y)
+            .zip(y.iter())
             .map(|(u, v)| u.total_cmp(v))
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal),
@@ -172,7 +183,7 @@ struct CleanRun {
 /// A job after validation: its effective ids, start and head scales.
 struct Prepared {
     ids: Vec<u32>,
-    heads: Option<Vec<f32>>,
+    heads: Option<HeadScales>,
     start: Start,
 }
 
@@ -204,7 +215,7 @@ impl Model {
         let jobs: Vec<Job> = (0..rows)
             .map(|b| Job {
                 prompt: 0,
-                heads: head_mask.map(|h| h.row(b).to_vec()),
+                heads: head_mask.map(|h| h.row(b).clone()),
                 tokens: token_mask.map(|t| t.row(b).to_vec()),
             })
             .collect();
@@ -361,21 +372,7 @@ impl Model {
             )
         })?;
         if let Some(heads) = &job.heads {
-            if heads.len() != l * h {
-                return Err(ModelError::input(
-                    format!("jobs[{j}].heads"),
-                    format!(
-                        "{} scales, the model has {l} layers x {h} heads",
-                        heads.len()
-                    ),
-                ));
-            }
-            if heads.iter().any(|v| !v.is_finite()) {
-                return Err(ModelError::input(
-                    format!("jobs[{j}].heads"),
-                    "a scale is not finite",
-                ));
-            }
+            heads.check_fits(l, h, &format!("jobs[{j}].heads"))?;
         }
         let mut ids = prompt.clone();
         if let Some(keep) = &job.tokens {
@@ -393,8 +390,8 @@ impl Model {
         }
         let lowest = job
             .heads
-            .as_deref()
-            .map_or(l, |row| lowest_masked_layer(row, h));
+            .as_ref()
+            .map_or(l, HeadScales::lowest_masked_layer);
         let first_changed = ids.iter().zip(prompt).position(|(a, b)| a != b);
         let start = match (reuse, first_changed) {
             (false, _) => Start::Suffix(0),
@@ -461,7 +458,7 @@ impl Model {
         for_each_batch(order, len, opts.max_batch_tokens, limit, device, pass, out)
     }
 
-    /// The device as `--device` names it: `cpu`, `cuda` or `metal`.
+    /// The device as the `device` choice names it: `cpu`, `cuda` or `metal`.
     pub fn device_name(&self) -> &'static str {
         match &self.device {
             Device::Cpu => "cpu",
@@ -682,7 +679,7 @@ impl Model {
         let h = self.info.n_heads;
         let rows: Vec<Option<&[f32]>> = batch
             .iter()
-            .map(|&j| prepared[j].heads.as_deref().map(|r| &r[l * h..(l + 1) * h]))
+            .map(|&j| prepared[j].heads.as_ref().map(|r| r.layer(l)))
             .collect();
         if rows
             .iter()

@@ -1,17 +1,20 @@
-//! Errors of the model runtime: each variant names the file, field, tensor or argument at fault.
+//! The one error type of `model/`: finding, loading and running a model; each variant names the
+//! file, field, tensor or argument at fault (never a command-line flag: the CLI adds those).
 
 use std::path::PathBuf;
 
-/// Errors raised while loading or running a model.
+/// Errors raised while finding, loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// A file the model needs is absent.
-    #[error("{path}: missing {what}")]
+    /// A file or folder the model needs does not exist.
+    #[error("{path}: {what} not found{hint}")]
     MissingFile {
         /// The path that was looked for.
         path: PathBuf,
-        /// What the file is (e.g. `config.json`).
+        /// What it should have been (e.g. `config.json`, `the default model`).
         what: String,
+        /// Advice on how to get it, starting with "; " (empty when there is none).
+        hint: String,
     },
 
     /// A file exists but could not be read or parsed.
@@ -23,55 +26,98 @@ pub enum ModelError {
         reason: String,
     },
 
-    /// A config field is missing, of the wrong type or out of range.
+    /// A field of a config, index or metadata file is missing, of the wrong type or out of range.
     #[error("{path}: field `{field}`: {reason}")]
-    Config {
-        /// The config file (or its origin, e.g. a GGUF file).
-        path: String,
-        /// The field at fault.
+    Field {
+        /// The file at fault (config.json, a GGUF file, an index).
+        path: PathBuf,
+        /// The field's key (e.g. `hidden_size`, `llama.block_count`, `weight_map`).
         field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The model's architecture is not one this runtime implements.
+    #[error(
+        "{path}: field `{field}`: unsupported architecture `{value}` (supported: {supported})"
+    )]
+    UnsupportedArchitecture {
+        /// The file at fault.
+        path: PathBuf,
+        /// The field holding the architecture (`model_type`, `general.architecture`).
+        field: String,
+        /// The value found.
+        value: String,
+        /// The accepted values, comma separated.
+        supported: String,
+    },
+
+    /// A GGUF tensor is stored in a quantization type spex cannot dequantize.
+    #[error("{path}: tensor `{tensor}`: unsupported quantization type {dtype} (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K)")]
+    UnsupportedQuantization {
+        /// The file at fault.
+        path: PathBuf,
+        /// The tensor's name as stored in the file.
+        tensor: String,
+        /// The type's name and GGML id, e.g. `IQ2_XXS (id 16)`.
+        dtype: String,
+    },
+
+    /// A weight the architecture needs is not in the checkpoint.
+    #[error("{path}: tensor `{tensor}` is missing")]
+    MissingWeight {
+        /// The checkpoint (model folder or GGUF file).
+        path: PathBuf,
+        /// The tensor's name in the checkpoint.
+        tensor: String,
+    },
+
+    /// A tensor the architecture does not use is present (loading it silently could hide a wrong model).
+    #[error("{path}: tensor `{tensor}` is not part of a supported {arch} model")]
+    UnexpectedTensor {
+        /// The file at fault.
+        path: PathBuf,
+        /// The tensor's name as stored in the file.
+        tensor: String,
+        /// The architecture the file declares.
+        arch: String,
+    },
+
+    /// A weight has a shape other than the config implies.
+    #[error("{path}: tensor `{tensor}` has shape {got:?}, expected {expected:?} from the config")]
+    WeightShape {
+        /// The checkpoint (model folder or GGUF file).
+        path: PathBuf,
+        /// The tensor's name in the checkpoint.
+        tensor: String,
+        /// The shape the config implies (row-major).
+        expected: Vec<usize>,
+        /// The shape found in the checkpoint (row-major).
+        got: Vec<usize>,
+    },
+
+    /// The tokenizer could not be loaded, does not fit the model or cannot encode a text.
+    #[error("{path}: tokenizer: {reason}")]
+    Tokenizer {
+        /// The tokenizer's file (tokenizer.json or the GGUF).
+        path: PathBuf,
         /// What is wrong.
         reason: String,
     },
 
-    /// The config's `model_type` is not one this runtime implements.
-    #[error("{path}: field `model_type`: unknown model type `{model_type}` (supported: llama, mistral, qwen2, qwen3, gpt2)")]
-    UnknownModelType {
-        /// The config file.
-        path: String,
-        /// The value found.
-        model_type: String,
-    },
-
-    /// A weight the architecture needs is not in the checkpoint.
-    #[error("weights: missing tensor `{tensor}`")]
-    MissingWeight {
-        /// The tensor's checkpoint name.
-        tensor: String,
-    },
-
-    /// A weight has a shape other than the config implies.
-    #[error("weights: tensor `{tensor}` has shape {got:?}, expected {expected:?} from the config")]
-    WeightShape {
-        /// The tensor's checkpoint name.
-        tensor: String,
-        /// The shape the config implies.
-        expected: Vec<usize>,
-        /// The shape found in the checkpoint.
-        got: Vec<usize>,
-    },
-
-    /// The tokenizer could not be loaded or does not fit the model.
-    #[error("{path}: tokenizer: {reason}")]
-    Tokenizer {
-        /// The tokenizer file (or its origin).
-        path: String,
-        /// What is wrong.
+    /// An `org/name` model id is not in the local Hugging Face cache.
+    #[error("model `{repo}` is not in the Hugging Face cache at {cache}: {reason} (spex never downloads; name a folder or a .gguf file, or download the model into that cache first)")]
+    NotInCache {
+        /// The model id as given.
+        repo: String,
+        /// The hub cache folder searched.
+        cache: PathBuf,
+        /// What is missing there.
         reason: String,
     },
 
     /// A device was asked for that this build or machine cannot provide.
-    #[error("--device {device}: {reason}")]
+    #[error("device `{device}`: {reason}")]
     Device {
         /// The device asked for.
         device: String,
@@ -79,12 +125,12 @@ pub enum ModelError {
         reason: String,
     },
 
-    /// A mask, prompt or readout argument does not fit the model.
+    /// A mask, prompt, readout or option does not fit the model.
     #[error("invalid `{arg}`: {reason}")]
     InvalidInput {
-        /// The argument's name.
+        /// The field's or argument's name (e.g. `head_mask[3][1]`, `jobs[2].heads`, `dtype`).
         arg: String,
-        /// What is wrong.
+        /// What is wrong and what would be accepted.
         reason: String,
     },
 
@@ -145,11 +191,28 @@ impl ModelError {
         }
     }
 
-    /// Shorthand for [`ModelError::Config`].
-    pub fn config(path: &str, field: &str, reason: impl Into<String>) -> Self {
-        ModelError::Config {
-            path: path.to_string(),
+    /// Shorthand for [`ModelError::Field`]: field `field` of the file `path`.
+    pub fn field(path: impl Into<PathBuf>, field: &str, reason: impl Into<String>) -> Self {
+        ModelError::Field {
+            path: path.into(),
             field: field.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`ModelError::MissingFile`] without a hint.
+    pub fn missing(path: impl Into<PathBuf>, what: &str) -> Self {
+        ModelError::MissingFile {
+            path: path.into(),
+            what: what.to_string(),
+            hint: String::new(),
+        }
+    }
+
+    /// Shorthand for [`ModelError::File`].
+    pub fn file(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        ModelError::File {
+            path: path.into(),
             reason: reason.into(),
         }
     }

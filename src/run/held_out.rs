@@ -90,7 +90,7 @@ impl HeldOut {
                 levers.push("sample nearer the full model (keep probability 0.9)");
             }
             tracing::warn!(
-                "warning: on {} unseen masks the spectrum explains only R^2 = {r2:.3}: its interactions do not predict the model beyond the sampled masks; {}",
+                "on {} unseen masks the spectrum explains only R^2 = {r2:.3}: its interactions do not predict the model beyond the sampled masks; {}",
                 self.masks.len(),
                 levers.join(", ")
             );

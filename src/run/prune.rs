@@ -159,7 +159,7 @@ pub fn prune(
         batch.push_bools(row);
     }
     let predicted = spectrum.eval(&batch);
-    let rows: Vec<Option<Vec<f32>>> = kept
+    let rows: Vec<Option<crate::model::HeadScales>> = kept
         .iter()
         .map(|k| Some(hv.players.scales(|p| k[p])))
         .collect();

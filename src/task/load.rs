@@ -4,9 +4,9 @@
 use super::prompt::{
     letter_continuations, mc_prompt, mmlu_description, sst2_continuations, sst2_prompt,
 };
-use super::question::TaskItem;
-use super::question::{MalformedRow, McQuestion, SentimentExample};
+use super::question::{MalformedRow, McQuestion, SentimentExample, TaskItem};
 use super::read::{read_mc_jsonl, read_mmlu_csv, read_sst2_jsonl, Schema};
+pub use crate::home::default_data_dir;
 use crate::{Error, Result};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -198,22 +198,6 @@ impl LoadedTask {
     /// The gold candidate of every item, `[Q]`.
     pub fn golds(&self) -> Vec<usize> {
         self.items.iter().map(|i| i.gold).collect()
-    }
-}
-
-/// `$SPEX_HOME/data`, where `SPEX_HOME` defaults to `$HOME/.cache/spex`.
-pub fn default_data_dir() -> PathBuf {
-    spex_home().join("data")
-}
-
-/// `$SPEX_HOME`, or `$HOME/.cache/spex`, or `.spex` when neither is set.
-pub fn spex_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("SPEX_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(home) => PathBuf::from(home).join(".cache").join("spex"),
-        None => PathBuf::from(".spex"),
     }
 }
 

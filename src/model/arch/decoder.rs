@@ -1,0 +1,199 @@
+//! The interface every architecture implements for the engine: embedding, one block with a per-row
+//! head ablation and an optional shared key/value prefix, the final norm and the unembedding.
+
+use candle_core::Tensor;
+
+use super::attention::{attention, causal_bias};
+use crate::model::arch::ragged::{self, Ragged};
+use crate::model::cpu::attention::fused_causal_attention;
+use crate::model::cpu::f32::is_cpu_f32;
+use crate::model::error::ModelResult;
+
+/// How one layer's query-head outputs are changed before `o_proj`.
+pub(crate) struct HeadOp {
+    /// Per-row, per-head scale `[N, H, 1, 1]` (1 keeps, 0 removes).
+    pub scale: Tensor,
+    /// Mean-ablation target `[1, H, 1, Dh]`, blended in as `ctx * s + (1 - s) * mean`; zero ablation when `None`.
+    pub mean: Option<Tensor>,
+}
+
+impl HeadOp {
+    /// Applies the op to the per-head context `ctx [N, H, T, Dh]`.
+    pub fn apply(&self, ctx: &Tensor) -> ModelResult<Tensor> {
+        let scaled = ctx.broadcast_mul(&self.scale)?;
+        Ok(match &self.mean {
+            None => scaled,
+            Some(mean) => {
+                let rest = self.scale.affine(-1.0, 1.0)?;
+                scaled.broadcast_add(&mean.broadcast_mul(&rest)?)?
+            }
+        })
+    }
+}
+
+/// The `o_proj` input from the per-head context `ctx [N, H, T, Dh]` after `op`: `[N, T, H*Dh]`, or
+/// the real positions `[M, H*Dh]` with `ragged`. On CUDA and Metal without `ragged`, a head op
+/// runs fused with the merge (`kernels/head_mask.cu`, `.metal`); elsewhere the plain tensor ops.
+pub(crate) fn merge_heads(
+    ctx: &Tensor,
+    op: Option<&HeadOp>,
+    ragged: Option<&Ragged>,
+) -> ModelResult<Tensor> {
+    #[cfg(any(feature = "cuda", feature = "metal"))]
+    if let (Some(op), None, true) = (op, ragged, crate::model::gpu::fused_on(ctx.device())) {
+        let (n, h, _, dh) = ctx.dims4()?;
+        let mean = match &op.mean {
+            Some(m) => Some(m.reshape((h, dh))?),
+            None => None,
+        };
+        return crate::model::gpu::head_mask_merge(ctx, &op.scale.reshape((n, h))?, mean.as_ref());
+    }
+    match op {
+        Some(op) => ragged::from_heads(ragged, &op.apply(ctx)?),
+        None => ragged::from_heads(ragged, ctx),
+    }
+}
+
+/// Keys and values of one layer after RoPE, `[N|1, Hkv, S, Dh]` each.
+#[derive(Clone)]
+pub(crate) struct Kv {
+    /// Keys.
+    pub k: Tensor,
+    /// Values.
+    pub v: Tensor,
+}
+
+impl Kv {
+    /// `k, v [N, Hkv, T, Dh]` appended to `past` (broadcast over the N rows) along positions:
+    /// the keys and values the new positions attend to, `[N, Hkv, P + T, Dh]` each.
+    pub fn extended_by(past: Option<&Kv>, k: &Tensor, v: &Tensor) -> ModelResult<Kv> {
+        Ok(match past {
+            None => Kv {
+                k: k.clone(),
+                v: v.clone(),
+            },
+            Some(p) => {
+                let (n, hkv, _, dh) = k.dims4()?;
+                let shape = (n, hkv, p.k.dim(2)?, dh);
+                Kv {
+                    k: Tensor::cat(&[&p.k.broadcast_as(shape)?, k], 2)?,
+                    v: Tensor::cat(&[&p.v.broadcast_as(shape)?, v], 2)?,
+                }
+            }
+        })
+    }
+}
+
+/// What one block returns.
+pub(crate) struct BlockOut {
+    /// Residual stream after the block, `[N, T, D]`; `[N, 1, D]` (the read-out positions) with
+    /// [`BlockAt::readout`].
+    pub x: Tensor,
+    /// This call's keys and values (the new positions only), `[N, Hkv, T, Dh]`.
+    pub kv: Kv,
+    /// The per-head attention context before any head op, `[N, H, T, Dh]` (`[N, H, 1, Dh]` with a readout).
+    pub ctx: Tensor,
+}
+
+/// Where and how one block runs on `x [N, T, D]`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct BlockAt<'a> {
+    /// Position of `x`'s first column: `x` holds positions `pos0..pos0+T`.
+    pub pos0: usize,
+    /// The head op before `o_proj`, if any row removes a head here.
+    pub op: Option<&'a HeadOp>,
+    /// Keys and values of positions `0..pos0`, shared by every row (`[1, Hkv, pos0, Dh]`).
+    pub past: Option<&'a Kv>,
+    /// The real positions, when rows are right-padded: only they go through the position-wise
+    /// parts; padded positions of the result are then meaningless (no real position reads them).
+    pub ragged: Option<&'a Ragged>,
+    /// When only one position per row is needed after this block (the last layer before the
+    /// readout): row r's position `readout[r]` (relative to `pos0`). Keys and values still cover
+    /// every position; the query, `o_proj` and MLP run on the `N` read-out positions only.
+    pub readout: Option<&'a [usize]>,
+}
+
+impl BlockAt<'_> {
+    /// Absolute position of each row's first query: `pos0 + readout[r]` with a readout, else `[pos0]`.
+    pub fn query_starts(&self) -> Vec<usize> {
+        match self.readout {
+            Some(at) => at.iter().map(|&p| self.pos0 + p).collect(),
+            None => vec![self.pos0],
+        }
+    }
+
+    /// `y`'s rows at the read-out positions, `[N, C]`: `y` is position-wise, `[M, C]` with
+    /// `ragged`, else `[N, T, C]` (`n, t` the batch's shape). `y` itself without a readout.
+    pub fn at_readout(&self, y: &Tensor, (n, t): (usize, usize)) -> ModelResult<Tensor> {
+        let Some(at) = self.readout else {
+            return Ok(y.clone());
+        };
+        let rows = ragged::readout_rows(self.ragged, n, t, at);
+        let idx = Tensor::from_vec(rows, n, y.device())?;
+        let c = y.dims().last().copied().unwrap_or(0);
+        Ok(y.reshape(((), c))?.index_select(&idx, 0)?)
+    }
+
+    /// The residual stream `x [N, T, D]` in the query layout: `[N, 1, D]` (the read-out
+    /// positions) with a readout, else `x`.
+    pub fn residual_at_queries(&self, x: &Tensor) -> ModelResult<Tensor> {
+        let (n, t, d) = x.dims3()?;
+        match self.readout {
+            Some(_) => Ok(BlockAt {
+                ragged: None,
+                ..*self
+            }
+            .at_readout(x, (n, t))?
+            .reshape((n, 1, d))?),
+            None => Ok(x.clone()),
+        }
+    }
+
+    /// The query layout's `(rows, positions)`: `(N, 1)` with a readout, else `(N, T)`.
+    pub fn query_shape(&self, (n, t): (usize, usize)) -> (usize, usize) {
+        match self.readout {
+            Some(_) => (n, 1),
+            None => (n, t),
+        }
+    }
+
+    /// Padding of the query layout: none with a readout (one real position per row).
+    pub fn query_ragged(&self) -> Option<&Ragged> {
+        match self.readout {
+            Some(_) => None,
+            None => self.ragged,
+        }
+    }
+}
+
+/// A stateless decoder-only transformer split into the stages the engine drives.
+pub(crate) trait Decoder: Send + Sync {
+    /// Token and (for learned positions) position embedding: ids `[N, T]` at positions `pos0..pos0+T` -> `[N, T, D]`.
+    fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor>;
+    /// Block `l` on `x [N, T, D]`, run as `at` says.
+    fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut>;
+    /// The final norm on `[N, D]`.
+    fn final_norm(&self, x: &Tensor) -> ModelResult<Tensor>;
+    /// The unembedding matrix `[V, D]`.
+    fn unembed(&self) -> &Tensor;
+    /// Longest prompt (tokens) the model accepts.
+    fn max_positions(&self) -> usize;
+}
+
+/// Causal attention of `q [N, H, T, Dh]` (already scaled) over `k, v [N, Hkv, S, Dh]`, row r's
+/// queries at positions `first[r]..first[r]+T` (one shared entry, or one per row) ->
+/// `[N, H, T, Dh]`: the fused kernel for f32 on the CPU, the bias-and-softmax path
+/// ([`attention`]) elsewhere.
+pub(crate) fn causal_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    first: &[usize],
+) -> ModelResult<Tensor> {
+    if is_cpu_f32(q) && is_cpu_f32(k) && is_cpu_f32(v) {
+        return fused_causal_attention(q, k, v, first);
+    }
+    let (n, _, t, _) = q.dims4()?;
+    let bias = causal_bias(t, first, k.dim(2)?, n, q.dtype(), q.device())?;
+    attention(q, k, v, &bias)
+}

@@ -1,0 +1,286 @@
+//! The generic Llama-style decoder (llama, mistral, qwen2, qwen3): RMSNorm, RoPE (optionally
+//! llama3- or linearly scaled), grouped-query attention, SwiGLU MLP, optional q/k/v bias, optional
+//! per-head q/k RMSNorm, explicit head_dim, tied or separate lm_head. Head ops act on each query
+//! head's context before `o_proj`.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::RmsNorm;
+
+use crate::model::arch::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
+use crate::model::arch::ragged;
+use crate::model::cpu::projection::Projection;
+use crate::model::cpu::swiglu::swiglu;
+use crate::model::error::ModelResult;
+use crate::model::load::config::{LlamaConfig, RopeScaling};
+use crate::model::load::weights::Weights;
+
+struct Attention {
+    q: Projection,
+    k: Projection,
+    v: Projection,
+    o: Projection,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+}
+
+struct Mlp {
+    gate: Projection,
+    up: Projection,
+    down: Projection,
+}
+
+struct Block {
+    input_norm: RmsNorm,
+    attn: Attention,
+    post_norm: RmsNorm,
+    mlp: Mlp,
+}
+
+/// A loaded Llama-style decoder.
+pub(crate) struct Llama {
+    cfg: LlamaConfig,
+    embed: Tensor,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    lm_head: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+fn linear(
+    w: &Weights,
+    name: &str,
+    out_dim: usize,
+    in_dim: usize,
+    bias: bool,
+) -> ModelResult<Projection> {
+    let weight = w.take(&format!("{name}.weight"), &[out_dim, in_dim])?;
+    let bias = if bias {
+        Some(w.get(&format!("{name}.bias"), &[out_dim])?)
+    } else {
+        None
+    };
+    Projection::new(weight, bias)
+}
+
+fn rms(w: &Weights, name: &str, dim: usize, eps: f64) -> ModelResult<RmsNorm> {
+    Ok(RmsNorm::new(w.get(&format!("{name}.weight"), &[dim])?, eps))
+}
+
+/// Inverse RoPE frequencies (radians per position) for `dim / 2` pairs, after scaling.
+pub(crate) fn inv_freq(cfg: &LlamaConfig) -> Vec<f64> {
+    let dim = cfg.head_dim;
+    let base: Vec<f64> = (0..dim / 2)
+        .map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f64 / dim as f64))
+        .collect();
+    match cfg.rope_scaling {
+        None => base,
+        Some(RopeScaling::Linear { factor }) => base.iter().map(|f| f / factor).collect(),
+        Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings: old,
+        }) => {
+            let low_wavelen = old / low_freq_factor;
+            let high_wavelen = old / high_freq_factor;
+            base.iter()
+                .map(|&f| {
+                    let wavelen = 2.0 * std::f64::consts::PI / f;
+                    if wavelen < high_wavelen {
+                        f
+                    } else if wavelen > low_wavelen {
+                        f / factor
+                    } else {
+                        let smooth = (old / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
+                        (1.0 - smooth) * f / factor + smooth * f
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+impl Llama {
+    /// Builds the decoder from checkpoint weights named as in Hugging Face (`model.layers.N...`).
+    pub fn new(cfg: LlamaConfig, w: &Weights, dtype: DType, device: &Device) -> ModelResult<Llama> {
+        let (d, hd) = (cfg.hidden_size, cfg.head_dim);
+        let (h, hkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
+        let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
+        for l in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{l}");
+            let qk_norm = |name: &str| -> ModelResult<Option<RmsNorm>> {
+                if cfg.qk_norm {
+                    rms(w, &format!("{p}.self_attn.{name}"), hd, cfg.rms_norm_eps).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let attn = Attention {
+                q: linear(w, &format!("{p}.self_attn.q_proj"), h * hd, d, cfg.qkv_bias)?,
+                k: linear(
+                    w,
+                    &format!("{p}.self_attn.k_proj"),
+                    hkv * hd,
+                    d,
+                    cfg.qkv_bias,
+                )?,
+                v: linear(
+                    w,
+                    &format!("{p}.self_attn.v_proj"),
+                    hkv * hd,
+                    d,
+                    cfg.qkv_bias,
+                )?,
+                o: linear(w, &format!("{p}.self_attn.o_proj"), d, h * hd, cfg.o_bias)?,
+                q_norm: qk_norm("q_norm")?,
+                k_norm: qk_norm("k_norm")?,
+            };
+            let i = cfg.intermediate_size;
+            let mlp = Mlp {
+                gate: linear(w, &format!("{p}.mlp.gate_proj"), i, d, cfg.mlp_bias)?,
+                up: linear(w, &format!("{p}.mlp.up_proj"), i, d, cfg.mlp_bias)?,
+                down: linear(w, &format!("{p}.mlp.down_proj"), d, i, cfg.mlp_bias)?,
+            };
+            blocks.push(Block {
+                input_norm: rms(w, &format!("{p}.input_layernorm"), d, cfg.rms_norm_eps)?,
+                attn,
+                post_norm: rms(
+                    w,
+                    &format!("{p}.post_attention_layernorm"),
+                    d,
+                    cfg.rms_norm_eps,
+                )?,
+                mlp,
+            });
+        }
+        let norm = rms(w, "model.norm", d, cfg.rms_norm_eps)?;
+        let lm_head = match w.get_opt("lm_head.weight", &[cfg.vocab_size, d])? {
+            Some(t) if !cfg.tie_word_embeddings => t,
+            _ if cfg.tie_word_embeddings => embed.clone(),
+            _ => return Err(w.missing("lm_head.weight")),
+        };
+        let freqs = inv_freq(&cfg);
+        let positions = cfg.max_position_embeddings;
+        let angles: Vec<f32> = (0..positions)
+            .flat_map(|p| freqs.iter().map(move |f| (p as f64 * f) as f32))
+            .collect();
+        let angles = Tensor::from_vec(angles, (positions, hd / 2), device)?;
+        Ok(Llama {
+            cos: angles.cos()?.to_dtype(dtype)?,
+            sin: angles.sin()?.to_dtype(dtype)?,
+            cfg,
+            embed,
+            blocks,
+            norm,
+            lm_head,
+        })
+    }
+}
+
+impl Llama {
+    /// RoPE tables for `t` positions per row starting at `first[r]`: `cos, sin [T, Dh/2]` for one
+    /// shared start, else `[N, T, Dh/2]`.
+    fn rotation(&self, first: &[usize], t: usize) -> ModelResult<(Tensor, Tensor)> {
+        if let [p] = first {
+            return Ok((self.cos.narrow(0, *p, t)?, self.sin.narrow(0, *p, t)?));
+        }
+        let idx: Vec<u32> = first
+            .iter()
+            .flat_map(|&p| (p..p + t).map(|i| i as u32))
+            .collect();
+        let idx = Tensor::from_vec(idx, first.len() * t, self.cos.device())?;
+        let half = self.cos.dim(1)?;
+        let table = |m: &Tensor| -> ModelResult<Tensor> {
+            Ok(m.index_select(&idx, 0)?.reshape((first.len(), t, half))?)
+        };
+        Ok((table(&self.cos)?, table(&self.sin)?))
+    }
+}
+
+impl Decoder for Llama {
+    fn embed(&self, ids: &Tensor, _pos0: usize) -> ModelResult<Tensor> {
+        let (n, t) = ids.dims2()?;
+        Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
+            n,
+            t,
+            self.cfg.hidden_size,
+        ))?)
+    }
+
+    fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut> {
+        let blk = &self.blocks[l];
+        let (n, t, _) = x.dims3()?;
+        let (h, hkv, hd) = (
+            self.cfg.num_attention_heads,
+            self.cfg.num_key_value_heads,
+            self.cfg.head_dim,
+        );
+        let a = &blk.attn;
+        let xn = blk.input_norm.forward(&ragged::pack(at.ragged, x)?)?;
+        // Projections stay position-wise; q/k norms act per head, so they run there too.
+        let heads = |input: &Tensor,
+                     lin: &Projection,
+                     count: usize,
+                     norm: Option<&RmsNorm>,
+                     scale: f64,
+                     queries: bool|
+         -> ModelResult<Tensor> {
+            let y = lin.forward(input)?;
+            let y = match norm {
+                Some(nm) => {
+                    let rows = y.elem_count() / (count * hd);
+                    nm.forward(&y.reshape((rows, count, hd))?)?
+                        .reshape((rows, count * hd))?
+                }
+                None => y,
+            };
+            let (shape, padding) = match queries {
+                true => (at.query_shape((n, t)), at.query_ragged()),
+                false => ((n, t), at.ragged),
+            };
+            ragged::to_heads(padding, &y, 0, shape, (count, hd), scale)
+        };
+        // RoPE is linear, so the 1/sqrt(Dh) score scale can be applied to q before it.
+        let q_scale = 1.0 / (hd as f64).sqrt();
+        let q_in = at.at_readout(&xn, (n, t))?;
+        let q = heads(&q_in, &a.q, h, a.q_norm.as_ref(), q_scale, true)?;
+        let starts = at.query_starts();
+        let (cos, sin) = self.rotation(&starts, q.dim(2)?)?;
+        let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?;
+        let k = heads(&xn, &a.k, hkv, a.k_norm.as_ref(), 1.0, false)?;
+        let (cos, sin) = self.rotation(&[at.pos0], t)?;
+        let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?;
+        let v = heads(&xn, &a.v, hkv, None, 1.0, false)?;
+        let all = Kv::extended_by(at.past, &k, &v)?;
+        let ctx = causal_attention(&q, &all.k, &all.v, &starts)?;
+        let padding = at.query_ragged();
+        let merged = merge_heads(&ctx, at.op, padding)?;
+        let x = at.residual_at_queries(x)?;
+        let x = ragged::add_unpacked(padding, &x, &a.o.forward(&merged)?)?;
+        let xn = blk.post_norm.forward(&ragged::pack(padding, &x)?)?;
+        let m = &blk.mlp;
+        let act = swiglu(&m.gate.forward(&xn)?, &m.up.forward(&xn)?)?;
+        let x = ragged::add_unpacked(padding, &x, &m.down.forward(&act)?)?;
+        Ok(BlockOut {
+            x,
+            kv: Kv { k, v },
+            ctx,
+        })
+    }
+
+    fn final_norm(&self, x: &Tensor) -> ModelResult<Tensor> {
+        Ok(self.norm.forward(x)?)
+    }
+
+    fn unembed(&self) -> &Tensor {
+        &self.lm_head
+    }
+
+    fn max_positions(&self) -> usize {
+        let max = self.cfg.max_position_embeddings;
+        self.cfg.sliding_window.map_or(max, |w| w.min(max))
+    }
+}

@@ -1,0 +1,333 @@
+//! Batches of rows with different lengths, right-padded to one width: the position-wise parts of a
+//! block (norms, projections, MLP) run on the real positions only, packed as `[M, C]`, while
+//! attention keeps the padded `[N, T, C]` layout. Padding then costs no matrix products.
+//!
+//! The moves between the two layouts ([`to_heads`], [`from_heads`], [`add_unpacked`], [`pack`])
+//! are single parallel passes for f32 on the CPU, where candle's copies run on one thread, and
+//! compositions of candle ops elsewhere (the reference the tests compare against).
+
+use std::borrow::Cow;
+
+use candle_core::{Device, Tensor};
+use rayon::prelude::*;
+
+use crate::model::cpu::f32::{is_cpu_f32, with_values};
+use crate::model::error::ModelResult;
+
+/// Padding below this share of a batch's slots is left in place: packing and unpacking copy
+/// activations, which costs more than a few padded rows of matrix products.
+const MIN_PADDING_SHARE: f64 = 0.125;
+
+/// The real positions of a right-padded `[N, T]` batch.
+pub(crate) struct Ragged {
+    /// Flat slot (`row * T + position`) of each real position, in order: `[M]` u32.
+    slots: Tensor,
+    /// The same slots as host indices, `[M]`.
+    real: Vec<usize>,
+    /// Packed row of every slot, `None` at padding: `[N * T]`.
+    rows: Vec<Option<usize>>,
+    n: usize,
+    t: usize,
+}
+
+impl Ragged {
+    /// For rows of `lens` real positions each (every one `<= t`), or `None` when the padding is
+    /// too small a share of the `N * t` slots to be worth skipping.
+    pub fn new(lens: &[usize], t: usize, device: &Device) -> ModelResult<Option<Ragged>> {
+        let real: usize = lens.iter().sum();
+        let slots_total = lens.len() * t;
+        if slots_total == 0
+            || ((slots_total - real) as f64) < MIN_PADDING_SHARE * slots_total as f64
+        {
+            return Ok(None);
+        }
+        let flat: Vec<usize> = lens
+            .iter()
+            .enumerate()
+            .flat_map(|(r, &len)| (0..len).map(move |p| r * t + p))
+            .collect();
+        let mut rows = vec![None; slots_total];
+        for (m, &s) in flat.iter().enumerate() {
+            rows[s] = Some(m);
+        }
+        let slots: Vec<u32> = flat.iter().map(|&s| s as u32).collect();
+        Ok(Some(Ragged {
+            slots: Tensor::from_vec(slots, real, device)?,
+            real: flat,
+            rows,
+            n: lens.len(),
+            t,
+        }))
+    }
+
+    /// `[N, T, C]` -> the real positions `[M, C]`.
+    pub fn pack(&self, x: &Tensor) -> ModelResult<Tensor> {
+        let c = x.dim(2)?;
+        Ok(x.reshape((self.n * self.t, c))?
+            .index_select(&self.slots, 0)?)
+    }
+
+    /// `[M, C]` -> `[N, T, C]`, zero at padded positions.
+    pub fn unpack(&self, y: &Tensor) -> ModelResult<Tensor> {
+        let c = y.dim(1)?;
+        let padded = Tensor::zeros((self.n * self.t, c), y.dtype(), y.device())?;
+        Ok(padded
+            .index_add(&self.slots, y, 0)?
+            .reshape((self.n, self.t, c))?)
+    }
+}
+
+/// Position-wise row of each `(row, position)` slot of an `[N, T]` batch, `None` at padding:
+/// `[N * T]`, row-major. Without `ragged` every slot is real and row `r * T + p`.
+fn slot_rows(ragged: Option<&Ragged>, n: usize, t: usize) -> Cow<'_, [Option<usize>]> {
+    match ragged {
+        Some(r) => Cow::Borrowed(&r.rows),
+        None => Cow::Owned((0..n * t).map(Some).collect()),
+    }
+}
+
+/// Flat slot of each position-wise row, in order: `[M]` (`[N * T]`, the identity, without `ragged`).
+fn real_slots(ragged: Option<&Ragged>, n: usize, t: usize) -> Cow<'_, [usize]> {
+    match ragged {
+        Some(r) => Cow::Borrowed(&r.real),
+        None => Cow::Owned((0..n * t).collect()),
+    }
+}
+
+/// Position-wise row of row r's position `at[r]` in an `[N, T]` batch, for each row: `[N]`.
+/// Every `at[r]` must be a real position of row r.
+pub(crate) fn readout_rows(ragged: Option<&Ragged>, n: usize, t: usize, at: &[usize]) -> Vec<u32> {
+    let rows = slot_rows(ragged, n, t);
+    at.iter()
+        .enumerate()
+        .map(|(r, &p)| {
+            debug_assert!(rows[r * t + p].is_some(), "row {r} reads out padding");
+            rows[r * t + p].unwrap_or(r * t + p) as u32
+        })
+        .collect()
+}
+
+/// `x [N, T, C]` packed to `[M, C]` when `ragged`, else unchanged.
+pub(crate) fn pack(ragged: Option<&Ragged>, x: &Tensor) -> ModelResult<Tensor> {
+    match ragged {
+        Some(r) if is_cpu_f32(x) => {
+            let c = x.dim(2)?;
+            let real = &r.real;
+            let out = with_values(x, |src| {
+                let mut out = vec![0f32; real.len() * c];
+                out.par_chunks_mut(c.max(1))
+                    .zip(real)
+                    .for_each(|(dst, &s)| dst.copy_from_slice(&src[s * c..(s + 1) * c]));
+                out
+            })?;
+            Ok(Tensor::from_vec(out, (real.len(), c), x.device())?)
+        }
+        Some(r) => r.pack(x),
+        None => Ok(x.clone()),
+    }
+}
+
+/// `y [M, C]` back to `[N, T, C]` when `ragged`, else unchanged.
+pub(crate) fn unpack(ragged: Option<&Ragged>, y: &Tensor) -> ModelResult<Tensor> {
+    match ragged {
+        Some(r) => r.unpack(y),
+        None => Ok(y.clone()),
+    }
+}
+
+/// Columns `col0 .. col0 + count * hd` of the position-wise `y` (`[M, C]` with `ragged`, else
+/// `[N, T, C]`), times `scale`, as `count` heads `[N, count, T, hd]`, zero at padded positions.
+pub(crate) fn to_heads(
+    ragged: Option<&Ragged>,
+    y: &Tensor,
+    col0: usize,
+    (n, t): (usize, usize),
+    (count, hd): (usize, usize),
+    scale: f64,
+) -> ModelResult<Tensor> {
+    if is_cpu_f32(y) {
+        let c = y.dims().last().copied().unwrap_or(0);
+        let rows = slot_rows(ragged, n, t);
+        let out = with_values(y, |src| {
+            let mut out = vec![0f32; n * count * t * hd];
+            out.par_chunks_mut((t * hd).max(1))
+                .enumerate()
+                .for_each(|(block, dst)| {
+                    let (row, head) = (block / count, block % count);
+                    let from = col0 + head * hd;
+                    for (p, slot) in rows[row * t..(row + 1) * t].iter().enumerate() {
+                        if let Some(m) = slot {
+                            let s = &src[m * c + from..m * c + from + hd];
+                            for (d, &v) in dst[p * hd..(p + 1) * hd].iter_mut().zip(s) {
+                                *d = v * scale as f32;
+                            }
+                        }
+                    }
+                });
+            out
+        })?;
+        return Ok(Tensor::from_vec(out, (n, count, t, hd), y.device())?);
+    }
+    let c = y.dims().last().copied().unwrap_or(0);
+    let y = y.reshape(((), c))?.narrow(1, col0, count * hd)?;
+    let y = match ragged {
+        Some(r) => r.unpack(&y.contiguous()?)?,
+        None => y.reshape((n, t, count * hd))?,
+    };
+    let heads = y
+        .reshape((n, t, count, hd))?
+        .transpose(1, 2)?
+        .contiguous()?;
+    Ok(if scale == 1.0 {
+        heads
+    } else {
+        (heads * scale)?
+    })
+}
+
+/// Heads `ctx [N, H, T, Dh]` merged into the position-wise layout: `[M, H * Dh]` with `ragged`
+/// (real positions only), else `[N, T, H * Dh]`.
+pub(crate) fn from_heads(ragged: Option<&Ragged>, ctx: &Tensor) -> ModelResult<Tensor> {
+    let (n, h, t, hd) = ctx.dims4()?;
+    if is_cpu_f32(ctx) {
+        let slots = real_slots(ragged, n, t);
+        let c = h * hd;
+        let out = with_values(ctx, |src| {
+            let mut out = vec![0f32; slots.len() * c];
+            out.par_chunks_mut(c.max(1))
+                .zip(&*slots)
+                .for_each(|(dst, &s)| {
+                    let (row, p) = (s / t, s % t);
+                    for (head, d) in dst.chunks_exact_mut(hd.max(1)).enumerate() {
+                        let at = ((row * h + head) * t + p) * hd;
+                        d.copy_from_slice(&src[at..at + hd]);
+                    }
+                });
+            out
+        })?;
+        return Ok(match ragged {
+            Some(_) => Tensor::from_vec(out, (slots.len(), c), ctx.device())?,
+            None => Tensor::from_vec(out, (n, t, c), ctx.device())?,
+        });
+    }
+    let merged = ctx.transpose(1, 2)?.contiguous()?.reshape((n, t, h * hd))?;
+    pack(ragged, &merged)
+}
+
+/// The residual update `x + y`: `x [N, T, C]`, `y` position-wise (`[M, C]` with `ragged`, else
+/// `[N, T, C]`); padded positions keep `x`.
+pub(crate) fn add_unpacked(ragged: Option<&Ragged>, x: &Tensor, y: &Tensor) -> ModelResult<Tensor> {
+    let (n, t, c) = x.dims3()?;
+    if is_cpu_f32(x) && is_cpu_f32(y) {
+        let rows = slot_rows(ragged, n, t);
+        let out = with_values(x, |xs| {
+            with_values(y, |ys| {
+                let mut out = vec![0f32; xs.len()];
+                out.par_chunks_mut(c.max(1))
+                    .zip(xs.par_chunks(c.max(1)))
+                    .zip(&*rows)
+                    .for_each(|((dst, xr), slot)| {
+                        dst.copy_from_slice(xr);
+                        if let Some(m) = slot {
+                            for (d, &v) in dst.iter_mut().zip(&ys[m * c..(m + 1) * c]) {
+                                *d += v;
+                            }
+                        }
+                    });
+                out
+            })
+        })??;
+        return Ok(Tensor::from_vec(out, (n, t, c), x.device())?);
+    }
+    Ok((x + unpack(ragged, y)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::seeded::SeededNormal;
+    use candle_core::DType;
+
+    #[test]
+    fn pack_then_unpack_keeps_real_positions_and_zeroes_padding() -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::arange(1f32, 25.0, &dev)?.reshape((3, 4, 2))?;
+        let r = Ragged::new(&[4, 1, 2], 4, &dev)?.expect("5 of 12 slots are padding");
+        let packed = r.pack(&x)?;
+        assert_eq!(
+            packed.to_vec2::<f32>()?,
+            vec![
+                vec![1., 2.],
+                vec![3., 4.],
+                vec![5., 6.],
+                vec![7., 8.],
+                vec![9., 10.],
+                vec![17., 18.],
+                vec![19., 20.],
+            ]
+        );
+        let back = r.unpack(&packed)?.to_vec3::<f32>()?;
+        let want = x.to_vec3::<f32>()?;
+        for (row, len) in [4, 1, 2].into_iter().enumerate() {
+            for p in 0..4 {
+                let expect = if p < len {
+                    want[row][p].clone()
+                } else {
+                    vec![0.0, 0.0]
+                };
+                assert_eq!(back[row][p], expect, "row {row} position {p}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on `x` as f32 (the parallel CPU path) and as f64 (candle's ops), both as f32.
+    fn both_paths(
+        x: &Tensor,
+        f: impl Fn(&Tensor) -> ModelResult<Tensor>,
+    ) -> anyhow::Result<(Vec<f32>, Vec<f32>)> {
+        let fast = f(&x.to_dtype(DType::F32)?)?;
+        let reference = f(&x.to_dtype(DType::F64)?)?.to_dtype(DType::F32)?;
+        assert_eq!(fast.dims(), reference.dims());
+        Ok((
+            fast.flatten_all()?.to_vec1()?,
+            reference.flatten_all()?.to_vec1()?,
+        ))
+    }
+
+    #[test]
+    fn parallel_layout_moves_equal_candle_ops() -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        let (n, t, c) = (3, 5, 8);
+        let mut rng = SeededNormal::new(0);
+        let x = rng.tensor((n, t, c), 0.0, 1.0);
+        let ctx = rng.tensor((n, 2, t, 4), 0.0, 1.0);
+        let r = Ragged::new(&[5, 2, 3], t, &dev)?.expect("5 of 15 slots are padding");
+        for ragged in [Some(&r), None] {
+            let rows = ragged.map_or(n * t, |_| 10);
+            let y = rng.tensor((rows, c), 0.0, 1.0);
+            let y = match ragged {
+                Some(_) => y,
+                None => y.reshape((n, t, c))?,
+            };
+            let (a, b) = both_paths(&y, |y| to_heads(ragged, y, 2, (n, t), (2, 3), 0.5))?;
+            assert_eq!(a, b, "to_heads");
+            let (a, b) = both_paths(&ctx, |ctx| from_heads(ragged, ctx))?;
+            assert_eq!(a, b, "from_heads");
+            let (a, b) = both_paths(&x, |x| pack(ragged, x))?;
+            assert_eq!(a, b, "pack");
+            let (a, b) = both_paths(&x, |x| add_unpacked(ragged, x, &y.to_dtype(x.dtype())?))?;
+            assert_eq!(a, b, "add_unpacked");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn little_padding_is_left_in_place() -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        assert!(Ragged::new(&[8, 8, 7], 8, &dev)?.is_none());
+        assert!(Ragged::new(&[8, 1], 8, &dev)?.is_some());
+        assert!(Ragged::new(&[], 0, &dev)?.is_none());
+        Ok(())
+    }
+}

@@ -1,0 +1,285 @@
+//! Causal grouped-query attention for f32 CPU tensors in one pass per (row, head): scores only
+//! for the keys a query may see (half the products of a full score matrix), softmax and the
+//! weighted sum of values without materialising `[N, H, T, S]` scores, heads split over rayon's
+//! threads. The decoders' candle path (bias matrix + softmax) is the reference it is tested
+//! against and what GPUs run.
+
+use candle_core::Tensor;
+use rayon::prelude::*;
+
+use crate::model::cpu::f32::with_values;
+use crate::model::error::ModelResult;
+
+/// Lanes of the independent partial sums in [`dot`] (lets the compiler use 8-wide vectors).
+const LANES: usize = 8;
+
+/// `q [N, H, T, Dh]` (already scaled by 1/sqrt(Dh)), row r's queries at positions
+/// `first[r]..first[r]+T` (a `first` of length 1 serves every row), against `k, v [N, Hkv, S, Dh]`:
+/// each query sees the keys up to its own position. Query head `h` reads KV head `h / (H / Hkv)`.
+/// Returns the per-head context `[N, H, T, Dh]`. All three must be f32 CPU tensors.
+pub(crate) fn fused_causal_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    first: &[usize],
+) -> ModelResult<Tensor> {
+    let (n, h, t, dh) = q.dims4()?;
+    let (_, hkv, s, _) = k.dims4()?;
+    let group = h / hkv;
+    let shape_of = |row: usize| Shape {
+        t,
+        s,
+        dh,
+        pos0: first[if first.len() == 1 { 0 } else { row }],
+    };
+    let out = with_values(q, |q| {
+        with_values(k, |k| {
+            with_values(v, |v| {
+                let mut out = vec![0.0f32; n * h * t * dh];
+                out.par_chunks_mut(t * dh.max(1))
+                    .enumerate()
+                    .for_each(|(row_head, out)| {
+                        let (row, head) = (row_head / h, row_head % h);
+                        let kv = (row * hkv + head / group) * s * dh;
+                        let qs = &q[row_head * t * dh..(row_head + 1) * t * dh];
+                        let shape = shape_of(row);
+                        one_head(qs, &k[kv..kv + s * dh], &v[kv..kv + s * dh], out, &shape);
+                    });
+                out
+            })
+        })
+    })???;
+    Ok(Tensor::from_vec(out, (n, h, t, dh), q.device())?)
+}
+
+/// Sizes of one head's problem.
+struct Shape {
+    t: usize,
+    s: usize,
+    dh: usize,
+    pos0: usize,
+}
+
+/// One (row, head): `q [T, Dh]`, `k, v [S, Dh]` -> `out [T, Dh]`.
+fn one_head(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: &Shape) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::model::cpu::sgemm::available() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        unsafe { one_head_avx2(q, k, v, out, shape) };
+        return;
+    }
+    one_head_body(q, k, v, out, shape, scores_plain);
+}
+
+/// [`one_head_body`] compiled for AVX2, with [`scores_avx2`].
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn one_head_avx2(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: &Shape) {
+    // SAFETY: this function only runs where AVX2 and FMA are available.
+    one_head_body(q, k, v, out, shape, |qi, k, scores| unsafe {
+        scores_avx2(qi, k, scores)
+    });
+}
+
+/// Softmax-weighted values for each query of one head; `scores_of(q_i, k, scores)` writes
+/// `scores[j] = q_i · k_j` for the keys `j < scores.len()`.
+#[inline(always)]
+fn one_head_body(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    shape: &Shape,
+    scores_of: impl Fn(&[f32], &[f32], &mut [f32]),
+) {
+    let Shape { t, s, dh, pos0 } = *shape;
+    let mut scores = vec![0.0f32; s];
+    for i in 0..t {
+        let seen = (pos0 + i + 1).min(s);
+        let qi = &q[i * dh..(i + 1) * dh];
+        scores_of(qi, &k[..seen * dh], &mut scores[..seen]);
+        let max = scores[..seen]
+            .iter()
+            .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let mut total = 0.0f32;
+        for score in &mut scores[..seen] {
+            *score = (*score - max).exp();
+            total += *score;
+        }
+        let oi = &mut out[i * dh..(i + 1) * dh];
+        for (j, &w) in scores[..seen].iter().enumerate() {
+            for (o, &x) in oi.iter_mut().zip(&v[j * dh..(j + 1) * dh]) {
+                *o += w * x;
+            }
+        }
+        let inv = 1.0 / total;
+        for o in oi.iter_mut() {
+            *o *= inv;
+        }
+    }
+}
+
+/// `scores[j] = q · k_j` with `k` holding `scores.len()` rows of `q.len()` values.
+fn scores_plain(q: &[f32], k: &[f32], scores: &mut [f32]) {
+    let dh = q.len();
+    for (j, score) in scores.iter_mut().enumerate() {
+        *score = dot(q, &k[j * dh..(j + 1) * dh]);
+    }
+}
+
+/// [`scores_plain`] four keys at a time: four 8-lane accumulators reduced together, so the
+/// horizontal sums cost a quarter of one per key.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scores_avx2(q: &[f32], k: &[f32], scores: &mut [f32]) {
+    use std::arch::x86_64::{
+        _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps,
+        _mm256_loadu_ps, _mm256_setzero_ps, _mm_add_ps, _mm_storeu_ps,
+    };
+    let dh = q.len();
+    if !dh.is_multiple_of(LANES) {
+        scores_plain(q, k, scores);
+        return;
+    }
+    let n = scores.len();
+    let (qp, kp) = (q.as_ptr(), k.as_ptr());
+    let mut j = 0;
+    while j + 4 <= n {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for c in (0..dh).step_by(LANES) {
+            let qv = _mm256_loadu_ps(qp.add(c));
+            for (r, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(qv, _mm256_loadu_ps(kp.add((j + r) * dh + c)), *a);
+            }
+        }
+        let pairs = _mm256_hadd_ps(
+            _mm256_hadd_ps(acc[0], acc[1]),
+            _mm256_hadd_ps(acc[2], acc[3]),
+        );
+        let sums = _mm_add_ps(
+            _mm256_castps256_ps128(pairs),
+            _mm256_extractf128_ps(pairs, 1),
+        );
+        _mm_storeu_ps(scores.as_mut_ptr().add(j), sums);
+        j += 4;
+    }
+    for (r, score) in scores[j..].iter_mut().enumerate() {
+        *score = dot(q, &k[(j + r) * dh..(j + r + 1) * dh]);
+    }
+}
+
+/// `a · b` with eight independent partial sums.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (xa, xb) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += xa[l] * xb[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::arch::attention::{attention, causal_bias};
+    use crate::model::testing::seeded::SeededNormal;
+    use candle_core::{DType, Device};
+
+    /// The kernel's portable path (what non-AVX2 CPUs run), head by head.
+    fn plain_path(q: &Tensor, k: &Tensor, v: &Tensor, pos0: usize) -> anyhow::Result<Tensor> {
+        let (n, h, t, dh) = q.dims4()?;
+        let (_, hkv, s, _) = k.dims4()?;
+        let (qv, kv, vv) = (
+            q.flatten_all()?.to_vec1::<f32>()?,
+            k.flatten_all()?.to_vec1::<f32>()?,
+            v.flatten_all()?.to_vec1::<f32>()?,
+        );
+        let mut out = vec![0.0f32; n * h * t * dh];
+        let shape = Shape { t, s, dh, pos0 };
+        for rh in 0..n * h {
+            let base = (rh / h * hkv + rh % h / (h / hkv)) * s * dh;
+            one_head_body(
+                &qv[rh * t * dh..(rh + 1) * t * dh],
+                &kv[base..base + s * dh],
+                &vv[base..base + s * dh],
+                &mut out[rh * t * dh..(rh + 1) * t * dh],
+                &shape,
+                scores_plain,
+            );
+        }
+        Ok(Tensor::from_vec(out, (n, h, t, dh), q.device())?)
+    }
+
+    #[test]
+    fn matches_the_bias_and_softmax_reference() -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = SeededNormal::new(0);
+        // (rows, query heads, KV heads, new positions, past positions, head dim)
+        for (n, h, hkv, t, p, dh) in [
+            (2, 6, 3, 5, 0, 16),
+            (3, 4, 4, 7, 9, 12),
+            (1, 9, 3, 33, 4, 64),
+            (2, 2, 1, 6, 3, 10),
+        ] {
+            let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
+            let k = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
+            let v = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
+            let bias = causal_bias(t, &[p], p + t, n, DType::F32, &dev)?;
+            let want = attention(&q, &k, &v, &bias)?;
+            let got = fused_causal_attention(&q, &k, &v, &[p])?;
+            let plain = plain_path(&q, &k, &v, p)?;
+            let gap = (&plain - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(gap < 1e-5, "portable path n={n} h={h} t={t} p={p}: {gap}");
+            assert_eq!(got.dims(), want.dims());
+            let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-5, "n={n} h={h} hkv={hkv} t={t} p={p}: {diff}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn per_row_query_positions_see_only_their_own_keys() -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        let mut rng = SeededNormal::new(1);
+        let (n, h, hkv, t, s, dh) = (3, 4, 2, 1, 11, 16);
+        let first = [10, 3, 0];
+        let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
+        let k = rng.tensor((n, hkv, s, dh), 0.0, 1.0);
+        let v = rng.tensor((n, hkv, s, dh), 0.0, 1.0);
+        let bias = causal_bias(t, &first, s, n, DType::F32, &dev)?;
+        let got = fused_causal_attention(&q, &k, &v, &first)?;
+        let want = attention(&q, &k, &v, &bias)?;
+        let diff = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-5, "per-row positions: {diff}");
+        for (r, &p) in first.iter().enumerate() {
+            let row = |x: &Tensor| -> anyhow::Result<Tensor> {
+                Ok(x.narrow(0, r, 1)?.narrow(2, 0, p + 1)?.contiguous()?)
+            };
+            let alone = fused_causal_attention(&q.narrow(0, r, 1)?, &row(&k)?, &row(&v)?, &[p])?;
+            let gap = (got.narrow(0, r, 1)? - alone)?
+                .abs()?
+                .max_all()?
+                .to_scalar::<f32>()?;
+            assert!(
+                gap < 1e-6,
+                "row {r} depends on keys after position {p}: {gap}"
+            );
+        }
+        Ok(())
+    }
+}

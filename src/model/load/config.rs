@@ -1,0 +1,462 @@
+//! Model configs mirroring Hugging Face `config.json` for llama, mistral, qwen2, qwen3 and gpt2,
+//! with validation errors that name the field.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::model::error::{ModelError, ModelResult};
+
+/// RoPE frequency scaling, from `rope_scaling` (units: factors are dimensionless).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    /// Llama 3.x scaling: low frequencies divided by `factor`, a smooth band in between.
+    Llama3 {
+        /// Divisor applied to the low frequencies.
+        factor: f64,
+        /// Wavelength threshold factor for the low band.
+        low_freq_factor: f64,
+        /// Wavelength threshold factor for the high band.
+        high_freq_factor: f64,
+        /// Context length (tokens) the model was trained with before scaling.
+        original_max_position_embeddings: f64,
+    },
+    /// Linear position interpolation: every frequency divided by `factor`.
+    Linear {
+        /// Divisor applied to every frequency.
+        factor: f64,
+    },
+}
+
+/// Config of the generic Llama-style decoder (llama, mistral, qwen2, qwen3).
+#[derive(Debug, Clone)]
+pub struct LlamaConfig {
+    /// `model_type` as written in config.json.
+    pub model_type: String,
+    /// Vocabulary size (rows of the embedding).
+    pub vocab_size: usize,
+    /// Residual width D.
+    pub hidden_size: usize,
+    /// MLP inner width.
+    pub intermediate_size: usize,
+    /// Number of decoder layers L.
+    pub num_hidden_layers: usize,
+    /// Query heads H.
+    pub num_attention_heads: usize,
+    /// Key/value heads (H for plain multi-head attention).
+    pub num_key_value_heads: usize,
+    /// Per-head width Dh.
+    pub head_dim: usize,
+    /// RMSNorm epsilon.
+    pub rms_norm_eps: f64,
+    /// RoPE base.
+    pub rope_theta: f64,
+    /// Optional RoPE scaling.
+    pub rope_scaling: Option<RopeScaling>,
+    /// Longest supported position (tokens).
+    pub max_position_embeddings: usize,
+    /// Whether lm_head shares the embedding matrix.
+    pub tie_word_embeddings: bool,
+    /// Whether q/k/v projections carry a bias.
+    pub qkv_bias: bool,
+    /// Whether o_proj carries a bias.
+    pub o_bias: bool,
+    /// Whether the MLP projections carry a bias.
+    pub mlp_bias: bool,
+    /// Whether q and k are RMS-normalised per head before RoPE (qwen3).
+    pub qk_norm: bool,
+    /// Sliding-window width (tokens) when the model uses one; prompts longer than it are refused.
+    pub sliding_window: Option<usize>,
+    /// Special token ids from config.json.
+    pub special: SpecialIds,
+}
+
+/// Config of GPT-2.
+#[derive(Debug, Clone)]
+pub struct Gpt2Config {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Residual width D.
+    pub n_embd: usize,
+    /// Number of blocks L.
+    pub n_layer: usize,
+    /// Heads H.
+    pub n_head: usize,
+    /// Learned positions (tokens).
+    pub n_positions: usize,
+    /// LayerNorm epsilon.
+    pub layer_norm_epsilon: f64,
+    /// MLP inner width (default 4 D).
+    pub n_inner: usize,
+    /// Whether the MLP activation is the exact (erf) GELU rather than the tanh approximation.
+    pub gelu_erf: bool,
+    /// Special token ids from config.json.
+    pub special: SpecialIds,
+}
+
+/// Special token ids as config.json states them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecialIds {
+    /// Beginning-of-sequence id.
+    pub bos: Option<u32>,
+    /// End-of-sequence id (the first one when config.json lists several).
+    pub eos: Option<u32>,
+    /// Padding id.
+    pub pad: Option<u32>,
+}
+
+/// A parsed config of one of the supported architectures.
+#[derive(Debug, Clone)]
+pub enum Config {
+    /// llama, mistral, qwen2, qwen3.
+    Llama(LlamaConfig),
+    /// gpt2.
+    Gpt2(Gpt2Config),
+}
+
+#[derive(Deserialize)]
+struct RawLlama {
+    vocab_size: usize,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    head_dim: Option<usize>,
+    rms_norm_eps: f64,
+    rope_theta: Option<f64>,
+    rope_scaling: Option<Value>,
+    max_position_embeddings: Option<usize>,
+    tie_word_embeddings: Option<bool>,
+    attention_bias: Option<bool>,
+    mlp_bias: Option<bool>,
+    hidden_act: Option<String>,
+    sliding_window: Option<usize>,
+    use_sliding_window: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct RawGpt2 {
+    vocab_size: usize,
+    n_embd: usize,
+    n_layer: usize,
+    n_head: usize,
+    n_positions: usize,
+    layer_norm_epsilon: Option<f64>,
+    n_inner: Option<usize>,
+    activation_function: Option<String>,
+}
+
+impl Config {
+    /// Parses a config.json value; `origin` (a path) is named in errors.
+    pub fn from_json(value: &Value, origin: impl AsRef<Path>) -> ModelResult<Config> {
+        let origin = origin.as_ref();
+        let model_type = match value.get("model_type") {
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(ModelError::field(origin, "model_type", "not a string")),
+            None => return Err(ModelError::field(origin, "model_type", "missing")),
+        };
+        let special = special_ids(value, origin)?;
+        match model_type.as_str() {
+            "llama" | "mistral" | "qwen2" | "qwen3" => {
+                let raw: RawLlama = deserialize(value, origin)?;
+                Ok(Config::Llama(llama_from_raw(
+                    raw, model_type, special, origin,
+                )?))
+            }
+            "gpt2" => {
+                let raw: RawGpt2 = deserialize(value, origin)?;
+                Ok(Config::Gpt2(gpt2_from_raw(raw, special, origin)?))
+            }
+            other => Err(ModelError::UnsupportedArchitecture {
+                path: origin.to_path_buf(),
+                field: "model_type".to_string(),
+                value: other.to_string(),
+                supported: "llama, mistral, qwen2, qwen3, gpt2".to_string(),
+            }),
+        }
+    }
+
+    /// Reads and parses a config.json file.
+    pub fn from_file(path: &Path) -> ModelResult<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| ModelError::File {
+            path: path.to_path_buf(),
+            reason: format!("not valid JSON: {e}"),
+        })?;
+        Config::from_json(&value, path)
+    }
+}
+
+fn deserialize<T: for<'de> Deserialize<'de>>(value: &Value, origin: &Path) -> ModelResult<T> {
+    // serde_json's message names the field ("missing field `hidden_size`", "invalid type ...").
+    T::deserialize(value).map_err(|e| {
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("missing field"))
+            .unwrap_or("?")
+            .to_string();
+        ModelError::Field {
+            path: origin.to_path_buf(),
+            field,
+            reason: msg,
+        }
+    })
+}
+
+fn id_field(value: &Value, field: &str, origin: &Path) -> ModelResult<Option<u32>> {
+    let as_id = |v: &Value| -> ModelResult<u32> {
+        v.as_u64()
+            .and_then(|x| u32::try_from(x).ok())
+            .ok_or_else(|| ModelError::field(origin, field, format!("not a token id: {v}")))
+    };
+    match value.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => items.first().map(as_id).transpose(),
+        Some(v) => as_id(v).map(Some),
+    }
+}
+
+fn special_ids(value: &Value, origin: &Path) -> ModelResult<SpecialIds> {
+    Ok(SpecialIds {
+        bos: id_field(value, "bos_token_id", origin)?,
+        eos: id_field(value, "eos_token_id", origin)?,
+        pad: id_field(value, "pad_token_id", origin)?,
+    })
+}
+
+fn positive(v: usize, field: &str, origin: &Path) -> ModelResult<usize> {
+    if v == 0 {
+        return Err(ModelError::field(origin, field, "must be positive"));
+    }
+    Ok(v)
+}
+
+fn rope_scaling(raw: Option<&Value>, origin: &Path) -> ModelResult<Option<RopeScaling>> {
+    let Some(obj) = raw.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let kind = obj
+        .get("rope_type")
+        .or_else(|| obj.get("type"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ModelError::field(origin, "rope_scaling.rope_type", "missing"))?;
+    let num = |key: &str| -> ModelResult<f64> {
+        obj.get(key).and_then(Value::as_f64).ok_or_else(|| {
+            ModelError::field(
+                origin,
+                &format!("rope_scaling.{key}"),
+                "missing or not a number",
+            )
+        })
+    };
+    match kind {
+        "default" => Ok(None),
+        "linear" => Ok(Some(RopeScaling::Linear {
+            factor: num("factor")?,
+        })),
+        "llama3" => Ok(Some(RopeScaling::Llama3 {
+            factor: num("factor")?,
+            low_freq_factor: num("low_freq_factor")?,
+            high_freq_factor: num("high_freq_factor")?,
+            original_max_position_embeddings: num("original_max_position_embeddings")?,
+        })),
+        other => Err(ModelError::field(
+            origin,
+            "rope_scaling.rope_type",
+            format!("`{other}` is not supported (supported: default, linear, llama3)"),
+        )),
+    }
+}
+
+fn llama_from_raw(
+    raw: RawLlama,
+    model_type: String,
+    special: SpecialIds,
+    origin: &Path,
+) -> ModelResult<LlamaConfig> {
+    let heads = positive(raw.num_attention_heads, "num_attention_heads", origin)?;
+    let kv_heads = positive(
+        raw.num_key_value_heads.unwrap_or(heads),
+        "num_key_value_heads",
+        origin,
+    )?;
+    if heads % kv_heads != 0 {
+        return Err(ModelError::field(
+            origin,
+            "num_key_value_heads",
+            format!("{kv_heads} does not divide num_attention_heads = {heads}"),
+        ));
+    }
+    let hidden = positive(raw.hidden_size, "hidden_size", origin)?;
+    let head_dim = match raw.head_dim {
+        Some(d) => positive(d, "head_dim", origin)?,
+        None if hidden % heads == 0 => hidden / heads,
+        None => {
+            return Err(ModelError::field(
+                origin,
+                "hidden_size",
+                format!("{hidden} is not a multiple of num_attention_heads = {heads} and no head_dim is given"),
+            ))
+        }
+    };
+    if head_dim % 2 != 0 {
+        return Err(ModelError::field(
+            origin,
+            "head_dim",
+            "must be even for RoPE",
+        ));
+    }
+    if let Some(act) = raw.hidden_act.as_deref() {
+        if act != "silu" {
+            return Err(ModelError::field(
+                origin,
+                "hidden_act",
+                format!("`{act}` is not supported (silu)"),
+            ));
+        }
+    }
+    let is_qwen2 = model_type == "qwen2";
+    let sliding_window = match raw.use_sliding_window {
+        Some(false) => None,
+        _ => raw.sliding_window,
+    };
+    Ok(LlamaConfig {
+        vocab_size: positive(raw.vocab_size, "vocab_size", origin)?,
+        hidden_size: hidden,
+        intermediate_size: positive(raw.intermediate_size, "intermediate_size", origin)?,
+        num_hidden_layers: positive(raw.num_hidden_layers, "num_hidden_layers", origin)?,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        head_dim,
+        rms_norm_eps: raw.rms_norm_eps,
+        rope_theta: raw.rope_theta.unwrap_or(10_000.0),
+        rope_scaling: rope_scaling(raw.rope_scaling.as_ref(), origin)?,
+        max_position_embeddings: raw.max_position_embeddings.unwrap_or(4096),
+        tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
+        // Qwen2 always has q/k/v biases (its config has no field for them).
+        qkv_bias: is_qwen2 || raw.attention_bias.unwrap_or(false),
+        o_bias: !is_qwen2 && raw.attention_bias.unwrap_or(false),
+        mlp_bias: raw.mlp_bias.unwrap_or(false),
+        qk_norm: model_type == "qwen3",
+        sliding_window,
+        special,
+        model_type,
+    })
+}
+
+fn gpt2_from_raw(raw: RawGpt2, special: SpecialIds, origin: &Path) -> ModelResult<Gpt2Config> {
+    let n_embd = positive(raw.n_embd, "n_embd", origin)?;
+    let n_head = positive(raw.n_head, "n_head", origin)?;
+    if n_embd % n_head != 0 {
+        return Err(ModelError::field(
+            origin,
+            "n_embd",
+            format!("{n_embd} is not a multiple of n_head = {n_head}"),
+        ));
+    }
+    let gelu_erf = match raw.activation_function.as_deref() {
+        None | Some("gelu_new") | Some("gelu_pytorch_tanh") => false,
+        Some("gelu") => true,
+        Some(other) => {
+            return Err(ModelError::field(
+                origin,
+                "activation_function",
+                format!("`{other}` is not supported (gelu_new, gelu_pytorch_tanh, gelu)"),
+            ))
+        }
+    };
+    Ok(Gpt2Config {
+        vocab_size: positive(raw.vocab_size, "vocab_size", origin)?,
+        n_embd,
+        n_layer: positive(raw.n_layer, "n_layer", origin)?,
+        n_head,
+        n_positions: positive(raw.n_positions, "n_positions", origin)?,
+        layer_norm_epsilon: raw.layer_norm_epsilon.unwrap_or(1e-5),
+        n_inner: raw.n_inner.unwrap_or(4 * n_embd),
+        gelu_erf,
+        special,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn smol() -> Value {
+        json!({"model_type": "llama", "vocab_size": 49152, "hidden_size": 576, "intermediate_size": 1536,
+               "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
+               "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "tie_word_embeddings": true,
+               "bos_token_id": 1, "eos_token_id": [2, 0], "pad_token_id": null})
+    }
+
+    #[test]
+    fn parses_a_smollm2_like_config() {
+        let Config::Llama(c) = Config::from_json(&smol(), "config.json").unwrap() else {
+            panic!("expected llama")
+        };
+        assert_eq!(
+            (c.head_dim, c.num_key_value_heads, c.tie_word_embeddings),
+            (64, 3, true)
+        );
+        assert_eq!(
+            c.special,
+            SpecialIds {
+                bos: Some(1),
+                eos: Some(2),
+                pad: None
+            }
+        );
+        assert!(!c.qkv_bias && !c.qk_norm);
+    }
+
+    #[test]
+    fn names_the_missing_field() {
+        let mut v = smol();
+        v.as_object_mut().unwrap().remove("hidden_size");
+        let err = Config::from_json(&v, "x/config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x/config.json") && err.contains("hidden_size"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_model_type_and_bad_gqa() {
+        let mut v = smol();
+        v["model_type"] = json!("mamba");
+        let err = Config::from_json(&v, "c.json").unwrap_err();
+        assert!(
+            matches!(err, ModelError::UnsupportedArchitecture { ref field, ref value, .. } if field == "model_type" && value == "mamba")
+        );
+        let mut v = smol();
+        v["num_key_value_heads"] = json!(2);
+        let err = Config::from_json(&v, "c.json").unwrap_err().to_string();
+        assert!(err.contains("num_key_value_heads"), "{err}");
+    }
+
+    #[test]
+    fn qwen2_has_qkv_bias_and_qwen3_qk_norm() {
+        let mut v = smol();
+        v["model_type"] = json!("qwen2");
+        let Config::Llama(c) = Config::from_json(&v, "c").unwrap() else {
+            panic!()
+        };
+        assert!(c.qkv_bias && !c.o_bias && !c.qk_norm);
+        v["model_type"] = json!("qwen3");
+        v["head_dim"] = json!(128);
+        let Config::Llama(c) = Config::from_json(&v, "c").unwrap() else {
+            panic!()
+        };
+        assert!(c.qk_norm && !c.qkv_bias && c.head_dim == 128);
+    }
+}

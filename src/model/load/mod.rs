@@ -1,0 +1,12 @@
+//! Finding and loading a model: [`source`] resolves where it is once (a Hugging Face folder, an
+//! `org/name` in the [`hub`] cache, a GGUF file or the default model); the config, the weights
+//! (safetensors through [`weights`], or [`gguf`]) and the [`tokenizer`] are read from exactly
+//! the paths it found.
+
+pub mod config;
+pub mod gguf;
+pub mod hub;
+pub(super) mod safetensors;
+pub mod source;
+pub mod tokenizer;
+pub mod weights;

@@ -1,0 +1,322 @@
+//! Where a model comes from: a folder, an `org/name` in the Hugging Face cache, a `.gguf` file,
+//! or the default model (SmolLM2-135M-Instruct as a GGUF under [`spex_home`](crate::home::spex_home)).
+//! Resolved once: [`Model::open`](crate::model::Model::open) reads exactly the paths found here.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use super::hub;
+use crate::home::default_model_path;
+use crate::model::error::{ModelError, ModelResult};
+
+/// A located model: every path exists (the files are not parsed yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A Hugging Face style folder.
+    Folder {
+        /// `config.json`.
+        config: PathBuf,
+        /// `model.safetensors`, or the shards named by `model.safetensors.index.json` (sorted).
+        weights: Vec<PathBuf>,
+        /// `tokenizer.json`.
+        tokenizer: PathBuf,
+    },
+    /// A single GGUF file (weights, configuration and tokenizer in one).
+    Gguf(PathBuf),
+}
+
+impl ModelSource {
+    /// Resolves a model argument: a folder, a `.gguf` file, an `org/name` in the hub cache, or
+    /// (for `None`) the default model.
+    pub fn resolve(arg: Option<&str>) -> ModelResult<ModelSource> {
+        match arg {
+            None => Self::default_model(),
+            Some(arg) => Self::resolve_with_cache(arg, hub::hub_cache_dir().as_deref()),
+        }
+    }
+
+    /// The default model ([`default_model_path`]), or an error that says how to fetch it.
+    pub fn default_model() -> ModelResult<ModelSource> {
+        let path = default_model_path();
+        if !path.is_file() {
+            return Err(ModelError::MissingFile {
+                path,
+                what: "the default model (SmolLM2-135M-Instruct GGUF)".to_string(),
+                hint: "; run `bash models/fetch.sh` to fetch it, or name another model".to_string(),
+            });
+        }
+        Ok(ModelSource::Gguf(path))
+    }
+
+    /// [`ModelSource::resolve`] for a given argument with an explicit hub cache folder.
+    pub fn resolve_with_cache(arg: &str, cache: Option<&Path>) -> ModelResult<ModelSource> {
+        let path = Path::new(arg);
+        if path.is_dir() {
+            return Self::from_folder(path);
+        }
+        if path.is_file() {
+            if is_gguf(path) {
+                return Ok(ModelSource::Gguf(path.to_path_buf()));
+            }
+            return Err(ModelError::file(
+                path,
+                "a model is a folder, a .gguf file or an org/name id",
+            ));
+        }
+        if is_gguf(path) || !hub::looks_like_repo_id(arg) {
+            return Err(ModelError::missing(path, "model (folder or .gguf file)"));
+        }
+        let cache = cache.ok_or_else(|| ModelError::NotInCache {
+            repo: arg.to_string(),
+            cache: PathBuf::from("~/.cache/huggingface/hub"),
+            reason: "no HF_HUB_CACHE, HF_HOME or HOME is set".to_string(),
+        })?;
+        Self::from_folder(&hub::snapshot_dir(cache, arg)?)
+    }
+
+    /// A Hugging Face folder (config.json, tokenizer.json, safetensors) or a folder holding a
+    /// single `.gguf` file and no config.json.
+    pub fn from_folder(dir: &Path) -> ModelResult<ModelSource> {
+        if !dir.is_dir() {
+            return Err(ModelError::missing(dir, "model folder"));
+        }
+        let config = dir.join("config.json");
+        if !config.is_file() {
+            let ggufs = gguf_files(dir)?;
+            if ggufs.len() == 1 {
+                return Ok(ModelSource::Gguf(ggufs[0].clone()));
+            }
+            let hint = if ggufs.is_empty() {
+                String::new()
+            } else {
+                "; the folder holds several .gguf files: pass one of them".to_string()
+            };
+            return Err(ModelError::MissingFile {
+                path: config,
+                what: "config.json".to_string(),
+                hint,
+            });
+        }
+        let tokenizer = dir.join("tokenizer.json");
+        if !tokenizer.is_file() {
+            return Err(ModelError::missing(tokenizer, "tokenizer.json"));
+        }
+        let weights = safetensors_files(dir)?;
+        Ok(ModelSource::Folder {
+            config,
+            weights,
+            tokenizer,
+        })
+    }
+}
+
+fn is_gguf(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("gguf"))
+}
+
+/// The `.gguf` files directly inside `dir`, sorted.
+fn gguf_files(dir: &Path) -> ModelResult<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ModelError::File {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && is_gguf(path))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// `model.safetensors`, else the shards listed in `model.safetensors.index.json` (sorted, unique).
+fn safetensors_files(dir: &Path) -> ModelResult<Vec<PathBuf>> {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if !index.is_file() {
+        return Err(ModelError::missing(
+            single,
+            "model.safetensors (nor model.safetensors.index.json)",
+        ));
+    }
+    let text = std::fs::read_to_string(&index).map_err(|e| ModelError::File {
+        path: index.clone(),
+        reason: e.to_string(),
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::File {
+        path: index.clone(),
+        reason: format!("invalid JSON: {e}"),
+    })?;
+    let field_error = |reason: &str| ModelError::Field {
+        path: index.clone(),
+        field: "weight_map".to_string(),
+        reason: reason.to_string(),
+    };
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| field_error("missing or not an object"))?;
+    let mut shards = BTreeSet::new();
+    for value in map.values() {
+        let name = value
+            .as_str()
+            .ok_or_else(|| field_error("a value is not a file name"))?;
+        let plain = Path::new(name).file_name().is_some_and(|f| f == name);
+        if !plain {
+            return Err(field_error(&format!("`{name}` is not a plain file name")));
+        }
+        shards.insert(name.to_string());
+    }
+    if shards.is_empty() {
+        return Err(field_error("lists no shard"));
+    }
+    let mut weights = Vec::with_capacity(shards.len());
+    for name in shards {
+        let shard = dir.join(&name);
+        if !shard.is_file() {
+            return Err(ModelError::missing(
+                shard,
+                "safetensors shard named by model.safetensors.index.json",
+            ));
+        }
+        weights.push(shard);
+    }
+    Ok(weights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn hf_folder(dir: &Path) {
+        touch(&dir.join("config.json"), "{}");
+        touch(&dir.join("tokenizer.json"), "{}");
+        touch(&dir.join("model.safetensors"), "");
+    }
+
+    #[test]
+    fn folder_with_single_safetensors() {
+        let tmp = tempfile::tempdir().unwrap();
+        hf_folder(tmp.path());
+        let src = ModelSource::resolve_with_cache(tmp.path().to_str().unwrap(), None).unwrap();
+        assert_eq!(
+            src,
+            ModelSource::Folder {
+                config: tmp.path().join("config.json"),
+                weights: vec![tmp.path().join("model.safetensors")],
+                tokenizer: tmp.path().join("tokenizer.json"),
+            }
+        );
+    }
+
+    #[test]
+    fn folder_with_sharded_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        touch(&dir.join("config.json"), "{}");
+        touch(&dir.join("tokenizer.json"), "{}");
+        let index = r#"{"metadata": {}, "weight_map": {
+            "b": "model-00002-of-00002.safetensors",
+            "a": "model-00001-of-00002.safetensors",
+            "c": "model-00002-of-00002.safetensors"}}"#;
+        touch(&dir.join("model.safetensors.index.json"), index);
+        touch(&dir.join("model-00001-of-00002.safetensors"), "");
+        let err = ModelSource::from_folder(dir).unwrap_err().to_string();
+        assert!(err.contains("model-00002-of-00002.safetensors"), "{err}");
+        touch(&dir.join("model-00002-of-00002.safetensors"), "");
+        let ModelSource::Folder { weights, .. } = ModelSource::from_folder(dir).unwrap() else {
+            panic!("expected a folder source");
+        };
+        assert_eq!(
+            weights,
+            vec![
+                dir.join("model-00001-of-00002.safetensors"),
+                dir.join("model-00002-of-00002.safetensors")
+            ]
+        );
+    }
+
+    #[test]
+    fn index_with_a_path_outside_the_folder_is_rejected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        touch(&dir.join("config.json"), "{}");
+        touch(&dir.join("tokenizer.json"), "{}");
+        touch(
+            &dir.join("model.safetensors.index.json"),
+            r#"{"weight_map": {"a": "../x.safetensors"}}"#,
+        );
+        let err = ModelSource::from_folder(dir).unwrap_err().to_string();
+        assert!(
+            err.contains("weight_map") && err.contains("../x.safetensors"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let err = ModelSource::from_folder(dir).unwrap_err().to_string();
+        assert!(err.contains("config.json"), "{err}");
+        touch(&dir.join("config.json"), "{}");
+        let err = ModelSource::from_folder(dir).unwrap_err().to_string();
+        assert!(err.contains("tokenizer.json"), "{err}");
+        touch(&dir.join("tokenizer.json"), "{}");
+        let err = ModelSource::from_folder(dir).unwrap_err().to_string();
+        assert!(err.contains("model.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn gguf_file_and_folder_holding_one_gguf() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("m.Q4_1.GGUF");
+        touch(&file, "");
+        let arg = file.to_str().unwrap();
+        assert_eq!(
+            ModelSource::resolve_with_cache(arg, None).unwrap(),
+            ModelSource::Gguf(file.clone())
+        );
+        let folder = tmp.path().to_str().unwrap();
+        assert_eq!(
+            ModelSource::resolve_with_cache(folder, None).unwrap(),
+            ModelSource::Gguf(file)
+        );
+        let err = ModelSource::resolve_with_cache("/no/such/model.gguf", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/no/such/model.gguf") && err.contains("not found"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn repo_id_resolves_in_the_hub_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("models--HuggingFaceTB--SmolLM2-135M");
+        let snap = repo.join("snapshots").join("abc123");
+        hf_folder(&snap);
+        touch(&repo.join("refs").join("main"), "abc123");
+        // Run from a folder where no `HuggingFaceTB/SmolLM2-135M` path exists.
+        let src = ModelSource::resolve_with_cache("HuggingFaceTB/SmolLM2-135M", Some(tmp.path()))
+            .unwrap();
+        let ModelSource::Folder { config, .. } = src else {
+            panic!("expected a folder source");
+        };
+        assert_eq!(config, snap.join("config.json"));
+        let err = ModelSource::resolve_with_cache("HuggingFaceTB/other", Some(tmp.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HuggingFaceTB/other"), "{err}");
+    }
+}
