@@ -45,7 +45,7 @@ impl ModelArgs {
                 None => "the default model (--model names another)".to_string(),
             })?;
         let model = Model::open(&source, &device, dtype)
-            .with_context(|| format!("loading the model {source:?}"))?;
+            .with_context(|| format!("loading the model {}", self.label()))?;
         eprintln!(
             "model: {} on {}, {}",
             self.label(),
