@@ -22,8 +22,12 @@ VENV_PINS=(gguf==0.19.0 numpy==2.4.6 safetensors==0.8.0 tokenizers==0.23.3 pyarr
 log() { printf '[fetch] %s\n' "$*"; }
 die() { printf '[fetch] ERROR: %s\n' "$*" >&2; exit 1; }
 
-if [[ -f "$SPEX_HOME/models/.ready" && -f "$SPEX_HOME/data/.ready" ]]; then
-  log "already complete: $SPEX_HOME (delete models/.ready or data/.ready to redo)"
+# The assets' version, written into both markers by prepare.py: an older SPEX_HOME is prepared again.
+VERSION="$(sed -n 's/^ASSETS_VERSION = "\(.*\)"$/\1/p' "$HERE/prepare.py")"
+[[ -n "$VERSION" ]] || die "no ASSETS_VERSION in $HERE/prepare.py"
+marker() { [[ -f "$1" && "$(cat "$1")" == "$VERSION" ]]; }
+if marker "$SPEX_HOME/models/.ready" && marker "$SPEX_HOME/data/.ready"; then
+  log "already complete: $SPEX_HOME, assets version $VERSION (delete models/.ready or data/.ready to redo)"
   exit 0
 fi
 

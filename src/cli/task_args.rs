@@ -20,9 +20,10 @@ pub struct TaskArgs {
     #[arg(long, default_value = "all", value_parser = parse_subjects)]
     pub subjects: Subjects,
 
-    /// Split to evaluate: test, validation (val) or dev.
-    #[arg(long, default_value = "test", value_parser = parse_split)]
-    pub split: Split,
+    /// Split to evaluate: test, validation (val) or dev [default: test for mmlu and jsonl:,
+    /// validation for the sets that ship only that split (arc-easy, arc-challenge, sciq, sst2)].
+    #[arg(long, value_parser = parse_split)]
+    pub split: Option<Split>,
 
     /// At most this many questions per subject (the first ones).
     #[arg(long, value_name = "N")]
@@ -44,7 +45,7 @@ impl TaskArgs {
             task: self.task.clone(),
             data_dir: self.data_dir.clone().unwrap_or_else(default_data_dir),
             subjects: self.subjects.clone(),
-            split: self.split,
+            split: self.split.unwrap_or_else(|| self.task.default_split()),
             limit: self.limit,
             shots: usize::from(self.shots),
             strict: self.strict,
@@ -93,7 +94,7 @@ mod tests {
         assert_eq!(p.task, TaskName::Mmlu);
         assert_eq!(p.subjects, Subjects::All);
         assert_eq!(
-            (p.split, p.limit, p.shots, p.strict),
+            (p.spec().split, p.limit, p.shots, p.strict),
             (Split::Test, None, 0, false)
         );
         assert_eq!(p.spec().data_dir, default_data_dir());
@@ -147,7 +148,29 @@ mod tests {
         ])
         .unwrap()
         .task;
+        // SciQ ships a validation split only: the default, and a missing one is named.
         let err = format!("{:#}", args.load().unwrap_err());
-        assert!(err.contains("sciq") && err.contains("test.jsonl"), "{err}");
+        assert!(
+            err.contains("sciq") && err.contains("validation.jsonl"),
+            "{err}"
+        );
+        std::fs::create_dir_all(dir.path().join("sciq")).unwrap();
+        std::fs::write(dir.path().join("sciq/validation.jsonl"), "").unwrap();
+        let test = Probe::try_parse_from([
+            "x",
+            "--task",
+            "sciq",
+            "--split",
+            "test",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .unwrap()
+        .task;
+        let err = format!("{:#}", test.load().unwrap_err());
+        assert!(
+            err.contains("test.jsonl") && err.contains("the splits here are validation"),
+            "{err}"
+        );
     }
 }

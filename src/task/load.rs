@@ -66,6 +66,17 @@ impl fmt::Display for TaskName {
 }
 
 impl TaskName {
+    /// The split evaluated when none is asked for: MMLU's test split (as lm-eval), the
+    /// validation split of the sets whose data ships only that one, test for `jsonl:`.
+    pub fn default_split(&self) -> Split {
+        match self {
+            TaskName::Mmlu | TaskName::Jsonl(_) => Split::Test,
+            TaskName::ArcEasy | TaskName::ArcChallenge | TaskName::Sciq | TaskName::Sst2 => {
+                Split::Validation
+            }
+        }
+    }
+
     /// The folder under the data directory (`arc_easy`, ...); `None` for `mmlu` and `jsonl:`.
     fn folder(&self) -> Option<&'static str> {
         match self {
@@ -262,17 +273,26 @@ fn file_stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `<dir>/<split>.jsonl`, or an error naming it.
+/// `<dir>/<split>.jsonl`, or an error naming it and the splits `dir` has.
 fn split_file(dir: &Path, split: Split) -> Result<PathBuf> {
     let path = dir.join(format!("{}.jsonl", split.jsonl_name()));
     if path.is_file() {
-        Ok(path)
-    } else {
-        Err(Error::file(
-            path,
-            "no such file (is the data fetched? see --data-dir)",
-        ))
+        return Ok(path);
     }
+    let have: Vec<&str> = [Split::Dev, Split::Validation, Split::Test]
+        .into_iter()
+        .filter(|s| dir.join(format!("{}.jsonl", s.jsonl_name())).is_file())
+        .map(Split::jsonl_name)
+        .collect();
+    let reason = if have.is_empty() {
+        "no such file (is the data fetched? see --data-dir)".to_string()
+    } else {
+        format!(
+            "no such file: the splits here are {} (split)",
+            have.join(", ")
+        )
+    };
+    Err(Error::file(path, reason))
 }
 
 /// The dev rows used for few-shot examples, when shots are asked, a dev file exists and the
