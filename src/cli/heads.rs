@@ -5,6 +5,7 @@ use clap::Args;
 
 use spex::report::head_graph::HeadGraph;
 
+use super::advice::warn_low_faithfulness;
 use super::design_args::OneShotArgs;
 use super::head_args::HeadValueArgs;
 
@@ -28,6 +29,7 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
     options.decode.check()?;
     let hv = args.values.load()?;
     let run = spex::run::heads(&hv, &options, args.top_edges)?;
+    warn_low_faithfulness(&run.done.decoded.warnings);
     print_top(&run.graph);
     eprintln!(
         "{}; wrote interactions.json, spectrum.json, heads.{{json,dot,svg,html}}, values.npy in {}",

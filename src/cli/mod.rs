@@ -3,6 +3,7 @@
 //! flags.
 
 pub mod ablation_args;
+pub mod advice;
 pub mod design_args;
 pub mod eval;
 pub mod flags;

@@ -11,6 +11,7 @@ use spex::run::decode::{decode, read_value_shards};
 use spex::run::held_out::read_held_out;
 use spex::run::plan_dir::{read_plan, read_plan_masks};
 
+use super::advice::warn_low_faithfulness;
 use super::design_args::IndexArgs;
 
 /// Arguments of `spex solve`.
@@ -54,10 +55,12 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.held_out_plan {
         let held_out = read_held_out(dir, &args.held_out_values, plan.n_players())
             .with_context(|| format!("--held-out-plan {}", dir.display()))?;
-        let r2 = held_out.r2(&d.spectrum, options.reference_refit(plan));
+        let (r2, low) = held_out.check(&d.spectrum, options.reference_refit(plan));
+        d.warnings.extend(low);
         held_out_text = format!(", on {} unseen masks {r2:.4}", held_out.values.len());
         d.report = d.report.with_held_out(r2, held_out.values.len());
     }
+    warn_low_faithfulness(&d.warnings);
     write_json(&args.out, &d.report)?;
     if let Some(path) = &args.spectrum {
         write_json(path, &SpectrumFile::new(&d.spectrum))?;

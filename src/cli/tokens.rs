@@ -10,6 +10,7 @@ use spex::ablate::Granularity;
 use spex::run::tokens::granularity_name;
 use spex::run::TokenOptions;
 
+use super::advice::warn_low_faithfulness;
 use super::design_args::OneShotArgs;
 use super::model_args::ModelArgs;
 
@@ -78,6 +79,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         max_batch_tokens: args.max_batch_tokens,
     };
     let run = spex::run::tokens(&model, &args.model.label(), &token, &options)?;
+    warn_low_faithfulness(&run.done.decoded.warnings);
     let report = &run.report;
     let granularity_name = granularity_name(token.granularity);
     let mut ranked: Vec<_> = report.players.iter().collect();

@@ -14,6 +14,31 @@ use crate::{Error, Result};
 /// little to trust.
 pub const LOW_R2: f64 = 0.5;
 
+/// What would make a spectrum that explains too little more trustworthy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lever {
+    /// Query more masks.
+    Budget,
+    /// Average the value over more questions (a smoother function).
+    MoreQuestions,
+    /// Re-decode the same values with ProxySPEX's centred refit (seconds, no new evaluation).
+    CentredRefit,
+    /// Sample masks nearer the full model (keep probability 0.9).
+    KeepNearFull,
+}
+
+/// A spectrum that explains less than [`LOW_R2`] of the values it was checked on: the caller
+/// decides how to tell its user (the CLI prints a warning naming the flags of the levers).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LowFaithfulness {
+    /// The R^2.
+    pub r2: f64,
+    /// `None`: on the queried masks; `Some(k)`: on `k` unseen masks.
+    pub unseen: Option<usize>,
+    /// What would help, most general first.
+    pub levers: Vec<Lever>,
+}
+
 /// ProxySPEX's refit of the kept Fourier terms.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Refit {
@@ -90,10 +115,12 @@ pub struct Decoded {
     pub interactions: InteractionValues,
     /// `interactions.json`.
     pub report: InteractionsReport,
+    /// Checks the spectrum failed: on the queried masks, then (one-shot jobs) on unseen ones.
+    pub warnings: Vec<LowFaithfulness>,
 }
 
-/// Decodes `values` (one per row of `masks`) with `plan` and computes the chosen index; warns
-/// (a log line) when the spectrum explains less than [`LOW_R2`] of the queried values.
+/// Decodes `values` (one per row of `masks`) with `plan` and computes the chosen index; a
+/// [`LowFaithfulness`] in `warnings` when the spectrum explains less than [`LOW_R2`] of them.
 pub fn decode(
     plan: &Plan,
     masks: &MaskBatch,
@@ -113,11 +140,14 @@ pub fn decode(
         Refit::Centred => plan.with_centred_refit()?.decode(masks, values)?,
     };
     let r2 = spectrum.r2(masks, values);
-    if r2 < LOW_R2 {
-        tracing::warn!(
-            "the decoded spectrum explains only R^2 = {r2:.3} of the queried values: its interactions are unreliable; raise the budget"
-        );
-    }
+    let warnings = (r2 < LOW_R2)
+        .then(|| LowFaithfulness {
+            r2,
+            unseen: None,
+            levers: vec![Lever::Budget],
+        })
+        .into_iter()
+        .collect();
     let interactions =
         interaction_values(&spectrum, options.index, options.order(plan.n_players()))?;
     let mut report = InteractionsReport::new(&interactions, plan.method(), masks.len(), r2);
@@ -128,6 +158,7 @@ pub fn decode(
         spectrum,
         interactions,
         report,
+        warnings,
     })
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::decode::{read_value_shards, LOW_R2};
+use super::decode::{read_value_shards, Lever, LowFaithfulness, LOW_R2};
 use super::evaluate::evaluate_stored;
 use super::plan_dir::{read_plan, read_plan_masks};
 use crate::io::{write_masks_npy, write_values_npy};
@@ -76,26 +76,31 @@ pub fn evaluate_held_out(
 }
 
 impl HeldOut {
-    /// R^2 of `spectrum`'s predictions on the unseen masks; when it is low, warns (a log line)
-    /// and names the levers: `reference_refit` says the spectrum came from ProxySPEX's reference
-    /// refit.
-    pub fn r2(&self, spectrum: &Spectrum, reference_refit: bool) -> f64 {
+    /// R^2 of `spectrum`'s predictions on the unseen masks, and a [`LowFaithfulness`] naming
+    /// the levers when it is under [`LOW_R2`]: `reference_refit` says the spectrum came from
+    /// ProxySPEX's reference refit.
+    pub fn check(
+        &self,
+        spectrum: &Spectrum,
+        reference_refit: bool,
+    ) -> (f64, Option<LowFaithfulness>) {
         let r2 = spectrum.r2(&self.masks, &self.values);
-        if r2 < LOW_R2 {
-            let mut levers = vec!["raise the budget", "average over more questions"];
-            if reference_refit {
-                levers.push("re-decode with the centred refit (same folder, seconds)");
-            }
-            if self.keep <= 0.5 {
-                levers.push("sample nearer the full model (keep probability 0.9)");
-            }
-            tracing::warn!(
-                "on {} unseen masks the spectrum explains only R^2 = {r2:.3}: its interactions do not predict the model beyond the sampled masks; {}",
-                self.masks.len(),
-                levers.join(", ")
-            );
+        if r2 >= LOW_R2 {
+            return (r2, None);
         }
-        r2
+        let mut levers = vec![Lever::Budget, Lever::MoreQuestions];
+        if reference_refit {
+            levers.push(Lever::CentredRefit);
+        }
+        if self.keep <= 0.5 {
+            levers.push(Lever::KeepNearFull);
+        }
+        let low = LowFaithfulness {
+            r2,
+            unseen: Some(self.masks.len()),
+            levers,
+        };
+        (r2, Some(low))
     }
 }
 
@@ -140,6 +145,47 @@ pub fn read_held_out(dir: &Path, values: &[std::path::PathBuf], n: usize) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_low_r2_names_the_levers_that_apply() {
+        use crate::sparse::{Basis, Subset};
+        // Values that depend on player 0 only; the spectrum knows only a constant.
+        let masks = iid_masks(4, 40, 0.5, 3);
+        let values: Vec<f64> = (0..masks.len())
+            .map(|r| f64::from(u8::from(masks.get(r, 0))))
+            .collect();
+        let constant = Spectrum::from_terms(4, Basis::Fourier, [(Subset::empty(), 0.5)]);
+        let uniform = HeldOut {
+            masks: masks.clone(),
+            values: values.clone(),
+            keep: 0.5,
+        };
+        let (r2, low) = uniform.check(&constant, true);
+        let low = low.expect("R^2 near 0 is low");
+        assert_eq!((low.r2, low.unseen), (r2, Some(40)));
+        assert_eq!(
+            low.levers,
+            [
+                Lever::Budget,
+                Lever::MoreQuestions,
+                Lever::CentredRefit,
+                Lever::KeepNearFull
+            ]
+        );
+        let near_full = HeldOut {
+            keep: 0.9,
+            ..uniform
+        };
+        let (_, low) = near_full.check(&constant, false);
+        assert_eq!(low.unwrap().levers, [Lever::Budget, Lever::MoreQuestions]);
+        // The exact spectrum passes: 0.5 - 0.5 (-1)^{x_0} is x_0.
+        let exact = Spectrum::from_terms(
+            4,
+            Basis::Fourier,
+            [(Subset::empty(), 0.5), (Subset::singleton(0), -0.5)],
+        );
+        assert_eq!(near_full.check(&exact, false).1, None);
+    }
 
     #[test]
     fn a_tenth_of_the_budget_unless_the_cube_is_covered() {

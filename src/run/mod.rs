@@ -23,7 +23,7 @@ pub mod store;
 pub mod tokens;
 
 pub use ablation::Ablation;
-pub use decode::{decode, DecodeOptions, Decoded, Refit};
+pub use decode::{decode, DecodeOptions, Decoded, Lever, LowFaithfulness, Refit};
 pub use design::{Design, Method};
 pub use evaluate::{evaluate_resumable, evaluate_stored};
 pub use head_values::{HeadValueOptions, HeadValues};

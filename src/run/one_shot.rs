@@ -107,8 +107,9 @@ pub fn one_shot(
         .transpose()?;
     let mut decoded = decode(&plan, &masks, &values, &options.decode)?;
     if let Some(h) = &held_out {
-        let r2 = h.r2(&decoded.spectrum, options.decode.reference_refit(&plan));
+        let (r2, low) = h.check(&decoded.spectrum, options.decode.reference_refit(&plan));
         decoded.report = decoded.report.with_held_out(r2, count);
+        decoded.warnings.extend(low);
     }
     write_json(&out.join("interactions.json"), &decoded.report)?;
     write_json(
