@@ -22,7 +22,7 @@
 //!   one value per mask.
 //! - [`report`]: interactions.json, spectrum.json, head graphs, token pages, pruning orders.
 //! - [`run`]: the jobs with plain option structs, what the command line and the Python package
-//!   call: [`run::heads`], [`run::tokens`], [`run::prune`], [`run::run_shard`], [`run::decode`],
+//!   call: [`run::heads()`], [`run::tokens()`], [`run::prune()`], [`run::run_shard`], [`run::decode()`],
 //!   resumable evaluation into a [`run::ValueStore`].
 //!
 //! Errors: [`sparse::Error`] and [`model::ModelError`] for their layers, [`Error`] above them;

@@ -3,7 +3,7 @@
 //!
 //! The one-shot pipeline behind `spex heads` and `spex tokens`:
 //! [`Design`] -> [`plan_dir`] (plan.json, masks.npy) -> [`evaluate`] (batched value function into
-//! the resumable [`ValueStore`]) -> [`held_out`] (R^2 on unseen masks) -> [`decode`] (spectrum and
+//! the resumable [`ValueStore`]) -> [`held_out`] (R^2 on unseen masks) -> [`decode()`] (spectrum and
 //! index) -> report files. The same steps split across machines are `spex plan`
 //! ([`plan_dir::write_plan`]), `spex run --shard` ([`shard::run_shard`]) and `spex solve`
 //! ([`decode::decode`]).
