@@ -87,8 +87,3 @@ impl Error {
         }
     }
 }
-
-/// Checks that every value is finite; names the offending rows otherwise.
-pub fn check_finite(values: &[f64]) -> Result<()> {
-    Ok(crate::sparse::error::check_finite(values)?)
-}

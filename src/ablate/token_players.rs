@@ -14,6 +14,16 @@ pub enum Granularity {
     Words,
 }
 
+impl Granularity {
+    /// `words` or `tokens`, as reports name the players.
+    pub fn name(self) -> &'static str {
+        match self {
+            Granularity::Words => "words",
+            Granularity::Tokens => "tokens",
+        }
+    }
+}
+
 /// One player: the text it covers and its token positions in the prompt.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TokenPlayer {

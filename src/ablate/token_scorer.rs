@@ -134,7 +134,7 @@ impl<'m> TokenScorer<'m> {
                 out.push(sum);
             }
         }
-        crate::error::check_finite(&out)?;
+        crate::sparse::error::check_finite(&out)?;
         Ok(out)
     }
 

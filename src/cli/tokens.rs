@@ -7,7 +7,6 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use spex::ablate::Granularity;
-use spex::run::tokens::granularity_name;
 use spex::run::TokenOptions;
 
 use super::advice::warn_low_faithfulness;
@@ -81,7 +80,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
     let run = spex::run::tokens(&model, &args.model.label(), &token, &options)?;
     warn_low_faithfulness(&run.done.decoded.warnings);
     let report = &run.report;
-    let granularity_name = granularity_name(token.granularity);
+    let granularity_name = token.granularity.name();
     let mut ranked: Vec<_> = report.players.iter().collect();
     ranked.sort_by(|a, b| {
         b.value

@@ -117,7 +117,7 @@ impl ValueStore {
                 ),
             ));
         }
-        crate::error::check_finite(values)?;
+        crate::sparse::error::check_finite(values)?;
         let mut buf = Vec::with_capacity(rows.len() * RECORD);
         for (&r, &v) in rows.iter().zip(values) {
             buf.extend_from_slice(&(r as u64).to_le_bytes());

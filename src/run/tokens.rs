@@ -37,14 +37,6 @@ pub struct TokensRun {
     pub players: Vec<TokenPlayer>,
 }
 
-/// `words` or `tokens`.
-pub fn granularity_name(g: Granularity) -> &'static str {
-    match g {
-        Granularity::Words => "words",
-        Granularity::Tokens => "tokens",
-    }
-}
-
 /// Runs the one-shot job over the prompt's players of `model` (named `model_label` in reports)
 /// in `options.out` (resumable) and writes tokens.json and tokens.html.
 pub fn tokens(
@@ -78,7 +70,7 @@ pub fn tokens(
     };
     let positions: Vec<Vec<usize>> = players.iter().map(|p| p.positions.clone()).collect();
     let mut scorer = TokenScorer::new(model, ids.clone(), &target, positions, run_options)?;
-    let granularity = granularity_name(token.granularity);
+    let granularity = token.granularity.name();
     tracing::info!(
         "players: {} {granularity} ({} prompt tokens; removed tokens become id {baseline}, from {baseline_source}); target of {} token(s)",
         players.len(),

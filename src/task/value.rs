@@ -6,7 +6,7 @@
 //! [`ValueFunction`].
 
 use super::logits::{argmax, log_softmax, CandidateLogits};
-use crate::error::check_finite;
+use crate::sparse::error::check_finite;
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::{Error, Result};
 use std::fmt;
