@@ -705,3 +705,111 @@ fn bad_inputs_are_errors_not_panics() {
         .run(&[ids], &[job], &Readout::Full, &RunOptions::default())
         .is_err());
 }
+
+/// Log-softmax (f64) of `row` at `target`.
+fn log_prob(row: &[f32], target: u32) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
+    (row[target as usize] as f64 - max - sum.ln()) as f32
+}
+
+#[test]
+fn continuation_readout_equals_each_prefix_run_alone() {
+    let (_d, m, _) = tiny("llama", 61);
+    // Three (context, continuation) prompts sharing a 20-token context (one prefix group), one
+    // alone; the prompt holds the context and every target but the last.
+    let context = prompt(20, 62);
+    let continuations: Vec<Vec<u32>> = [1usize, 3, 5, 4]
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| prompt(k, 70 + i as u64))
+        .collect();
+    let mut prompts: Vec<Vec<u32>> = continuations[..3]
+        .iter()
+        .map(|c| [context.clone(), c[..c.len() - 1].to_vec()].concat())
+        .collect();
+    prompts.push([prompt(6, 80), continuations[3][..3].to_vec()].concat());
+    let readout = Readout::Continuations(continuations.clone());
+    let mask = random_mask(2, 4, 4, 63);
+    let keep: Vec<bool> = (0..prompts[0].len()).map(|t| t != 3).collect();
+    // Unmasked jobs (prefix group + a fresh row); then two head masks per prompt (clean-run reuse);
+    // then a token mask on prompt 0 (key/value prefix up to the removed token).
+    let plain: Vec<Job> = (0..prompts.len())
+        .map(|p| Job {
+            prompt: p,
+            heads: None,
+            tokens: None,
+        })
+        .collect();
+    let masked: Vec<Job> = (0..prompts.len())
+        .flat_map(|p| {
+            let mask = &mask;
+            (0..2).map(move |b| Job {
+                prompt: p,
+                heads: Some(mask.row(b).clone()),
+                tokens: None,
+            })
+        })
+        .collect();
+    let tokens = vec![Job {
+        prompt: 0,
+        heads: None,
+        tokens: Some(keep.clone()),
+    }];
+    for (what, jobs) in [("plain", plain), ("masked", masked), ("tokens", tokens)] {
+        for opts in [RunOptions::default(), no_reuse()] {
+            let rows = m.run(&prompts, &jobs, &readout, &opts).unwrap();
+            for (job, row) in jobs.iter().zip(&rows) {
+                let targets = &continuations[job.prompt];
+                assert_eq!(row.len(), targets.len(), "{what}: one log-prob per target");
+                let mut ids = prompts[job.prompt].clone();
+                if let Some(keep) = &job.tokens {
+                    for (id, &k) in ids.iter_mut().zip(keep) {
+                        if !k {
+                            *id = m.info().baseline_token;
+                        }
+                    }
+                }
+                let t = ids.len();
+                for (j, &target) in targets.iter().enumerate() {
+                    let upto = t - targets.len() + j + 1;
+                    let alone = Job {
+                        prompt: 0,
+                        heads: job.heads.clone(),
+                        tokens: None,
+                    };
+                    let full = m
+                        .run(&[ids[..upto].to_vec()], &[alone], &Readout::Full, &no_reuse())
+                        .unwrap();
+                    let want = log_prob(&full[0], target);
+                    assert!(
+                        (row[j] - want).abs() < 1e-4,
+                        "{what}: prompt {} target {j}: {} vs {want}",
+                        job.prompt,
+                        row[j]
+                    );
+                }
+            }
+        }
+    }
+    // Bad continuations are errors naming the readout.
+    let too_many = Readout::Continuations(vec![vec![1; 40]; prompts.len()]);
+    let plain_job = [Job {
+        prompt: 0,
+        heads: None,
+        tokens: None,
+    }];
+    let err = m
+        .run(&prompts, &plain_job, &too_many, &RunOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("readout"), "{err}");
+    let err = m
+        .run(
+            &prompts,
+            &plain_job,
+            &Readout::Continuations(vec![vec![1]]),
+            &RunOptions::default(),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("continuations for"), "{err}");
+}

@@ -1,8 +1,10 @@
 //! Batched ablated forward passes: (prompt, head mask, token mask) jobs grouped into batches under
 //! a token budget, with layer reuse and key/value-prefix reuse from one clean run per prompt, and a
-//! last-position readout of only the requested token ids.
+//! readout of the last position (only the requested token ids) or of a continuation's tokens.
 
-use candle_core::{Device, Tensor};
+use std::ops::Range;
+
+use candle_core::{DType, Device, Tensor};
 
 use crate::model::arch::decoder::{BlockAt, HeadOp, Kv};
 use crate::model::arch::ragged::Ragged;
@@ -20,6 +22,12 @@ pub enum Readout {
     Tokens(Vec<u32>),
     /// These token ids' logits, then the full-vocabulary logsumexp: `[B][K + 1]` (nats).
     TokensAndLogsumexp(Vec<u32>),
+    /// A continuation per prompt, teacher-forced: for prompt `i` of `T` tokens and its `k =
+    /// targets[i].len()` targets (`1 <= k <= T`), the log-probabilities (nats, full vocabulary)
+    /// of `targets[i][j]` at position `T - k + j`, `j < k`: `[B][k]`. The prompt holds the context
+    /// and every target but the last, as lm-evaluation-harness feeds a (context, continuation)
+    /// pair; token masks never change the targets.
+    Continuations(Vec<Vec<u32>>),
 }
 
 /// One ablated forward pass: a prompt (index into the prompt list) with optional head scales
@@ -68,12 +76,22 @@ impl Default for RunOptions {
     }
 }
 
-/// The unembedding rows a run multiplies by, and what it keeps of each row's logits.
+/// The unembedding rows a run multiplies by, and what it keeps of each position's logits.
 struct Unembed {
     /// `[K, D]`: the whole vocabulary, or only the requested rows.
     weight: Tensor,
-    /// With the whole vocabulary: keep these columns and append the row's logsumexp.
-    pick: Option<Vec<usize>>,
+    /// What a read position yields from its logits.
+    keep: Keep,
+}
+
+/// What one read position yields from its `[K]` logits.
+enum Keep {
+    /// Every logit.
+    All,
+    /// These columns of the full-vocabulary logits, then their logsumexp.
+    PickAndLogsumexp(Vec<usize>),
+    /// The log-probability of the job's target token at this position.
+    TargetLogProb,
 }
 
 /// `log(sum(exp(x)))` over one row of logits (nats), computed stably in f64.
@@ -89,7 +107,7 @@ const MIN_SHARED_PREFIX: usize = 8;
 /// Jobs with equal head scales whose token ids start with the same `prefix` tokens.
 struct PrefixGroup {
     jobs: Vec<usize>,
-    /// Shared tokens, at least [`MIN_SHARED_PREFIX`] and shorter than every job's ids.
+    /// Shared tokens, at least [`MIN_SHARED_PREFIX`] and at most every job's first read position.
     prefix: usize,
 }
 
@@ -108,7 +126,7 @@ fn prefix_groups(jobs: &[usize], prepared: &[Prepared]) -> (Vec<PrefixGroup>, Ve
     let mut i = 0;
     while i < order.len() {
         let first = order[i];
-        let mut prefix = prepared[first].ids.len() - 1;
+        let mut prefix = prepared[first].read.start;
         let mut k = i + 1;
         while k < order.len() && same_heads(first, order[k]) {
             let ids = &prepared[order[k]].ids;
@@ -117,7 +135,7 @@ fn prefix_groups(jobs: &[usize], prepared: &[Prepared]) -> (Vec<PrefixGroup>, Ve
                 .zip(&prepared[first].ids)
                 .take_while(|(a, b)| a == b)
                 .count();
-            let shorter = prefix.min(common).min(ids.len() - 1);
+            let shorter = prefix.min(common).min(prepared[order[k]].read.start);
             if shorter < MIN_SHARED_PREFIX || (k > i + 1 && shorter < prefix / 2) {
                 break;
             }
@@ -180,11 +198,15 @@ struct CleanRun {
     kv: Vec<Kv>,
 }
 
-/// A job after validation: its effective ids, start and head scales.
+/// A job after validation: its effective ids, start, head scales and what it reads out.
 struct Prepared {
     ids: Vec<u32>,
     heads: Option<HeadScales>,
     start: Start,
+    /// Positions read out: the last one, or a continuation's.
+    read: Range<usize>,
+    /// The token scored at each read position ([`Readout::Continuations`]), else empty.
+    targets: Vec<u32>,
 }
 
 impl Model {
@@ -222,7 +244,8 @@ impl Model {
         self.run(&[ids.to_vec()], &jobs, readout, &RunOptions::default())
     }
 
-    /// Runs every job and returns last-position logits `[jobs][K]` in job order, f32.
+    /// Runs every job and returns its readout row in job order, f32: last-position logits
+    /// `[jobs][K]`, or a continuation's log-probabilities ([`Readout::Continuations`]).
     pub fn run(
         &self,
         prompts: &[Vec<u32>],
@@ -233,13 +256,16 @@ impl Model {
         for (i, p) in prompts.iter().enumerate() {
             self.check_ids(p, &format!("prompts[{i}]"))?;
         }
+        if let Readout::Continuations(targets) = readout {
+            self.check_continuations(prompts, targets)?;
+        }
         let unembed = self.unembed_rows(readout)?;
         let baseline = opts.baseline_token.unwrap_or(self.info.baseline_token);
         self.check_ids(&[baseline], "baseline_token")?;
         let prepared: Vec<Prepared> = jobs
             .iter()
             .enumerate()
-            .map(|(j, job)| self.prepare(j, job, prompts, baseline, opts.reuse))
+            .map(|(j, job)| self.prepare(j, job, prompts, readout, baseline, opts.reuse))
             .collect::<ModelResult<_>>()?;
         let mut out: Vec<Option<Vec<f32>>> = vec![None; jobs.len()];
 
@@ -356,11 +382,37 @@ impl Model {
         Ok(())
     }
 
+    /// Checks [`Readout::Continuations`]: one target list per prompt, `1..=T` valid ids each.
+    fn check_continuations(&self, prompts: &[Vec<u32>], targets: &[Vec<u32>]) -> ModelResult<()> {
+        if targets.len() != prompts.len() {
+            return Err(ModelError::input(
+                "readout",
+                format!(
+                    "{} continuations for {} prompts",
+                    targets.len(),
+                    prompts.len()
+                ),
+            ));
+        }
+        for (i, (t, p)) in targets.iter().zip(prompts).enumerate() {
+            let arg = format!("readout continuation {i}");
+            if t.len() > p.len() {
+                return Err(ModelError::input(
+                    arg,
+                    format!("{} targets after a prompt of {} tokens", t.len(), p.len()),
+                ));
+            }
+            self.check_ids(t, &arg)?;
+        }
+        Ok(())
+    }
+
     fn prepare(
         &self,
         j: usize,
         job: &Job,
         prompts: &[Vec<u32>],
+        readout: &Readout,
         baseline: u32,
         reuse: bool,
     ) -> ModelResult<Prepared> {
@@ -392,15 +444,27 @@ impl Model {
             .heads
             .as_ref()
             .map_or(l, HeadScales::lowest_masked_layer);
+        let t = ids.len();
+        let targets = match readout {
+            Readout::Continuations(all) => all[job.prompt].clone(),
+            _ => Vec::new(),
+        };
+        let read = t - targets.len().max(1)..t;
         let first_changed = ids.iter().zip(prompt).position(|(a, b)| a != b);
         let start = match (reuse, first_changed) {
             (false, _) => Start::Suffix(0),
             (true, None) => Start::Layer(lowest),
-            (true, Some(p)) if lowest == l => Start::Suffix(p),
+            (true, Some(p)) if lowest == l => Start::Suffix(p.min(read.start)),
             (true, Some(_)) => Start::Suffix(0),
         };
         let heads = job.heads.clone().filter(|_| lowest < l);
-        Ok(Prepared { ids, heads, start })
+        Ok(Prepared {
+            ids,
+            heads,
+            start,
+            read,
+            targets,
+        })
     }
 
     fn unembed_rows(&self, readout: &Readout) -> ModelResult<Unembed> {
@@ -408,7 +472,11 @@ impl Model {
         match readout {
             Readout::Full => Ok(Unembed {
                 weight: w.clone(),
-                pick: None,
+                keep: Keep::All,
+            }),
+            Readout::Continuations(_) => Ok(Unembed {
+                weight: w.clone(),
+                keep: Keep::TargetLogProb,
             }),
             Readout::Tokens(ids) | Readout::TokensAndLogsumexp(ids) => {
                 if ids.is_empty() {
@@ -418,13 +486,13 @@ impl Model {
                 if matches!(readout, Readout::TokensAndLogsumexp(_)) {
                     return Ok(Unembed {
                         weight: w.clone(),
-                        pick: Some(ids.iter().map(|&i| i as usize).collect()),
+                        keep: Keep::PickAndLogsumexp(ids.iter().map(|&i| i as usize).collect()),
                     });
                 }
                 let idx = Tensor::new(ids.as_slice(), &self.device)?;
                 Ok(Unembed {
                     weight: w.index_select(&idx, 0)?,
-                    pick: None,
+                    keep: Keep::All,
                 })
             }
         }
@@ -482,8 +550,7 @@ impl Model {
             let t = batch.iter().map(|&j| len(j)).max().unwrap_or(1);
             let ids = self.right_padded(batch.iter().map(|&j| &prepared[j].ids[..]), t)?;
             let x = self.decoder.embed(&ids, 0)?;
-            let last: Vec<usize> = batch.iter().map(|&j| len(j) - 1).collect();
-            self.layers_and_readout(x, 0, 0, None, batch, prepared, &last, unembed, opts)
+            self.layers_and_readout(x, 0, 0, None, batch, prepared, unembed, opts)
         };
         self.for_each_batch(&order, len, opts, pass, out)
     }
@@ -536,9 +603,8 @@ impl Model {
             let t = batch.iter().map(|&j| rest(j)).max().unwrap_or(1);
             let ids = self.right_padded(batch.iter().map(|&j| &prepared[j].ids[p..]), t)?;
             let x = self.decoder.embed(&ids, p)?;
-            let last: Vec<usize> = batch.iter().map(|&j| rest(j) - 1).collect();
             let past = Some(&past[..]);
-            self.layers_and_readout(x, 0, p, past, batch, prepared, &last, unembed, opts)
+            self.layers_and_readout(x, 0, p, past, batch, prepared, unembed, opts)
         };
         self.for_each_batch(&order, rest, opts, pass, out)
     }
@@ -571,8 +637,7 @@ impl Model {
             let x = clean.resid[start]
                 .broadcast_as((n, t, self.info.d_model))?
                 .contiguous()?;
-            let last = vec![t - 1; n];
-            self.layers_and_readout(x, start, 0, None, batch, prepared, &last, unembed, opts)
+            self.layers_and_readout(x, start, 0, None, batch, prepared, unembed, opts)
         };
         self.for_each_batch(&resume, |_| t, opts, resume_pass, out)?;
         let prefix_of = |j: usize| match prepared[j].start {
@@ -601,16 +666,17 @@ impl Model {
                         .collect::<ModelResult<Vec<Kv>>>()
                 })
                 .transpose()?;
-            let last = vec![t - 1 - p; batch.len()];
             let past = past.as_deref();
-            self.layers_and_readout(x, 0, p, past, batch, prepared, &last, unembed, opts)
+            self.layers_and_readout(x, 0, p, past, batch, prepared, unembed, opts)
         };
         self.for_each_batch(&suffix, |j| t - prefix_of(j), opts, suffix_pass, out)
     }
 
-    /// Runs layers `start..L` on `x [N, T, D]` (positions from `pos0`), then reads out row r at
-    /// position `last[r]` (relative to `pos0`): `[N][K]` f32 logits. Row r's positions after
-    /// `last[r]` are padding, skipped by the position-wise parts when there is enough of it.
+    /// Runs layers `start..L` on `x [N, T, D]` (positions from `pos0`), then reads out each row's
+    /// positions `prepared[j].read` (from position 0; every one at or after `pos0`): one f32 row
+    /// per job, `[K]` logits of its last position or `[k]` log-probabilities of its targets. Row
+    /// r's positions after its last read are padding, skipped by the position-wise parts when
+    /// there is enough of it.
     #[allow(clippy::too_many_arguments)]
     fn layers_and_readout(
         &self,
@@ -620,15 +686,22 @@ impl Model {
         past: Option<&[Kv]>,
         batch: &[usize],
         prepared: &[Prepared],
-        last: &[usize],
         unembed: &Unembed,
         opts: &RunOptions,
     ) -> ModelResult<Vec<Vec<f32>>> {
         let l_count = self.info.n_layers;
-        let n = batch.len();
-        let (_, t, d) = x.dims3()?;
-        let lens: Vec<usize> = last.iter().map(|&p| p + 1).collect();
+        let (n, t, d) = x.dims3()?;
+        let reads: Vec<Range<usize>> = batch
+            .iter()
+            .map(|&j| prepared[j].read.start - pos0..prepared[j].read.end - pos0)
+            .collect();
+        let lens: Vec<usize> = reads.iter().map(|r| r.end).collect();
         let ragged = Ragged::new(&lens, t, &self.device)?;
+        // With one read position per row, the last block computes only those positions.
+        let last: Option<Vec<usize>> = reads
+            .iter()
+            .all(|r| r.len() == 1)
+            .then(|| reads.iter().map(|r| r.start).collect());
         for l in start..l_count {
             let op = self.head_op(l, batch, prepared, opts)?;
             let at = BlockAt {
@@ -636,36 +709,51 @@ impl Model {
                 op: op.as_ref(),
                 past: past.map(|p| &p[l]),
                 ragged: ragged.as_ref(),
-                // The last block computes only what the readout reads.
-                readout: (l + 1 == l_count).then_some(last),
+                readout: last.as_deref().filter(|_| l + 1 == l_count),
             };
             x = self.decoder.block(l, &x, at)?.x;
         }
-        let hidden = if start < l_count {
+        let hidden = if start < l_count && last.is_some() {
             x.reshape((n, d))?
         } else {
-            let idx: Vec<u32> = last
+            let idx: Vec<u32> = reads
                 .iter()
                 .enumerate()
-                .map(|(r, &p)| (r * t + p) as u32)
+                .flat_map(|(r, read)| read.clone().map(move |p| (r * t + p) as u32))
                 .collect();
             let idx = Tensor::new(idx.as_slice(), &self.device)?;
             x.reshape((n * t, d))?.index_select(&idx, 0)?
         };
         let hidden = self.decoder.final_norm(&hidden)?;
-        let logits = hidden.matmul(&unembed.weight.t()?)?;
-        let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
-        Ok(match &unembed.pick {
-            None => rows,
-            Some(ids) => rows
+        let logits = hidden.matmul(&unembed.weight.t()?)?.to_dtype(DType::F32)?;
+        let sizes = reads.iter().map(Range::len);
+        match &unembed.keep {
+            Keep::All => Ok(logits.to_vec2::<f32>()?),
+            Keep::PickAndLogsumexp(ids) => Ok(logits
+                .to_vec2::<f32>()?
                 .iter()
                 .map(|row| {
                     let mut out: Vec<f32> = ids.iter().map(|&i| row[i]).collect();
                     out.push(logsumexp(row) as f32);
                     out
                 })
-                .collect(),
-        })
+                .collect()),
+            Keep::TargetLogProb => {
+                let targets: Vec<u32> = batch
+                    .iter()
+                    .flat_map(|&j| prepared[j].targets.iter().copied())
+                    .collect();
+                let lp = target_log_probs(&logits, &targets)?;
+                let mut rest = &lp[..];
+                Ok(sizes
+                    .map(|k| {
+                        let (row, tail) = rest.split_at(k);
+                        rest = tail;
+                        row.to_vec()
+                    })
+                    .collect())
+            }
+        }
     }
 
     /// The head op for layer `l` of a batch, or `None` when every row keeps every head there.
@@ -698,9 +786,30 @@ impl Model {
     }
 }
 
+/// Log-probability (nats) of `targets[p]` under row p of `logits` `[P, V]` f32, computed on the
+/// logits' device: the target's logit minus the row's logsumexp. Returns `[P]`.
+fn target_log_probs(logits: &Tensor, targets: &[u32]) -> ModelResult<Vec<f32>> {
+    let idx = Tensor::new(targets, logits.device())?.unsqueeze(1)?;
+    let max = logits.max_keepdim(1)?;
+    let sum = logits.broadcast_sub(&max)?.exp()?.sum_keepdim(1)?;
+    let lse = (sum.log()? + max)?;
+    let picked = logits.gather(&idx, 1)?;
+    Ok((picked - lse)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::logsumexp;
+    use super::{logsumexp, target_log_probs};
+    use candle_core::{Device, Tensor};
+
+    #[test]
+    fn target_log_probs_by_hand() {
+        // Row 0: logits [0, ln 3] -> p(1) = 3/4; row 1: [ln 2, 0] -> p(0) = 2/3.
+        let logits = Tensor::new(&[[0f32, 3f32.ln()], [2f32.ln(), 0.0]], &Device::Cpu).unwrap();
+        let lp = target_log_probs(&logits, &[1, 0]).unwrap();
+        assert!((f64::from(lp[0]) - 0.75f64.ln()).abs() < 1e-6, "{lp:?}");
+        assert!((f64::from(lp[1]) - (2.0f64 / 3.0).ln()).abs() < 1e-6, "{lp:?}");
+    }
 
     #[test]
     fn logsumexp_matches_the_definition() {
