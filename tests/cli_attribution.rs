@@ -84,6 +84,7 @@ impl Fixture {
             limit: None,
             shots: 0,
             strict: true,
+            format: None,
         })
         .unwrap();
         let scorer = TaskScorer::new(&model, &task.items, RunOptions::default()).unwrap();

@@ -55,6 +55,7 @@ fn agree_with_the_harness(shots: usize) {
         limit: Some(4),
         shots,
         strict: true,
+        format: None,
     })
     .unwrap();
     assert_eq!(task.items.len(), rows.len());

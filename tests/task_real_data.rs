@@ -23,6 +23,7 @@ fn spec(task: TaskName, dir: &Path, split: Split) -> TaskSpec {
         limit: None,
         shots: 0,
         strict: true,
+        format: None,
     }
 }
 

@@ -45,6 +45,7 @@ fn head_values_match_hand_computed_values_from_full_logits() {
         limit: Some(6),
         shots: 0,
         strict: true,
+        format: None,
     })
     .unwrap();
     let golds = task.golds();

@@ -1,63 +1,82 @@
-//! [`TaskScorer`]: one model, one fixed question set, many head masks -> candidate logits.
+//! [`TaskScorer`]: one model, one fixed question set, many head masks -> candidate scores.
 
 use super::head_players::HeadPlayers;
 use super::jobs::JOBS_PER_CALL;
 use crate::model::{HeadScales, Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
-use crate::task::{CandidateLogits, CandidateValue, TaskItem, ValueKind};
+use crate::task::{CandidateLogits, CandidateValue, Scoring, TaskItem, ValueKind};
 use crate::{Error, Result};
 
 /// Scores a fixed set of task items under head masks `[L, H]` (1 keep, 0 ablate).
 ///
-/// Each continuation is scored by its first token at the prompt's last position, so one forward
-/// pass per (mask, question) scores every candidate, as lm-evaluation-harness does for one-token
-/// continuations.
+/// Letters ([`Scoring::FirstToken`]): each continuation is scored by its first token at the
+/// prompt's last position, so one forward pass per (mask, question) scores every candidate, as
+/// lm-evaluation-harness does for one-token continuations. Cloze ([`Scoring::Continuation`]): one
+/// request per (mask, question, choice), its continuation's log-likelihood summed over its tokens
+/// from one teacher-forced pass; the choices of a question share their context's pass.
 pub struct TaskScorer<'m> {
     model: &'m Model,
     prompts: Vec<Vec<u32>>,
-    /// Per question: index into `readout_ids` of each candidate's first token.
-    candidates: Vec<Vec<usize>>,
-    readout_ids: Vec<u32>,
+    layout: Layout,
     options: RunOptions,
     progress: bool,
 }
 
+/// How a scorer's passes map onto candidates.
+enum Layout {
+    /// One prompt per question; `candidates[q][k]` indexes `readout_ids`.
+    FirstToken {
+        candidates: Vec<Vec<usize>>,
+        readout_ids: Vec<u32>,
+    },
+    /// One prompt per (question, choice), in order; `targets[r]` are request r's continuation
+    /// tokens, `n_choices[q]` the requests of question q, `lengths` each answer's characters.
+    Continuation {
+        targets: Vec<Vec<u32>>,
+        n_choices: Vec<usize>,
+        lengths: Vec<f64>,
+    },
+}
+
+/// lm-evaluation-harness's tokenisation of a (context, continuation) pair (`_encode_pair`):
+/// the context's trailing white space moves to the continuation, the whole string is encoded,
+/// and the continuation is what follows the context's own encoding. An empty context is the
+/// model's prefix token (BOS, else EOS). Returns (context ids, continuation ids).
+pub fn encode_pair(model: &Model, context: &str, continuation: &str) -> Result<(Vec<u32>, Vec<u32>)> {
+    if context.is_empty() {
+        let special = &model.info().special;
+        let prefix = special.bos.or(special.eos).ok_or_else(|| {
+            Error::invalid(
+                "context",
+                "an empty context needs the model's BOS or EOS token, and it has neither",
+            )
+        })?;
+        return Ok((vec![prefix], model.encode(continuation)?));
+    }
+    let kept = context.trim_end_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
+    let moved = &context[kept.len()..];
+    let whole = model.encode(&format!("{kept}{moved}{continuation}"))?;
+    let context_ids = model.encode(kept)?;
+    let split = context_ids.len().min(whole.len());
+    Ok((context_ids, whole[split..].to_vec()))
+}
+
 impl<'m> TaskScorer<'m> {
-    /// Tokenizes every item's prompt and the first token of each continuation.
-    pub fn new(model: &'m Model, items: &[TaskItem], options: RunOptions) -> Result<Self> {
-        let mut readout_ids: Vec<u32> = Vec::new();
-        let mut prompts = Vec::with_capacity(items.len());
-        let mut candidates = Vec::with_capacity(items.len());
-        for item in items {
-            prompts.push(model.encode(&item.prompt)?);
-            let mut cand = Vec::with_capacity(item.continuations.len());
-            for c in &item.continuations {
-                let ids = model.encode(c)?;
-                let first = *ids.first().ok_or_else(|| {
-                    Error::invalid(
-                        "continuation",
-                        format!(
-                            "`{c}` of {} row {} encodes to no token",
-                            item.subject, item.row
-                        ),
-                    )
-                })?;
-                let pos = match readout_ids.iter().position(|&t| t == first) {
-                    Some(p) => p,
-                    None => {
-                        readout_ids.push(first);
-                        readout_ids.len() - 1
-                    }
-                };
-                cand.push(pos);
-            }
-            candidates.push(cand);
-        }
+    /// Tokenizes every item's requests for `scoring`.
+    pub fn new(
+        model: &'m Model,
+        items: &[TaskItem],
+        scoring: Scoring,
+        options: RunOptions,
+    ) -> Result<Self> {
+        let (prompts, layout) = match scoring {
+            Scoring::FirstToken => first_token_layout(model, items)?,
+            Scoring::Continuation => continuation_layout(model, items)?,
+        };
         Ok(TaskScorer {
             model,
             prompts,
-            candidates,
-            readout_ids,
+            layout,
             options,
             progress: false,
         })
@@ -71,27 +90,63 @@ impl<'m> TaskScorer<'m> {
 
     /// Number of questions Q.
     pub fn n_questions(&self) -> usize {
-        self.prompts.len()
+        match &self.layout {
+            Layout::FirstToken { candidates, .. } => candidates.len(),
+            Layout::Continuation { n_choices, .. } => n_choices.len(),
+        }
     }
 
-    /// Candidate logits `[M][Q][K_q]` for `M` head-scale rows (each `[L, H]`, or `None` for the
-    /// unmasked model), with the full-vocabulary logsumexp `[M][Q]` when `with_logsumexp`.
+    /// Candidate scores `[M][Q][K_q]` for `M` head-scale rows (each `[L, H]`, or `None` for the
+    /// unmasked model): letter logits (with the full-vocabulary logsumexp `[M][Q]` when
+    /// `with_logsumexp`), or the choices' log-likelihoods.
     pub fn score(
         &self,
         heads: &[Option<HeadScales>],
         with_logsumexp: bool,
     ) -> Result<CandidateLogits> {
-        let readout = if with_logsumexp {
-            Readout::TokensAndLogsumexp(self.readout_ids.clone())
-        } else {
-            Readout::Tokens(self.readout_ids.clone())
+        let readout = match &self.layout {
+            Layout::FirstToken { readout_ids, .. } if with_logsumexp => {
+                Readout::TokensAndLogsumexp(readout_ids.clone())
+            }
+            Layout::FirstToken { readout_ids, .. } => Readout::Tokens(readout_ids.clone()),
+            Layout::Continuation { targets, .. } => Readout::Continuations(targets.clone()),
         };
+        let rows = self.run(heads, &readout)?;
+        match &self.layout {
+            Layout::FirstToken {
+                candidates,
+                readout_ids,
+            } => {
+                let mut data = Vec::with_capacity(rows.len() * 4);
+                let mut lse = with_logsumexp.then(|| Vec::with_capacity(rows.len()));
+                for (k, row) in rows.iter().enumerate() {
+                    data.extend(candidates[k % candidates.len()].iter().map(|&c| row[c]));
+                    if let Some(l) = lse.as_mut() {
+                        l.push(row[readout_ids.len()]);
+                    }
+                }
+                let n_choices: Vec<usize> = candidates.iter().map(Vec::len).collect();
+                CandidateLogits::new(&n_choices, data, lse)
+            }
+            Layout::Continuation {
+                n_choices, lengths, ..
+            } => {
+                let data = rows
+                    .iter()
+                    .map(|row| row.iter().map(|&x| f64::from(x)).sum::<f64>() as f32)
+                    .collect();
+                CandidateLogits::loglikelihoods(n_choices, data, lengths.clone())
+            }
+        }
+    }
+
+    /// Runs every prompt under every head-scale row: `[M * prompts]` readout rows, mask-major.
+    fn run(&self, heads: &[Option<HeadScales>], readout: &Readout) -> Result<Vec<Vec<f32>>> {
         let q = self.prompts.len();
         let bar = crate::progress::bar((heads.len() * q) as u64, "forward passes", self.progress);
-        let mut data = Vec::with_capacity(heads.len() * q * 4);
-        let mut lse = with_logsumexp.then(|| Vec::with_capacity(heads.len() * q));
-        // Many masks per call: each question's clean run (layer reuse) serves every mask of the
-        // chunk, and a lone mask's questions run batched together.
+        let mut rows = Vec::with_capacity(heads.len() * q);
+        // Many masks per call: each prompt's clean run (layer reuse) serves every mask of the
+        // chunk, and a lone mask's prompts run batched together.
         let masks_per_call = (JOBS_PER_CALL / q.max(1)).max(1);
         for chunk in heads.chunks(masks_per_call) {
             let jobs: Vec<Job> = chunk
@@ -104,22 +159,14 @@ impl<'m> TaskScorer<'m> {
                     })
                 })
                 .collect();
-            let rows = self
-                .model
-                .run(&self.prompts, &jobs, &readout, &self.options)?;
-            for (k, row) in rows.iter().enumerate() {
-                for &c in &self.candidates[k % q] {
-                    data.push(row[c]);
-                }
-                if let Some(l) = lse.as_mut() {
-                    l.push(row[self.readout_ids.len()]);
-                }
-            }
+            rows.extend(
+                self.model
+                    .run(&self.prompts, &jobs, readout, &self.options)?,
+            );
             bar.inc(jobs.len() as u64);
         }
         bar.finish_and_clear();
-        let n_choices: Vec<usize> = self.candidates.iter().map(Vec::len).collect();
-        CandidateLogits::new(&n_choices, data, lse)
+        Ok(rows)
     }
 
     /// A [`ValueFunction`] over all `L * H` head players: mask bit 1 keeps a head, 0 zeroes it.
@@ -147,4 +194,80 @@ impl<'m> TaskScorer<'m> {
             self.score(&heads, kind.needs_logsumexp())
         })
     }
+}
+
+/// Prompts and layout of the letter scoring: each prompt, each continuation's first token.
+fn first_token_layout(model: &Model, items: &[TaskItem]) -> Result<(Vec<Vec<u32>>, Layout)> {
+    let mut readout_ids: Vec<u32> = Vec::new();
+    let mut prompts = Vec::with_capacity(items.len());
+    let mut candidates = Vec::with_capacity(items.len());
+    for item in items {
+        prompts.push(model.encode(item.prompt())?);
+        let mut cand = Vec::with_capacity(item.n_choices());
+        for k in 0..item.n_choices() {
+            let c = item.continuation(k);
+            let ids = model.encode(c)?;
+            let first = *ids.first().ok_or_else(|| {
+                Error::invalid(
+                    "continuation",
+                    format!(
+                        "`{c}` of {} row {} encodes to no token",
+                        item.subject, item.row
+                    ),
+                )
+            })?;
+            let pos = match readout_ids.iter().position(|&t| t == first) {
+                Some(p) => p,
+                None => {
+                    readout_ids.push(first);
+                    readout_ids.len() - 1
+                }
+            };
+            cand.push(pos);
+        }
+        candidates.push(cand);
+    }
+    Ok((
+        prompts,
+        Layout::FirstToken {
+            candidates,
+            readout_ids,
+        },
+    ))
+}
+
+/// Prompts and layout of the cloze scoring: per (question, choice), the context and every
+/// continuation token but the last, and the continuation tokens as targets.
+fn continuation_layout(model: &Model, items: &[TaskItem]) -> Result<(Vec<Vec<u32>>, Layout)> {
+    let mut prompts = Vec::new();
+    let mut targets = Vec::new();
+    let mut lengths = Vec::new();
+    for item in items {
+        for k in 0..item.n_choices() {
+            let (mut context, continuation) =
+                encode_pair(model, item.context(k), item.continuation(k))?;
+            if continuation.is_empty() {
+                return Err(Error::invalid(
+                    "continuation",
+                    format!(
+                        "choice {k} of {} row {} ({}) encodes to no token",
+                        item.subject, item.row, item.source
+                    ),
+                ));
+            }
+            context.extend_from_slice(&continuation[..continuation.len() - 1]);
+            prompts.push(context);
+            targets.push(continuation);
+            lengths.push(item.choices[k].chars().count() as f64);
+        }
+    }
+    let n_choices = items.iter().map(TaskItem::n_choices).collect();
+    Ok((
+        prompts,
+        Layout::Continuation {
+            targets,
+            n_choices,
+            lengths,
+        },
+    ))
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use spex::ablate::TaskScorer;
 use spex::io::write_json;
-use spex::task::{evaluate, Evaluation};
+use spex::task::{evaluate, Evaluation, TaskItem};
 
 use super::ablation_args::AblationArgs;
 use super::logits::parse_head_mask;
@@ -31,7 +31,8 @@ pub struct EvalArgs {
     /// Zero or mean ablation of the masked heads.
     #[command(flatten)]
     pub ablation: AblationArgs,
-    /// Write per-question predictions, letter log-probs and accuracy to this JSON file.
+    /// Write per-question predictions (gold, pred, pred_norm), log-likelihoods per choice, answer
+    /// lengths and the accuracies to this JSON file.
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Most prompt tokens per forward batch (bounds memory). Default: 1024 on the CPU, where
@@ -47,10 +48,13 @@ struct EvalReport<'a> {
     model: String,
     task: String,
     split: String,
+    format: &'static str,
     shots: u8,
     head_mask: Option<&'a str>,
     ablation: &'a str,
     accuracy: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acc_norm: Option<f64>,
     #[serde(flatten)]
     evaluation: &'a Evaluation,
 }
@@ -64,16 +68,17 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         None => None,
         Some(spec) => Some(parse_head_mask(spec, info.n_layers, info.n_heads)?),
     };
-    let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
+    let prompts: Vec<&str> = task.items.iter().map(TaskItem::prompt).collect();
     let options = args
         .ablation
         .run_options(&model, args.max_batch_tokens, &prompts)?;
-    let scorer = TaskScorer::new(&model, &task.items, options)?.with_progress(true);
+    let scorer =
+        TaskScorer::new(&model, &task.items, task.scoring, options)?.with_progress(true);
     let start = Instant::now();
     let logits = scorer.score(&[heads], true)?;
     let seconds = start.elapsed().as_secs_f64();
     let evaluation = evaluate(&task.items, &logits, 0)?;
-    print!("{}", evaluation.render_table());
+    print!("{}", evaluation.render_table(task.reports_acc_norm));
     eprintln!(
         "scored {} questions in {seconds:.2} s ({:.2} questions/s)",
         task.items.len(),
@@ -84,10 +89,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             model: args.model.label(),
             task: task.name.to_string(),
             split: format!("{:?}", args.task.spec().split).to_lowercase(),
+            format: task.format.name(),
             shots: args.task.shots,
             head_mask: args.head_mask.as_deref(),
             ablation: args.ablation.label(),
             accuracy: evaluation.total.accuracy,
+            acc_norm: evaluation.total.acc_norm.filter(|_| task.reports_acc_norm),
             evaluation: &evaluation,
         };
         write_json(path, &report)?;

@@ -1,13 +1,16 @@
 //! `--task ... --subjects ... --split ... --limit ... --shots ... --strict`: the task options
 //! shared by `spex eval` and the attribution commands.
 
-use spex::task::{default_data_dir, load_task, LoadedTask, Split, Subjects, TaskName, TaskSpec};
+use spex::task::{
+    default_data_dir, load_task, Format, LoadedTask, Split, Subjects, TaskName, TaskSpec,
+};
 use std::path::PathBuf;
 
 /// Which questions to evaluate and how to prompt them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TaskArgs {
-    /// Data set: mmlu, arc-easy, arc-challenge, sciq, sst2, or jsonl:PATH (MMLU-form rows).
+    /// Data set: mmlu, arc-easy, arc-challenge, sciq, openbookqa, piqa, hellaswag, winogrande,
+    /// boolq, copa, sst2, or jsonl:PATH (MMLU-form rows).
     #[arg(long, default_value = "mmlu", value_parser = parse_task)]
     pub task: TaskName,
 
@@ -21,7 +24,7 @@ pub struct TaskArgs {
     pub subjects: Subjects,
 
     /// Split to evaluate: test, validation (val) or dev [default: test for mmlu and jsonl:,
-    /// validation for the sets that ship only that split (arc-easy, arc-challenge, sciq, sst2)].
+    /// validation for the other sets, whose data ships only that split].
     #[arg(long, value_parser = parse_split)]
     pub split: Option<Split>,
 
@@ -36,6 +39,12 @@ pub struct TaskArgs {
     /// Make malformed rows an error (by default they are reported with file and line, then skipped).
     #[arg(long)]
     pub strict: bool,
+
+    /// Prompt format: `cloze` (lm-evaluation-harness's task template: each answer's text scored
+    /// by its log-likelihood; acc and acc_norm) or `letters` (the MMLU layout, one letter per
+    /// choice) [default: letters for mmlu and jsonl:, cloze for the others].
+    #[arg(long, value_parser = parse_format)]
+    pub format: Option<Format>,
 }
 
 impl TaskArgs {
@@ -49,6 +58,7 @@ impl TaskArgs {
             limit: self.limit,
             shots: usize::from(self.shots),
             strict: self.strict,
+            format: self.format,
         }
     }
 
@@ -70,6 +80,10 @@ fn parse_task(s: &str) -> Result<TaskName, String> {
 }
 
 fn parse_subjects(s: &str) -> Result<Subjects, String> {
+    s.parse().map_err(|e: spex::Error| e.to_string())
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
     s.parse().map_err(|e: spex::Error| e.to_string())
 }
 

@@ -10,7 +10,7 @@ use super::ablation::Ablation;
 use crate::ablate::{HeadPlayers, TaskScorer};
 use crate::model::{Model, RunOptions};
 use crate::sparse::ValueFunction;
-use crate::task::{LoadedTask, TaskSpec, ValueKind};
+use crate::task::{Format, LoadedTask, Scoring, TaskItem, TaskSpec, ValueKind};
 use crate::{Error, Result};
 
 /// Forward passes (mask x question) per stored batch: a crash loses at most this much work.
@@ -66,7 +66,7 @@ impl HeadValues {
                 format!("{}: no questions selected", task.name),
             ));
         }
-        let prompts: Vec<&str> = task.items.iter().map(|it| it.prompt.as_str()).collect();
+        let prompts: Vec<&str> = task.items.iter().map(TaskItem::prompt).collect();
         let run_options = options.ablation.run_options(
             &model,
             options.mean_prompts.as_deref(),
@@ -94,9 +94,12 @@ impl HeadValues {
             "ablation": options.ablation.label(),
             "mean_prompts": options.mean_prompts.as_ref().map(|p| p.display().to_string()),
         });
-        // Absent for every head, so the stores of runs over all heads keep their header.
+        // Absent for every head and for letters, so earlier stores keep their header.
         if !players.is_all() {
             identity["layers"] = json!(players.to_string());
+        }
+        if task.format != Format::Letters {
+            identity["format"] = json!(task.format.name());
         }
         Ok(HeadValues {
             model,
@@ -133,12 +136,22 @@ impl HeadValues {
 
     /// A scorer of the questions (no progress bar of its own).
     pub fn scorer(&self) -> Result<TaskScorer<'_>> {
-        TaskScorer::new(&self.model, &self.task.items, self.options.clone())
+        TaskScorer::new(
+            &self.model,
+            &self.task.items,
+            self.task.scoring,
+            self.options.clone(),
+        )
     }
 
-    /// Masks per stored batch: about [`PASSES_PER_BATCH`] forward passes.
+    /// Masks per stored batch: about [`PASSES_PER_BATCH`] forward passes (one per question, or
+    /// per choice in the cloze format).
     pub fn per_batch(&self) -> usize {
-        (PASSES_PER_BATCH / self.task.items.len().max(1)).max(1)
+        let passes = match self.task.scoring {
+            Scoring::FirstToken => self.task.items.len(),
+            Scoring::Continuation => self.task.items.iter().map(TaskItem::n_choices).sum(),
+        };
+        (PASSES_PER_BATCH / passes.max(1)).max(1)
     }
 
     /// Checks that a plan or spectrum over `n` players (read from `source`) fits the players.
@@ -155,7 +168,7 @@ impl HeadValues {
     }
 }
 
-/// FNV-1a (64-bit) over every prompt, continuation and gold: names the exact question set.
+/// FNV-1a (64-bit) over every context, continuation and gold: names the exact question set.
 fn questions_digest(task: &LoadedTask) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
@@ -165,7 +178,9 @@ fn questions_digest(task: &LoadedTask) -> String {
         }
     };
     for item in &task.items {
-        eat(item.prompt.as_bytes());
+        for c in &item.contexts {
+            eat(c.as_bytes());
+        }
         for c in &item.continuations {
             eat(c.as_bytes());
         }

@@ -2,9 +2,10 @@
 //! limit and shots; the result is a [`LoadedTask`] of prompts ready to score.
 
 use super::prompt::{
-    letter_continuations, mc_prompt, mmlu_description, sst2_continuations, sst2_prompt,
+    letter_continuations, letters, mc_prompt, mmlu_description, sst2_continuations, sst2_prompt,
 };
-use super::question::{MalformedRow, McQuestion, SentimentExample, TaskItem};
+use super::question::{MalformedRow, McQuestion, Sentiment, SentimentExample, TaskItem};
+use super::cloze::{read_cloze_jsonl, ClozeTemplate};
 use super::read::{read_mc_jsonl, read_mmlu_csv, read_sst2_jsonl, Schema};
 pub use crate::home::default_data_dir;
 use crate::{Error, Result};
@@ -25,6 +26,18 @@ pub enum TaskName {
     ArcChallenge,
     /// SciQ, from `<data>/sciq/<split>.jsonl`.
     Sciq,
+    /// OpenBookQA, from `<data>/openbookqa/<split>.jsonl`.
+    OpenBookQa,
+    /// PIQA, from `<data>/piqa/<split>.jsonl`.
+    Piqa,
+    /// HellaSwag, from `<data>/hellaswag/<split>.jsonl`.
+    Hellaswag,
+    /// WinoGrande (xl), from `<data>/winogrande/<split>.jsonl`.
+    Winogrande,
+    /// BoolQ, from `<data>/boolq/<split>.jsonl`.
+    Boolq,
+    /// COPA, from `<data>/copa/<split>.jsonl`.
+    Copa,
     /// SST-2 sentiment, from `<data>/sst2/<split>.jsonl`.
     Sst2,
     /// Any JSONL file of MMLU-form rows (see [`Schema::Generic`]): `jsonl:PATH`.
@@ -38,17 +51,20 @@ impl FromStr for TaskName {
         if let Some(path) = s.strip_prefix("jsonl:") {
             return Ok(TaskName::Jsonl(PathBuf::from(path)));
         }
-        match s {
-            "mmlu" => Ok(TaskName::Mmlu),
-            "arc-easy" | "arc_easy" => Ok(TaskName::ArcEasy),
-            "arc-challenge" | "arc_challenge" => Ok(TaskName::ArcChallenge),
-            "sciq" => Ok(TaskName::Sciq),
-            "sst2" | "sst-2" => Ok(TaskName::Sst2),
-            _ => Err(Error::invalid(
-                "task",
-                format!("unknown task `{s}`; expected mmlu, arc-easy, arc-challenge, sciq, sst2 or jsonl:PATH"),
-            )),
-        }
+        let normal = s.replace('_', "-");
+        TaskName::NAMED
+            .into_iter()
+            .find(|t| t.to_string() == normal || (normal == "sst-2" && *t == TaskName::Sst2))
+            .ok_or_else(|| {
+                let names: Vec<String> = TaskName::NAMED.iter().map(|t| t.to_string()).collect();
+                Error::invalid(
+                    "task",
+                    format!(
+                        "unknown task `{s}`; expected {} or jsonl:PATH",
+                        names.join(", ")
+                    ),
+                )
+            })
     }
 }
 
@@ -58,35 +74,135 @@ impl fmt::Display for TaskName {
             TaskName::Mmlu => f.write_str("mmlu"),
             TaskName::ArcEasy => f.write_str("arc-easy"),
             TaskName::ArcChallenge => f.write_str("arc-challenge"),
-            TaskName::Sciq => f.write_str("sciq"),
-            TaskName::Sst2 => f.write_str("sst2"),
             TaskName::Jsonl(p) => write!(f, "jsonl:{}", p.display()),
+            named => f.write_str(&named.folder().unwrap_or_default().replace('_', "-")),
         }
     }
 }
 
 impl TaskName {
+    /// Every task with a name (all but `jsonl:`), in help order.
+    pub const NAMED: [TaskName; 11] = [
+        TaskName::Mmlu,
+        TaskName::ArcEasy,
+        TaskName::ArcChallenge,
+        TaskName::Sciq,
+        TaskName::OpenBookQa,
+        TaskName::Piqa,
+        TaskName::Hellaswag,
+        TaskName::Winogrande,
+        TaskName::Boolq,
+        TaskName::Copa,
+        TaskName::Sst2,
+    ];
+
     /// The split evaluated when none is asked for: MMLU's test split (as lm-eval), the
     /// validation split of the sets whose data ships only that one, test for `jsonl:`.
     pub fn default_split(&self) -> Split {
         match self {
             TaskName::Mmlu | TaskName::Jsonl(_) => Split::Test,
-            TaskName::ArcEasy | TaskName::ArcChallenge | TaskName::Sciq | TaskName::Sst2 => {
-                Split::Validation
-            }
+            _ => Split::Validation,
         }
     }
 
-    /// The folder under the data directory (`arc_easy`, ...); `None` for `mmlu` and `jsonl:`.
+    /// The formats the task can be prompted in, the default first: letters for MMLU and
+    /// `jsonl:`, the harness's cloze format (letters too where the rows are questions with
+    /// choices) for the others.
+    pub fn formats(&self) -> &'static [Format] {
+        match self {
+            TaskName::Mmlu | TaskName::Jsonl(_) => &[Format::Letters],
+            TaskName::ArcEasy | TaskName::ArcChallenge | TaskName::Sciq | TaskName::OpenBookQa => {
+                &[Format::Cloze, Format::Letters]
+            }
+            _ => &[Format::Cloze],
+        }
+    }
+
+    /// The harness template of the task's cloze format; `None` for MMLU, SST-2 and `jsonl:`.
+    pub fn cloze_template(&self) -> Option<ClozeTemplate> {
+        match self {
+            TaskName::ArcEasy | TaskName::ArcChallenge => Some(ClozeTemplate::Arc),
+            TaskName::Sciq => Some(ClozeTemplate::Sciq),
+            TaskName::OpenBookQa => Some(ClozeTemplate::OpenBookQa),
+            TaskName::Piqa => Some(ClozeTemplate::Piqa),
+            TaskName::Hellaswag => Some(ClozeTemplate::Hellaswag),
+            TaskName::Winogrande => Some(ClozeTemplate::Winogrande),
+            TaskName::Boolq => Some(ClozeTemplate::Boolq),
+            TaskName::Copa => Some(ClozeTemplate::Copa),
+            TaskName::Mmlu | TaskName::Sst2 | TaskName::Jsonl(_) => None,
+        }
+    }
+
+    /// The folder under the data directory (`arc_easy`, ...); `None` for `jsonl:`.
     fn folder(&self) -> Option<&'static str> {
         match self {
+            TaskName::Mmlu => Some("mmlu"),
             TaskName::ArcEasy => Some("arc_easy"),
             TaskName::ArcChallenge => Some("arc_challenge"),
             TaskName::Sciq => Some("sciq"),
+            TaskName::OpenBookQa => Some("openbookqa"),
+            TaskName::Piqa => Some("piqa"),
+            TaskName::Hellaswag => Some("hellaswag"),
+            TaskName::Winogrande => Some("winogrande"),
+            TaskName::Boolq => Some("boolq"),
+            TaskName::Copa => Some("copa"),
             TaskName::Sst2 => Some("sst2"),
-            TaskName::Mmlu | TaskName::Jsonl(_) => None,
+            TaskName::Jsonl(_) => None,
         }
     }
+}
+
+/// How a task's questions are put to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The MMLU layout: the question, lettered choices, `"Answer:"`; each choice scored by its
+    /// letter's token (`" A"`), one pass per question.
+    Letters,
+    /// lm-evaluation-harness's cloze template: each choice's text scored as a continuation of the
+    /// context by its summed log-likelihood (`acc`, `acc_norm`).
+    Cloze,
+}
+
+impl Format {
+    /// The CLI name (`letters`, `cloze`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Letters => "letters",
+            Format::Cloze => "cloze",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [Format::Letters, Format::Cloze]
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "format",
+                    format!("unknown format `{s}`; expected letters or cloze"),
+                )
+            })
+    }
+}
+
+/// How a loaded task's candidates are scored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scoring {
+    /// By each continuation's first token at the context's last position: one pass per
+    /// question (letters, SST-2's one-word answers).
+    FirstToken,
+    /// By each continuation's log-likelihood, summed over its tokens: one request per choice.
+    Continuation,
 }
 
 /// A data split.
@@ -192,6 +308,31 @@ pub struct TaskSpec {
     pub shots: usize,
     /// Make any malformed row an error instead of a reported, skipped row.
     pub strict: bool,
+    /// The prompt format; `None` takes the task's default ([`TaskName::formats`]).
+    pub format: Option<Format>,
+}
+
+impl TaskSpec {
+    /// The format used: the one asked for, if the task has it, else the task's default.
+    pub fn format(&self) -> Result<Format> {
+        let formats = self.task.formats();
+        match self.format {
+            None => Ok(formats[0]),
+            Some(f) if formats.contains(&f) => Ok(f),
+            Some(f) => Err(Error::invalid(
+                "format",
+                format!(
+                    "task `{}` has no `{f}` format; it has {}",
+                    self.task,
+                    formats
+                        .iter()
+                        .map(|f| f.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
 }
 
 /// A task ready to score: prompts, continuations and gold answers, plus the rows skipped.
@@ -201,6 +342,12 @@ pub struct LoadedTask {
     pub name: String,
     /// The questions in order (subjects sorted by name, rows in file order).
     pub items: Vec<TaskItem>,
+    /// The format the prompts are in.
+    pub format: Format,
+    /// How the candidates are scored.
+    pub scoring: Scoring,
+    /// Whether the harness reports `acc_norm` for this task and format.
+    pub reports_acc_norm: bool,
     /// Rows that could not be read (empty under `strict`), sorted by file and line.
     pub malformed: Vec<MalformedRow>,
 }
@@ -215,10 +362,13 @@ impl LoadedTask {
 /// Loads the questions `spec` selects and builds their prompts.
 pub fn load_task(spec: &TaskSpec) -> Result<LoadedTask> {
     let mut malformed = Vec::new();
-    let items = match &spec.task {
-        TaskName::Mmlu => load_mmlu(spec, &mut malformed)?,
-        TaskName::Sst2 => load_sst2(spec, &mut malformed)?,
-        TaskName::Jsonl(path) => {
+    let format = spec.format()?;
+    let template = spec.task.cloze_template().filter(|_| format == Format::Cloze);
+    let items = match (template, &spec.task) {
+        (Some(template), _) => load_cloze(spec, template, &mut malformed)?,
+        (None, TaskName::Mmlu) => load_mmlu(spec, &mut malformed)?,
+        (None, TaskName::Sst2) => load_sst2(spec, &mut malformed)?,
+        (None, TaskName::Jsonl(path)) => {
             let rows = read_mc_jsonl(
                 path,
                 Schema::Generic,
@@ -229,7 +379,7 @@ pub fn load_task(spec: &TaskSpec) -> Result<LoadedTask> {
             let rows = filter_subjects(rows, &spec.subjects)?;
             mc_items(spec, rows, None, &|s| mmlu_description(s))?
         }
-        task => {
+        (None, task) => {
             let folder = task.folder().unwrap_or_default();
             let (schema, range): (Schema, RangeInclusive<usize>) = match task {
                 TaskName::Sciq => (Schema::Sciq, 4..=4),
@@ -260,11 +410,42 @@ pub fn load_task(spec: &TaskSpec) -> Result<LoadedTask> {
             ));
         }
     }
+    let scoring = match template {
+        Some(_) => Scoring::Continuation,
+        None => Scoring::FirstToken,
+    };
     Ok(LoadedTask {
         name: spec.task.to_string(),
         items,
+        format,
+        scoring,
+        reports_acc_norm: template.is_some_and(ClozeTemplate::reports_acc_norm),
         malformed,
     })
+}
+
+/// Reads a cloze task's split through its harness template (zero-shot, as the harness's
+/// defaults) and keeps the first `limit` rows.
+fn load_cloze(
+    spec: &TaskSpec,
+    template: ClozeTemplate,
+    malformed: &mut Vec<MalformedRow>,
+) -> Result<Vec<TaskItem>> {
+    let folder = spec.task.folder().unwrap_or_default();
+    check_only_subject(&spec.subjects, folder)?;
+    if spec.shots > 0 {
+        return Err(Error::invalid(
+            "shots",
+            format!(
+                "the cloze format is zero-shot (as the harness's default `{folder}` task); use \
+                 0 shots, or the letter format where the task has one"
+            ),
+        ));
+    }
+    let path = split_file(&spec.data_dir.join(folder), spec.split)?;
+    let mut items = read_cloze_jsonl(&path, template, folder, malformed)?;
+    items.truncate(spec.limit.unwrap_or(usize::MAX));
+    Ok(items)
 }
 
 fn file_stem(path: &Path) -> String {
@@ -378,8 +559,9 @@ fn mc_items(
             items.push(TaskItem {
                 subject: q.subject.clone(),
                 row: q.row,
-                prompt: mc_prompt(&description(subject), &shots, q),
+                contexts: vec![mc_prompt(&description(subject), &shots, q)],
                 continuations: letter_continuations(q.choices.len()),
+                choices: letters(q.choices.len()),
                 gold: q.answer,
                 source: q.source.clone(),
             });
@@ -555,8 +737,12 @@ fn load_sst2(spec: &TaskSpec, malformed: &mut Vec<MalformedRow>) -> Result<Vec<T
         items.push(TaskItem {
             subject: "sst2".into(),
             row: x.row,
-            prompt: sst2_prompt(&shots, x),
+            contexts: vec![sst2_prompt(&shots, x)],
             continuations: sst2_continuations(),
+            choices: [Sentiment::Negative, Sentiment::Positive]
+                .iter()
+                .map(|s| s.word().to_string())
+                .collect(),
             gold: x.label.index(),
             source: x.source.clone(),
         });
@@ -588,6 +774,7 @@ mod tests {
             limit: None,
             shots: 0,
             strict: false,
+            format: None,
         }
     }
 
@@ -634,7 +821,7 @@ mod tests {
         assert_eq!(t.golds(), [0, 1]);
         assert_eq!(t.items[1].row, 1);
         assert_eq!(
-            t.items[1].prompt,
+            t.items[1].prompt(),
             "The following are multiple choice questions (with answers) about college physics.\n\n\
              D0\nA. D0a\nB. D0b\nC. D0c\nD. D0d\nAnswer: D\n\n\
              D1\nA. D1a\nB. D1b\nC. D1c\nD. D1d\nAnswer: B\n\n\
@@ -661,7 +848,7 @@ mod tests {
             let strip = |t: &LoadedTask| {
                 t.items
                     .iter()
-                    .map(|i| (i.subject.clone(), i.row, i.prompt.clone(), i.gold))
+                    .map(|i| (i.subject.clone(), i.row, i.prompt().to_string(), i.gold))
                     .collect::<Vec<_>>()
             };
             assert_eq!(strip(&ta), strip(&tb));
@@ -736,16 +923,21 @@ mod tests {
         let mut s = spec(TaskName::ArcEasy, dir.path());
         s.split = Split::Validation;
         s.shots = 1;
+        // The default cloze format is zero-shot; the letter format takes shots.
+        let err = load_task(&s).unwrap_err().to_string();
+        assert!(err.contains("`shots`") && err.contains("letter"), "{err}");
+        s.format = Some(Format::Letters);
         let t = load_task(&s).unwrap();
+        assert_eq!((t.format, t.scoring), (Format::Letters, Scoring::FirstToken));
         assert_eq!(t.golds(), [0, 2, 1]);
         assert_eq!(t.items[0].continuations, [" A", " B", " C"]);
         let desc = "The following are multiple choice questions (with answers) about science.\n\n";
         // Q0's shot is Q1 (itself skipped); the others' shot is Q0.
         assert_eq!(
-            t.items[0].prompt,
+            t.items[0].prompt(),
             format!("{desc}Q1\nA. x\nB. y\nC. z\nAnswer: C\n\nQ0\nA. x\nB. y\nC. z\nAnswer:")
         );
-        assert!(t.items[2].prompt.starts_with(&format!("{desc}Q0\n")));
+        assert!(t.items[2].prompt().starts_with(&format!("{desc}Q0\n")));
         assert_eq!(t.items[0].subject, "arc_easy");
     }
 
@@ -767,7 +959,7 @@ mod tests {
         let t = load_task(&s).unwrap();
         assert_eq!(t.golds(), [1, 0]);
         assert_eq!(
-            t.items[1].prompt,
+            t.items[1].prompt(),
             "good . \nQuestion: Is this sentence positive or negative?\nAnswer: positive\n\n\
              bad . \nQuestion: Is this sentence positive or negative?\nAnswer:"
         );
@@ -780,8 +972,21 @@ mod tests {
         );
         let mut s = spec(TaskName::Sciq, dir.path());
         s.split = Split::Validation;
+        s.format = Some(Format::Letters);
         let t = load_task(&s).unwrap();
         assert_eq!(t.golds(), [0, 1]);
+        // The harness's cloze template puts the correct answer last.
+        s.format = None;
+        let t = load_task(&s).unwrap();
+        assert_eq!((t.format, t.scoring), (Format::Cloze, Scoring::Continuation));
+        assert_eq!(t.golds(), [3, 3]);
+        assert_eq!(t.items[0].prompt(), "\nQuestion: Q\nAnswer:");
+        assert_eq!(t.items[0].continuations, [" a", " b", " c", " ok"]);
+        // SST-2 and MMLU have no other format than their own.
+        let mut s = spec(TaskName::Sst2, dir.path());
+        s.format = Some(Format::Letters);
+        let err = load_task(&s).unwrap_err().to_string();
+        assert!(err.contains("`format`") && err.contains("cloze"), "{err}");
     }
 
     #[test]
@@ -803,6 +1008,6 @@ mod tests {
         assert_eq!(t.items[0].subject, "mine");
         assert_eq!(t.items[1].subject, "x");
         assert_eq!(t.golds(), [1, 2]);
-        assert!(t.items[0].prompt.ends_with("Q0\nA. a\nB. b\nAnswer:"));
+        assert!(t.items[0].prompt().ends_with("Q0\nA. a\nB. b\nAnswer:"));
     }
 }

@@ -1,11 +1,12 @@
-//! [`CandidateLogits`]: last-position logits of each question's candidate tokens, for a batch
-//! of masks, in one flat buffer.
+//! [`CandidateLogits`]: one score per candidate of each question, for a batch of masks, in one
+//! flat buffer: last-position logits of the candidates' tokens (letters), or the candidates'
+//! log-likelihoods as continuations (cloze).
 
 use crate::{Error, Result};
 
-/// Candidate logits `[M][Q][K_q]` (f32) for `M` masks and `Q` questions with `K_q` candidates
-/// each (4 letters for MMLU), plus optionally the full-vocabulary logsumexp `[M][Q]` that a
-/// target log-prob needs.
+/// Candidate scores `[M][Q][K_q]` (f32) for `M` masks and `Q` questions with `K_q` candidates
+/// each (4 letters for MMLU): logits, plus optionally the full-vocabulary logsumexp `[M][Q]` that
+/// a target log-prob needs; or log-likelihoods (nats) with each candidate's length in characters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CandidateLogits {
     n_masks: usize,
@@ -13,6 +14,8 @@ pub struct CandidateLogits {
     offsets: Vec<usize>,
     data: Vec<f32>,
     logsumexp: Option<Vec<f32>>,
+    /// With log-likelihoods: each candidate's answer length in characters, `[sum K_q]`.
+    lengths: Option<Vec<f64>>,
 }
 
 impl CandidateLogits {
@@ -60,7 +63,35 @@ impl CandidateLogits {
             offsets,
             data,
             logsumexp,
+            lengths: None,
         })
+    }
+
+    /// Wraps log-likelihoods (nats) laid out as [`CandidateLogits::new`]'s `data`, with each
+    /// candidate's answer length in characters `[sum K_q]` (the `acc_norm` normaliser).
+    pub fn loglikelihoods(n_choices: &[usize], data: Vec<f32>, lengths: Vec<f64>) -> Result<Self> {
+        let mut out = Self::new(n_choices, data, None)?;
+        let width = out.offsets[out.n_questions()];
+        if lengths.len() != width {
+            return Err(Error::invalid(
+                "candidate lengths",
+                format!("{} lengths for {width} candidates", lengths.len()),
+            ));
+        }
+        out.lengths = Some(lengths);
+        Ok(out)
+    }
+
+    /// Whether the scores are log-likelihoods (cloze), not logits.
+    pub fn is_loglikelihood(&self) -> bool {
+        self.lengths.is_some()
+    }
+
+    /// The answer lengths in characters of question `q`'s candidates (log-likelihoods only).
+    pub fn lengths(&self, q: usize) -> Option<&[f64]> {
+        self.lengths
+            .as_ref()
+            .map(|l| &l[self.offsets[q]..self.offsets[q + 1]])
     }
 
     /// Builds from nested rows `[M][Q][K_q]` (every mask must have the same layout).
@@ -128,11 +159,11 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
     logits.iter().map(|&x| f64::from(x) - lse).collect()
 }
 
-/// Index of the largest logit; ties go to the first (lm-eval's `np.argmax`).
-pub fn argmax(logits: &[f32]) -> usize {
+/// Index of the largest value; ties go to the first (lm-eval's `np.argmax`).
+pub fn argmax<T: PartialOrd>(values: &[T]) -> usize {
     let mut best = 0;
-    for (i, &x) in logits.iter().enumerate() {
-        if x > logits[best] {
+    for (i, x) in values.iter().enumerate() {
+        if *x > values[best] {
             best = i;
         }
     }
@@ -161,6 +192,12 @@ mod tests {
         assert!(l.has_logsumexp());
         let empty = CandidateLogits::new(&[4, 4], vec![], None).unwrap();
         assert_eq!((empty.n_masks(), empty.n_questions()), (0, 2));
+        assert!(!l.is_loglikelihood() && l.lengths(0).is_none());
+        let ll = CandidateLogits::loglikelihoods(&[2, 1], vec![-1.0, -2.0, -3.0], vec![4.0, 5.0, 6.0])
+            .unwrap();
+        assert!(ll.is_loglikelihood());
+        assert_eq!(ll.lengths(1), Some(&[6.0][..]));
+        assert!(CandidateLogits::loglikelihoods(&[2], vec![0.0; 2], vec![1.0]).is_err());
     }
 
     #[test]

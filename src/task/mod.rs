@@ -7,6 +7,7 @@
 //! model turns prompts and continuations into [`CandidateLogits`] -> [`evaluate`] (accuracy
 //! table, per-question rows) or [`ValueKind::values`] (one number per mask).
 
+pub mod cloze;
 pub mod csv;
 pub mod load;
 pub mod logits;
@@ -16,7 +17,10 @@ pub mod read;
 pub mod score;
 pub mod value;
 
-pub use load::{default_data_dir, load_task, LoadedTask, Split, Subjects, TaskName, TaskSpec};
+pub use cloze::ClozeTemplate;
+pub use load::{
+    default_data_dir, load_task, Format, LoadedTask, Scoring, Split, Subjects, TaskName, TaskSpec,
+};
 pub use logits::CandidateLogits;
 pub use question::{MalformedRow, McQuestion, Sentiment, SentimentExample, SourceLoc, TaskItem};
 pub use score::{evaluate, Evaluation, QuestionScore, SubjectAccuracy};

@@ -50,6 +50,13 @@ pub fn letter_continuations(k: usize) -> Vec<String> {
         .collect()
 }
 
+/// The choice texts of a letter prompt with `k` choices: `["A", "B", ...]`.
+pub fn letters(k: usize) -> Vec<String> {
+    (0..k)
+        .map(|i| letter(i).unwrap_or('?').to_string())
+        .collect()
+}
+
 /// The full multiple-choice context: `description`, then each shot with its answer letter and
 /// `"\n\n"`, then the question block (no trailing space; the continuation adds `" A"`).
 pub fn mc_prompt(description: &str, shots: &[&McQuestion], q: &McQuestion) -> String {

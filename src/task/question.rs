@@ -141,21 +141,70 @@ pub fn letter_index(s: &str) -> Option<usize> {
     }
 }
 
-/// One prompt to score: the context, its candidate continuations and the gold one.
+/// One question to score: a (context, continuation) request per choice, as
+/// lm-evaluation-harness builds them, and the gold choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskItem {
     /// Subject (MMLU subject, or the data set's name).
     pub subject: String,
     /// 0-based row within its subject's split file (lm-eval's doc id).
     pub row: usize,
-    /// The full context, few-shot examples included, ending before the continuation.
-    pub prompt: String,
-    /// Candidate continuations, each scored by its first token (`[" A", " B", " C", " D"]`).
+    /// The context every choice shares (one entry, few-shot examples included), or one context
+    /// per choice (winogrande's partial evaluation).
+    pub contexts: Vec<String>,
+    /// The continuation of each choice (`" A"`, `" " + answer text`), or one shared by every
+    /// choice (winogrande).
     pub continuations: Vec<String>,
-    /// Index of the gold continuation.
+    /// The answer texts as the harness's `doc_to_choice` gives them (`"A"`, the answer text):
+    /// their lengths normalise `acc_norm`. Their count is the number of choices.
+    pub choices: Vec<String>,
+    /// Index of the gold choice.
     pub gold: usize,
     /// Where the question's row is.
     pub source: SourceLoc,
+}
+
+impl TaskItem {
+    /// Number of choices `K`.
+    pub fn n_choices(&self) -> usize {
+        self.choices.len()
+    }
+
+    /// The context of choice `k` (the shared one unless each choice has its own).
+    pub fn context(&self, k: usize) -> &str {
+        &self.contexts[if self.contexts.len() == 1 { 0 } else { k }]
+    }
+
+    /// The continuation of choice `k` (the shared one unless each choice has its own).
+    pub fn continuation(&self, k: usize) -> &str {
+        &self.continuations[if self.continuations.len() == 1 {
+            0
+        } else {
+            k
+        }]
+    }
+
+    /// The first choice's context: the prompt of a question whose choices share one.
+    pub fn prompt(&self) -> &str {
+        &self.contexts[0]
+    }
+
+    /// Checks the shape: contexts and continuations one or one per choice, the gold in range.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let k = self.choices.len();
+        for (what, n) in [
+            ("contexts", self.contexts.len()),
+            ("continuations", self.continuations.len()),
+        ] {
+            if n != 1 && n != k {
+                return Err(format!("{n} {what} for {k} choices"));
+            }
+        }
+        if self.gold >= k {
+            return Err(format!("gold {} is out of range for {k} choices", self.gold));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use std::path::Path;
 /// How a JSONL row maps onto a multiple-choice question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schema {
-    /// MMLU-form rows and their relatives, by field names: `question`; `choices` (a list of
+    /// MMLU-form rows and their relatives, by field names: `question` (or OpenBookQA's
+    /// `question_stem`); `choices` (a list of
     /// strings, or ARC's `{text: [..], label: [..]}`), or `A`..`D`, or `answer_a`..`answer_d`;
     /// the answer in `answer` (index or letter), `answerKey` (ARC label) or `correct_answer`
     /// (letter); the subject in `subject` or `topic` (else the caller's default).
@@ -28,7 +29,7 @@ pub enum Schema {
 
 /// Reads the lines of a JSONL file as JSON values: `(1-based line, value or parse error)`,
 /// blank lines skipped.
-fn read_jsonl(path: &Path) -> Result<Vec<(usize, std::result::Result<Value, String>)>> {
+pub(crate) fn read_jsonl(path: &Path) -> Result<Vec<(usize, std::result::Result<Value, String>)>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
     Ok(text
         .lines()
@@ -110,7 +111,11 @@ fn str_list(v: &Value, key: &str) -> std::result::Result<Vec<String>, String> {
 
 /// The generic MMLU-form adapter (see [`Schema::Generic`]).
 fn generic_row(v: &Value, default_subject: &str) -> std::result::Result<RawQuestion, String> {
-    let question = str_field(v, "question")?.to_string();
+    let question = match v.get("question_stem") {
+        Some(_) => str_field(v, "question_stem")?,
+        None => str_field(v, "question")?,
+    }
+    .to_string();
     let subject = ["subject", "topic"]
         .iter()
         .find_map(|k| v.get(*k).and_then(Value::as_str))
@@ -142,7 +147,10 @@ fn generic_row(v: &Value, default_subject: &str) -> std::result::Result<RawQuest
             other => return Err(format!("answer {other} is neither an index nor a letter")),
         }
     } else if let Some(key) = v.get("answerKey") {
-        let key = key.as_str().ok_or("field `answerKey` is not a string")?;
+        let key = key
+            .as_str()
+            .ok_or("field `answerKey` is not a string")?
+            .trim_start();
         match labels
             .as_ref()
             .and_then(|l| l.iter().position(|x| x == key))

@@ -1,7 +1,8 @@
 //! Value functions over candidate logits: one number per mask for the decoders.
 //!
 //! Each value is a mean over the question set (or the prompts) of a per-question number computed
-//! from the last-position logits of the candidate tokens. [`CandidateValue`] turns any
+//! from the candidates' scores: last-position logits of their tokens (letters) or their
+//! log-likelihoods as continuations (cloze). [`CandidateValue`] turns any
 //! `masks -> CandidateLogits` function (a model's batched forward pass) into a
 //! [`ValueFunction`].
 
@@ -22,25 +23,35 @@ pub enum ValueKind {
     Margin,
     /// 1 if the argmax (ties to the first) is the gold candidate, else 0 (`accuracy`).
     Accuracy,
-    /// Log-prob (nats) of the gold candidate over the full vocabulary: its logit minus the
-    /// full-vocab logsumexp (`target-logprob`; needs the logsumexp).
+    /// Log-likelihood (nats) of the gold continuation over the full vocabulary: its logit minus
+    /// the full-vocab logsumexp (letters), or its log-likelihood summed over its tokens (cloze)
+    /// (`target-logprob`).
     TargetLogProb,
     /// Gold logit minus the other candidate's logit (`logit-diff`; exactly 2 candidates, e.g.
     /// `[" positive", " negative"]` or a contrastive target pair).
     LogitDiff,
+    /// The gold log-likelihood divided by its answer's length in characters, as the harness's
+    /// `acc_norm` normalises (`loglik-norm`; cloze only).
+    LoglikNorm,
+    /// 1 if the argmax of the length-normalised log-likelihoods is the gold choice, else 0: the
+    /// harness's `acc_norm` (`acc-norm`; cloze only).
+    AccNorm,
 }
 
 impl ValueKind {
     /// All kinds, in CLI order.
-    pub const ALL: [ValueKind; 5] = [
+    pub const ALL: [ValueKind; 7] = [
         ValueKind::CorrectLogProb,
         ValueKind::Margin,
         ValueKind::Accuracy,
         ValueKind::TargetLogProb,
         ValueKind::LogitDiff,
+        ValueKind::LoglikNorm,
+        ValueKind::AccNorm,
     ];
 
-    /// The CLI name (`logprob`, `margin`, `accuracy`, `target-logprob`, `logit-diff`).
+    /// The CLI name (`logprob`, `margin`, `accuracy`, `target-logprob`, `logit-diff`,
+    /// `loglik-norm`, `acc-norm`).
     pub fn name(self) -> &'static str {
         match self {
             ValueKind::CorrectLogProb => "logprob",
@@ -48,16 +59,37 @@ impl ValueKind {
             ValueKind::Accuracy => "accuracy",
             ValueKind::TargetLogProb => "target-logprob",
             ValueKind::LogitDiff => "logit-diff",
+            ValueKind::LoglikNorm => "loglik-norm",
+            ValueKind::AccNorm => "acc-norm",
         }
     }
 
-    /// Whether the value needs the full-vocabulary logsumexp alongside the candidate logits.
+    /// Whether the value needs the full-vocabulary logsumexp alongside candidate logits.
     pub fn needs_logsumexp(self) -> bool {
         self == ValueKind::TargetLogProb
     }
 
-    /// The per-question number for candidate logits `l` with gold candidate `gold`.
-    fn per_question(self, l: &[f32], gold: usize, logsumexp: Option<f32>) -> f64 {
+    /// Whether the value needs log-likelihoods with answer lengths (the cloze format).
+    pub fn needs_loglikelihoods(self) -> bool {
+        matches!(self, ValueKind::LoglikNorm | ValueKind::AccNorm)
+    }
+
+    /// The per-question number for candidate scores `l` with gold candidate `gold`, the
+    /// full-vocabulary `logsumexp` of logits and the `lengths` of log-likelihoods' answers.
+    fn per_question(
+        self,
+        l: &[f32],
+        gold: usize,
+        logsumexp: Option<f32>,
+        lengths: Option<&[f64]>,
+    ) -> f64 {
+        let normalised = || -> Vec<f64> {
+            let lengths = lengths.unwrap_or_default();
+            l.iter()
+                .zip(lengths)
+                .map(|(&x, &n)| f64::from(x) / n)
+                .collect()
+        };
         match self {
             ValueKind::CorrectLogProb => log_softmax(l)[gold],
             ValueKind::Margin | ValueKind::LogitDiff => {
@@ -70,9 +102,12 @@ impl ValueKind {
                 f64::from(l[gold]) - best_other
             }
             ValueKind::Accuracy => f64::from(u8::from(argmax(l) == gold)),
+            ValueKind::TargetLogProb if lengths.is_some() => f64::from(l[gold]),
             ValueKind::TargetLogProb => {
                 f64::from(l[gold]) - f64::from(logsumexp.unwrap_or(f32::NAN))
             }
+            ValueKind::LoglikNorm => normalised()[gold],
+            ValueKind::AccNorm => f64::from(u8::from(argmax(&normalised()) == gold)),
         }
     }
 
@@ -93,10 +128,19 @@ impl ValueKind {
                 "the value needs at least one question",
             ));
         }
-        if self.needs_logsumexp() && !logits.has_logsumexp() {
+        if self.needs_logsumexp() && !logits.has_logsumexp() && !logits.is_loglikelihood() {
             return Err(Error::invalid(
                 "value",
                 "`target-logprob` needs the full-vocabulary logsumexp of each question",
+            ));
+        }
+        if self.needs_loglikelihoods() && !logits.is_loglikelihood() {
+            return Err(Error::invalid(
+                "value",
+                format!(
+                    "`{self}` needs the answers' log-likelihoods: use the cloze format \
+                     (a task with answer texts)"
+                ),
             ));
         }
         for (q, &g) in golds.iter().enumerate() {
@@ -118,7 +162,10 @@ impl ValueKind {
                 let sum: f64 = golds
                     .iter()
                     .enumerate()
-                    .map(|(q, &g)| self.per_question(logits.get(m, q), g, logits.logsumexp(m, q)))
+                    .map(|(q, &g)| {
+                        let l = logits.get(m, q);
+                        self.per_question(l, g, logits.logsumexp(m, q), logits.lengths(q))
+                    })
                     .sum();
                 sum / nq as f64
             })
@@ -263,6 +310,21 @@ mod tests {
         assert!(close(v[0], (2.5 + 3.0) / 2.0));
         // Four candidates are not a pair.
         assert!(ValueKind::LogitDiff.values(&fixture(), &[0, 2]).is_err());
+    }
+
+    #[test]
+    fn cloze_values_normalise_by_length_where_acc_and_acc_norm_disagree() {
+        // Two choices: "a" with log-likelihood -2 (1 char) and "a long answer" with -6 (13 chars).
+        // acc picks choice 0 (-2 > -6); acc_norm picks choice 1 (-6/13 > -2/1).
+        let l = CandidateLogits::loglikelihoods(&[2], vec![-2.0, -6.0], vec![1.0, 13.0]).unwrap();
+        assert_eq!(ValueKind::Accuracy.values(&l, &[1]).unwrap(), [0.0]);
+        assert_eq!(ValueKind::AccNorm.values(&l, &[1]).unwrap(), [1.0]);
+        assert!(close(ValueKind::LoglikNorm.values(&l, &[1]).unwrap()[0], -6.0 / 13.0));
+        assert!(close(ValueKind::TargetLogProb.values(&l, &[1]).unwrap()[0], -6.0));
+        assert!(close(ValueKind::Margin.values(&l, &[1]).unwrap()[0], -4.0));
+        // Letter logits carry no lengths: the normalised kinds say which format they need.
+        let err = ValueKind::AccNorm.values(&fixture(), &[0, 2]).unwrap_err().to_string();
+        assert!(err.contains("cloze"), "{err}");
     }
 
     #[test]
