@@ -87,7 +87,8 @@ impl Fixture {
             format: None,
         })
         .unwrap();
-        let scorer = TaskScorer::new(&model, &task.items, RunOptions::default()).unwrap();
+        let scorer =
+            TaskScorer::new(&model, &task.items, task.scoring, RunOptions::default()).unwrap();
         let mut f = scorer.head_value_function(kind, task.golds());
         f.values(masks).unwrap()
     }

@@ -62,7 +62,13 @@ fn agree_with_the_harness(shots: usize) {
 
     let device = candle_core::Device::Cpu;
     let model = Model::open(&source, &device, candle_core::DType::F32).unwrap();
-    let scorer = TaskScorer::new(&model, &task.items, RunOptions::for_device(&device)).unwrap();
+    let scorer = TaskScorer::new(
+        &model,
+        &task.items,
+        task.scoring,
+        RunOptions::for_device(&device),
+    )
+    .unwrap();
     let logits = scorer.score(&[None], true).unwrap();
     let ours = evaluate(&task.items, &logits, 0).unwrap();
 

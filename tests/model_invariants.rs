@@ -779,7 +779,12 @@ fn continuation_readout_equals_each_prefix_run_alone() {
                         tokens: None,
                     };
                     let full = m
-                        .run(&[ids[..upto].to_vec()], &[alone], &Readout::Full, &no_reuse())
+                        .run(
+                            &[ids[..upto].to_vec()],
+                            &[alone],
+                            &Readout::Full,
+                            &no_reuse(),
+                        )
                         .unwrap();
                     let want = log_prob(&full[0], target);
                     assert!(

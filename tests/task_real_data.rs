@@ -1,7 +1,7 @@
 //! The task layer on the real data under `$SPEX_HOME/data` (run only when `data/.ready` exists)
 //! and against the prompts lm-evaluation-harness built (`tests/data/lmeval_mmlu_prompt_*.txt`).
 
-use spex::task::{default_data_dir, load_task, Split, Subjects, TaskName, TaskSpec};
+use spex::task::{default_data_dir, load_task, Format, Split, Subjects, TaskName, TaskSpec};
 use std::path::{Path, PathBuf};
 
 fn data_dir() -> Option<PathBuf> {
@@ -56,6 +56,9 @@ fn other_data_sets_load() {
         let mut s = spec(task.clone(), &dir, Split::Validation);
         s.strict = false;
         s.shots = 1;
+        if task != TaskName::Sst2 {
+            s.format = Some(Format::Letters);
+        }
         let t = load_task(&s).unwrap();
         assert_eq!(t.items.len() + t.malformed.len(), n, "{task}");
         for m in &t.malformed {
@@ -65,6 +68,27 @@ fn other_data_sets_load() {
     let t = load_task(&spec(TaskName::Sst2, &dir, Split::Validation)).unwrap();
     let positives = t.golds().iter().filter(|&&g| g == 1).count();
     assert_eq!((t.items.len() - positives, positives), (428, 444));
+}
+
+/// Every cloze set's validation split renders through its harness template without a bad row.
+#[test]
+fn cloze_sets_load_whole() {
+    let Some(dir) = data_dir() else { return };
+    for (task, n) in [
+        (TaskName::ArcEasy, 570),
+        (TaskName::ArcChallenge, 299),
+        (TaskName::Sciq, 1_000),
+        (TaskName::OpenBookQa, 500),
+        (TaskName::Piqa, 1_838),
+        (TaskName::Hellaswag, 10_042),
+        (TaskName::Winogrande, 1_267),
+        (TaskName::Boolq, 3_270),
+        (TaskName::Copa, 100),
+    ] {
+        let t = load_task(&spec(task.clone(), &dir, Split::Validation)).unwrap();
+        assert_eq!((t.items.len(), t.format), (n, Format::Cloze), "{task}");
+        assert!(t.items.iter().all(|i| i.check().is_ok()), "{task}");
+    }
 }
 
 /// The harness's own context for the first `abstract_algebra` test row, byte for byte.
@@ -83,7 +107,7 @@ fn prompts_match_the_harness() {
         s.limit = Some(1);
         s.shots = shots;
         let t = load_task(&s).unwrap();
-        assert_eq!(t.items[0].prompt, expected, "{shots}-shot prompt differs");
+        assert_eq!(t.items[0].prompt(), expected, "{shots}-shot prompt differs");
     }
 }
 

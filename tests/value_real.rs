@@ -54,8 +54,13 @@ fn head_values_match_hand_computed_values_from_full_logits() {
     assert_eq!((layers, heads), (30, 9));
 
     // The value function under test: players are heads, index layer * H + head, bit 1 = kept.
-    let scorer =
-        TaskScorer::new(&model, &task.items, RunOptions::for_device(&Device::Cpu)).unwrap();
+    let scorer = TaskScorer::new(
+        &model,
+        &task.items,
+        task.scoring,
+        RunOptions::for_device(&Device::Cpu),
+    )
+    .unwrap();
     let mut masks = MaskBatch::new(layers * heads);
     for removed in removed_sets() {
         let mut kept = vec![true; layers * heads];

@@ -42,7 +42,11 @@ enum Layout {
 /// the context's trailing white space moves to the continuation, the whole string is encoded,
 /// and the continuation is what follows the context's own encoding. An empty context is the
 /// model's prefix token (BOS, else EOS). Returns (context ids, continuation ids).
-pub fn encode_pair(model: &Model, context: &str, continuation: &str) -> Result<(Vec<u32>, Vec<u32>)> {
+pub fn encode_pair(
+    model: &Model,
+    context: &str,
+    continuation: &str,
+) -> Result<(Vec<u32>, Vec<u32>)> {
     if context.is_empty() {
         let special = &model.info().special;
         let prefix = special.bos.or(special.eos).ok_or_else(|| {
@@ -53,7 +57,8 @@ pub fn encode_pair(model: &Model, context: &str, continuation: &str) -> Result<(
         })?;
         return Ok((vec![prefix], model.encode(continuation)?));
     }
-    let kept = context.trim_end_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
+    let kept =
+        context.trim_end_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
     let moved = &context[kept.len()..];
     let whole = model.encode(&format!("{kept}{moved}{continuation}"))?;
     let context_ids = model.encode(kept)?;

@@ -72,8 +72,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let options = args
         .ablation
         .run_options(&model, args.max_batch_tokens, &prompts)?;
-    let scorer =
-        TaskScorer::new(&model, &task.items, task.scoring, options)?.with_progress(true);
+    let scorer = TaskScorer::new(&model, &task.items, task.scoring, options)?.with_progress(true);
     let start = Instant::now();
     let logits = scorer.score(&[heads], true)?;
     let seconds = start.elapsed().as_secs_f64();

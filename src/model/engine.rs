@@ -808,7 +808,10 @@ mod tests {
         let logits = Tensor::new(&[[0f32, 3f32.ln()], [2f32.ln(), 0.0]], &Device::Cpu).unwrap();
         let lp = target_log_probs(&logits, &[1, 0]).unwrap();
         assert!((f64::from(lp[0]) - 0.75f64.ln()).abs() < 1e-6, "{lp:?}");
-        assert!((f64::from(lp[1]) - (2.0f64 / 3.0).ln()).abs() < 1e-6, "{lp:?}");
+        assert!(
+            (f64::from(lp[1]) - (2.0f64 / 3.0).ln()).abs() < 1e-6,
+            "{lp:?}"
+        );
     }
 
     #[test]

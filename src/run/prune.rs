@@ -39,8 +39,11 @@ pub struct Checked {
     pub predicted_value: f64,
     /// The value measured by the evaluation run.
     pub value: f64,
-    /// Accuracy measured by the evaluation run.
+    /// Accuracy measured by the evaluation run (the harness's `acc`).
     pub accuracy: f64,
+    /// The harness's `acc_norm` measured by the evaluation run (cloze tasks that report it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acc_norm: Option<f64>,
 }
 
 /// One pruning level.
@@ -175,6 +178,10 @@ pub fn prune(
     let golds = hv.task.golds();
     let values = hv.kind.values(&logits, &golds)?;
     let accuracy = ValueKind::Accuracy.values(&logits, &golds)?;
+    let acc_norm = match hv.task.reports_acc_norm {
+        true => Some(ValueKind::AccNorm.values(&logits, &golds)?),
+        false => None,
+    };
 
     let checked = |row: usize, strategy: &'static str| Checked {
         strategy,
@@ -185,6 +192,7 @@ pub fn prune(
         predicted_value: predicted[row],
         value: values[row],
         accuracy: accuracy[row],
+        acc_norm: acc_norm.as_ref().map(|a| a[row]),
     };
     let levels: Vec<Level> = options
         .levels

@@ -72,10 +72,15 @@ impl ClozeTemplate {
             ClozeTemplate::Sciq => {
                 let support = py_lstrip(text(v, "support")?);
                 let question = text(v, "question")?;
-                let choices = ["distractor1", "distractor2", "distractor3", "correct_answer"]
-                    .iter()
-                    .map(|k| text(v, k).map(str::to_string))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let choices = [
+                    "distractor1",
+                    "distractor2",
+                    "distractor3",
+                    "correct_answer",
+                ]
+                .iter()
+                .map(|k| text(v, k).map(str::to_string))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
                 Ok(Rendered::shared(
                     format!("{support}\nQuestion: {question}\nAnswer:"),
                     choices,
@@ -226,7 +231,10 @@ pub fn read_cloze_jsonl(
                 source: source.clone(),
             };
             match item.n_choices() {
-                0 | 1 => Err(format!("{} choice(s), expected 2 or more", item.n_choices())),
+                0 | 1 => Err(format!(
+                    "{} choice(s), expected 2 or more",
+                    item.n_choices()
+                )),
                 _ => item.check().map(|()| item),
             }
         });
@@ -307,7 +315,10 @@ fn py_capitalize(s: &str) -> String {
     let mut chars = s.chars();
     match chars.next() {
         None => String::new(),
-        Some(first) => first.to_uppercase().chain(chars.as_str().to_lowercase().chars()).collect(),
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.as_str().to_lowercase().chars())
+            .collect(),
     }
 }
 
@@ -368,13 +379,19 @@ mod tests {
         let r = ClozeTemplate::Winogrande.render(&row).unwrap();
         assert_eq!(
             r.contexts,
-            ["Sarah was better than Maria so Sarah", "Sarah was better than Maria so Maria"]
+            [
+                "Sarah was better than Maria so Sarah",
+                "Sarah was better than Maria so Maria"
+            ]
         );
         assert_eq!(r.continuations, [" got the easy cases."]);
         assert_eq!(r.choices, r.contexts);
         assert_eq!(r.gold, 1);
         let no_blank = json!({"sentence": "x", "option1": "a", "option2": "b", "answer": "1"});
-        assert!(ClozeTemplate::Winogrande.render(&no_blank).unwrap_err().contains("blank"));
+        assert!(ClozeTemplate::Winogrande
+            .render(&no_blank)
+            .unwrap_err()
+            .contains("blank"));
     }
 
     #[test]
@@ -392,10 +409,19 @@ mod tests {
     fn bad_rows_name_the_field() {
         let arc = json!({"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]},
                          "answerKey": "C"});
-        assert!(ClozeTemplate::Arc.render(&arc).unwrap_err().contains("answerKey"));
+        assert!(ClozeTemplate::Arc
+            .render(&arc)
+            .unwrap_err()
+            .contains("answerKey"));
         let piqa = json!({"goal": "g", "sol1": "a", "label": 0});
-        assert!(ClozeTemplate::Piqa.render(&piqa).unwrap_err().contains("`sol2`"));
+        assert!(ClozeTemplate::Piqa
+            .render(&piqa)
+            .unwrap_err()
+            .contains("`sol2`"));
         let boolq = json!({"passage": "p", "question": "q", "answer": "yes"});
-        assert!(ClozeTemplate::Boolq.render(&boolq).unwrap_err().contains("boolean"));
+        assert!(ClozeTemplate::Boolq
+            .render(&boolq)
+            .unwrap_err()
+            .contains("boolean"));
     }
 }

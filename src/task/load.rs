@@ -1,11 +1,11 @@
 //! Task selection and loading: which data set, where its files are, which subjects, split,
 //! limit and shots; the result is a [`LoadedTask`] of prompts ready to score.
 
+use super::cloze::{read_cloze_jsonl, ClozeTemplate};
 use super::prompt::{
     letter_continuations, letters, mc_prompt, mmlu_description, sst2_continuations, sst2_prompt,
 };
 use super::question::{MalformedRow, McQuestion, Sentiment, SentimentExample, TaskItem};
-use super::cloze::{read_cloze_jsonl, ClozeTemplate};
 use super::read::{read_mc_jsonl, read_mmlu_csv, read_sst2_jsonl, Schema};
 pub use crate::home::default_data_dir;
 use crate::{Error, Result};
@@ -363,7 +363,10 @@ impl LoadedTask {
 pub fn load_task(spec: &TaskSpec) -> Result<LoadedTask> {
     let mut malformed = Vec::new();
     let format = spec.format()?;
-    let template = spec.task.cloze_template().filter(|_| format == Format::Cloze);
+    let template = spec
+        .task
+        .cloze_template()
+        .filter(|_| format == Format::Cloze);
     let items = match (template, &spec.task) {
         (Some(template), _) => load_cloze(spec, template, &mut malformed)?,
         (None, TaskName::Mmlu) => load_mmlu(spec, &mut malformed)?,
@@ -928,7 +931,10 @@ mod tests {
         assert!(err.contains("`shots`") && err.contains("letter"), "{err}");
         s.format = Some(Format::Letters);
         let t = load_task(&s).unwrap();
-        assert_eq!((t.format, t.scoring), (Format::Letters, Scoring::FirstToken));
+        assert_eq!(
+            (t.format, t.scoring),
+            (Format::Letters, Scoring::FirstToken)
+        );
         assert_eq!(t.golds(), [0, 2, 1]);
         assert_eq!(t.items[0].continuations, [" A", " B", " C"]);
         let desc = "The following are multiple choice questions (with answers) about science.\n\n";
@@ -978,7 +984,10 @@ mod tests {
         // The harness's cloze template puts the correct answer last.
         s.format = None;
         let t = load_task(&s).unwrap();
-        assert_eq!((t.format, t.scoring), (Format::Cloze, Scoring::Continuation));
+        assert_eq!(
+            (t.format, t.scoring),
+            (Format::Cloze, Scoring::Continuation)
+        );
         assert_eq!(t.golds(), [3, 3]);
         assert_eq!(t.items[0].prompt(), "\nQuestion: Q\nAnswer:");
         assert_eq!(t.items[0].continuations, [" a", " b", " c", " ok"]);

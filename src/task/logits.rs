@@ -193,8 +193,9 @@ mod tests {
         let empty = CandidateLogits::new(&[4, 4], vec![], None).unwrap();
         assert_eq!((empty.n_masks(), empty.n_questions()), (0, 2));
         assert!(!l.is_loglikelihood() && l.lengths(0).is_none());
-        let ll = CandidateLogits::loglikelihoods(&[2, 1], vec![-1.0, -2.0, -3.0], vec![4.0, 5.0, 6.0])
-            .unwrap();
+        let ll =
+            CandidateLogits::loglikelihoods(&[2, 1], vec![-1.0, -2.0, -3.0], vec![4.0, 5.0, 6.0])
+                .unwrap();
         assert!(ll.is_loglikelihood());
         assert_eq!(ll.lengths(1), Some(&[6.0][..]));
         assert!(CandidateLogits::loglikelihoods(&[2], vec![0.0; 2], vec![1.0]).is_err());

@@ -177,11 +177,7 @@ impl TaskItem {
 
     /// The continuation of choice `k` (the shared one unless each choice has its own).
     pub fn continuation(&self, k: usize) -> &str {
-        &self.continuations[if self.continuations.len() == 1 {
-            0
-        } else {
-            k
-        }]
+        &self.continuations[if self.continuations.len() == 1 { 0 } else { k }]
     }
 
     /// The first choice's context: the prompt of a question whose choices share one.
@@ -201,7 +197,10 @@ impl TaskItem {
             }
         }
         if self.gold >= k {
-            return Err(format!("gold {} is out of range for {k} choices", self.gold));
+            return Err(format!(
+                "gold {} is out of range for {k} choices",
+                self.gold
+            ));
         }
         Ok(())
     }

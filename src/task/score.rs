@@ -288,7 +288,10 @@ mod tests {
         assert_eq!(a.loglikelihoods, Some(vec![-2.0, -6.0]));
         assert_eq!(a.lengths, Some(vec![1, 13]));
         assert_eq!(ev.total.accuracy, 0.5);
-        assert_eq!((ev.total.acc_norm, ev.total.acc_bytes), (Some(0.5), Some(1.0)));
+        assert_eq!(
+            (ev.total.acc_norm, ev.total.acc_bytes),
+            (Some(0.5), Some(1.0))
+        );
         assert!(ev.render_table(true).contains("acc_norm"));
         assert!(!ev.render_table(false).contains("acc_norm"));
     }

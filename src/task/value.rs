@@ -319,11 +319,20 @@ mod tests {
         let l = CandidateLogits::loglikelihoods(&[2], vec![-2.0, -6.0], vec![1.0, 13.0]).unwrap();
         assert_eq!(ValueKind::Accuracy.values(&l, &[1]).unwrap(), [0.0]);
         assert_eq!(ValueKind::AccNorm.values(&l, &[1]).unwrap(), [1.0]);
-        assert!(close(ValueKind::LoglikNorm.values(&l, &[1]).unwrap()[0], -6.0 / 13.0));
-        assert!(close(ValueKind::TargetLogProb.values(&l, &[1]).unwrap()[0], -6.0));
+        assert!(close(
+            ValueKind::LoglikNorm.values(&l, &[1]).unwrap()[0],
+            -6.0 / 13.0
+        ));
+        assert!(close(
+            ValueKind::TargetLogProb.values(&l, &[1]).unwrap()[0],
+            -6.0
+        ));
         assert!(close(ValueKind::Margin.values(&l, &[1]).unwrap()[0], -4.0));
         // Letter logits carry no lengths: the normalised kinds say which format they need.
-        let err = ValueKind::AccNorm.values(&fixture(), &[0, 2]).unwrap_err().to_string();
+        let err = ValueKind::AccNorm
+            .values(&fixture(), &[0, 2])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cloze"), "{err}");
     }
 
