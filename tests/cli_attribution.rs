@@ -586,3 +586,95 @@ fn heads_over_a_layer_range_ablate_only_those_layers_and_prune_them() {
     assert_eq!(err.status.code(), Some(2));
     assert!(stderr(&err).contains("--layers"), "{}", stderr(&err));
 }
+
+/// `spex heads` on a cloze task (PIQA's template: each answer's text scored by its
+/// log-likelihood) with the length-normalised gold log-likelihood as the value: the stored values
+/// are the library's, and the library's are sums of per-token log-probabilities of the masked
+/// model, each computed from its own prefix.
+#[test]
+fn heads_on_a_cloze_task_score_answer_log_likelihoods() {
+    let fx = Fixture::new();
+    let data = fx.path("data");
+    std::fs::create_dir_all(data.join("piqa")).unwrap();
+    let rows = [
+        r#"{"goal": "w5 w6 w7", "sol1": "w8 w9", "sol2": "w10 w11 w12", "label": 1}"#,
+        r#"{"goal": "w13 w14", "sol1": "w15", "sol2": "w16 w17", "label": 0}"#,
+    ];
+    std::fs::write(data.join("piqa/validation.jsonl"), rows.join("\n") + "\n").unwrap();
+    let out = fx.path("cloze-heads");
+    let (out_s, data_s, model_s) = (
+        out.display().to_string(),
+        data.display().to_string(),
+        fx.model(),
+    );
+    ok(spex(&[
+        "heads",
+        "--model",
+        &model_s,
+        "--task",
+        "piqa",
+        "--data-dir",
+        &data_s,
+        "--value",
+        "loglik-norm",
+        "--budget",
+        "100",
+        "--out",
+        &out_s,
+    ]));
+    let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
+    let values = read_values(&out.join("values.npy")).unwrap();
+
+    let model = fx.load_model();
+    let task = load_task(&TaskSpec {
+        task: TaskName::Piqa,
+        data_dir: data.clone(),
+        subjects: Subjects::All,
+        split: Split::Validation,
+        limit: None,
+        shots: 0,
+        strict: true,
+        format: None,
+    })
+    .unwrap();
+    let scorer = TaskScorer::new(&model, &task.items, task.scoring, RunOptions::default()).unwrap();
+    let mut f = scorer.head_value_function(ValueKind::LoglikNorm, task.golds());
+    assert_close(&values, &f.values(&masks).unwrap(), 1e-5);
+
+    // Mask 0 by hand: the gold answer's tokens, each scored by a full pass over its prefix.
+    let heads = Some(spex::ablate::HeadPlayers::all(4, 4).scales(|p| masks.get(0, p)));
+    let by_hand: f64 = task
+        .items
+        .iter()
+        .map(|item| {
+            let (context, answer) = spex::ablate::task_scorer::encode_pair(
+                &model,
+                item.context(item.gold),
+                item.continuation(item.gold),
+            )
+            .unwrap();
+            let mut ll = 0.0;
+            for (j, &target) in answer.iter().enumerate() {
+                let prefix = [&context[..], &answer[..j]].concat();
+                let job = Job {
+                    prompt: 0,
+                    heads: heads.clone(),
+                    tokens: None,
+                };
+                let row = model
+                    .run(&[prefix], &[job], &Readout::Full, &RunOptions::default())
+                    .unwrap()
+                    .remove(0);
+                let lse = spex::model::logsumexp(&row);
+                ll += f64::from(row[target as usize]) - lse;
+            }
+            ll / item.choices[item.gold].chars().count() as f64
+        })
+        .sum::<f64>()
+        / task.items.len() as f64;
+    assert!(
+        (values[0] - by_hand).abs() < 1e-4,
+        "{} vs {by_hand}",
+        values[0]
+    );
+}

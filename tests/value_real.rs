@@ -78,7 +78,7 @@ fn head_values_match_hand_computed_values_from_full_logits() {
     let prompts: Vec<Vec<u32>> = task
         .items
         .iter()
-        .map(|it| model.encode(&it.prompt).unwrap())
+        .map(|it| model.encode(it.prompt()).unwrap())
         .collect();
     let letters: Vec<u32> = [" A", " B", " C", " D"]
         .iter()

@@ -10,6 +10,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("degree", "--degree"),
     ("device", "--device"),
     ("dtype", "--dtype"),
+    ("format", "--format"),
     ("head_mask", "--head-mask"),
     ("held_out_plan", "--held-out-plan"),
     ("held_out_values", "--held-out-values"),

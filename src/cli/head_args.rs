@@ -22,8 +22,10 @@ pub struct HeadValueArgs {
     /// Which questions, prompted how.
     #[command(flatten)]
     pub task: TaskArgs,
-    /// The number per ablation, averaged over the questions: logprob (of the gold letter among
-    /// the candidates), margin, accuracy, target-logprob (over the whole vocabulary), logit-diff.
+    /// The number per ablation, averaged over the questions: logprob (of the gold choice among
+    /// the choices), margin (gold minus the best other), accuracy (acc), target-logprob (the gold
+    /// answer's log-likelihood over the whole vocabulary), logit-diff (two choices); on cloze
+    /// tasks also loglik-norm (per answer character) and acc-norm (acc_norm).
     #[arg(long, default_value = "logprob", value_parser = parse_value_kind)]
     pub value: ValueKind,
     /// Zero or mean ablation of the removed heads.
