@@ -678,3 +678,82 @@ fn heads_on_a_cloze_task_score_answer_log_likelihoods() {
         values[0]
     );
 }
+
+/// `spex eval --task piqa --json`: per question the gold, both predictions, one log-likelihood
+/// per choice and the answer lengths, as the library scores them; a bad row is skipped with its
+/// file and line, and under `--strict` it is an error with exit code 2.
+#[test]
+fn eval_on_a_cloze_task_writes_per_choice_log_likelihoods() {
+    let fx = Fixture::new();
+    let data = fx.path("data");
+    std::fs::create_dir_all(data.join("piqa")).unwrap();
+    let rows = [
+        r#"{"goal": "w5 w6 w7", "sol1": "w8 w9", "sol2": "w10 w11 w12", "label": 1}"#,
+        r#"{"goal": "w13 w14", "sol1": "w15", "sol2": "w16 w17", "label": 0}"#,
+        r#"{"goal": "w13 w14", "sol1": "w15", "label": 0}"#,
+    ];
+    let file = data.join("piqa/validation.jsonl");
+    std::fs::write(&file, rows.join("\n") + "\n").unwrap();
+    let (data_s, model_s) = (data.display().to_string(), fx.model());
+    let out = fx.path("eval.json");
+    let out_s = out.display().to_string();
+    let base = [
+        "eval",
+        "--model",
+        &model_s,
+        "--task",
+        "piqa",
+        "--data-dir",
+        &data_s,
+    ];
+    let run = ok(spex(&[&base[..], &["--json", &out_s]].concat()));
+    let warn = stderr(&run);
+    assert!(
+        warn.contains(&format!("{}:3: missing field `sol2`", file.display())),
+        "{warn}"
+    );
+    let report = json(&out);
+    assert_eq!(
+        (report["format"].as_str(), report["split"].as_str()),
+        (Some("cloze"), Some("validation"))
+    );
+    let questions = report["questions"].as_array().unwrap();
+    assert_eq!(questions.len(), 2);
+    assert_eq!(questions[1]["lengths"], serde_json::json!([3, 7]));
+    assert!(questions[0]["pred_norm"].is_u64());
+
+    let model = fx.load_model();
+    let task = load_task(&TaskSpec {
+        task: TaskName::Piqa,
+        data_dir: data.clone(),
+        subjects: Subjects::All,
+        split: Split::Validation,
+        limit: None,
+        shots: 0,
+        strict: false,
+        format: None,
+    })
+    .unwrap();
+    let scorer = TaskScorer::new(&model, &task.items, task.scoring, RunOptions::default()).unwrap();
+    let scores = scorer.score(&[None], false).unwrap();
+    for (q, stored) in questions.iter().enumerate() {
+        assert_eq!(stored["gold"].as_u64(), Some(task.items[q].gold as u64));
+        let lls: Vec<f64> = stored["loglikelihoods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        let ours: Vec<f64> = scores.get(0, q).iter().map(|&x| f64::from(x)).collect();
+        assert_close(&lls, &ours, 1e-6);
+        assert!(lls.iter().all(|&l| l < 0.0));
+    }
+
+    let strict = spex(&[&base[..], &["--strict"]].concat());
+    assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
+    let msg = stderr(&strict);
+    assert!(
+        msg.contains("validation.jsonl") && msg.contains("line 3"),
+        "{msg}"
+    );
+}

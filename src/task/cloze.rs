@@ -406,6 +406,32 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_rows_are_reported_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("validation.jsonl");
+        let rows = [
+            r#"{"goal": "g", "sol1": "a", "sol2": "b", "label": 1}"#,
+            r#"{"goal": "g", "sol1": "a", "label": 0}"#,
+            "",
+            r#"{"goal": "g", "sol1": "a", "sol2": "b", "label": 2}"#,
+            "not json",
+        ];
+        std::fs::write(&path, rows.join("\n")).unwrap();
+        let mut report = Vec::new();
+        let items = read_cloze_jsonl(&path, ClozeTemplate::Piqa, "piqa", &mut report).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!((items[0].row, items[0].source.line), (0, 1));
+        let lines: Vec<(usize, &str)> = report
+            .iter()
+            .map(|m| (m.source.line, m.reason.as_str()))
+            .collect();
+        assert_eq!(lines[0], (2, "missing field `sol2`"));
+        assert_eq!(lines[1], (4, "gold 2 is out of range for 2 choices"));
+        assert_eq!(lines[2].0, 5);
+        assert!(lines[2].1.contains("invalid JSON"), "{}", lines[2].1);
+    }
+
+    #[test]
     fn bad_rows_name_the_field() {
         let arc = json!({"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]},
                          "answerKey": "C"});
