@@ -21,6 +21,7 @@ fn mmlu_test(c: &mut Criterion) {
             limit: None,
             shots,
             strict: true,
+            format: None,
         };
         let n = load_task(&spec).map(|t| t.items.len()).unwrap_or(0);
         group.throughput(Throughput::Elements(n as u64));

@@ -23,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         limit: Some(8),
         shots: 0,
         strict: false,
+        format: None,
     };
     let task = load_task(&spec)?;
     let layers = model.info().n_layers;
