@@ -2,8 +2,8 @@
 //! players (tokens or words) -> log-probability of the target after the masked prompt.
 //!
 //! Removed tokens are replaced by the baseline token with positions unchanged. A target of `k`
-//! tokens is scored teacher-forced: pass `j` reads `log p(t_j | prompt, t_0..t_{j-1})` at the
-//! last position of `prompt + t_0..t_{j-1}`, and the value is the sum over the `k` passes.
+//! tokens is scored teacher-forced in one pass over `prompt + t_0..t_{k-2}`: position
+//! `prompt.len() - 1 + j` gives `log p(t_j | prompt, t_0..t_{j-1})`, and the value is their sum.
 
 use super::jobs::JOBS_PER_CALL;
 use crate::model::{Job, Model, Readout, RunOptions};
@@ -13,12 +13,10 @@ use crate::{Error, Result};
 /// Scores a target continuation under token masks over a prompt's players.
 pub struct TokenScorer<'m> {
     model: &'m Model,
-    /// `prompt + target[..j]` for `j = 0..k`.
-    prompts: Vec<Vec<u32>>,
-    /// Distinct target ids, the readout.
-    readout: Vec<u32>,
-    /// Index into `readout` of each target token.
-    target_at: Vec<usize>,
+    /// `prompt + target[..k - 1]`: the one prompt every pass runs.
+    prompt: Vec<u32>,
+    /// The target's `k` tokens.
+    target: Vec<u32>,
     /// Prompt positions of each player.
     players: Vec<Vec<usize>>,
     prompt_len: usize,
@@ -63,26 +61,13 @@ impl<'m> TokenScorer<'m> {
                 }
             }
         }
-        let mut readout: Vec<u32> = Vec::new();
-        let target_at = target
-            .iter()
-            .map(|&t| match readout.iter().position(|&r| r == t) {
-                Some(k) => k,
-                None => {
-                    readout.push(t);
-                    readout.len() - 1
-                }
-            })
-            .collect();
-        let prompts = (0..target.len())
-            .map(|j| prompt.iter().chain(&target[..j]).copied().collect())
-            .collect();
+        let prompt_len = prompt.len();
+        let prompt = [&prompt[..], &target[..target.len() - 1]].concat();
         Ok(TokenScorer {
             model,
-            prompt_len: prompt.len(),
-            prompts,
-            readout,
-            target_at,
+            prompt_len,
+            prompt,
+            target: target.to_vec(),
             players,
             options,
         })
@@ -100,39 +85,28 @@ impl<'m> TokenScorer<'m> {
                 ),
             ));
         }
-        let k = self.prompts.len();
-        let readout = Readout::TokensAndLogsumexp(self.readout.clone());
-        let lse = self.readout.len();
+        let readout = Readout::Continuations(vec![self.target.clone()]);
+        let prompts = std::slice::from_ref(&self.prompt);
         let mut out = Vec::with_capacity(masks.len());
-        let per_call = (JOBS_PER_CALL / k).max(1);
         let rows: Vec<usize> = (0..masks.len()).collect();
-        for chunk in rows.chunks(per_call) {
+        for chunk in rows.chunks(JOBS_PER_CALL) {
             let jobs: Vec<Job> = chunk
                 .iter()
-                .flat_map(|&r| {
-                    let keep = self.keep_flags(masks, r);
-                    (0..k).map(move |j| {
-                        let mut tokens = keep.clone();
-                        tokens.resize(self.prompt_len + j, true);
-                        Job {
-                            prompt: j,
-                            heads: None,
-                            tokens: Some(tokens),
-                        }
-                    })
+                .map(|&r| {
+                    let mut tokens = self.keep_flags(masks, r);
+                    tokens.resize(self.prompt.len(), true);
+                    Job {
+                        prompt: 0,
+                        heads: None,
+                        tokens: Some(tokens),
+                    }
                 })
                 .collect();
-            let logits = self
-                .model
-                .run(&self.prompts, &jobs, &readout, &self.options)?;
-            for row in logits.chunks(k) {
-                let sum: f64 = row
-                    .iter()
-                    .zip(&self.target_at)
-                    .map(|(l, &t)| f64::from(l[t]) - f64::from(l[lse]))
-                    .sum();
-                out.push(sum);
-            }
+            let rows = self.model.run(prompts, &jobs, &readout, &self.options)?;
+            out.extend(
+                rows.iter()
+                    .map(|row| row.iter().map(|&x| f64::from(x)).sum::<f64>()),
+            );
         }
         crate::sparse::error::check_finite(&out)?;
         Ok(out)
