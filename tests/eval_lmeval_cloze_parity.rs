@@ -171,9 +171,13 @@ fn loglikelihoods_and_predictions_agree_with_the_harness() {
                 ties += usize::from(!ok && close_call(&per));
             }
         }
+        let norm = ours.total.acc_norm.filter(|_| loaded.reports_acc_norm);
         println!(
-            "{name}: {n} rows, acc agreement {agree}/{n}, acc_norm agreement {agree_norm}, \
-             disagreements at a near tie {ties}, worst |loglikelihood difference| {worst:.2e} nats"
+            "{name}: {n} rows, acc {:.4}, acc_norm {}, acc agreement {agree}/{n}, acc_norm \
+             agreement {agree_norm}, disagreements at a near tie {ties}, worst |loglikelihood \
+             difference| {worst:.2e} nats",
+            ours.total.accuracy,
+            norm.map_or("-".to_string(), |a| format!("{a:.4}"))
         );
         let disagreements = (n - agree)
             + if loaded.reports_acc_norm {
