@@ -33,10 +33,9 @@ for i in "${!SETS[@]}"; do s="${SETS[i]#spex_}"; SETS[i]="${s//-/_}"; done
 RESULTS="$WORK/results.jsonl"
 touch "$RESULTS"
 
-if [[ "${SKIP_SPEX:-0}" != 1 ]]; then
-  [[ -x "$SPEX_BIN" ]] || { echo "no spex binary at $SPEX_BIN: cargo build --release" >&2; exit 1; }
-  for s in "${SETS[@]}"; do
-    log="$WORK/spex_$s.log"
+# spex on set $1, appending one JSON line to $RESULTS.
+run_spex() {
+    local s="$1" log="$WORK/spex_$1.log" questions seconds
     RAYON_NUM_THREADS="$THREADS" "$SPEX_BIN" eval --model "$MODEL" --device cpu \
       --task "${s//_/-}" --split validation --limit "$N" --format cloze >/dev/null 2>"$log" ||
       { cat "$log" >&2; exit 1; }
@@ -44,18 +43,12 @@ if [[ "${SKIP_SPEX:-0}" != 1 ]]; then
     [[ -n "${seconds:-}" ]] || { echo "no 'scored N questions in S s' line in $log" >&2; cat "$log" >&2; exit 1; }
     python3 -c "import json; q=$questions; s=$seconds; print(json.dumps({'side': 'spex', 'set': '$s',
       'batch_size': None, 'questions': q, 'seconds': s, 'questions_per_s': round(q / s, 3),
-      'threads': $THREADS}))" | tee -a "$RESULTS"
-  done
-fi
+      'threads': $THREADS, 'loadavg': open('/proc/loadavg').read().split()[:3]}))" | tee -a "$RESULTS"
+}
 
-if [[ "${SKIP_HARNESS:-0}" != 1 ]]; then
-  [[ -x "$REF_VENV/bin/python" ]] || { echo "no python in REF_VENV=$REF_VENV" >&2; exit 1; }
-  TASK_LIST="$("$REPO/tests/reference/write_lmeval_cloze_tasks.sh" "$WORK/tasks" "${SETS[*]}")"
-  export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-  export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" HF_DATASETS_CACHE="$WORK/hf-datasets-cache"
-  export SPEX_MODEL="$MODEL" SPEX_TASKS="$TASK_LIST" SPEX_TASK_DIR="$WORK/tasks"
-  export SPEX_THREADS="$THREADS" SPEX_LIMIT="$N" SPEX_BATCH_SIZES="$BATCH_SIZES"
-  "$REF_VENV/bin/python" - <<'PY' | tee -a "$RESULTS"
+# The harness on the comma-separated task list $1, appending JSON lines to $RESULTS.
+run_harness() {
+  SPEX_TASKS="$1" "$REF_VENV/bin/python" - <<'PY' | tee -a "$RESULTS"
 import gc, json, logging, os, time
 import torch
 import lm_eval
@@ -81,11 +74,29 @@ for bs in map(int, os.environ["SPEX_BATCH_SIZES"].split()):
         print(json.dumps({"side": "lm-eval", "set": task.removeprefix("spex_"), "batch_size": bs,
                           "questions": n, "seconds": round(seconds, 2),
                           "questions_per_s": round(n / seconds, 3),
-                          "threads": torch.get_num_threads()}), flush=True)
+                          "threads": torch.get_num_threads(),
+                          "loadavg": open("/proc/loadavg").read().split()[:3]}), flush=True)
     del lm
     gc.collect()
 PY
+}
+
+[[ "${SKIP_SPEX:-0}" == 1 || -x "$SPEX_BIN" ]] ||
+  { echo "no spex binary at $SPEX_BIN: cargo build --release" >&2; exit 1; }
+if [[ "${SKIP_HARNESS:-0}" != 1 ]]; then
+  [[ -x "$REF_VENV/bin/python" ]] || { echo "no python in REF_VENV=$REF_VENV" >&2; exit 1; }
+  TASK_LIST="$("$REPO/tests/reference/write_lmeval_cloze_tasks.sh" "$WORK/tasks" "${SETS[*]}")"
+  IFS=, read -r -a TASKS <<<"$TASK_LIST"
+  export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+  export OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" HF_DATASETS_CACHE="$WORK/hf-datasets-cache"
+  export SPEX_MODEL="$MODEL" SPEX_TASK_DIR="$WORK/tasks"
+  export SPEX_THREADS="$THREADS" SPEX_LIMIT="$N" SPEX_BATCH_SIZES="$BATCH_SIZES"
 fi
+# Set by set, spex then the harness, so that both sides of a ratio share the machine's load.
+for i in "${!SETS[@]}"; do
+  [[ "${SKIP_SPEX:-0}" == 1 ]] || run_spex "${SETS[i]}"
+  [[ "${SKIP_HARNESS:-0}" == 1 ]] || run_harness "${TASKS[i]}"
+done
 
 python3 - "$RESULTS" "$N" "${SETS[@]}" <<'PY'
 import json, sys
