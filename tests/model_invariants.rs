@@ -716,9 +716,10 @@ fn log_prob(row: &[f32], target: u32) -> f32 {
 #[test]
 fn continuation_readout_equals_each_prefix_run_alone() {
     let (_d, m, _) = tiny("llama", 61);
-    // Three (context, continuation) prompts sharing a 20-token context (one prefix group), one
-    // alone; the prompt holds the context and every target but the last.
-    let context = prompt(20, 62);
+    // Three (context, continuation) prompts sharing a 40-token context (one prefix group: it
+    // spares more than 64 positions), one alone; the prompt holds the context and every target
+    // but the last.
+    let context = prompt(40, 62);
     let continuations: Vec<Vec<u32>> = [1usize, 3, 5, 4]
         .iter()
         .enumerate()
@@ -798,7 +799,7 @@ fn continuation_readout_equals_each_prefix_run_alone() {
         }
     }
     // Bad continuations are errors naming the readout.
-    let too_many = Readout::Continuations(vec![vec![1; 40]; prompts.len()]);
+    let too_many = Readout::Continuations(vec![vec![1; 60]; prompts.len()]);
     let plain_job = [Job {
         prompt: 0,
         heads: None,
