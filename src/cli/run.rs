@@ -19,7 +19,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub plan: PathBuf,
     /// Evaluate only slice `i` of `N` contiguous slices of the masks (e.g. a Slurm array task).
-    /// Writes PLAN/values-i-of-N.npy; `spex solve` takes the shards in order.
+    /// Writes PLAN/values-i-of-N.npy and its identity PLAN/values-i-of-N.json (plan, slice, rows,
+    /// run), from which `spex solve` orders and checks the shards.
     #[arg(long, default_value = "0/1", value_parser = parse_shard)]
     pub shard: Shard,
     /// The value function.
@@ -33,12 +34,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let done = run_shard(&args.plan, args.shard, &hv)
         .with_context(|| format!("--plan {}", args.plan.display()))?;
     eprintln!(
-        "shard {}: masks {}..{} ({} values) -> {}",
+        "shard {}: masks {}..{} ({} values) -> {} (identity: {})",
         args.shard,
         done.rows.start,
         done.rows.end,
         done.rows.len(),
-        done.path.display()
+        done.path.display(),
+        done.identity.display()
     );
     Ok(())
 }

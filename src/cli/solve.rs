@@ -21,7 +21,8 @@ pub struct SolveArgs {
     #[arg(long)]
     pub plan: PathBuf,
     /// Values, one per mask: float32/float64 .npy of shape [m] or text with one number per line.
-    /// Repeat for shards; they are concatenated in the order given.
+    /// Several files: the shards of `spex run --shard` (each with its .json identity) in any
+    /// order, checked and put in row order; plain files are concatenated in the order given.
     #[arg(long = "values", required = true, num_args = 1..)]
     pub values: Vec<PathBuf>,
     /// Output JSON file.
@@ -38,7 +39,7 @@ pub struct SolveArgs {
     /// `r2_held_out`. Needs `--held-out-values`.
     #[arg(long, requires = "held_out_values")]
     pub held_out_plan: Option<PathBuf>,
-    /// Values of the `--held-out-plan` masks, shards in order as for `--values`.
+    /// Values of the `--held-out-plan` masks, shards as for `--values`.
     #[arg(long, num_args = 1.., requires = "held_out_plan")]
     pub held_out_values: Vec<PathBuf>,
 }
@@ -48,7 +49,8 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     let file = read_plan(&args.plan).context("cannot read the plan (made by `spex plan`)")?;
     let plan = &file.plan;
     let masks = read_plan_masks(&args.plan, plan)?;
-    let values = read_value_shards(&args.values)?;
+    let values =
+        read_value_shards(&args.plan, &file, &args.values, "values").context("--values")?;
     let options = args.index.options();
     let mut d = decode(plan, &masks, &values, &options)?;
     let mut held_out_text = String::new();

@@ -1,12 +1,13 @@
 //! Decoding a plan's values: the spectrum, its faithfulness on the queried masks, and the
 //! reported interaction index (`interactions.json`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use super::shard::{join_shards, IdentifiedValues, ShardIdentity};
 use crate::io::read_values;
 use crate::report::interactions::InteractionsReport;
 use crate::sparse::indices::{interaction_values, Index, InteractionValues};
-use crate::sparse::plan::Plan;
+use crate::sparse::plan::{Plan, PlanFile};
 use crate::sparse::{self, MaskBatch, Spectrum};
 use crate::{Error, Result};
 
@@ -162,10 +163,22 @@ pub fn decode(
     })
 }
 
-/// Reads and concatenates value files (shards, in the order given), naming the file of any
-/// non-finite row.
-pub fn read_value_shards(paths: &[PathBuf]) -> Result<Vec<f64>> {
-    let mut all = Vec::new();
+/// Reads the values of the plan in `plan_dir` (`plan`, its plan.json) from `paths`, naming the
+/// file of any non-finite row.
+///
+/// Shards written by `spex run --shard` (a [`ShardIdentity`] beside each `.npy`) may come in any
+/// order: [`join_shards`] checks them against the plan and each other and orders them by their
+/// rows. Plain files (other tools' `.npy`, text) are concatenated in the order given, with a warning
+/// when there are several, since nothing tells their order; one file given twice is an error.
+/// Shards and plain files cannot be mixed. `field` names the argument the paths came from.
+pub fn read_value_shards(
+    plan_dir: &Path,
+    plan: &PlanFile,
+    paths: &[PathBuf],
+    field: &str,
+) -> Result<Vec<f64>> {
+    let mut identified = Vec::new();
+    let mut plain = Vec::new();
     for path in paths {
         let values = read_values(path)?;
         if let Err(e) = sparse::error::check_finite(&values) {
@@ -174,7 +187,149 @@ pub fn read_value_shards(paths: &[PathBuf]) -> Result<Vec<f64>> {
                 format!("{e} (rows counted from 0 within this file)"),
             ));
         }
-        all.extend(values);
+        match ShardIdentity::read_beside(path)? {
+            Some(identity) => identified.push(IdentifiedValues {
+                path: path.clone(),
+                identity,
+                values,
+            }),
+            None => plain.push((path, values)),
+        }
     }
-    Ok(all)
+    if identified.is_empty() {
+        return concat_plain(plain, field);
+    }
+    if !plain.is_empty() {
+        let with: Vec<String> = identified
+            .iter()
+            .map(|s| s.path.display().to_string())
+            .collect();
+        let without: Vec<String> = plain.iter().map(|(p, _)| p.display().to_string()).collect();
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{} carry a shard identity (the .json `spex run --shard` writes beside them) but {} do not, so spex cannot place them among the shards: pass only shards of `spex run`, or only plain files in order",
+                with.join(", "),
+                without.join(", ")
+            ),
+        ));
+    }
+    join_shards(plan_dir, plan, identified, field)
+}
+
+/// Plain values files, concatenated in the order given: one file given twice is an error, and
+/// several files are concatenated with a warning that their order cannot be checked.
+fn concat_plain(files: Vec<(&PathBuf, Vec<f64>)>, field: &str) -> Result<Vec<f64>> {
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::with_capacity(files.len());
+    for &(path, _) in &files {
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "{} is given twice (as {} and {}): plain values files are concatenated, so its rows would count twice",
+                    real.display(),
+                    first.display(),
+                    path.display()
+                ),
+            ));
+        }
+        seen.push((real, path));
+    }
+    if files.len() > 1 {
+        let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+        tracing::warn!(
+            "{} carry no shard identity (no .json from `spex run --shard` beside them): concatenated in the order given, which spex cannot check",
+            names.join(", ")
+        );
+    }
+    Ok(files.into_iter().flat_map(|(_, v)| v).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{write_json, write_values_npy};
+    use crate::run::shard::{plan_id, Shard};
+    use crate::run::Design;
+    use serde_json::json;
+
+    /// A plan of 100 masks, and a folder with its four shards written as `spex run` writes them
+    /// (values-i-of-4.npy and .json) and the same values without identity (plain-i.npy).
+    fn setup() -> (tempfile::TempDir, PlanFile, Vec<f64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = Design::proxyspex(100).plan(8).unwrap().to_file();
+        let all: Vec<f64> = (0..plan.queries).map(|r| r as f64 / 7.0).collect();
+        for index in 0..4 {
+            let s = Shard { index, count: 4 };
+            let values = &all[s.rows(plan.queries)];
+            write_values_npy(&dir.path().join(format!("{}.npy", s.stem())), values).unwrap();
+            write_values_npy(&dir.path().join(format!("plain-{index}.npy")), values).unwrap();
+            let id = ShardIdentity::new(
+                &plan_id(&plan).unwrap(),
+                s,
+                plan.queries,
+                values,
+                json!({"value": "logprob"}),
+            );
+            write_json(&dir.path().join(format!("{}.json", s.stem())), &id).unwrap();
+        }
+        (dir, plan, all)
+    }
+
+    fn paths(dir: &Path, names: &[&str]) -> Vec<PathBuf> {
+        names.iter().map(|n| dir.join(n)).collect()
+    }
+
+    #[test]
+    fn shards_are_ordered_by_their_identity_and_plain_files_by_the_caller() {
+        let (dir, plan, all) = setup();
+        let d = dir.path();
+        let shards = [3, 1, 0, 2].map(|i| format!("values-{i}-of-4.npy"));
+        let shards: Vec<&str> = shards.iter().map(String::as_str).collect();
+        let got = read_value_shards(d, &plan, &paths(d, &shards), "values").unwrap();
+        assert_eq!(got, all);
+        let plain = ["plain-0.npy", "plain-1.npy", "plain-2.npy", "plain-3.npy"];
+        assert_eq!(
+            read_value_shards(d, &plan, &paths(d, &plain), "values").unwrap(),
+            all
+        );
+        // Plain files keep the order given: reversed, their values are reversed blocks.
+        let reversed: Vec<&str> = plain.iter().rev().copied().collect();
+        let got = read_value_shards(d, &plan, &paths(d, &reversed), "values").unwrap();
+        assert_ne!(got, all);
+    }
+
+    #[test]
+    fn a_plain_file_twice_and_a_mix_of_shards_and_plain_files_are_refused() {
+        let (dir, plan, _) = setup();
+        let d = dir.path();
+        let twice = paths(d, &["plain-0.npy", "plain-1.npy", "plain-0.npy"]);
+        let e = read_value_shards(d, &plan, &twice, "values")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plain-0.npy is given twice"), "{e}");
+
+        let mixed = paths(d, &["values-0-of-4.npy", "plain-1.npy"]);
+        let e = read_value_shards(d, &plan, &mixed, "held_out_values")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid `held_out_values`")
+                && e.contains("values-0-of-4.npy carry a shard identity")
+                && e.contains("plain-1.npy do not"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_non_finite_value_names_its_file() {
+        let (dir, plan, _) = setup();
+        let d = dir.path();
+        write_values_npy(&d.join("nan.npy"), &[1.0, f64::NAN]).unwrap();
+        let e = read_value_shards(d, &plan, &paths(d, &["nan.npy"]), "values")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nan.npy") && e.contains("row(s) 1"), "{e}");
+    }
 }

@@ -104,8 +104,8 @@ impl HeldOut {
     }
 }
 
-/// The masks of the plan in `dir` and their `values` (shards, in order), checked to be over `n`
-/// players and one value per mask: another plan's evaluations that check a decoded spectrum.
+/// The masks of the plan in `dir` and their `values` (read by [`read_value_shards`]), checked to be
+/// over `n` players and one value per mask: another plan's evaluations that check a decoded spectrum.
 pub fn read_held_out(dir: &Path, values: &[std::path::PathBuf], n: usize) -> Result<HeldOut> {
     let file = read_plan(dir)?;
     if file.plan.n_players() != n {
@@ -119,7 +119,7 @@ pub fn read_held_out(dir: &Path, values: &[std::path::PathBuf], n: usize) -> Res
         ));
     }
     let masks = read_plan_masks(dir, &file.plan)?;
-    let values = read_value_shards(values)?;
+    let values = read_value_shards(dir, &file, values, "held_out_values")?;
     if values.len() != masks.len() {
         return Err(Error::invalid(
             "held_out_values",
