@@ -183,10 +183,10 @@ fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
         .iter()
         .map(|f| std::fs::read(out.join(f)).unwrap())
         .collect();
-    // A crash after 50 masks, in the middle of the 51st record.
+    // A crash after 50 masks, in the middle of the 51st record (24 bytes each).
     let log = std::fs::read(out.join("values.log")).unwrap();
     let header = log.iter().position(|&b| b == b'\n').unwrap() + 1;
-    std::fs::write(out.join("values.log"), &log[..header + 50 * 16 + 5]).unwrap();
+    std::fs::write(out.join("values.log"), &log[..header + 50 * 24 + 5]).unwrap();
     let again = ok(run(&["--seed", "1"]));
     assert!(
         stderr(&again).contains("resuming: 50 of 120 masks"),

@@ -4,7 +4,12 @@
 //! Batches are aligned to multiples of the batch size, and a batch with any row missing is
 //! evaluated whole. A model's floating-point results can depend on which masks share a forward
 //! batch; this way a resumed run hands the model exactly the batches an uninterrupted run would,
-//! and writes the same bytes.
+//! and writes the same bytes. The batch size is the grain of stored progress: the jobs take it
+//! from [`masks_per_stored_batch`], a pure function of the work per mask (never the clock), so a
+//! resumed run batches as the first one did, and a kill loses at most one batch of about
+//! [`PASSES_PER_STORED_BATCH`] forward passes.
+//!
+//! With `SPEX_LOG=spex=debug` each batch is reported as it starts and once it is stored.
 
 use std::ops::Range;
 
@@ -15,6 +20,16 @@ use serde_json::Value;
 use super::store::ValueStore;
 use crate::sparse::{self, MaskBatch, ValueFunction};
 use crate::{Error, Result};
+
+/// Forward passes per stored batch, at most (fewer only when one mask takes more): the work a
+/// kill can lose.
+pub const PASSES_PER_STORED_BATCH: usize = 64;
+
+/// Masks per stored batch when each mask takes `passes_per_mask` forward passes:
+/// `max(1, floor(PASSES_PER_STORED_BATCH / passes_per_mask))`.
+pub fn masks_per_stored_batch(passes_per_mask: usize) -> usize {
+    (PASSES_PER_STORED_BATCH / passes_per_mask.max(1)).max(1)
+}
 
 /// Evaluates rows `rows` of `masks` that `store` lacks, in batches `[k * batch, (k + 1) * batch)`
 /// (cut to `rows`) evaluated whole when any of their rows is missing, appending each batch's
@@ -50,6 +65,11 @@ pub fn evaluate_resumable(
         let end = ((start / batch + 1) * batch).min(rows.end);
         let missing = store.missing(start..end);
         if !missing.is_empty() {
+            tracing::debug!(
+                "{}: evaluating masks {start}..{end} ({} not stored)",
+                store.path().display(),
+                missing.len()
+            );
             let mut sub = MaskBatch::with_capacity(masks.n_players(), end - start);
             for r in start..end {
                 sub.push_words(masks.row_words(r));
@@ -65,6 +85,7 @@ pub fn evaluate_resumable(
             }
             let new: Vec<f64> = missing.iter().map(|&r| values[r - start]).collect();
             store.append(&missing, &new)?;
+            tracing::debug!("{}: stored masks {start}..{end}", store.path().display());
             progress(missing.len());
         }
         start = end;
@@ -207,6 +228,15 @@ mod tests {
             "the batch [4, 8) runs whole, then [8, 10)"
         );
         assert_eq!(seen, vec![6, 2, 2]);
+    }
+
+    #[test]
+    fn the_grain_is_about_64_passes_and_at_least_one_mask() {
+        assert_eq!(masks_per_stored_batch(1), 64);
+        assert_eq!(masks_per_stored_batch(3), 21);
+        assert_eq!(masks_per_stored_batch(64), 1);
+        assert_eq!(masks_per_stored_batch(400), 1);
+        assert_eq!(masks_per_stored_batch(0), 64);
     }
 
     #[test]

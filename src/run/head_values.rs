@@ -7,14 +7,12 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::ablation::Ablation;
+use super::evaluate::masks_per_stored_batch;
 use crate::ablate::{HeadPlayers, TaskScorer};
 use crate::model::{Model, RunOptions};
 use crate::sparse::ValueFunction;
 use crate::task::{Format, LoadedTask, Scoring, TaskItem, TaskSpec, ValueKind};
 use crate::{Error, Result};
-
-/// Forward passes (mask x question) per stored batch: a crash loses at most this much work.
-pub const PASSES_PER_BATCH: usize = 1024;
 
 /// What defines `f(mask)` over the heads besides the model and the questions.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -144,14 +142,15 @@ impl HeadValues {
         )
     }
 
-    /// Masks per stored batch: about [`PASSES_PER_BATCH`] forward passes (one per question, or
-    /// per choice in the cloze format).
+    /// Masks per stored batch ([`masks_per_stored_batch`]): a mask takes one forward pass per
+    /// question, or per choice in the cloze format. Fixed by the questions, which the stores'
+    /// identity names, so a resumed run batches as the first one did.
     pub fn per_batch(&self) -> usize {
         let passes = match self.task.scoring {
             Scoring::FirstToken => self.task.items.len(),
             Scoring::Continuation => self.task.items.iter().map(TaskItem::n_choices).sum(),
         };
-        (PASSES_PER_BATCH / passes.max(1)).max(1)
+        masks_per_stored_batch(passes)
     }
 
     /// Checks that a plan or spectrum over `n` players (read from `source`) fits the players.

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::head_values::PASSES_PER_BATCH;
+use super::evaluate::masks_per_stored_batch;
 use super::one_shot::{one_shot, OneShot, OneShotOptions};
 use crate::ablate::{token_players, Granularity, TokenPlayer, TokenScorer};
 use crate::io::{write_json, write_text};
@@ -86,7 +86,8 @@ pub fn tokens(
         "target": token.target,
         "baseline_token": baseline,
     });
-    let per_batch = (PASSES_PER_BATCH / target.len()).max(1);
+    // One forward pass per mask: the prompt and the target's tokens run teacher-forced together.
+    let per_batch = masks_per_stored_batch(1);
     let done = one_shot(options, &mut scorer, identity, per_batch)?;
     let texts: Vec<(String, Vec<usize>)> = players
         .iter()
