@@ -143,8 +143,9 @@ mod tests {
     fn bad_values_are_rejected() {
         for args in [
             ["x", "--shots", "6"],
-            ["x", "--task", "boolq"],
+            ["x", "--task", "boolq2"],
             ["x", "--split", "train"],
+            ["x", "--format", "mc"],
         ] {
             assert!(Probe::try_parse_from(args).is_err(), "{args:?}");
         }
