@@ -49,6 +49,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// A plan or a decoder would need more memory than the machine has available.
+    #[error("{what} need {} of memory, but {} is available ({origin}); lower `{field}`", crate::memory::approx_bytes(*.needed), crate::memory::human_bytes(*.available))]
+    InsufficientMemory {
+        /// What would be allocated, e.g. "the plan's 10000000000 masks over 270 players".
+        what: String,
+        /// The parameter that sets the size (`budget`, `held_out`).
+        field: String,
+        /// Bytes needed (saturated at `u64::MAX`).
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+        /// Where the available figure comes from.
+        origin: String,
+    },
+
     /// A value function (e.g. a model's forward pass) failed; its own error, unchanged.
     #[error(transparent)]
     ValueFunction(Box<dyn std::error::Error + Send + Sync>),

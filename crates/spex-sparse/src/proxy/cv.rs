@@ -43,6 +43,80 @@ impl Default for ProxyGrid {
     }
 }
 
+impl ProxyGrid {
+    /// Checks every list and option; errors name the field (`grid.n_trees`), its value and what
+    /// is accepted.
+    pub fn validate(&self) -> crate::Result<()> {
+        let invalid = |field: &str, reason: String| {
+            Err(crate::Error::invalid(format!("grid.{field}"), reason))
+        };
+        let lists = [
+            ("max_depth", self.max_depth.len()),
+            ("n_trees", self.n_trees.len()),
+            ("learning_rate", self.learning_rate.len()),
+        ];
+        for (field, len) in lists {
+            if len == 0 {
+                return invalid(
+                    field,
+                    "[] is empty: the grid needs at least one value to try".into(),
+                );
+            }
+        }
+        if let Some(d) = self.max_depth.iter().find(|&&d| d == 0) {
+            return invalid("max_depth", format!("{d}: every depth must be >= 1"));
+        }
+        if let Some(t) = self
+            .n_trees
+            .iter()
+            .find(|&&t| !(1..=super::MAX_TREES).contains(&t))
+        {
+            return invalid(
+                "n_trees",
+                format!(
+                    "{t}: every tree count must be between 1 and {}",
+                    super::MAX_TREES
+                ),
+            );
+        }
+        if let Some(lr) = self
+            .learning_rate
+            .iter()
+            .find(|lr| !(lr.is_finite() && **lr > 0.0))
+        {
+            return invalid(
+                "learning_rate",
+                format!("{lr}: every learning rate must be finite and > 0"),
+            );
+        }
+        if self.num_leaves < 2 {
+            return invalid(
+                "num_leaves",
+                format!(
+                    "{} must be >= 2 (LightGBM's default is 31)",
+                    self.num_leaves
+                ),
+            );
+        }
+        if self.min_child_samples == 0 {
+            return invalid(
+                "min_child_samples",
+                "0 must be >= 1 (LightGBM's default is 20)".into(),
+            );
+        }
+        if self.folds < 2 {
+            return invalid(
+                "folds",
+                format!(
+                    "{} cross-validation folds: at least 2 are needed (the reference uses 5)",
+                    self.folds
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// One grid point's mean validation R^2 over the folds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GridScore {
