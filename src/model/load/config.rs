@@ -322,15 +322,46 @@ fn llama_from_raw(
             ));
         }
     }
+    let vocab = positive(raw.vocab_size, "vocab_size", origin)?;
+    let ffn = positive(raw.intermediate_size, "intermediate_size", origin)?;
+    let positions = raw.max_position_embeddings.unwrap_or(4096);
+    // Every weight's element count must be countable, and the RoPE tables (angles, cos, sin:
+    // positions x head_dim / 2 f32 each) must fit in memory before they are built.
+    for (field, a, b) in [
+        ("num_attention_heads", heads, head_dim),
+        ("vocab_size", vocab, hidden),
+        ("intermediate_size", ffn, hidden),
+        ("max_position_embeddings", positions, head_dim),
+    ] {
+        let elements = a
+            .checked_mul(b)
+            .and_then(|e| e.checked_mul(hidden.max(head_dim)));
+        if elements.is_none() {
+            return Err(ModelError::field(
+                origin,
+                field,
+                format!(
+                    "{a} x {b} x {} elements overflow a count of the weights",
+                    hidden.max(head_dim)
+                ),
+            ));
+        }
+    }
+    crate::sparse::memory::check_fits(
+        positions as u128 * head_dim as u128 * 6,
+        || format!("RoPE tables for {positions} positions of head dimension {head_dim}"),
+        "max_position_embeddings",
+    )
+    .map_err(|e| ModelError::field(origin, "max_position_embeddings", e.to_string()))?;
     let is_qwen2 = model_type == "qwen2";
     let sliding_window = match raw.use_sliding_window {
         Some(false) => None,
         _ => raw.sliding_window,
     };
     Ok(LlamaConfig {
-        vocab_size: positive(raw.vocab_size, "vocab_size", origin)?,
+        vocab_size: vocab,
         hidden_size: hidden,
-        intermediate_size: positive(raw.intermediate_size, "intermediate_size", origin)?,
+        intermediate_size: ffn,
         num_hidden_layers: positive(raw.num_hidden_layers, "num_hidden_layers", origin)?,
         num_attention_heads: heads,
         num_key_value_heads: kv_heads,
@@ -338,7 +369,7 @@ fn llama_from_raw(
         rms_norm_eps: raw.rms_norm_eps,
         rope_theta: raw.rope_theta.unwrap_or(10_000.0),
         rope_scaling: rope_scaling(raw.rope_scaling.as_ref(), origin)?,
-        max_position_embeddings: raw.max_position_embeddings.unwrap_or(4096),
+        max_position_embeddings: positions,
         tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
         // Qwen2 always has q/k/v biases (its config has no field for them).
         qkv_bias: is_qwen2 || raw.attention_bias.unwrap_or(false),
