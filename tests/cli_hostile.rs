@@ -620,12 +620,12 @@ fn model_load_errors_print_paths_not_rust_structs() {
     for rust in ["Folder {", "config:", "PathBuf", "Some("] {
         assert!(!err.contains(rust), "{rust}: {err}");
     }
-    // A context length whose RoPE tables cannot fit is refused, not allocated.
+    // A context length whose RoPE tables no machine holds is refused, not allocated.
     let mut cfg = llama_config("llama");
     cfg["max_position_embeddings"] = serde_json::json!(1u64 << 50);
     write_model(&fx.path("huge"), &cfg, &llama_weights(&cfg, 3));
     refused(
         spex(&["logits", "--model", &fx.s("huge"), "--prompt", "w5"]),
-        &["max_position_embeddings", "of memory"],
+        &["max_position_embeddings", "RoPE tables"],
     );
 }

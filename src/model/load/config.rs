@@ -8,6 +8,11 @@ use serde_json::Value;
 
 use crate::model::error::{ModelError, ModelResult};
 
+/// Most `max_position_embeddings x head_dim` entries of the RoPE tables built at load (2^32:
+/// 24 GiB over the three f32 tables of half that many values; real models stay far below, e.g.
+/// 131072 x 128 = 2^24).
+const MAX_ROPE_ENTRIES: u128 = 1 << 32;
+
 /// RoPE frequency scaling, from `rope_scaling` (units: factors are dimensionless).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RopeScaling {
@@ -326,7 +331,8 @@ fn llama_from_raw(
     let ffn = positive(raw.intermediate_size, "intermediate_size", origin)?;
     let positions = raw.max_position_embeddings.unwrap_or(4096);
     // Every weight's element count must be countable, and the RoPE tables (angles, cos, sin:
-    // positions x head_dim / 2 f32 each) must fit in memory before they are built.
+    // positions x head_dim / 2 f32 each) must be of a size a machine can hold: a context length
+    // of 2^50 would otherwise abort in the allocator.
     for (field, a, b) in [
         ("num_attention_heads", heads, head_dim),
         ("vocab_size", vocab, hidden),
@@ -347,12 +353,15 @@ fn llama_from_raw(
             ));
         }
     }
-    crate::sparse::memory::check_fits(
-        positions as u128 * head_dim as u128 * 6,
-        || format!("RoPE tables for {positions} positions of head dimension {head_dim}"),
-        "max_position_embeddings",
-    )
-    .map_err(|e| ModelError::field(origin, "max_position_embeddings", e.to_string()))?;
+    if positions as u128 * head_dim as u128 > MAX_ROPE_ENTRIES {
+        return Err(ModelError::field(
+            origin,
+            "max_position_embeddings",
+            format!(
+                "{positions} positions x head dimension {head_dim}: RoPE tables over more than {MAX_ROPE_ENTRIES} entries (24 GiB) are not built"
+            ),
+        ));
+    }
     let is_qwen2 = model_type == "qwen2";
     let sliding_window = match raw.use_sliding_window {
         Some(false) => None,

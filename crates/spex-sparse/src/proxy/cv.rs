@@ -12,6 +12,9 @@ use super::binary_matrix::BinaryMatrix;
 use super::gbdt::{fit, TreeParams};
 use crate::spectrum::r2_score;
 
+/// Most trees a grid may ask for (the reference grid's largest is 1000).
+pub const MAX_TREES: usize = 100_000;
+
 /// The proxy's hyperparameter grid and the fixed tree options (LightGBM defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProxyGrid {
@@ -69,14 +72,11 @@ impl ProxyGrid {
         if let Some(t) = self
             .n_trees
             .iter()
-            .find(|&&t| !(1..=super::MAX_TREES).contains(&t))
+            .find(|&&t| !(1..=MAX_TREES).contains(&t))
         {
             return invalid(
                 "n_trees",
-                format!(
-                    "{t}: every tree count must be between 1 and {}",
-                    super::MAX_TREES
-                ),
+                format!("{t}: every tree count must be between 1 and {}", MAX_TREES),
             );
         }
         if let Some(lr) = self

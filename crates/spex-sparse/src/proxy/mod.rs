@@ -19,7 +19,7 @@ pub mod tree_fourier;
 
 use serde::{Deserialize, Serialize};
 
-pub use cv::ProxyGrid;
+pub use cv::{ProxyGrid, MAX_TREES};
 
 use crate::error::check_finite;
 use crate::exact::exact_fourier;
@@ -34,9 +34,6 @@ pub const METHOD: &str = "proxyspex";
 /// `min_child_samples = 20` leaves in its training part (80 rows). Over `n <= 6` players the
 /// whole cube (`2^n < 100` masks) is enough: it is transformed exactly, without a proxy.
 pub const MIN_BUDGET: usize = 100;
-
-/// Most trees a grid may ask for (the reference grid's largest is 1000).
-pub const MAX_TREES: usize = 100_000;
 
 /// Most ridge penalties a plan may try (the reference tries 100).
 pub const MAX_RIDGE_ALPHAS: usize = 100_000;
