@@ -145,7 +145,7 @@ pub fn check_from(from: &Path, layers: Option<&Range<usize>>) -> Result<(usize, 
         return Err(Error::LayersMismatch {
             source_name: from.join("heads.json").display().to_string(),
             theirs: layer_span(&theirs),
-            ours: layers.map_or("every layer".to_string(), layer_span),
+            ours: layers.map_or("from 0 (every layer)".to_string(), layer_span),
         });
     }
     Ok(found)
