@@ -26,7 +26,7 @@ fn hierarchical(n: usize) -> Spectrum {
 fn decode(c: &mut Criterion) {
     let n = 128;
     let plan = ProxyPlan::new(n, 1000, 0).expect("valid plan");
-    let masks = plan.masks();
+    let masks = plan.masks().expect("masks fit in memory");
     let values = hierarchical(n).eval(&masks);
     let mut group = c.benchmark_group("proxyspex_decode");
     group.sample_size(10);
@@ -43,7 +43,7 @@ fn gbdt_fit(c: &mut Criterion) {
     group.sample_size(10);
     for n in [128, 1000] {
         let plan = ProxyPlan::new(n, 800, 1).expect("valid plan");
-        let masks = plan.masks();
+        let masks = plan.masks().expect("masks fit in memory");
         let values = hierarchical(n).eval(&masks);
         let x = BinaryMatrix::from_masks(&masks);
         let params = TreeParams {

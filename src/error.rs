@@ -48,6 +48,34 @@ pub enum Error {
         ours: String,
     },
 
+    /// A spectrum (prune's `--from`) over another number of heads than the job's players.
+    #[error("{source_name}: a spectrum over {found} heads, but layers {layers} hold {expected}")]
+    SpectrumPlayersMismatch {
+        /// The spectrum file.
+        source_name: String,
+        /// Its number of players.
+        found: usize,
+        /// The job's number of head players.
+        expected: usize,
+        /// The job's layers, e.g. `0-29`.
+        layers: String,
+        /// Query heads per layer of the model.
+        heads_per_layer: usize,
+    },
+
+    /// An output folder holds another plan than the job's options make.
+    #[error("{path} holds another plan than these options make ({differences}); use another output folder, or the options that made it")]
+    PlanMismatch {
+        /// The folder's plan.json.
+        path: PathBuf,
+        /// The first setting that differs, as plan.json names it (`budget`, `seed`, ...).
+        field: String,
+        /// Its value in the folder's plan.json.
+        theirs: String,
+        /// Every differing setting: `budget 200 there, 300 here; ...`.
+        differences: String,
+    },
+
     /// The math failed: a design, a decoder, values that do not fit a plan.
     #[error(transparent)]
     Sparse(#[from] crate::sparse::Error),

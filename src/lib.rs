@@ -37,6 +37,8 @@ extern crate self as spex;
 
 pub mod ablate;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod home;
 pub mod io;
 pub mod model;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use spex::model::{HeadMeans, Model, RunOptions};
@@ -42,13 +43,24 @@ impl AblationArgs {
         self.ablation().label()
     }
 
-    /// Checks that the flags go together (`--mean-prompts` only with `--ablation mean`).
+    /// Checks that the flags go together (`--mean-prompts` only with `--ablation mean`) and that
+    /// the `--mean-prompts` file can be read, before any model is loaded.
     pub fn check(&self) -> anyhow::Result<()> {
         if let (AblationArg::Zero, Some(path)) = (self.ablation, &self.mean_prompts) {
             anyhow::bail!(
                 "--mean-prompts {} needs --ablation mean (the default is zero)",
                 path.display()
             );
+        }
+        if let Some(path) = &self.mean_prompts {
+            if path.is_dir() {
+                anyhow::bail!(
+                    "--mean-prompts {}: is a folder; a file of prompts, one per line, is needed",
+                    path.display()
+                );
+            }
+            std::fs::File::open(path)
+                .with_context(|| format!("--mean-prompts {}", path.display()))?;
         }
         Ok(())
     }

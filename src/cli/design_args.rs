@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use spex::io::check_writable_dir;
+use spex::run::plan_dir::create_dir;
 use spex::run::{DecodeOptions, Design, Method, OneShotOptions, Refit};
 use spex::sparse::indices::Index;
 use spex::sparse::spex::Decoder;
@@ -132,6 +134,16 @@ pub struct OneShotArgs {
 }
 
 impl OneShotArgs {
+    /// The library's one-shot options, after the checks that need no model: the index and its
+    /// order, and an output folder that exists (created) and can be written.
+    pub fn checked_options(&self) -> anyhow::Result<OneShotOptions> {
+        let options = self.options();
+        options.decode.check()?;
+        create_dir(&options.out)?;
+        check_writable_dir(&options.out)?;
+        Ok(options)
+    }
+
     /// The library's one-shot options.
     pub fn options(&self) -> OneShotOptions {
         OneShotOptions {

@@ -3,11 +3,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 
 use spex::ablate::TaskScorer;
-use spex::io::write_json;
+use spex::io::{check_writable, write_json};
 use spex::task::{evaluate, Evaluation, TaskItem};
 
 use super::ablation_args::AblationArgs;
@@ -61,8 +62,12 @@ struct EvalReport<'a> {
 
 /// Runs `spex eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let model = args.model.load()?;
+    args.ablation.check()?;
+    if let Some(path) = &args.json {
+        check_writable(path).context("--json")?;
+    }
     let task = args.task.load()?;
+    let model = args.model.load()?;
     let info = model.info();
     let heads = match &args.head_mask {
         None => None,

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use clap::Args;
 
-use spex::ablate::parse_layer_range;
+use spex::ablate::{parse_layer_range, HeadPlayers};
 use spex::run::{HeadValueOptions, HeadValues};
 use spex::task::ValueKind;
 
@@ -44,9 +44,27 @@ pub struct HeadValueArgs {
 impl HeadValueArgs {
     /// Loads the model and the questions and builds the library's head value function.
     pub fn load(&self) -> anyhow::Result<HeadValues> {
+        self.load_checked(|_| Ok(()))
+    }
+
+    /// Loads like [`HeadValueArgs::load`], calling `check` with the head players once the model
+    /// is known and before any forward pass (the mean ablation's included): the questions load
+    /// first, the model second.
+    pub fn load_checked(
+        &self,
+        check: impl FnOnce(&HeadPlayers) -> anyhow::Result<()>,
+    ) -> anyhow::Result<HeadValues> {
         self.ablation.check()?;
-        let model = self.model.load()?;
         let task = self.task.load()?;
+        let model = self.model.load()?;
+        let info = model.info();
+        let players = match &self.layers {
+            Some(range) => {
+                HeadPlayers::in_layers(range.clone(), info.n_layers, info.n_heads, "layers")?
+            }
+            None => HeadPlayers::all(info.n_layers, info.n_heads),
+        };
+        check(&players)?;
         let options = HeadValueOptions {
             value: self.value,
             ablation: self.ablation.ablation(),

@@ -25,9 +25,10 @@ pub struct HeadsArgs {
 
 /// Runs `spex heads`.
 pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
-    let options = args.run.options();
-    options.decode.check()?;
-    let hv = args.values.load()?;
+    let options = args.run.checked_options()?;
+    let hv = args
+        .values
+        .load_checked(|players| Ok(spex::run::one_shot::check(&options, players.n()).map(drop)?))?;
     let run = spex::run::heads(&hv, &options, args.top_edges)?;
     warn_low_faithfulness(&run.done.decoded.warnings);
     print_top(&run.graph);

@@ -32,6 +32,7 @@ pub struct LogitsArgs {
 
 /// Runs the command.
 pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
+    args.ablation.check()?;
     let model = args.model.load()?;
     let info = model.info();
     let mask = match &args.head_mask {
@@ -39,6 +40,9 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
         Some(arg) => Some(parse_head_mask(arg, info.n_layers, info.n_heads)?),
     };
     let ids = model.encode(&args.prompt)?;
+    if ids.is_empty() {
+        anyhow::bail!("--prompt {:?}: encodes to no token", args.prompt);
+    }
     let options = RunOptions {
         means: args.ablation.means(&model, &[args.prompt.as_str()])?,
         ..RunOptions::default()

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::Args;
 
-use spex::run::prune::{check_levels, Checked};
+use spex::run::prune::{check_from, check_levels, check_output, check_spectrum_players, Checked};
 use spex::run::{PruneOptions, PruneReport};
 
 use super::head_args::HeadValueArgs;
@@ -35,12 +36,17 @@ pub struct PruneArgs {
 /// Runs `spex prune`.
 pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
     check_levels(&args.levels)?;
-    let hv = args.values.load()?;
     let options = PruneOptions {
         levels: args.levels.clone(),
         seed: args.seed,
         out: args.out.clone(),
     };
+    let (n, spectrum) = check_from(&args.from, args.values.layers.as_ref())
+        .with_context(|| format!("--from {}", args.from.display()))?;
+    check_output(&args.from, &options).context("--out")?;
+    let hv = args
+        .values
+        .load_checked(|players| Ok(check_spectrum_players(n, &spectrum, players)?))?;
     let (out, report) = spex::run::prune(&args.from, &hv, &options)?;
     print_table(&report);
     eprintln!(

@@ -64,8 +64,7 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--prompt-file {}", path.display()))?,
         (None, None) => anyhow::bail!("--prompt or --prompt-file is required"),
     };
-    let options = args.run.options();
-    options.decode.check()?;
+    let options = args.run.checked_options()?;
     let model = args.model.load()?;
     let token = TokenOptions {
         prompt,

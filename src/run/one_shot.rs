@@ -10,11 +10,12 @@ use super::decode::{decode, DecodeOptions, Decoded};
 use super::design::Design;
 use super::evaluate::evaluate_stored;
 use super::held_out::{evaluate_held_out, held_out_count};
-use super::plan_dir::{create_dir, plan_identity, write_or_check_plan};
+use super::plan_dir::{check_existing_plan, create_dir, plan_identity, write_or_check_plan};
 use super::shard::Shard;
-use crate::io::{write_json, write_values_npy};
+use crate::io::{check_writable_dir, write_json, write_values_npy};
 use crate::report::spectrum_file::SpectrumFile;
 use crate::sparse::indices::{interaction_values, InteractionValues};
+use crate::sparse::memory::check_fits;
 use crate::sparse::plan::Plan;
 use crate::sparse::{MaskBatch, ValueFunction};
 use crate::Result;
@@ -57,6 +58,38 @@ impl OneShot {
     }
 }
 
+/// What a one-shot job over `n` players checks before its first evaluation, and returns the plan:
+/// the index and its order, the design and its size against the memory available (the plan's
+/// masks and the held-out check's), and the output folder (created, writable, holding no other
+/// plan).
+pub fn check(options: &OneShotOptions, n: usize) -> Result<Plan> {
+    options.decode.check()?;
+    let plan = options.design.plan(n)?;
+    check_fits(
+        plan.bytes_needed(),
+        || {
+            format!(
+                "{}'s {} masks over {n} players",
+                plan.method(),
+                plan.n_queries()
+            )
+        },
+        "budget",
+    )?;
+    let count = held_out_count(options.held_out, plan.n_queries(), n);
+    let words = n.div_ceil(64).max(1) as u128;
+    check_fits(
+        count as u128 * (8 * words + n as u128 + 24),
+        || format!("the held-out check's {count} unseen masks over {n} players"),
+        "held_out",
+    )?;
+    let out = options.out.as_path();
+    create_dir(out)?;
+    check_writable_dir(out)?;
+    check_existing_plan(out, &plan.to_file())?;
+    Ok(plan)
+}
+
 /// Plans `options.design` over `f`'s players in `options.out` (or checks the plan there),
 /// evaluates every mask through `f`, `per_batch` masks per call, into `out/values.log` (header:
 /// `identity` plus the plan), writes `values.npy`, evaluates the unseen masks of the held-out check
@@ -67,12 +100,10 @@ pub fn one_shot(
     mut identity: Value,
     per_batch: usize,
 ) -> Result<OneShot> {
-    options.decode.check()?;
+    let plan = check(options, f.n_players())?;
     let out = options.out.as_path();
-    let plan = options.design.plan(f.n_players())?;
     let file = plan.to_file();
     let masks = plan.masks()?;
-    create_dir(out)?;
     write_or_check_plan(out, &file, &masks)?;
     tracing::info!(
         "{}: {} masks over {} players",

@@ -3,13 +3,14 @@
 //! interactions, one-at-a-time, random), the value the spectrum predicts, and the value and
 //! accuracy the pruned model actually gets.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::head_values::HeadValues;
 use crate::ablate::HeadPlayers;
-use crate::io::{read_json, write_json};
+use crate::io::{check_writable, read_json, write_json};
 use crate::report::prune::{kept_mask, removal_order, Strategy};
 use crate::report::spectrum_file::SpectrumFile;
 use crate::sparse::{MaskBatch, Spectrum};
@@ -92,12 +93,12 @@ fn read_spectrum(from: &Path) -> Result<(PathBuf, Spectrum)> {
     Ok((path, spectrum))
 }
 
-/// With a `spex heads` folder, checks that its players (heads.json's `first_layer` and `layers`)
-/// are `players`: a spectrum over other layers of the same size would prune the wrong heads.
-fn check_layers_match(from: &Path, players: &HeadPlayers) -> Result<()> {
+/// The layers a `spex heads` folder's players cover (heads.json's `first_layer` and `layers`);
+/// `None` for a spectrum.json file or a folder without heads.json.
+fn recorded_layers(from: &Path) -> Result<Option<Range<usize>>> {
     let path = from.join("heads.json");
     if !from.is_dir() || !path.is_file() {
-        return Ok(());
+        return Ok(None);
     }
     let graph: serde_json::Value = read_json(&path)?;
     let field = |name: &str| graph.get(name).and_then(serde_json::Value::as_u64);
@@ -105,12 +106,82 @@ fn check_layers_match(from: &Path, players: &HeadPlayers) -> Result<()> {
     let Some(count) = field("layers") else {
         return Err(Error::file(&path, "no `layers` field"));
     };
-    let theirs = first..first + count as usize;
-    if theirs != players.layers() {
-        return Err(Error::LayersMismatch {
-            source_name: path.display().to_string(),
-            theirs: format!("{}-{}", theirs.start, theirs.end.saturating_sub(1)),
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    Ok(Some(first..first.saturating_add(count)))
+}
+
+/// `a-b` for the layers `range` (inclusive, as `--layers` takes them).
+fn layer_span(range: &Range<usize>) -> String {
+    format!("{}-{}", range.start, range.end.saturating_sub(1))
+}
+
+/// With a `spex heads` folder, checks that its players (heads.json's `first_layer` and `layers`)
+/// are `players`: a spectrum over other layers of the same size would prune the wrong heads.
+fn check_layers_match(from: &Path, players: &HeadPlayers) -> Result<()> {
+    match recorded_layers(from)? {
+        Some(theirs) if theirs != players.layers() => Err(Error::LayersMismatch {
+            source_name: from.join("heads.json").display().to_string(),
+            theirs: layer_span(&theirs),
             ours: players.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// What can be checked of `from` before a model is loaded: the spectrum reads, and when `from`
+/// is a `spex heads` folder, its layers are `layers` (`None`: every layer, so from layer 0).
+/// Returns the spectrum's number of players and the file it was read from.
+pub fn check_from(from: &Path, layers: Option<&Range<usize>>) -> Result<(usize, PathBuf)> {
+    let (path, spectrum) = read_spectrum(from)?;
+    let found = (spectrum.n_players(), path);
+    let Some(theirs) = recorded_layers(from)? else {
+        return Ok(found);
+    };
+    let differs = match layers {
+        Some(ours) => *ours != theirs,
+        None => theirs.start != 0,
+    };
+    if differs {
+        return Err(Error::LayersMismatch {
+            source_name: from.join("heads.json").display().to_string(),
+            theirs: layer_span(&theirs),
+            ours: layers.map_or("from 0 (every layer)".to_string(), layer_span),
+        });
+    }
+    Ok(found)
+}
+
+/// Where the report goes: `options.out`, else prune.json beside the spectrum read from `from`.
+pub fn output_path(from: &Path, options: &PruneOptions) -> PathBuf {
+    options.out.clone().unwrap_or_else(|| {
+        let spectrum = if from.is_dir() {
+            from.join("spectrum.json")
+        } else {
+            from.to_path_buf()
+        };
+        spectrum
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join("prune.json")
+    })
+}
+
+/// Checks that the report and its head masks can be written, before any evaluation.
+pub fn check_output(from: &Path, options: &PruneOptions) -> Result<PathBuf> {
+    let out = output_path(from, options);
+    check_writable(&out)?;
+    Ok(out)
+}
+
+/// Checks that a spectrum over `n` players (read from `path`) is over the job's head `players`.
+pub fn check_spectrum_players(n: usize, path: &Path, players: &HeadPlayers) -> Result<()> {
+    if n != players.n() {
+        return Err(Error::SpectrumPlayersMismatch {
+            source_name: path.display().to_string(),
+            found: n,
+            expected: players.n(),
+            layers: players.to_string(),
+            heads_per_layer: players.heads(),
         });
     }
     Ok(())
@@ -136,10 +207,11 @@ pub fn prune(
     options: &PruneOptions,
 ) -> Result<(PathBuf, PruneReport)> {
     check_levels(&options.levels)?;
+    let out = check_output(from, options)?;
     let (spectrum_path, spectrum) = read_spectrum(from)?;
     let n = hv.n_players();
-    hv.check_players(spectrum.n_players(), &spectrum_path.display().to_string())?;
     check_layers_match(from, &hv.players)?;
+    check_spectrum_players(spectrum.n_players(), &spectrum_path, &hv.players)?;
     let counts: Vec<usize> = options
         .levels
         .iter()
@@ -221,12 +293,6 @@ pub fn prune(
         levels,
     };
 
-    let out = options.out.clone().unwrap_or_else(|| {
-        spectrum_path
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join("prune.json")
-    });
     write_json(&out, &report)?;
     let dir = out.parent().unwrap_or_else(|| Path::new("."));
     for level in &report.levels {

@@ -214,8 +214,20 @@ pub fn read_cloze_jsonl(
     subject: &str,
     report: &mut Vec<MalformedRow>,
 ) -> Result<Vec<TaskItem>> {
+    let lines = read_jsonl(path)?;
+    Ok(cloze_from_lines(path, lines, template, subject, report))
+}
+
+/// [`read_cloze_jsonl`] on the lines of a JSONL file (from `read_jsonl`); `path` names it.
+pub(crate) fn cloze_from_lines(
+    path: &Path,
+    lines: Vec<(usize, std::result::Result<Value, String>)>,
+    template: ClozeTemplate,
+    subject: &str,
+    report: &mut Vec<MalformedRow>,
+) -> Vec<TaskItem> {
     let mut out = Vec::new();
-    for (line, value) in read_jsonl(path)? {
+    for (line, value) in lines {
         let source = SourceLoc {
             file: path.to_path_buf(),
             line,
@@ -243,7 +255,7 @@ pub fn read_cloze_jsonl(
             Err(reason) => report.push(MalformedRow { source, reason }),
         }
     }
-    Ok(out)
+    out
 }
 
 /// The string field `key` of `v`, or a reason naming it.

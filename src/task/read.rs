@@ -28,20 +28,36 @@ pub enum Schema {
 }
 
 /// Reads the lines of a JSONL file as JSON values: `(1-based line, value or parse error)`,
-/// blank lines skipped.
+/// blank lines skipped. A line that is not UTF-8 is an error of that line alone.
 pub(crate) fn read_jsonl(path: &Path) -> Result<Vec<(usize, std::result::Result<Value, String>)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
-    Ok(text
-        .lines()
+    let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
+    Ok(parse_jsonl(&bytes))
+}
+
+/// The lines of JSONL bytes as JSON values (see [`read_jsonl`]); `\r\n` endings are read as `\n`.
+pub(crate) fn parse_jsonl(bytes: &[u8]) -> Vec<(usize, std::result::Result<Value, String>)> {
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+        .into_iter()
         .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            (
-                i + 1,
-                serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}")),
-            )
+        .filter_map(|(i, raw)| {
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let parsed = match std::str::from_utf8(raw) {
+                Ok(line) if line.trim().is_empty() => return None,
+                Ok(line) => {
+                    serde_json::from_str::<Value>(line).map_err(|e| format!("invalid JSON: {e}"))
+                }
+                Err(e) => Err(format!(
+                    "invalid UTF-8 at byte {} of the line",
+                    e.valid_up_to() + 1
+                )),
+            };
+            Some((i + 1, parsed))
         })
-        .collect())
+        .collect()
 }
 
 /// Reads multiple-choice rows from a JSONL file with `schema`; `subject` is the default subject,
@@ -53,8 +69,23 @@ pub fn read_mc_jsonl(
     n_choices: RangeInclusive<usize>,
     report: &mut Vec<MalformedRow>,
 ) -> Result<Vec<McQuestion>> {
+    let lines = read_jsonl(path)?;
+    Ok(mc_from_lines(
+        path, lines, schema, subject, n_choices, report,
+    ))
+}
+
+/// [`read_mc_jsonl`] on the lines of a JSONL file (from [`read_jsonl`]); `path` names it.
+pub(crate) fn mc_from_lines(
+    path: &Path,
+    lines: Vec<(usize, std::result::Result<Value, String>)>,
+    schema: Schema,
+    subject: &str,
+    n_choices: RangeInclusive<usize>,
+    report: &mut Vec<MalformedRow>,
+) -> Vec<McQuestion> {
     let mut out = Vec::new();
-    for (line, value) in read_jsonl(path)? {
+    for (line, value) in lines {
         let source = SourceLoc {
             file: path.to_path_buf(),
             line,
@@ -79,7 +110,7 @@ pub fn read_mc_jsonl(
             Err(reason) => report.push(MalformedRow { source, reason }),
         }
     }
-    Ok(out)
+    out
 }
 
 /// A row's parts before checking: (subject, question, choices, answer index).

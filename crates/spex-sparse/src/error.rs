@@ -49,6 +49,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// A plan or a decoder would need more memory than the machine has available.
+    #[error("{what} need {} of memory, but {} is available ({origin}); lower `{field}`", approx_bytes(*.needed), human_bytes(*.available))]
+    InsufficientMemory {
+        /// What would be allocated, e.g. "the plan's 10000000000 masks over 270 players".
+        what: String,
+        /// The parameter that sets the size (`budget`, `held_out`).
+        field: String,
+        /// Bytes needed (saturated at `u64::MAX`).
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+        /// Where the available figure comes from.
+        origin: String,
+    },
+
     /// A value function (e.g. a model's forward pass) failed; its own error, unchanged.
     #[error(transparent)]
     ValueFunction(Box<dyn std::error::Error + Send + Sync>),
@@ -99,4 +114,42 @@ pub fn check_finite(values: &[f64]) -> Result<()> {
         count: bad.len(),
         rows: rows.join(", "),
     })
+}
+
+/// An estimate of `bytes` for people: `about 400.0 GB`; `u64::MAX` (a saturated count) reads
+/// as `more than 18 EB`.
+fn approx_bytes(bytes: u64) -> String {
+    if bytes == u64::MAX {
+        return "more than 18 EB".to_string();
+    }
+    format!("about {}", human_bytes(bytes))
+}
+
+/// `bytes` for people: `512 B`, `3.2 MB`, `400.0 GB`, ... (decimal units).
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_in_decimal_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(400_000_000_000), "400.0 GB");
+        assert_eq!(human_bytes(3_200_000), "3.2 MB");
+        assert_eq!(approx_bytes(3_200_000), "about 3.2 MB");
+        assert_eq!(approx_bytes(u64::MAX), "more than 18 EB");
+    }
 }

@@ -1,8 +1,8 @@
 //! The exact Fourier spectrum of a function known on the whole cube (every mask over `n` players
-//! queried exactly once), by a fast Walsh-Hadamard transform: `O(n 2^n)`.
+//! queried at least once), by a fast Walsh-Hadamard transform: `O(n 2^n)`.
 //!
 //! A budget of at least `2^n` queries buys the whole cube, and then no proxy is needed: the
-//! transform is the answer, with R^2 = 1 on every mask.
+//! transform is the answer, with R^2 = 1 on every mask, whatever the method that drew the masks.
 
 use super::{Basis, MaskBatch, Spectrum, Subset};
 
@@ -10,24 +10,29 @@ use super::{Basis, MaskBatch, Spectrum, Subset};
 pub const MAX_EXACT_PLAYERS: usize = 24;
 
 /// The exact Fourier spectrum (`f(x) = sum_S F(S) (-1)^{|S ∩ x|}`, x = kept players) when
-/// `masks` hold every point of `{0,1}^n` exactly once, `values[r] = f(masks[r])`; `None` when
-/// they do not (or `n > MAX_EXACT_PLAYERS`). Coefficients below `1e-12` of the largest are
-/// rounding noise and dropped.
+/// `masks` hold every point of `{0,1}^n` at least once, `values[r] = f(masks[r])`; a mask queried
+/// more than once counts with the mean of its values (the least-squares fit over the whole
+/// cube). `None` when some point is missing (or `n > MAX_EXACT_PLAYERS`). Coefficients below
+/// `1e-12` of the largest are rounding noise and dropped.
 pub fn exact_fourier(masks: &MaskBatch, values: &[f64]) -> Option<Spectrum> {
     let n = masks.n_players();
-    if n > MAX_EXACT_PLAYERS || masks.len() != 1usize << n || values.len() != masks.len() {
+    if n > MAX_EXACT_PLAYERS || masks.len() < 1usize << n || values.len() != masks.len() {
         return None;
     }
-    let mut table = vec![f64::NAN; 1 << n];
+    let mut table = vec![0.0f64; 1 << n];
+    let mut counts = vec![0u32; 1 << n];
     for (r, &v) in values.iter().enumerate() {
         let x = masks.row_words(r).first().copied().unwrap_or(0) as usize;
-        if !table[x].is_nan() {
-            return None;
-        }
-        table[x] = v;
+        table[x] += v;
+        counts[x] = counts[x].saturating_add(1);
     }
-    if table.iter().any(|v| v.is_nan()) {
+    if counts.contains(&0) {
         return None;
+    }
+    for (t, &c) in table.iter_mut().zip(&counts) {
+        if c > 1 {
+            *t /= f64::from(c);
+        }
     }
     let mut half = 1;
     while half < table.len() {
@@ -88,7 +93,7 @@ mod tests {
     }
 
     #[test]
-    fn anything_but_the_whole_cube_once_is_declined() {
+    fn anything_short_of_the_whole_cube_is_declined() {
         let masks = cube(4);
         let values = vec![1.0; 16];
         let mut short = MaskBatch::new(4);
@@ -100,5 +105,24 @@ mod tests {
         repeated.push_words(masks.row_words(0));
         assert!(exact_fourier(&repeated, &values).is_none());
         assert!(exact_fourier(&masks, &values).is_some());
+    }
+
+    #[test]
+    fn a_mask_queried_twice_counts_with_its_mean() {
+        let n = 3;
+        let mut masks = cube(n);
+        let mut values: Vec<f64> = (0..masks.len())
+            .map(|r| f64::from(u8::from(masks.get(r, 0))))
+            .collect();
+        // The first row again, with another value: the cube's point is their mean.
+        let first = masks.row_words(0).to_vec();
+        masks.push_words(&first);
+        values.push(values[0] + 2.0);
+        let s = exact_fourier(&masks, &values).unwrap();
+        let back = s.eval(&masks);
+        assert!((back[0] - (values[0] + 1.0)).abs() < 1e-12);
+        for r in 1..8 {
+            assert!((back[r] - values[r]).abs() < 1e-12, "row {r}");
+        }
     }
 }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod exact;
 pub mod indices;
 pub mod mask;
+pub mod memory;
 pub mod plan;
 pub mod proxy;
 pub mod spectrum;

@@ -8,6 +8,11 @@ use serde_json::Value;
 
 use crate::model::error::{ModelError, ModelResult};
 
+/// Most `max_position_embeddings x head_dim` entries of the RoPE tables built at load (2^32:
+/// 24 GiB over the three f32 tables of half that many values; real models stay far below, e.g.
+/// 131072 x 128 = 2^24).
+const MAX_ROPE_ENTRIES: u128 = 1 << 32;
+
 /// RoPE frequency scaling, from `rope_scaling` (units: factors are dimensionless).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RopeScaling {
@@ -322,15 +327,50 @@ fn llama_from_raw(
             ));
         }
     }
+    let vocab = positive(raw.vocab_size, "vocab_size", origin)?;
+    let ffn = positive(raw.intermediate_size, "intermediate_size", origin)?;
+    let positions = raw.max_position_embeddings.unwrap_or(4096);
+    // Every weight's element count must be countable, and the RoPE tables (angles, cos, sin:
+    // positions x head_dim / 2 f32 each) must be of a size a machine can hold: a context length
+    // of 2^50 would otherwise abort in the allocator.
+    for (field, a, b) in [
+        ("num_attention_heads", heads, head_dim),
+        ("vocab_size", vocab, hidden),
+        ("intermediate_size", ffn, hidden),
+        ("max_position_embeddings", positions, head_dim),
+    ] {
+        let elements = a
+            .checked_mul(b)
+            .and_then(|e| e.checked_mul(hidden.max(head_dim)));
+        if elements.is_none() {
+            return Err(ModelError::field(
+                origin,
+                field,
+                format!(
+                    "{a} x {b} x {} elements overflow a count of the weights",
+                    hidden.max(head_dim)
+                ),
+            ));
+        }
+    }
+    if positions as u128 * head_dim as u128 > MAX_ROPE_ENTRIES {
+        return Err(ModelError::field(
+            origin,
+            "max_position_embeddings",
+            format!(
+                "{positions} positions x head dimension {head_dim}: RoPE tables over more than {MAX_ROPE_ENTRIES} entries (24 GiB) are not built"
+            ),
+        ));
+    }
     let is_qwen2 = model_type == "qwen2";
     let sliding_window = match raw.use_sliding_window {
         Some(false) => None,
         _ => raw.sliding_window,
     };
     Ok(LlamaConfig {
-        vocab_size: positive(raw.vocab_size, "vocab_size", origin)?,
+        vocab_size: vocab,
         hidden_size: hidden,
-        intermediate_size: positive(raw.intermediate_size, "intermediate_size", origin)?,
+        intermediate_size: ffn,
         num_hidden_layers: positive(raw.num_hidden_layers, "num_hidden_layers", origin)?,
         num_attention_heads: heads,
         num_key_value_heads: kv_heads,
@@ -338,7 +378,7 @@ fn llama_from_raw(
         rms_norm_eps: raw.rms_norm_eps,
         rope_theta: raw.rope_theta.unwrap_or(10_000.0),
         rope_scaling: rope_scaling(raw.rope_scaling.as_ref(), origin)?,
-        max_position_embeddings: raw.max_position_embeddings.unwrap_or(4096),
+        max_position_embeddings: positions,
         tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
         // Qwen2 always has q/k/v biases (its config has no field for them).
         qkv_bias: is_qwen2 || raw.attention_bias.unwrap_or(false),

@@ -9,7 +9,11 @@ use crate::model::error::{ModelError, ModelResult};
 pub(super) const FIELD: &str = "head_mask";
 
 /// One row of head scales over `L` layers x `H` query heads, row-major `[L, H]` (1 keeps a head,
-/// 0 ablates it, values in between scale it); every value is finite. Reads as a `[f32]` slice.
+/// 0 ablates it, values in between scale it); every value is in `[0, 1]`. Reads as a `[f32]` slice.
+///
+/// A scale is the share of a head kept: zero ablation multiplies the head's output by it, mean
+/// ablation blends `s * output + (1 - s) * mean`. Values outside `[0, 1]` would extrapolate past
+/// the head (or past its mean) and are refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadScales {
     layers: usize,
@@ -27,7 +31,7 @@ impl HeadScales {
         }
     }
 
-    /// From row-major `[L, H]` scales: exactly `layers * heads` of them, each finite.
+    /// From row-major `[L, H]` scales: exactly `layers * heads` of them, each in `[0, 1]`.
     pub fn new(layers: usize, heads: usize, values: Vec<f32>) -> ModelResult<HeadScales> {
         if values.len() != layers * heads {
             return Err(ModelError::input(
@@ -39,11 +43,8 @@ impl HeadScales {
                 ),
             ));
         }
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::input(
-                format!("{FIELD}[{}][{}]", i / heads.max(1), i % heads.max(1)),
-                format!("scale {} is not finite", values[i]),
-            ));
+        for (i, &v) in values.iter().enumerate() {
+            check_scale(i / heads.max(1), i % heads.max(1), f64::from(v))?;
         }
         Ok(HeadScales {
             layers,
@@ -76,15 +77,10 @@ impl HeadScales {
     }
 
     /// Sets the scale of head `head` in layer `layer`; the pair must be inside `[L, H]` and the
-    /// value finite.
+    /// value in `[0, 1]`.
     pub fn set(&mut self, layer: usize, head: usize, value: f32) -> ModelResult<()> {
         self.check_head(layer, head, FIELD)?;
-        if !value.is_finite() {
-            return Err(ModelError::input(
-                format!("{FIELD}[{layer}][{head}]"),
-                format!("scale {value} is not finite"),
-            ));
-        }
+        check_scale(layer, head, f64::from(value))?;
         self.values[layer * self.heads + head] = value;
         Ok(())
     }
@@ -162,6 +158,31 @@ impl HeadScales {
     }
 }
 
+/// `value` as the f32 scale of head `head` in layer `layer`: in `[0, 1]` (and so inside f32's
+/// range); errors name the element, the layer and the head.
+pub(super) fn check_scale(layer: usize, head: usize, value: f64) -> ModelResult<f32> {
+    let field = format!("{FIELD}[{layer}][{head}]");
+    let scale = value as f32;
+    if value.is_finite() && !scale.is_finite() {
+        return Err(ModelError::input(
+            field,
+            format!(
+                "layer {layer}, head {head}: scale {value} is outside f32's range (±{:e}); a scale is in [0, 1]",
+                f32::MAX
+            ),
+        ));
+    }
+    if !(0.0..=1.0).contains(&value) {
+        return Err(ModelError::input(
+            field,
+            format!(
+                "layer {layer}, head {head}: scale {value} is outside [0, 1] (1 keeps the head, 0 ablates it, values between scale it)"
+            ),
+        ));
+    }
+    Ok(scale)
+}
+
 impl Deref for HeadScales {
     type Target = [f32];
 
@@ -191,10 +212,25 @@ mod tests {
         );
         let err = HeadScales::new(3, 2, vec![1.0; 5]).unwrap_err().to_string();
         assert!(err.contains("5 scales"), "{err}");
-        let mut values = vec![1.0; 6];
-        values[3] = f32::NAN;
-        let err = HeadScales::new(3, 2, values).unwrap_err().to_string();
-        assert!(err.contains("head_mask[1][1]"), "{err}");
+        for bad in [f32::NAN, -0.5, 1.5, f32::INFINITY] {
+            let mut values = vec![1.0; 6];
+            values[3] = bad;
+            let err = HeadScales::new(3, 2, values).unwrap_err().to_string();
+            assert!(
+                err.contains("head_mask[1][1]")
+                    && err.contains("layer 1, head 1")
+                    && err.contains("[0, 1]"),
+                "{bad}: {err}"
+            );
+        }
+        let mut s = HeadScales::ones(3, 2);
+        assert!(s.set(0, 0, 0.25).is_ok());
+        assert!(s.set(0, 0, -0.0).is_ok());
+        assert!(s
+            .set(0, 1, 2.0)
+            .unwrap_err()
+            .to_string()
+            .contains("outside [0, 1]"));
         assert!(HeadScales::ones(3, 2).check_fits(3, 3, "heads").is_err());
         let keep = HeadScales::from_keep(2, 2, |l, h| l != h);
         assert_eq!(&keep[..], &[0.0, 1.0, 1.0, 0.0]);

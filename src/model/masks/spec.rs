@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::scales::{HeadScales, FIELD};
+use super::scales::{check_scale, HeadScales, FIELD};
 use crate::model::error::{ModelError, ModelResult};
 
 impl HeadScales {
@@ -14,6 +14,12 @@ impl HeadScales {
     /// (see [`HeadScales::from_json`]), else a `LAYER:HEAD,...` spec of heads to zero.
     pub fn parse(spec: &str, layers: usize, heads: usize) -> ModelResult<HeadScales> {
         let path = Path::new(spec);
+        if path.is_dir() {
+            return Err(ModelError::input(
+                FIELD,
+                format!("{spec} is a folder; a head mask is a JSON file or a LAYER:HEAD,... list"),
+            ));
+        }
         if path.is_file() {
             let text =
                 std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e.to_string()))?;
@@ -86,18 +92,13 @@ impl HeadScales {
                 ));
             }
             for (h, v) in row.iter().enumerate() {
-                let element = || format!("{FIELD}[{l}][{h}]");
-                let x = v
-                    .as_f64()
-                    .ok_or_else(|| ModelError::input(element(), "not a number"))?;
-                let scale = x as f32;
-                if !scale.is_finite() {
-                    return Err(ModelError::input(
-                        element(),
-                        format!("{x} is not finite in f32"),
-                    ));
-                }
-                values.push(scale);
+                let x = v.as_f64().ok_or_else(|| {
+                    ModelError::input(
+                        format!("{FIELD}[{l}][{h}]"),
+                        format!("layer {l}, head {h}: {v} is not a number"),
+                    )
+                })?;
+                values.push(check_scale(l, h, x)?);
             }
         }
         HeadScales::new(layers, heads, values)
@@ -154,7 +155,29 @@ mod tests {
         let err = HeadScales::from_json(&json!([[1.0, 1.0], [1e39, 1.0]]), 2, 2)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("not finite in f32"), "{err}");
+        assert!(
+            err.contains("layer 1, head 0") && err.contains("f32's range") && err.contains("3.4"),
+            "{err}"
+        );
+        let err = HeadScales::from_json(&json!([[1.0, -0.5], [1.0, 1.0]]), 2, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("layer 0, head 1") && err.contains("[0, 1]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_folder_is_named_as_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = HeadScales::parse(tmp.path().to_str().unwrap(), 2, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is a folder") && err.contains("head_mask"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,6 +12,9 @@ use super::binary_matrix::BinaryMatrix;
 use super::gbdt::{fit, TreeParams};
 use crate::spectrum::r2_score;
 
+/// Most trees a grid may ask for (the reference grid's largest is 1000).
+pub const MAX_TREES: usize = 100_000;
+
 /// The proxy's hyperparameter grid and the fixed tree options (LightGBM defaults).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProxyGrid {
@@ -40,6 +43,77 @@ impl Default for ProxyGrid {
             min_child_samples: 20,
             folds: 5,
         }
+    }
+}
+
+impl ProxyGrid {
+    /// Checks every list and option; errors name the field (`grid.n_trees`), its value and what
+    /// is accepted.
+    pub fn validate(&self) -> crate::Result<()> {
+        let invalid = |field: &str, reason: String| {
+            Err(crate::Error::invalid(format!("grid.{field}"), reason))
+        };
+        let lists = [
+            ("max_depth", self.max_depth.len()),
+            ("n_trees", self.n_trees.len()),
+            ("learning_rate", self.learning_rate.len()),
+        ];
+        for (field, len) in lists {
+            if len == 0 {
+                return invalid(
+                    field,
+                    "[] is empty: the grid needs at least one value to try".into(),
+                );
+            }
+        }
+        if let Some(d) = self.max_depth.iter().find(|&&d| d == 0) {
+            return invalid("max_depth", format!("{d}: every depth must be >= 1"));
+        }
+        if let Some(t) = self
+            .n_trees
+            .iter()
+            .find(|&&t| !(1..=MAX_TREES).contains(&t))
+        {
+            return invalid(
+                "n_trees",
+                format!("{t}: every tree count must be between 1 and {}", MAX_TREES),
+            );
+        }
+        if let Some(lr) = self
+            .learning_rate
+            .iter()
+            .find(|lr| !(lr.is_finite() && **lr > 0.0))
+        {
+            return invalid(
+                "learning_rate",
+                format!("{lr}: every learning rate must be finite and > 0"),
+            );
+        }
+        if self.num_leaves < 2 {
+            return invalid(
+                "num_leaves",
+                format!(
+                    "{} must be >= 2 (LightGBM's default is 31)",
+                    self.num_leaves
+                ),
+            );
+        }
+        if self.min_child_samples == 0 {
+            return invalid(
+                "min_child_samples",
+                "0 must be >= 1 (LightGBM's default is 20)".into(),
+            );
+        }
+        if self.folds < 2 {
+            return invalid(
+                "folds",
+                format!(
+                    "{} cross-validation folds: at least 2 are needed (the reference uses 5)",
+                    self.folds
+                ),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -19,10 +19,11 @@ pub mod tree_fourier;
 
 use serde::{Deserialize, Serialize};
 
-pub use cv::ProxyGrid;
+pub use cv::{ProxyGrid, MAX_TREES};
 
 use crate::error::check_finite;
 use crate::exact::exact_fourier;
+use crate::memory::check_fits;
 use crate::{Basis, MaskBatch, Spectrum, ValueFunction};
 use crate::{Error, Result};
 
@@ -30,8 +31,12 @@ use crate::{Error, Result};
 pub const METHOD: &str = "proxyspex";
 
 /// Smallest budget accepted: 5 folds of 20 rows, so that every fold can hold a split of two
-/// `min_child_samples = 20` leaves in its training part (80 rows).
+/// `min_child_samples = 20` leaves in its training part (80 rows). Over `n <= 6` players the
+/// whole cube (`2^n < 100` masks) is enough: it is transformed exactly, without a proxy.
 pub const MIN_BUDGET: usize = 100;
+
+/// Most ridge penalties a plan may try (the reference tries 100).
+pub const MAX_RIDGE_ALPHAS: usize = 100_000;
 
 /// Everything ProxySPEX needs to regenerate its masks and decode their values (plan.json).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,7 +52,8 @@ pub struct ProxyPlan {
     /// Probability that a mask keeps each player. 0.5 (the reference's design): distinct masks,
     /// uniform over the cube. Otherwise i.i.d. Bernoulli draws, which sample the region near the
     /// full model (p > 0.5) where pruning decisions are made; plans written before this field
-    /// existed read as 0.5.
+    /// existed read as 0.5. A plan whose budget covers the whole cube queries every mask once
+    /// and records 0.5, whatever probability was asked for.
     #[serde(default = "uniform_keep")]
     pub keep_probability: f64,
     /// Proxy hyperparameter grid and tree options.
@@ -74,18 +80,20 @@ fn uniform_keep() -> f64 {
 impl ProxyPlan {
     /// A plan with the reference options: `budget` masks over `n` players drawn with `seed`.
     ///
-    /// Errors: `n = 0`; `budget < MIN_BUDGET` ([`Error::BudgetTooSmall`]). A budget above `2^n`
-    /// is clamped to `2^n` (see `n_queries`).
+    /// Errors: `n = 0`; `budget` below [`ProxyPlan::min_budget`] ([`Error::BudgetTooSmall`]). A
+    /// budget above `2^n` is clamped to `2^n` (see `n_queries`): every mask is then queried once
+    /// and decoding is the exact Walsh-Hadamard transform.
     pub fn new(n: usize, budget: usize, seed: u64) -> Result<ProxyPlan> {
         if n == 0 {
             return Err(Error::invalid("n", "ProxySPEX needs at least one player"));
         }
-        if budget < MIN_BUDGET {
+        let minimum = Self::min_budget(n);
+        if budget < minimum {
             return Err(Error::BudgetTooSmall {
                 method: METHOD.into(),
                 n,
                 budget,
-                minimum: MIN_BUDGET,
+                minimum,
             });
         }
         Ok(ProxyPlan {
@@ -103,8 +111,19 @@ impl ProxyPlan {
         })
     }
 
+    /// The smallest budget for `n` players: [`MIN_BUDGET`], or the whole cube `2^n` when smaller.
+    pub fn min_budget(n: usize) -> usize {
+        MIN_BUDGET.min(sampling::cube_size(n))
+    }
+
+    /// Whether the plan queries every mask of the cube (its budget is at least `2^n`).
+    pub fn covers_cube(&self) -> bool {
+        self.n_queries == sampling::cube_size(self.n)
+    }
+
     /// The same plan with each player kept with probability `p` in `(0, 1)` (see
-    /// [`ProxyPlan::keep_probability`]); errors name `keep_probability`.
+    /// [`ProxyPlan::keep_probability`]); errors name `keep_probability`. A plan that covers the
+    /// cube keeps 0.5: it queries every mask once, so no probability applies.
     pub fn with_keep_probability(mut self, p: f64) -> Result<ProxyPlan> {
         if !(p > 0.0 && p < 1.0) {
             return Err(Error::invalid(
@@ -112,18 +131,43 @@ impl ProxyPlan {
                 format!("{p} is not a probability strictly between 0 and 1"),
             ));
         }
-        self.keep_probability = p;
+        if !self.covers_cube() {
+            self.keep_probability = p;
+        }
         Ok(self)
+    }
+
+    /// Bytes that drawing the masks and decoding their values hold at once, about: the packed
+    /// masks, the set of drawn rows, the trees' three views of the masks and a fold's copy, and
+    /// the values (`u128`, so that no budget overflows it).
+    pub fn bytes_needed(&self) -> u128 {
+        let words = self.n.div_ceil(64).max(1) as u128;
+        let per_row = 24 * words + 4 * self.n as u128 + 112;
+        self.n_queries as u128 * per_row
     }
 
     /// The masks to evaluate: `n_queries` rows, row 0 = ∅, row 1 = `[n]`, seeded; distinct and
     /// uniform at keep probability 0.5, i.i.d. Bernoulli otherwise.
-    pub fn masks(&self) -> MaskBatch {
-        if self.keep_probability == uniform_keep() {
+    ///
+    /// Errors: an inconsistent plan ([`ProxyPlan::validate`]); more memory than the machine has
+    /// ([`Error::InsufficientMemory`], checked before anything is allocated).
+    pub fn masks(&self) -> Result<MaskBatch> {
+        self.validate()?;
+        check_fits(
+            self.bytes_needed(),
+            || {
+                format!(
+                    "ProxySPEX's {} masks over {} players",
+                    self.n_queries, self.n
+                )
+            },
+            "budget",
+        )?;
+        Ok(if self.keep_probability == uniform_keep() {
             sampling::distinct_uniform_masks(self.n, self.n_queries, self.seed)
         } else {
             sampling::bernoulli_masks(self.n, self.n_queries, self.keep_probability, self.seed)
-        }
+        })
     }
 
     /// Number of evaluations the plan needs.
@@ -140,18 +184,18 @@ impl ProxyPlan {
                 values.len()
             )));
         }
-        self.decode_masks(&self.masks(), values)
+        self.decode_masks(&self.masks()?, values)
     }
 
     /// Decodes any samples: `values[r]` is `f(masks[r])` (`[m]` values, `[m, n]` masks). Samples
-    /// that cover the whole cube once (a budget of at least `2^n`) are transformed exactly
+    /// that cover the whole cube (a budget of at least `2^n`) are transformed exactly
     /// ([`exact_fourier`]) instead of going through the proxy.
     ///
     /// Errors: width of `masks` differs from `n`, lengths differ, fewer rows than twice the
     /// folds ([`Error::ValuesMismatch`]); non-finite values ([`Error::NonFiniteValues`]);
-    /// an invalid grid ([`Error::InvalidArgument`]).
+    /// an invalid plan ([`ProxyPlan::validate`]).
     pub fn decode_masks(&self, masks: &MaskBatch, values: &[f64]) -> Result<Spectrum> {
-        self.validate_options()?;
+        self.validate()?;
         if masks.n_players() != self.n {
             return Err(Error::ValuesMismatch(format!(
                 "masks have {} players but the plan has n = {}",
@@ -166,16 +210,16 @@ impl ProxyPlan {
                 values.len()
             )));
         }
-        if values.len() < 2 * self.grid.folds {
+        check_finite(values)?;
+        if let Some(exact) = exact_fourier(masks, values) {
+            return Ok(exact);
+        }
+        if values.len() / 2 < self.grid.folds {
             return Err(Error::ValuesMismatch(format!(
                 "{} samples cannot be split into {} cross-validation folds of two or more",
                 values.len(),
                 self.grid.folds
             )));
-        }
-        check_finite(values)?;
-        if let Some(exact) = exact_fourier(masks, values) {
-            return Ok(exact);
         }
         let x = binary_matrix::BinaryMatrix::from_masks(masks);
         let scores = cv::cross_validate(&x, values, &self.grid);
@@ -217,41 +261,74 @@ impl ProxyPlan {
         )
     }
 
-    /// Checks the options a hand-edited plan.json could break.
-    fn validate_options(&self) -> Result<()> {
-        let g = &self.grid;
-        if g.max_depth.is_empty() || g.n_trees.is_empty() || g.learning_rate.is_empty() {
+    /// Checks every field a hand-edited plan.json could break; errors name the field, its value
+    /// and what is accepted.
+    pub fn validate(&self) -> Result<()> {
+        if self.n == 0 {
             return Err(Error::invalid(
-                "grid",
-                "max_depth, n_trees and learning_rate each need at least one value",
+                "n",
+                "0 players: ProxySPEX needs at least one",
             ));
         }
-        if g.max_depth.contains(&0) || g.n_trees.contains(&0) {
-            return Err(Error::invalid("grid", "max_depth and n_trees must be >= 1"));
-        }
-        if g.learning_rate
-            .iter()
-            .any(|lr| !(lr.is_finite() && *lr > 0.0))
-        {
+        let minimum = Self::min_budget(self.n);
+        if self.budget < minimum {
             return Err(Error::invalid(
-                "grid.learning_rate",
-                "must be finite and > 0",
+                "budget",
+                format!(
+                    "{} is below the smallest budget for n = {}, {minimum}",
+                    self.budget, self.n
+                ),
             ));
         }
-        if g.num_leaves < 2 || g.min_child_samples == 0 || g.folds < 2 {
+        let expected = self.budget.min(sampling::cube_size(self.n));
+        if self.n_queries != expected {
             return Err(Error::invalid(
-                "grid",
-                "num_leaves >= 2, min_child_samples >= 1 and folds >= 2 are required",
+                "n_queries",
+                format!(
+                    "{} masks, but budget {} over n = {} players draws {expected}",
+                    self.n_queries, self.budget, self.n
+                ),
             ));
         }
+        if !(self.keep_probability > 0.0 && self.keep_probability < 1.0) {
+            return Err(Error::invalid(
+                "keep_probability",
+                format!(
+                    "{} is not a probability strictly between 0 and 1",
+                    self.keep_probability
+                ),
+            ));
+        }
+        self.grid.validate()?;
         if !(self.energy_fraction > 0.0 && self.energy_fraction <= 1.0) {
-            return Err(Error::invalid("energy_fraction", "must be in (0, 1]"));
+            return Err(Error::invalid(
+                "energy_fraction",
+                format!(
+                    "{} is outside (0, 1]: the share of the proxy's non-constant Fourier energy kept (the reference keeps 0.95)",
+                    self.energy_fraction
+                ),
+            ));
         }
         let (lo, hi) = (self.ridge_alpha_min, self.ridge_alpha_max);
-        if !(lo > 0.0 && hi >= lo && hi.is_finite()) || self.ridge_alpha_count == 0 {
+        if !(lo > 0.0 && lo.is_finite()) {
             return Err(Error::invalid(
-                "ridge_alpha_min/max/count",
-                "need 0 < min <= max < inf and count >= 1",
+                "ridge_alpha_min",
+                format!("{lo} is not a finite penalty > 0 (the reference's is 1e-6)"),
+            ));
+        }
+        if !(hi >= lo && hi.is_finite()) {
+            return Err(Error::invalid(
+                "ridge_alpha_max",
+                format!("{hi} is not a finite penalty >= ridge_alpha_min = {lo} (the reference's is 1e6)"),
+            ));
+        }
+        if !(1..=MAX_RIDGE_ALPHAS).contains(&self.ridge_alpha_count) {
+            return Err(Error::invalid(
+                "ridge_alpha_count",
+                format!(
+                    "{} penalties: between 1 and {MAX_RIDGE_ALPHAS} are tried (the reference tries 100)",
+                    self.ridge_alpha_count
+                ),
             ));
         }
         Ok(())
@@ -306,7 +383,7 @@ impl ProxySpex {
             ));
         }
         let plan = self.plan()?;
-        let masks = plan.masks();
+        let masks = plan.masks()?;
         let values = f.values(&masks)?;
         if values.len() != masks.len() {
             return Err(Error::ValuesMismatch(format!(

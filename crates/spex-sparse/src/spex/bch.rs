@@ -37,6 +37,12 @@ impl BchParams {
         if n == 0 || t == 0 {
             return Err(Error::invalid("n, t", "BCH code needs n >= 1 and t >= 1"));
         }
+        if t > MAX_PARITY {
+            return Err(Error::invalid(
+                "max_degree",
+                format!("t = {t} needs more than {MAX_PARITY} parity bits, the most supported"),
+            ));
+        }
         let d = 2 * t + 1;
         let m_start = (usize::BITS - d.leading_zeros()).max(MIN_M); // ceil(log2(d + 1))
         for m in m_start..=MAX_M {
@@ -145,11 +151,6 @@ impl BchCode {
             field,
             parity,
         })
-    }
-
-    /// The code's sizes.
-    pub fn params(&self) -> BchParams {
-        self.params
     }
 
     /// Parity bits of each single-player message, `[n]` words of `p` bits.

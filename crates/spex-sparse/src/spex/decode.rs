@@ -41,6 +41,7 @@ impl Bins {
 
 /// Decodes `values` (one per mask of `plan.masks()`, same order) into a Fourier spectrum.
 pub fn decode(plan: &SpexPlan, values: &[f64]) -> Result<Spectrum> {
+    let design = Design::new(plan)?;
     if values.len() != plan.n_queries() {
         return Err(Error::ValuesMismatch(format!(
             "the SPEX plan has {} masks but {} values were given",
@@ -49,7 +50,6 @@ pub fn decode(plan: &SpexPlan, values: &[f64]) -> Result<Spectrum> {
         )));
     }
     check_finite(values)?;
-    let design = Design::new(plan)?;
     let bins = transform(plan, values);
     let energy = values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64;
     let mut peeler = Peeler {

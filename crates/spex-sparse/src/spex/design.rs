@@ -5,7 +5,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::bch::{BchCode, BchParams};
+use super::bch::{BchCode, BchParams, MAX_PARITY};
+use crate::memory::check_fits;
 use crate::MaskBatch;
 use crate::{Error, Result};
 
@@ -17,6 +18,8 @@ pub const DEFAULT_DEGREE: usize = 5;
 pub const MIN_BITS: usize = 3;
 /// Largest number of hash bits `b` (2^30 bins per group); larger budgets are not spent.
 pub const MAX_BITS: usize = 30;
+/// Most subsampling groups a plan.json may hold.
+pub const MAX_GROUPS: usize = 16;
 
 /// How a bin's `P` observations are turned into the singleton's index.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,10 +73,10 @@ impl SpexPlan {
         if n == 0 {
             return Err(Error::invalid("n", "SPEX needs at least one player"));
         }
-        if max_degree == 0 {
+        if max_degree == 0 || max_degree > MAX_PARITY {
             return Err(Error::invalid(
                 "max_degree",
-                "the degree bound t must be >= 1",
+                format!("the degree bound t = {max_degree} must be between 1 and {MAX_PARITY}"),
             ));
         }
         let mut t = max_degree;
@@ -119,14 +122,90 @@ impl SpexPlan {
         self
     }
 
-    /// Number of masks to evaluate: `groups * delays * 2^b`.
+    /// Number of masks to evaluate: `groups * delays * 2^b` (saturated at `usize::MAX` for a
+    /// plan read from a file with absurd sizes; [`SpexPlan::validate`] refuses those).
     pub fn n_queries(&self) -> usize {
-        (self.groups * self.bch.delays) << self.b
+        let bins = u32::try_from(self.b)
+            .ok()
+            .and_then(|b| 1u128.checked_shl(b))
+            .unwrap_or(u128::MAX);
+        let q = (self.groups as u128)
+            .saturating_mul(self.bch.delays as u128)
+            .saturating_mul(bins);
+        usize::try_from(q).unwrap_or(usize::MAX)
+    }
+
+    /// Bytes that building the masks and decoding their values hold at once, about: the packed
+    /// masks, their byte copy written to masks.npy, and three copies of the values.
+    pub fn bytes_needed(&self) -> u128 {
+        let words = self.n.div_ceil(64).max(1) as u128;
+        self.n_queries() as u128 * (8 * words + self.n as u128 + 24)
+    }
+
+    /// Checks every field a hand-edited plan.json could break (sizes, the BCH code of `(n, t)`);
+    /// errors name the field, its value and what is accepted.
+    pub fn validate(&self) -> Result<()> {
+        if self.n == 0 {
+            return Err(Error::invalid("n", "0 players: SPEX needs at least one"));
+        }
+        if self.t == 0 || self.t > self.max_degree.max(1) {
+            return Err(Error::invalid(
+                "t",
+                format!(
+                    "{} is not a degree bound between 1 and max_degree = {}",
+                    self.t, self.max_degree
+                ),
+            ));
+        }
+        if !(1..=MAX_GROUPS).contains(&self.groups) {
+            return Err(Error::invalid(
+                "groups",
+                format!(
+                    "{} subsampling groups: between 1 and {MAX_GROUPS} are accepted (SPEX uses {GROUPS})",
+                    self.groups
+                ),
+            ));
+        }
+        if !(1..=MAX_BITS).contains(&self.b) {
+            return Err(Error::invalid(
+                "b",
+                format!("{} hash bits: outside 1..={MAX_BITS}", self.b),
+            ));
+        }
+        let bch = BchParams::search(self.n, self.t)?;
+        if bch != self.bch {
+            return Err(Error::invalid(
+                "bch",
+                format!(
+                    "{:?} does not match the code for n = {}, t = {}: {bch:?}",
+                    self.bch, self.n, self.t
+                ),
+            ));
+        }
+        if self.n_queries() > self.budget {
+            return Err(Error::invalid(
+                "budget",
+                format!(
+                    "{} is below the design's {} masks",
+                    self.budget,
+                    self.n_queries()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The masks to evaluate, `[n_queries, n]`, in the block order documented on [`SpexPlan`].
+    ///
+    /// Errors: an inconsistent plan ([`SpexPlan::validate`]); more memory than the machine has
+    /// ([`Error::InsufficientMemory`], checked before anything is allocated).
     pub fn masks(&self) -> Result<MaskBatch> {
         let design = Design::new(self)?;
+        check_fits(
+            self.bytes_needed(),
+            || format!("SPEX's {} masks over {} players", self.n_queries(), self.n),
+            "budget",
+        )?;
         let n = self.n;
         let words = n.div_ceil(64).max(1);
         let rows = 1usize << self.b;
@@ -180,36 +259,11 @@ pub(crate) struct Design {
 }
 
 impl Design {
-    /// Re-derives the design of `plan`, checking that a plan read from a file is consistent.
+    /// Re-derives the design of `plan`, checking that a plan read from a file is consistent
+    /// ([`SpexPlan::validate`]).
     pub fn new(plan: &SpexPlan) -> Result<Design> {
-        if plan.n == 0 {
-            return Err(Error::invalid("plan.n", "must be >= 1"));
-        }
-        if plan.t == 0 {
-            return Err(Error::invalid("plan.t", "must be >= 1"));
-        }
-        if plan.groups == 0 {
-            return Err(Error::invalid("plan.groups", "must be >= 1"));
-        }
-        if !(1..=MAX_BITS).contains(&plan.b) {
-            return Err(Error::invalid(
-                "plan.b",
-                format!("{} is outside 1..={MAX_BITS}", plan.b),
-            ));
-        }
+        plan.validate()?;
         let code = BchCode::new(plan.n, plan.t)?;
-        if code.params() != plan.bch {
-            return Err(Error::invalid(
-                "plan.bch",
-                format!(
-                    "{:?} does not match the code for n = {}, t = {}: {:?}",
-                    plan.bch,
-                    plan.n,
-                    plan.t,
-                    code.params()
-                ),
-            ));
-        }
         let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
         let mask = (1u64 << plan.b) - 1;
         let hashes = (0..plan.groups)

@@ -16,7 +16,7 @@ mod fwht;
 mod gf2m;
 
 pub use bch::BchParams;
-pub use design::{Decoder, SpexPlan, DEFAULT_DEGREE, GROUPS, MAX_BITS, MIN_BITS};
+pub use design::{Decoder, SpexPlan, DEFAULT_DEGREE, GROUPS, MAX_BITS, MAX_GROUPS, MIN_BITS};
 
 use crate::{Error, Result};
 use crate::{Spectrum, ValueFunction};
@@ -96,7 +96,8 @@ impl Spex {
             .with_refit(self.refit))
     }
 
-    /// Plans, queries `f` once with all `n_queries` masks, and decodes its Fourier spectrum.
+    /// Plans, queries `f` once with all `n_queries` masks, and decodes its Fourier spectrum
+    /// (exactly, by the Walsh-Hadamard transform, when the masks cover the whole cube).
     pub fn explain(&self, f: &mut impl ValueFunction) -> Result<Spectrum> {
         if f.n_players() != self.n {
             return Err(Error::invalid(
@@ -111,6 +112,13 @@ impl Spex {
         let plan = self.plan()?;
         let masks = plan.masks()?;
         let values = f.values(&masks)?;
+        if values.len() == masks.len() {
+            crate::error::check_finite(&values)?;
+            // Masks that happen to cover the whole cube are transformed exactly.
+            if let Some(exact) = crate::exact::exact_fourier(&masks, &values) {
+                return Ok(exact);
+            }
+        }
         plan.decode(&values)
     }
 }

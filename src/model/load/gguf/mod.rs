@@ -7,4 +7,6 @@ mod metadata;
 mod read;
 
 pub use metadata::GgufMetadata;
+#[cfg(test)]
+pub(crate) use read::read_gguf;
 pub use read::{load_gguf, unpermute_rows, GgufModel};

@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
 use serde_json::json;
 
-use super::header_scan::explain_header_error;
+use super::header_scan::{explain_header_error, scan_header};
 use super::metadata::GgufMetadata;
 use crate::model::error::{candle_message, ModelError, ModelResult};
 use crate::model::load::tokenizer::{tokenizer_from_gguf, SpecialTokens};
@@ -71,22 +71,45 @@ struct TensorPlan {
 
 /// Loads every tensor of the GGUF at `path` onto `device` as f32, with its config and tokenizer.
 pub fn load_gguf(path: &Path, device: &Device) -> ModelResult<GgufModel> {
-    let unreadable = |reason: String| ModelError::File {
-        path: path.to_path_buf(),
-        reason,
-    };
     let file = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::MissingFile {
             path: path.to_path_buf(),
             what: "GGUF file".to_string(),
             hint: String::new(),
         },
-        _ => unreadable(e.to_string()),
+        _ => ModelError::File {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
     })?;
-    let mut reader = BufReader::new(file);
-    let content = match Content::read(&mut reader) {
+    read_gguf(&mut BufReader::new(file), path, device)
+}
+
+/// [`load_gguf`] from any reader of the file's bytes; `path` names it in errors.
+pub(crate) fn read_gguf<R: Read + Seek>(
+    reader: &mut BufReader<R>,
+    path: &Path,
+    device: &Device,
+) -> ModelResult<GgufModel> {
+    let unreadable = |reason: String| ModelError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // candle divides by `general.alignment` unchecked: a 0 there would panic inside it.
+    let scan = scan_header(reader).ok();
+    if scan.as_ref().is_some_and(|scan| scan.alignment == Some(0)) {
+        return Err(ModelError::Field {
+            path: path.to_path_buf(),
+            field: "general.alignment".to_string(),
+            reason: "0: the tensor data's alignment must be a positive power of two (GGUF's default is 32)".to_string(),
+        });
+    }
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| unreadable(e.to_string()))?;
+    let content = match Content::read(reader) {
         Ok(content) => content,
-        Err(err) => return Err(explain_header_error(path, err)),
+        Err(err) => return Err(explain_header_error(path, err, scan.as_ref())),
     };
     let Content {
         metadata,
@@ -112,6 +135,16 @@ pub fn load_gguf(path: &Path, device: &Device) -> ModelResult<GgufModel> {
     let vocab = embed.shape.dims().first().copied().unwrap_or(0);
     check_vocab(&metadata, arch, vocab, &tokenizer)?;
     let tied = !tensor_infos.contains_key("output.weight");
+    if hyper.layers > tensor_infos.len() {
+        return Err(metadata.field_error(
+            &format!("{}.block_count", arch.key()),
+            &format!(
+                "{} layers, but the file holds only {} tensors",
+                hyper.layers,
+                tensor_infos.len()
+            ),
+        ));
+    }
     let plans = tensor_plans(&hyper, arch, vocab, tied);
 
     let mut names: Vec<&String> = tensor_infos.keys().collect();
@@ -142,12 +175,24 @@ pub fn load_gguf(path: &Path, device: &Device) -> ModelResult<GgufModel> {
                 got: info.shape.dims().to_vec(),
             });
         }
+        // candle counts the elements unchecked; 8 bytes per element bounds every GGML type.
+        let countable = plan
+            .shape
+            .iter()
+            .try_fold(8usize, |acc, &d| acc.checked_mul(d))
+            .is_some();
+        if !countable {
+            return Err(unreadable(format!(
+                "tensor `{gguf_name}`: shape {:?} has more elements than can be counted",
+                plan.shape
+            )));
+        }
         let tensor_error = |e: candle_core::Error| {
             let e = candle_message(&e);
             unreadable(format!("tensor `{gguf_name}` ({:?}): {e}", info.ggml_dtype))
         };
         let quantized = info
-            .read(&mut reader, tensor_data_offset, device)
+            .read(reader, tensor_data_offset, device)
             .map_err(tensor_error)?;
         let mut tensor = quantized.dequantize(device).map_err(tensor_error)?;
         if let Some(heads) = plan.unpermute_heads {
@@ -242,6 +287,12 @@ fn hyper_parameters(metadata: &GgufMetadata, arch: Arch) -> ModelResult<Hyper> {
         return Err(metadata.field_error(
             &key("attention.key_length"),
             &format!("head dimension {head_dim} must be even and positive"),
+        ));
+    }
+    if heads.checked_mul(head_dim).is_none() {
+        return Err(metadata.field_error(
+            &key("attention.head_count"),
+            &format!("{heads} heads of dimension {head_dim} overflow a count of rows"),
         ));
     }
     if let Some(scaling) = metadata.opt_string(&key("rope.scaling.type"))? {
