@@ -482,3 +482,78 @@ fn damaged_logs_are_cut_or_refused_and_two_runs_cannot_share_a_log() {
     assert!(status.success(), "{stderr}");
     assert_same_files(&reference, &shared);
 }
+
+/// The README's job, scaled down, on the default model: killed at three seeded moments while it
+/// evaluates, it ends with the bytes of an uninterrupted run, and no run evaluated a batch whose
+/// rows were all stored. Skipped when the default model is not fetched.
+#[test]
+fn killed_three_times_the_default_model_job_ends_with_the_same_bytes() {
+    if spex::model::ModelSource::resolve(None).is_err() {
+        eprintln!("skipped: default model not fetched (bash models/fetch.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let heads = |out: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_spex"));
+        cmd.args([
+            "heads",
+            "--task",
+            "mmlu",
+            "--subjects",
+            "high_school_geography",
+            "--limit",
+            "2",
+            "--budget",
+            "100",
+            "--held-out",
+            "10",
+            "--keep-prob",
+            "0.9",
+            "--out",
+        ])
+        .arg(out)
+        .env("SPEX_LOG", "warn,spex=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        cmd
+    };
+    let reference = dir.path().join("reference");
+    let (status, _) = Running::start(heads(&reference)).wait();
+    assert!(status.success());
+    let total = stored_count(&reference);
+    assert_eq!(total, 110);
+
+    let out = dir.path().join("killed");
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut targets: Vec<usize> = (0..3).map(|_| rng.random_range(1..total)).collect();
+    targets.sort_unstable();
+    let mut kills = 0;
+    let mut evaluated_again = 0;
+    for &target in &targets {
+        let before = stored(&out);
+        let mut run = Running::start(heads(&out));
+        while !run.finished() && stored_count(&out) < target {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let killed = !run.finished();
+        if killed {
+            run.child.kill().unwrap();
+            kills += 1;
+        }
+        let (status, stderr) = run.wait();
+        assert!(killed || status.success(), "{stderr}");
+        for (log, a, b) in batches(&stderr, "evaluating") {
+            let stored_before = &before[log.as_str()];
+            assert!(
+                (a..b).any(|r| !stored_before.contains(&r)),
+                "{log}: masks {a}..{b} were all stored, yet evaluated again"
+            );
+            evaluated_again += usize::from((a..b).any(|r| stored_before.contains(&r)));
+        }
+    }
+    let (status, stderr) = Running::start(heads(&out)).wait();
+    assert!(status.success(), "{stderr}");
+    assert!(kills >= 2, "only {kills} kills landed");
+    assert!(evaluated_again <= kills, "{evaluated_again} batches redone");
+    assert_same_files(&reference, &out);
+}
