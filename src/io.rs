@@ -10,20 +10,46 @@ use serde::Serialize;
 use crate::sparse::MaskBatch;
 use crate::{Error, Result};
 
+/// Writes `path` whole or not at all: `write` fills the temporary file `.NAME.tmp` in the same
+/// folder, which is synced and then renamed over `path`, so a crash never leaves a file cut short
+/// (and the next write of the same file replaces the temporary one a crash left).
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let result = (|| {
+        let mut w = BufWriter::new(File::create(&tmp)?);
+        write(&mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| Error::file(path, e))
+}
+
 /// Writes `masks` as a `uint8` `.npy` of shape `[m, n]` (1 = kept).
 pub fn write_masks_npy(path: &Path, masks: &MaskBatch) -> Result<()> {
     let m = masks.len() as u64;
     let n = masks.n_players() as u64;
-    let file = File::create(path).map_err(|e| Error::file(path, e))?;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[m, n])
-        .writer(BufWriter::new(file))
-        .begin_nd()
-        .map_err(|e| Error::file(path, e))?;
-    w.extend(masks.to_u8()).map_err(|e| Error::file(path, e))?;
-    w.finish().map_err(|e| Error::file(path, e))?;
-    Ok(())
+    write_atomically(path, |file| {
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[m, n])
+            .writer(file)
+            .begin_nd()?;
+        w.extend(masks.to_u8())?;
+        w.finish()
+    })
 }
 
 /// Reads a `[m, n]` mask matrix from `.npy` (dtype `uint8` or `bool`, entries 0/1).
@@ -65,17 +91,15 @@ pub(crate) fn masks_from_npy(path: &Path, bytes: &[u8]) -> Result<MaskBatch> {
 
 /// Writes `values` as a `float64` `.npy` of shape `[m]`.
 pub fn write_values_npy(path: &Path, values: &[f64]) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::file(path, e))?;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[values.len() as u64])
-        .writer(BufWriter::new(file))
-        .begin_nd()
-        .map_err(|e| Error::file(path, e))?;
-    w.extend(values.iter().copied())
-        .map_err(|e| Error::file(path, e))?;
-    w.finish().map_err(|e| Error::file(path, e))?;
-    Ok(())
+    write_atomically(path, |file| {
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(&[values.len() as u64])
+            .writer(file)
+            .begin_nd()?;
+        w.extend(values.iter().copied())?;
+        w.finish()
+    })
 }
 
 /// Reads values: a `float32`/`float64` `.npy` of shape `[m]` (or `[m, 1]`), or a text file with one
@@ -265,18 +289,17 @@ fn header_shapes(header: &str) -> Option<Vec<Vec<u64>>> {
     (!shapes.is_empty()).then_some(shapes)
 }
 
-/// Writes `value` as pretty JSON with a trailing newline.
+/// Writes `value` as pretty JSON with a trailing newline, whole or not at all.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::file(path, e))?;
-    let mut w = BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut w, value).map_err(|e| Error::file(path, e))?;
-    w.write_all(b"\n").map_err(|e| Error::file(path, e))?;
-    w.flush().map_err(|e| Error::file(path, e))
+    write_atomically(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value)?;
+        w.write_all(b"\n")
+    })
 }
 
-/// Writes `text` to `path`, naming the file on failure.
+/// Writes `text` to `path` whole or not at all, naming the file on failure.
 pub fn write_text(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| Error::file(path, e))
+    write_atomically(path, |w| w.write_all(text.as_bytes()))
 }
 
 /// Reads JSON from `path` into `T`, naming the file, the field (`grid.folds`) and the serde
@@ -356,6 +379,24 @@ pub fn check_writable_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_are_whole_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        write_json(&path, &serde_json::json!({"a": 1})).unwrap();
+        write_text(&path, "{\"b\": 2}\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"b\": 2}\n");
+        // A value that fails to serialise leaves the file as it was, and no temporary file.
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(write_json(&path, &bad).is_err());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"b\": 2}\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["plan.json"]);
+    }
 
     #[test]
     fn masks_and_values_round_trip() {
