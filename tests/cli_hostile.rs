@@ -324,6 +324,29 @@ fn arguments_are_checked_before_the_first_forward_pass() {
 }
 
 #[test]
+fn run_checks_the_plans_players_before_the_mean_ablation() {
+    // The tiny model has 16 heads; a plan over 5 players must fail before the means are computed.
+    let fx = Fixture::new();
+    let plan = fx.s("plan5");
+    ok(spex(&[
+        "plan",
+        "--players",
+        "5",
+        "--budget",
+        "100",
+        "--out",
+        &plan,
+    ]));
+    let o = fx.run("run", &["--plan", &plan, "--ablation", "mean"]);
+    let err = refused(o, &["plan5", "for 5 players", "16 heads"]);
+    assert!(
+        !err.contains("head means"),
+        "checked before the means: {err}"
+    );
+    assert!(!fx.path("plan5/values.log").exists());
+}
+
+#[test]
 fn edited_plan_json_names_the_file_the_field_and_the_range() {
     let fx = Fixture::new();
     let dir = fx.path("plan");

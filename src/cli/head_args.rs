@@ -42,14 +42,9 @@ pub struct HeadValueArgs {
 }
 
 impl HeadValueArgs {
-    /// Loads the model and the questions and builds the library's head value function.
-    pub fn load(&self) -> anyhow::Result<HeadValues> {
-        self.load_checked(|_| Ok(()))
-    }
-
-    /// Loads like [`HeadValueArgs::load`], calling `check` with the head players once the model
-    /// is known and before any forward pass (the mean ablation's included): the questions load
-    /// first, the model second.
+    /// Loads the model and the questions and builds the library's head value function, calling
+    /// `check` with the head players once the model is known and before any forward pass (the
+    /// mean ablation's included): the questions load first, the model second.
     pub fn load_checked(
         &self,
         check: impl FnOnce(&HeadPlayers) -> anyhow::Result<()>,

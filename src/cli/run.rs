@@ -30,7 +30,18 @@ pub struct RunArgs {
 
 /// Runs `spex run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    let hv = args.values.load()?;
+    // The plan's player count is checked before the model runs (the mean ablation's means
+    // included): a plan over other players fails in a second, not after the means.
+    let plan = spex::run::read_plan(&args.plan)
+        .with_context(|| format!("--plan {}", args.plan.display()))?;
+    let n = plan.plan.n_players();
+    let hv = args.values.load_checked(|players| {
+        Ok(spex::run::check_players(
+            n,
+            players,
+            &args.plan.display().to_string(),
+        )?)
+    })?;
     let done = run_shard(&args.plan, args.shard, &hv)
         .with_context(|| format!("--plan {}", args.plan.display()))?;
     eprintln!(

@@ -155,16 +155,22 @@ impl HeadValues {
 
     /// Checks that a plan or spectrum over `n` players (read from `source`) fits the players.
     pub fn check_players(&self, n: usize, source: &str) -> Result<()> {
-        if n != self.players.n() {
-            return Err(Error::PlayersMismatch {
-                source_name: source.to_string(),
-                found: n,
-                expected: self.players.n(),
-                layers: self.players.to_string(),
-            });
-        }
-        Ok(())
+        check_players(n, &self.players, source)
     }
+}
+
+/// Checks that a plan or spectrum over `n` players (read from `source`) fits `players`: callable
+/// before the model runs (the mean ablation's means included).
+pub fn check_players(n: usize, players: &HeadPlayers, source: &str) -> Result<()> {
+    if n != players.n() {
+        return Err(Error::PlayersMismatch {
+            source_name: source.to_string(),
+            found: n,
+            expected: players.n(),
+            layers: players.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// FNV-1a (64-bit) over every context, continuation and gold: names the exact question set.
