@@ -309,3 +309,46 @@ fn shards_of_another_plan_split_or_run_are_refused() {
         ],
     );
 }
+
+#[test]
+fn held_out_values_of_another_run_are_refused() {
+    let fx = Fixture::new();
+    let plan = fx.plan("p", "1");
+    let unseen = fx.plan("unseen", "2");
+    // Every plan in two shards: one run's values, and the unseen masks evaluated by the same run
+    // and (same seed, another folder) by a run with another value kind.
+    let both = |dir: &Path, extra: &[&str]| -> Vec<String> {
+        ["0/2", "1/2"]
+            .iter()
+            .map(|s| fx.run(dir, s, extra).display().to_string())
+            .collect()
+    };
+    let values = both(&plan, &[]);
+    let other_run = both(&fx.plan("unseen-acc", "2"), &["--value", "accuracy"]);
+    let same_run = both(&unseen, &[]);
+    let (plan_s, unseen_s, out) = (
+        plan.display().to_string(),
+        unseen.display().to_string(),
+        fx.path("i.json").display().to_string(),
+    );
+    let solve = |held_out: &[String]| {
+        let mut args = vec!["solve", "--plan", &plan_s, "--values"];
+        args.extend(values.iter().map(String::as_str));
+        args.extend([
+            "--out",
+            &out,
+            "--held-out-plan",
+            &unseen_s,
+            "--held-out-values",
+        ]);
+        args.extend(held_out.iter().map(String::as_str));
+        spex(&args)
+    };
+    let err = refused(
+        solve(&other_run),
+        &["--held-out-values", "different runs", "value"],
+    );
+    assert!(!fx.path("i.json").exists(), "nothing written: {err}");
+    ok(solve(&same_run));
+    assert!(fx.path("i.json").exists());
+}

@@ -10,6 +10,7 @@ use spex::report::spectrum_file::SpectrumFile;
 use spex::run::decode::{decode, read_value_shards};
 use spex::run::held_out::read_held_out;
 use spex::run::plan_dir::{read_plan, read_plan_masks};
+use spex::run::shard::check_same_run;
 
 use super::advice::warn_low_faithfulness;
 use super::design_args::IndexArgs;
@@ -55,6 +56,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     let mut d = decode(plan, &masks, &values, &options)?;
     let mut held_out_text = String::new();
     if let Some(dir) = &args.held_out_plan {
+        check_same_run(&args.values, &args.held_out_values, "held_out_values")?;
         let held_out = read_held_out(dir, &args.held_out_values, plan.n_players())
             .with_context(|| format!("--held-out-plan {}", dir.display()))?;
         let (r2, low) = held_out.check(&d.spectrum, options.reference_refit(plan));

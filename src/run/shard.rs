@@ -469,6 +469,40 @@ fn disagreeing_rows(a: &IdentifiedValues, b: &IdentifiedValues) -> String {
     rows.join(", ")
 }
 
+/// The run identity of the first of `paths` with a [`ShardIdentity`] beside it, and that file;
+/// `None` when no file carries one (plain values from another tool).
+pub fn first_run(paths: &[PathBuf]) -> Result<Option<(PathBuf, Value)>> {
+    for path in paths {
+        if let Some(identity) = ShardIdentity::read_beside(path)? {
+            return Ok(Some((path.clone(), identity.run)));
+        }
+    }
+    Ok(None)
+}
+
+/// Checks that the values in `checked` (argument `field`) were computed by the same run
+/// (model, task, questions, value kind, ablation, players) as those in `reference`, where both
+/// carry shard identities: an R^2 on another run's values measures nothing.
+pub fn check_same_run(reference: &[PathBuf], checked: &[PathBuf], field: &str) -> Result<()> {
+    let (Some((a_path, a)), Some((b_path, b))) = (first_run(reference)?, first_run(checked)?)
+    else {
+        return Ok(());
+    };
+    let diffs = differences(&a, &b);
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        field,
+        format!(
+            "{} and {} were computed by different runs ({}): evaluate the unseen masks with the same model, task and ablation",
+            a_path.display(),
+            b_path.display(),
+            diffs.join("; ")
+        ),
+    ))
+}
+
 /// `field: A vs B` for each top-level field that differs between two run identities.
 fn differences(a: &Value, b: &Value) -> Vec<String> {
     if a == b {
