@@ -19,6 +19,7 @@ fn mmlu_test(c: &mut Criterion) {
             subjects: Subjects::All,
             split: Split::Test,
             limit: None,
+            offset: 0,
             shots,
             strict: true,
             format: None,

@@ -21,6 +21,7 @@ fn main() -> anyhow::Result<()> {
         subjects: "high_school_geography".parse()?,
         split: Split::Test,
         limit: Some(8),
+        offset: 0,
         shots: 0,
         strict: false,
         format: None,

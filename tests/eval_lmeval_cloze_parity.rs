@@ -57,6 +57,7 @@ fn load(task: &TaskName, limit: usize) -> Option<LoadedTask> {
         subjects: Subjects::All,
         split: Split::Validation,
         limit: Some(limit),
+        offset: 0,
         shots: 0,
         strict: true,
         format: None,

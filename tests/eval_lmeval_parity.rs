@@ -53,6 +53,7 @@ fn agree_with_the_harness(shots: usize) {
         subjects: Subjects::List(subjects),
         split: Split::Test,
         limit: Some(4),
+        offset: 0,
         shots,
         strict: true,
         format: None,

@@ -21,6 +21,7 @@ fn spec(task: TaskName, dir: &Path, split: Split) -> TaskSpec {
         subjects: Subjects::All,
         split,
         limit: None,
+        offset: 0,
         shots: 0,
         strict: true,
         format: None,

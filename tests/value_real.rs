@@ -43,6 +43,7 @@ fn head_values_match_hand_computed_values_from_full_logits() {
         subjects: Subjects::List(BTreeSet::from(["high_school_geography".to_string()])),
         split: Split::Test,
         limit: Some(6),
+        offset: 0,
         shots: 0,
         strict: true,
         format: None,

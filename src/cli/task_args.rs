@@ -28,7 +28,12 @@ pub struct TaskArgs {
     #[arg(long, value_parser = parse_split)]
     pub split: Option<Split>,
 
-    /// At most this many questions per subject (the first ones).
+    /// Skip the first N questions of each subject (then `--limit` counts): disjoint question sets
+    /// of one split, e.g. attribute on `--limit 40` and judge pruning on `--offset 40 --limit 100`.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: usize,
+
+    /// At most this many questions per subject (the first ones after `--offset`).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 
@@ -55,6 +60,7 @@ impl TaskArgs {
             data_dir: self.data_dir.clone().unwrap_or_else(default_data_dir),
             subjects: self.subjects.clone(),
             split: self.split.unwrap_or_else(|| self.task.default_split()),
+            offset: self.offset,
             limit: self.limit,
             shots: usize::from(self.shots),
             strict: self.strict,

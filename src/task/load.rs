@@ -301,7 +301,11 @@ pub struct TaskSpec {
     pub subjects: Subjects,
     /// The split evaluated.
     pub split: Split,
-    /// At most this many questions per subject (the first ones), as lm-eval's `--limit`.
+    /// Questions skipped at the start of each subject, before `limit` counts: with it, disjoint
+    /// question sets of one split (attribute on the first 40, judge pruning on the next ones).
+    pub offset: usize,
+    /// At most this many questions per subject (the first ones after `offset`), as lm-eval's
+    /// `--limit`.
     pub limit: Option<usize>,
     /// Few-shot examples per prompt: the first `shots` rows of `dev` where the data set has a dev
     /// split (MMLU), else the first rows of the evaluated split other than the question itself.
@@ -428,7 +432,7 @@ pub fn load_task(spec: &TaskSpec) -> Result<LoadedTask> {
 }
 
 /// Reads a cloze task's split through its harness template (zero-shot, as the harness's
-/// defaults) and keeps the first `limit` rows.
+/// defaults) and keeps `limit` rows from row `offset`.
 fn load_cloze(
     spec: &TaskSpec,
     template: ClozeTemplate,
@@ -447,6 +451,7 @@ fn load_cloze(
     }
     let path = split_file(&spec.data_dir.join(folder), spec.split)?;
     let mut items = read_cloze_jsonl(&path, template, folder, malformed)?;
+    items.drain(..spec.offset.min(items.len()));
     items.truncate(spec.limit.unwrap_or(usize::MAX));
     Ok(items)
 }
@@ -542,6 +547,7 @@ fn mc_items(
         let selected = rows
             .iter()
             .filter(|q| q.subject == subject)
+            .skip(spec.offset)
             .take(spec.limit.unwrap_or(usize::MAX));
         for q in selected {
             let shots: Vec<&McQuestion> =
@@ -725,7 +731,11 @@ fn load_sst2(spec: &TaskSpec, malformed: &mut Vec<MalformedRow>) -> Result<Vec<T
     })?;
     let pool: &[SentimentExample] = dev.as_deref().unwrap_or(&rows);
     let mut items = Vec::new();
-    for x in rows.iter().take(spec.limit.unwrap_or(usize::MAX)) {
+    for x in rows
+        .iter()
+        .skip(spec.offset)
+        .take(spec.limit.unwrap_or(usize::MAX))
+    {
         let shots = first_n_except(pool, spec.shots, |s| s.source == x.source);
         if shots.len() < spec.shots {
             return Err(Error::invalid(
@@ -775,6 +785,7 @@ mod tests {
             subjects: Subjects::All,
             split: Split::Test,
             limit: None,
+            offset: 0,
             shots: 0,
             strict: false,
             format: None,
@@ -831,6 +842,22 @@ mod tests {
              T1\nA. T1a\nB. T1b\nC. T1c\nD. T1d\nAnswer:"
         );
         assert_eq!(t.items[0].continuations, [" A", " B", " C", " D"]);
+    }
+
+    #[test]
+    fn offset_skips_questions_of_each_subject_before_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        mmlu_jsonl(dir.path());
+        let mut s = spec(TaskName::Mmlu, dir.path());
+        s.offset = 1;
+        s.limit = Some(1);
+        let t = load_task(&s).unwrap();
+        // One question per subject, the second one (T1, gold 1) of each.
+        assert_eq!(t.items.len(), 2);
+        assert!(t.items.iter().all(|q| q.row == 1 && q.gold == 1));
+        s.limit = None;
+        s.offset = 5;
+        assert!(load_task(&s).unwrap().items.is_empty());
     }
 
     #[test]
