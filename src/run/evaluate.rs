@@ -25,10 +25,21 @@ use crate::{Error, Result};
 /// kill can lose.
 pub const PASSES_PER_STORED_BATCH: usize = 64;
 
+/// Masks per stored batch, at least, when the layers below the players are reused: each
+/// prompt's clean run (every layer, once) serves every mask of a call, so one mask per call would
+/// pay for a whole clean pass per mask. Measured on SmolLM2-135M, PIQA, 40 questions, players in
+/// layers 27-29: see benches/RESULTS.md.
+pub const MASKS_PER_REUSED_BATCH: usize = 16;
+
 /// Masks per stored batch when each mask takes `passes_per_mask` forward passes:
-/// `max(1, floor(PASSES_PER_STORED_BATCH / passes_per_mask))`.
-pub fn masks_per_stored_batch(passes_per_mask: usize) -> usize {
-    (PASSES_PER_STORED_BATCH / passes_per_mask.max(1)).max(1)
+/// `max(1, floor(PASSES_PER_STORED_BATCH / passes_per_mask))`, and at least
+/// [`MASKS_PER_REUSED_BATCH`] when `reuses_layers` (the players start above layer 0).
+pub fn masks_per_stored_batch(passes_per_mask: usize, reuses_layers: bool) -> usize {
+    let grain = (PASSES_PER_STORED_BATCH / passes_per_mask.max(1)).max(1);
+    match reuses_layers {
+        true => grain.max(MASKS_PER_REUSED_BATCH),
+        false => grain,
+    }
 }
 
 /// Evaluates rows `rows` of `masks` that `store` lacks, in batches `[k * batch, (k + 1) * batch)`
@@ -232,11 +243,14 @@ mod tests {
 
     #[test]
     fn the_grain_is_about_64_passes_and_at_least_one_mask() {
-        assert_eq!(masks_per_stored_batch(1), 64);
-        assert_eq!(masks_per_stored_batch(3), 21);
-        assert_eq!(masks_per_stored_batch(64), 1);
-        assert_eq!(masks_per_stored_batch(400), 1);
-        assert_eq!(masks_per_stored_batch(0), 64);
+        assert_eq!(masks_per_stored_batch(1, false), 64);
+        assert_eq!(masks_per_stored_batch(3, false), 21);
+        assert_eq!(masks_per_stored_batch(64, false), 1);
+        assert_eq!(masks_per_stored_batch(400, false), 1);
+        assert_eq!(masks_per_stored_batch(0, false), 64);
+        // Reused layers: enough masks per call for the clean runs to pay off.
+        assert_eq!(masks_per_stored_batch(1, true), 64);
+        assert_eq!(masks_per_stored_batch(80, true), MASKS_PER_REUSED_BATCH);
     }
 
     #[test]

@@ -72,12 +72,7 @@ impl HeadValues {
             &prompts,
         )?;
         let info = model.info();
-        let players = match &options.layers {
-            Some(range) => {
-                HeadPlayers::in_layers(range.clone(), info.n_layers, info.n_heads, "layers")?
-            }
-            None => HeadPlayers::all(info.n_layers, info.n_heads),
-        };
+        let players = choose_players(options.layers.as_ref(), info.n_layers, info.n_heads)?;
         let mut identity = json!({
             "players": "heads",
             "n_players": players.n(),
@@ -109,6 +104,22 @@ impl HeadValues {
             ablation: options.ablation,
             identity,
         })
+    }
+
+    /// Makes the heads of `layers` the players (every layer with `None`), as if built with them:
+    /// a layer-group sweep loads the model, the questions and the means once.
+    pub fn set_layers(&mut self, layers: Option<Range<usize>>) -> Result<()> {
+        let info = self.model.info();
+        self.players = choose_players(layers.as_ref(), info.n_layers, info.n_heads)?;
+        match self.players.is_all() {
+            true => self.identity.as_object_mut().map(|m| m.remove("layers")),
+            false => {
+                self.identity["layers"] = json!(self.players.to_string());
+                None
+            }
+        };
+        self.identity["n_players"] = json!(self.players.n());
+        Ok(())
     }
 
     /// Number of head players.
@@ -143,14 +154,15 @@ impl HeadValues {
     }
 
     /// Masks per stored batch ([`masks_per_stored_batch`]): a mask takes one forward pass per
-    /// question, or per choice in the cloze format. Fixed by the questions, which the stores'
-    /// identity names, so a resumed run batches as the first one did.
+    /// question, or per choice in the cloze format, and players above layer 0 reuse the layers
+    /// below. Fixed by the questions and the players, which the stores' identity names, so a
+    /// resumed run batches as the first one did.
     pub fn per_batch(&self) -> usize {
         let passes = match self.task.scoring {
             Scoring::FirstToken => self.task.items.len(),
             Scoring::Continuation => self.task.items.iter().map(TaskItem::n_choices).sum(),
         };
-        masks_per_stored_batch(passes)
+        masks_per_stored_batch(passes, self.players.layers().start > 0)
     }
 
     /// Checks that a plan or spectrum over `n` players (read from `source`) fits the players.
@@ -171,6 +183,18 @@ pub fn check_players(n: usize, players: &HeadPlayers, source: &str) -> Result<()
         });
     }
     Ok(())
+}
+
+/// The heads of `layers` (every head with `None`) of a model of `n_layers x n_heads`.
+fn choose_players(
+    layers: Option<&Range<usize>>,
+    n_layers: usize,
+    n_heads: usize,
+) -> Result<HeadPlayers> {
+    Ok(match layers {
+        Some(range) => HeadPlayers::in_layers(range.clone(), n_layers, n_heads, "layers")?,
+        None => HeadPlayers::all(n_layers, n_heads),
+    })
 }
 
 /// FNV-1a (64-bit) over every context, continuation and gold: names the exact question set.

@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod head_values;
 pub mod heads;
 pub mod held_out;
+pub mod interval;
 pub mod one_shot;
 pub mod plan_dir;
 pub mod prune;

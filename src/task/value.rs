@@ -115,6 +115,23 @@ impl ValueKind {
     ///
     /// `logits` is `[M][Q][K_q]`, `golds` is `[Q]` (gold candidate per question); returns `[M]`.
     pub fn values(self, logits: &CandidateLogits, golds: &[usize]) -> Result<Vec<f64>> {
+        let per_question = self.per_question_values(logits, golds)?;
+        let nq = golds.len() as f64;
+        let values: Vec<f64> = per_question
+            .iter()
+            .map(|row| row.iter().sum::<f64>() / nq)
+            .collect();
+        check_finite(&values)?;
+        Ok(values)
+    }
+
+    /// The per-question numbers `[M][Q]` behind [`ValueKind::values`] (e.g. each question's
+    /// correctness under each mask, for paired comparisons of two pruned models).
+    pub fn per_question_values(
+        self,
+        logits: &CandidateLogits,
+        golds: &[usize],
+    ) -> Result<Vec<Vec<f64>>> {
         let nq = logits.n_questions();
         if golds.len() != nq {
             return Err(Error::invalid(
@@ -157,21 +174,18 @@ impl ValueKind {
                 ));
             }
         }
-        let values: Vec<f64> = (0..logits.n_masks())
+        Ok((0..logits.n_masks())
             .map(|m| {
-                let sum: f64 = golds
+                golds
                     .iter()
                     .enumerate()
                     .map(|(q, &g)| {
                         let l = logits.get(m, q);
                         self.per_question(l, g, logits.logsumexp(m, q), logits.lengths(q))
                     })
-                    .sum();
-                sum / nq as f64
+                    .collect()
             })
-            .collect();
-        check_finite(&values)?;
-        Ok(values)
+            .collect())
     }
 }
 
