@@ -6,7 +6,7 @@
 //! coefficient of `∅`, when the support holds it, is that intercept. Penalties are chosen on
 //! the contiguous folds of [`crate::proxy::cv::fold_ranges`], the folds of the ProxySPEX proxy.
 //!
-//! Size caps: at most [`MAX_COLUMNS`] columns (a Gram matrix of `8 k^2` bytes, 288 MB at the cap)
+//! Size caps: at most [`MAX_COLUMNS`] columns (Gram matrices of `12 k^2` bytes, 432 MB at the cap)
 //! and at most [`MAX_CELLS`] columns x rows; above either, and when the Gram matrix would not fit
 //! in the memory available, an error names the support and its size.
 
@@ -22,7 +22,7 @@ pub use ridge_cv::{least_squares, ridge_alphas, ridge_cv, RidgeCvFit};
 use crate::memory::check_fits;
 use crate::{Error, MaskBatch, Result, Subset};
 
-/// Most support columns a fit accepts (its Gram matrix: `8 * 6000^2` bytes = 288 MB).
+/// Most support columns a fit accepts (its Gram matrices: `12 * 6000^2` bytes = 432 MB).
 pub const MAX_COLUMNS: usize = 6000;
 
 /// Most columns x rows a fit accepts.
@@ -65,7 +65,8 @@ pub(crate) fn check_size(columns: usize, rows: usize) -> Result<()> {
             ),
         ));
     }
-    let bytes = 8 * (columns as u128).pow(2) + (cells as u128) / 4;
+    // The raw Gram (i32) and one standardised copy (f64), and the bit columns.
+    let bytes = 12 * (columns as u128).pow(2) + (cells as u128) / 4;
     check_fits(
         bytes,
         || format!("the Gram matrix of a {columns}-column support"),

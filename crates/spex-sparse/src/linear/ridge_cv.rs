@@ -132,15 +132,18 @@ pub fn ridge_cv(
     let mut alphas = alphas.to_vec();
     alphas.sort_by(|a, b| b.total_cmp(a));
     let m = y.len();
+    let shift = y.iter().sum::<f64>() / m as f64;
+    let y: Vec<f64> = y.iter().map(|v| v - shift).collect();
+    let all: Vec<usize> = (0..m).collect();
+    let sums = Columns::new(masks, support, &all).sums(&y);
     let ranges = fold_ranges(m, folds);
     let mut mse = vec![0.0; alphas.len()];
     let mut r2 = vec![0.0; alphas.len()];
     for &range in &ranges {
-        let (train, valid) = split_rows(m, range);
-        let y_train: Vec<f64> = train.iter().map(|&r| y[r]).collect();
+        let (_, valid) = split_rows(m, range);
         let y_valid: Vec<f64> = valid.iter().map(|&r| y[r]).collect();
-        let eig = Eigen::new(Columns::new(masks, support, &train).moments(&y_train));
         let valid_cols = Columns::new(masks, support, &valid);
+        let eig = Eigen::new(sums.moments_without(&valid_cols, &y_valid));
         for (i, &a) in alphas.iter().enumerate() {
             let (coef, intercept) = eig.solve(a);
             let pred = valid_cols.predict(intercept, &coef);
@@ -155,13 +158,12 @@ pub fn ridge_cv(
         }
     }
     let best = argmin_first(&mse);
-    let all: Vec<usize> = (0..m).collect();
-    let eig = Eigen::new(Columns::new(masks, support, &all).moments(y));
+    let eig = Eigen::new(sums.moments());
     let (coefficients, intercept) = eig.solve(alphas[best]);
     Ok(finish(
         support,
         coefficients,
-        intercept,
+        intercept + shift,
         alphas[best],
         r2[best],
         mse[best],
