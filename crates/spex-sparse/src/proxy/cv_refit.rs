@@ -11,12 +11,33 @@
 //!   no more than the column caps leave ([`crate::linear::MAX_COLUMNS`],
 //!   [`crate::linear::MAX_CELLS`]);
 //!
-//! and [`lasso_cv`] picks the coefficients on the plan's `grid.folds` contiguous folds. The
-//! choice of everything (penalty) is made by cross-validation on the samples alone.
+//! and [`lasso_cv`] picks the coefficients on the plan's `grid.folds` contiguous folds. When
+//! the pairs hold at most [`RIDGE_MAX_COLUMNS`] columns, a ridge over `∅` + singles + pairs
+//! ([`ridge_cv`], same folds) competes with it, and the lower cross-validated mean squared error
+//! wins: a dense field of small pairs is better shrunk than selected. Every choice (penalties,
+//! lasso or ridge) is made by cross-validation on the samples alone.
 
 use super::ProxyPlan;
-use crate::linear::{lasso_cv, low_order_support, LAMBDAS, MAX_CELLS, MAX_COLUMNS};
-use crate::{Basis, MaskBatch, Spectrum, Subset};
+use crate::linear::baseline::to_spectrum;
+use crate::linear::{
+    lasso_cv, low_order_support, ridge_alphas, ridge_cv, LAMBDAS, MAX_CELLS, MAX_COLUMNS,
+};
+use crate::{MaskBatch, Result, Spectrum, Subset};
+
+/// Most columns (`1 + n + n(n-1)/2`) for which the ridge candidate is fitted: its
+/// `folds + 1` eigendecompositions cost `O(k^3)` each (about 0.5 s at 378 columns).
+pub const RIDGE_MAX_COLUMNS: usize = 500;
+
+/// The cv refit's result: the spectrum, which candidate won and its cross-validated error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CvRefit {
+    /// The refitted Fourier spectrum (the intercept on `∅`).
+    pub spectrum: Spectrum,
+    /// `"lasso"` (over [`cv_support`]) or `"ridge-pairs"`.
+    pub chosen: &'static str,
+    /// The winner's mean held-out squared error over the folds.
+    pub cv_mse: f64,
+}
 
 /// Most columns relative to the samples: pairs are added while the support stays within
 /// `PAIRS_PER_SAMPLE * m` columns (a lasso selects among more columns than rows, not many more).
@@ -53,19 +74,41 @@ pub fn cv_support(full: &Spectrum, m: usize) -> Vec<Subset> {
     support
 }
 
-/// The cv refit of `full` on the samples (`values[r] = f(masks[r])`): a Fourier spectrum. Falls
-/// back to the reference refit when the lasso cannot run (fewer rows than folds).
-pub fn refit(plan: &ProxyPlan, full: &Spectrum, masks: &MaskBatch, values: &[f64]) -> Spectrum {
+/// The candidates of the cv refit on the samples (`values[r] = f(masks[r])`), and the one with
+/// the lowest cross-validated error. Errors: those of [`lasso_cv`] (fewer rows than folds).
+pub fn fit(
+    plan: &ProxyPlan,
+    full: &Spectrum,
+    masks: &MaskBatch,
+    values: &[f64],
+) -> Result<CvRefit> {
+    let folds = plan.grid.folds;
     let support = cv_support(full, values.len());
-    match lasso_cv(masks, &support, values, plan.grid.folds, LAMBDAS) {
-        Ok(fit) => Spectrum::from_terms(
-            plan.n,
-            Basis::Fourier,
-            support
-                .into_iter()
-                .zip(fit.coefficients)
-                .filter(|(s, c)| s.is_empty() || *c != 0.0),
-        ),
+    let lasso = lasso_cv(masks, &support, values, folds, LAMBDAS)?;
+    let mut best = CvRefit {
+        spectrum: to_spectrum(plan.n, support, lasso.coefficients),
+        chosen: "lasso",
+        cv_mse: lasso.cv_mse,
+    };
+    let pairs = low_order_support(plan.n, 2);
+    if pairs_affordable(plan.n, values.len()) && pairs.len() <= RIDGE_MAX_COLUMNS {
+        let ridge = ridge_cv(masks, &pairs, values, folds, &ridge_alphas())?;
+        if ridge.cv_mse < best.cv_mse {
+            best = CvRefit {
+                spectrum: to_spectrum(plan.n, pairs, ridge.coefficients),
+                chosen: "ridge-pairs",
+                cv_mse: ridge.cv_mse,
+            };
+        }
+    }
+    Ok(best)
+}
+
+/// The cv refit of `full` on the samples: [`fit`]'s spectrum. Falls back to the reference
+/// refit when the lasso cannot run (fewer rows than folds, possible only when called directly).
+pub fn refit(plan: &ProxyPlan, full: &Spectrum, masks: &MaskBatch, values: &[f64]) -> Spectrum {
+    match fit(plan, full, masks, values) {
+        Ok(best) => best.spectrum,
         Err(_) => ProxyPlan {
             cv_refit: false,
             ..plan.clone()
@@ -80,6 +123,7 @@ mod tests {
     use crate::linear::Baseline;
     use crate::proxy::ProxyGrid;
     use crate::synthetic::uniform_masks;
+    use crate::Basis;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
 
@@ -130,6 +174,14 @@ mod tests {
             ..ProxyGrid::default()
         };
         plan
+    }
+
+    /// The proxy's full Fourier spectrum (steps 2 and 3 of [`ProxyPlan::decode_masks`]).
+    fn tree_spectrum(plan: &ProxyPlan, masks: &MaskBatch, y: &[f64]) -> Spectrum {
+        use crate::proxy::{binary_matrix::BinaryMatrix, cv, gbdt, tree_fourier};
+        let x = BinaryMatrix::from_masks(masks);
+        let params = cv::best_params(&cv::cross_validate(&x, y, &plan.grid)).unwrap();
+        tree_fourier::ensemble_to_fourier(&gbdt::fit(&x, y, &params), plan.n)
     }
 
     #[test]
@@ -187,6 +239,30 @@ mod tests {
         assert_eq!(cv, cv_plan.decode_masks(&masks, &y).unwrap());
     }
 
+    #[test]
+    fn cross_validation_picks_ridge_for_a_dense_field_of_pairs() {
+        // Every one of the 105 pairs of 15 players carries a small weight: shrink, don't select.
+        let (n, m) = (15, 300);
+        let truth = game(n, 5, 105, 0, 4);
+        let (masks, y) = samples(&truth, m, 0.3, 5);
+        let (fresh, _) = samples(&truth, 4000, 0.0, 6);
+        let want = truth.eval(&fresh);
+        let plan = ProxyPlan {
+            cv_refit: true,
+            ..small_grid_plan(n, m)
+        };
+        let full = tree_spectrum(&plan, &masks, &y);
+        let best = fit(&plan, &full, &masks, &y).unwrap();
+        assert_eq!(best.chosen, "ridge-pairs");
+        let r2 = best.spectrum.r2(&fresh, &want);
+        let baselines: Vec<f64> = Baseline::ALL
+            .iter()
+            .map(|b| b.fit(&masks, &y, 5).unwrap().r2(&fresh, &want))
+            .collect();
+        let top = baselines.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        assert!(r2 >= top - 0.01, "cv {r2} vs baselines {baselines:?}");
+    }
+
     /// Held-out R^2 of the reference, the cv refit and the baselines on synthetic games, with
     /// timings. `cargo test -p spex-sparse --release measure_cv_refit -- --ignored --nocapture`.
     #[test]
@@ -215,6 +291,13 @@ mod tests {
                 game(40, 10, 80, 0, 13),
                 0.2,
             ),
+            (
+                "15p: 5 singles + all 105 pairs, noisy",
+                15,
+                300,
+                game(15, 5, 105, 0, 4),
+                0.3,
+            ),
         ];
         for (name, n, m, truth, noise) in games {
             let (masks, y) = samples(&truth, m, noise, 21);
@@ -222,11 +305,7 @@ mod tests {
             let want = truth.eval(&fresh);
             let plan = ProxyPlan::new(n, m, 0).unwrap();
             let t = Instant::now();
-            let x = super::super::binary_matrix::BinaryMatrix::from_masks(&masks);
-            let scores = super::super::cv::cross_validate(&x, &y, &plan.grid);
-            let params = super::super::cv::best_params(&scores).unwrap();
-            let model = super::super::gbdt::fit(&x, &y, &params);
-            let full = super::super::tree_fourier::ensemble_to_fourier(&model, n);
+            let full = tree_spectrum(&plan, &masks, &y);
             let t_trees = t.elapsed().as_secs_f64();
             println!("{name} (m = {m}, noise {noise}; trees {t_trees:.2}s)");
             let t = Instant::now();
@@ -239,13 +318,14 @@ mod tests {
             let t = Instant::now();
             let cv = cv_plan.refine(&full, &masks, &y);
             let t_cv = t.elapsed().as_secs_f64();
+            let chosen = fit(&cv_plan, &full, &masks, &y).unwrap().chosen;
             println!(
                 "  reference  R2 {:.4}  terms {:4}  {t_ref:.3}s",
                 reference.r2(&fresh, &want),
                 reference.len()
             );
             println!(
-                "  cv refit   R2 {:.4}  terms {:4}  {t_cv:.3}s  (support {})",
+                "  cv refit   R2 {:.4}  terms {:4}  {t_cv:.3}s  (support {}, chose {chosen})",
                 cv.r2(&fresh, &want),
                 cv.len(),
                 cv_support(&full, m).len()
