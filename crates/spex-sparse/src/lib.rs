@@ -25,6 +25,7 @@ mod distribute;
 pub mod error;
 pub mod exact;
 pub mod indices;
+pub mod linear;
 pub mod mask;
 pub mod memory;
 pub mod plan;

@@ -131,6 +131,21 @@ impl Plan {
         }
     }
 
+    /// The plan decoding with ProxySPEX's cross-validated refit ([`crate::proxy::cv_refit`]); an
+    /// error naming `refit` for SPEX, whose decoder has no such refit.
+    pub fn with_cv_refit(&self) -> Result<Plan> {
+        match self {
+            Plan::Spex(_) => Err(Error::invalid(
+                "refit",
+                "the cv refit is ProxySPEX's; SPEX decodes by peeling",
+            )),
+            Plan::ProxySpex(p) => Ok(Plan::ProxySpex(ProxyPlan {
+                cv_refit: true,
+                ..p.clone()
+            })),
+        }
+    }
+
     /// Wraps the plan with its format header for `plan.json`.
     pub fn to_file(&self) -> PlanFile {
         PlanFile {

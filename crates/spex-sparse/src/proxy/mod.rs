@@ -10,6 +10,7 @@
 
 pub mod binary_matrix;
 pub mod cv;
+pub mod cv_refit;
 pub mod energy;
 pub mod gbdt;
 mod histogram;
@@ -70,6 +71,11 @@ pub struct ProxyPlan {
     /// reference's ridge. A decoding choice, not part of the design: never in plan.json.
     #[serde(skip)]
     pub centred_refit: bool,
+    /// Refit by [`cv_refit`] (a lasso over singles, pairs and the trees' terms, its penalty
+    /// chosen on the proxy's folds) instead of the energy cut and ridge; `centred_refit` then
+    /// does not apply. A decoding choice, not part of the design: never in plan.json.
+    #[serde(skip)]
+    pub cv_refit: bool,
 }
 
 /// The reference's keep probability: uniform masks.
@@ -108,6 +114,7 @@ impl ProxyPlan {
             ridge_alpha_max: 1e6,
             ridge_alpha_count: 100,
             centred_refit: false,
+            cv_refit: false,
         })
     }
 
@@ -233,7 +240,11 @@ impl ProxyPlan {
     /// Steps 4 and 5 on any proxy's Fourier spectrum `full`: the coefficients holding
     /// `energy_fraction` of its non-constant energy, refitted by ridge regression on the samples
     /// (`values[r] = f(masks[r])`). With no non-constant energy, the proxy's constant alone.
+    /// With [`ProxyPlan::cv_refit`], [`cv_refit::refit`] instead.
     pub fn refine(&self, full: &Spectrum, masks: &MaskBatch, values: &[f64]) -> Spectrum {
+        if self.cv_refit {
+            return cv_refit::refit(self, full, masks, values);
+        }
         let support = energy::energy_support(full, self.energy_fraction);
         if support.len() == 1 {
             // No non-constant energy: the trees' constant is the answer (a ridge would shrink it).
