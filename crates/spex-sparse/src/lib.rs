@@ -26,6 +26,7 @@ pub mod error;
 pub mod exact;
 pub mod indices;
 pub mod mask;
+pub mod maximise;
 pub mod memory;
 pub mod plan;
 pub mod proxy;
