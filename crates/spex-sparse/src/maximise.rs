@@ -20,11 +20,17 @@
 //!
 //! - a term with one undecided player `u`: its coefficient, exactly, to `c(u)` (negative ones
 //!   included: choosing `u` pays them);
-//! - a term with two undecided players `{u, v}` ("pair", coefficients of several terms with the
-//!   same undecided pair summed, `q(u, v)`): half to each side, but only as much as `r` allows:
-//!   `u` chosen with `r - 1` others gains at most the largest `r_max - 1` positive halves, and
-//!   pays at least the smallest negative halves it cannot avoid when fewer than `r_min - 1`
-//!   non-negative partners remain (a Gilmore–Lawler-style bound);
+//! - a term with two undecided players `{u, v}` ("pair"): split into a share for each side
+//!   (shares of several terms with the same undecided pair summed), and each side counts only
+//!   what `r` allows: `u` chosen with `r - 1` others gains at most its largest `r_max - 1`
+//!   positive shares, and pays at least the smallest negative shares it cannot avoid when fewer
+//!   than `r_min - 1` non-negative partners remain (a Gilmore–Lawler-style bound). How a pair is
+//!   split is free, and tuned (a Lagrangian relaxation): a positive `a` of an original pair term
+//!   goes `λ a` to one side and `(1 - λ) a` to the other; a negative one is first linearised in
+//!   part, `a x_u x_v <= θ a (x_u + x_v - 1) + (1 - θ) a x_u x_v` (`θ a` to each side, `-θ a`
+//!   to the base), the rest halved. Every `λ, θ` in `[0, 1]` gives a valid bound; projected
+//!   subgradient steps choose them at the root (200 steps) and refine them at shallow nodes
+//!   (20 steps while at most 10 players are decided). Pairs left by longer terms are halved;
 //! - a term with three or more undecided players: a positive coefficient is split evenly among
 //!   them (dropped when it has more undecided players than `r_max`, since it cannot be completed);
 //!   a negative one is dropped (it can only lower the value).
@@ -43,7 +49,12 @@
 //! rounding tolerance (`1e-12 * (|a(∅)| + sum |a(T)|)`). Everything is deterministic: the same
 //! spectrum, `k` and node limit give the same selection, bound and node count. A time limit
 //! ([`SearchLimit::max_time`]) stops wherever the clock says, so it can change the result from
-//! one run (or machine) to the next; a node limit never does.
+//! one run (or machine) to the next; a node limit never does. When a limit stops the search, the
+//! bound reported is the largest bound of the unexplored nodes (each retuned once, beyond the
+//! node count).
+
+// Players and terms are indices into several parallel arrays: index loops read best.
+#![allow(clippy::needless_range_loop)]
 
 use std::time::{Duration, Instant};
 
@@ -142,10 +153,13 @@ pub fn greedy_keep_exactly(spectrum: &Spectrum, k: usize) -> Result<Selection> {
     let value = problem.eval(&x);
     let mut scratch = Scratch::new(problem.p);
     let root = vec![UNDECIDED; problem.p];
-    let bound = match problem.bound(&root, &mut scratch) {
+    let mut mult = problem.initial_multipliers();
+    let bound = match problem.bound(&root, &mult, &mut scratch) {
         NodeBound::Infeasible => value,
         NodeBound::Leaf(v) => v,
-        NodeBound::Open { bound, .. } => bound,
+        NodeBound::Open { .. } => {
+            problem.tune(&root, value, TUNE_ITERATIONS, &mut mult, &mut scratch)
+        }
     };
     let optimal = bound <= value + problem.tol;
     Ok(Selection {
@@ -156,6 +170,15 @@ pub fn greedy_keep_exactly(spectrum: &Spectrum, k: usize) -> Result<Selection> {
         nodes: 0,
     })
 }
+
+/// Most subgradient steps on the pair multipliers at the root.
+const TUNE_ITERATIONS: usize = 200;
+
+/// Nodes with at most this many players decided retune the multipliers ...
+const TUNE_DEPTH: usize = 10;
+
+/// ... with this many steps.
+const NODE_TUNE_ITERATIONS: usize = 20;
 
 const UNDECIDED: u8 = 0;
 const IN: u8 = 1;
@@ -321,7 +344,11 @@ impl Problem {
         self.by_player[u]
             .iter()
             .map(|&t| t as usize)
-            .filter(|&t| self.term(t).iter().all(|&j| j as usize == u || x[j as usize]))
+            .filter(|&t| {
+                self.term(t)
+                    .iter()
+                    .all(|&j| j as usize == u || x[j as usize])
+            })
             .map(|t| self.coef[t])
             .sum()
     }
@@ -449,7 +476,7 @@ impl Problem {
 
     /// The bound of the node `state` (one of `UNDECIDED`, `IN`, `OUT` per touched player); leaves
     /// the bound's candidate completion in `s.candidate` for `Open` and `Leaf` nodes.
-    fn bound(&self, state: &[u8], s: &mut Scratch) -> NodeBound {
+    fn bound(&self, state: &[u8], mult: &[f64], s: &mut Scratch) -> NodeBound {
         let n_in = state.iter().filter(|&&b| b == IN).count();
         s.undecided.clear();
         s.undecided
@@ -500,14 +527,27 @@ impl Problem {
                 1 => s.c[und[0] as usize] += a,
                 2 => {
                     let (u, v) = (und[0] as usize, und[1] as usize);
-                    for (x, y) in [(u, v), (v, u)] {
+                    let original_pair = self.start[t + 1] - self.start[t] == 2;
+                    let (to_u, to_v) = if !original_pair {
+                        (0.5 * a, 0.5 * a)
+                    } else if a > 0.0 {
+                        (mult[t] * a, (1.0 - mult[t]) * a)
+                    } else {
+                        // a x_u x_v <= theta a (x_u + x_v - 1) + (1 - theta) a x_u x_v.
+                        let lin = mult[t] * a;
+                        base -= lin;
+                        s.c[u] += lin;
+                        s.c[v] += lin;
+                        (0.5 * (a - lin), 0.5 * (a - lin))
+                    };
+                    for (x, y, share) in [(u, v, to_u), (v, u, to_v)] {
                         let cell = x * self.p + y;
                         if s.stamp[cell] != s.epoch {
                             s.stamp[cell] = s.epoch;
                             s.q[cell] = 0.0;
                             s.partners[x].push(y as u32);
                         }
-                        s.q[cell] += 0.5 * a;
+                        s.q[cell] += share;
                     }
                 }
                 _ => {
@@ -568,19 +608,106 @@ impl Problem {
         }
     }
 
+    /// The starting multipliers: positive pairs split evenly, negative pairs not linearised.
+    fn initial_multipliers(&self) -> Vec<f64> {
+        self.coef
+            .iter()
+            .map(|&a| if a > 0.0 { 0.5 } else { 0.0 })
+            .collect()
+    }
+
+    /// Lowers the bound of node `state` by projected subgradient steps on the pair multipliers
+    /// (`mult`, left at the best found); `target` is the incumbent value. Returns the bound.
+    fn tune(
+        &self,
+        state: &[u8],
+        target: f64,
+        iterations: usize,
+        mult: &mut [f64],
+        s: &mut Scratch,
+    ) -> f64 {
+        let mut best_bound = f64::INFINITY;
+        let mut best_mult = mult.to_vec();
+        let mut step_scale = 1.0;
+        let mut stale = 0;
+        let mut grad = vec![0.0; self.coef.len()];
+        for _ in 0..iterations {
+            let bound = match self.bound(state, mult, s) {
+                NodeBound::Open { bound, .. } => bound,
+                _ => return f64::NEG_INFINITY,
+            };
+            if bound < best_bound - self.tol {
+                best_bound = bound;
+                best_mult.copy_from_slice(mult);
+                stale = 0;
+            } else {
+                stale += 1;
+                if stale >= 5 {
+                    step_scale /= 2.0;
+                    stale = 0;
+                }
+            }
+            if best_bound <= target + self.tol || step_scale < 1e-4 {
+                break;
+            }
+            // d bound / d multiplier, for original pairs with both players undecided.
+            let mut norm = 0.0;
+            for t in 0..self.coef.len() {
+                grad[t] = 0.0;
+                let m = self.term(t);
+                if m.len() != 2
+                    || state[m[0] as usize] != UNDECIDED
+                    || state[m[1] as usize] != UNDECIDED
+                {
+                    continue;
+                }
+                let (iu, iv) = (
+                    s.candidate[m[0] as usize] as i32 as f64,
+                    s.candidate[m[1] as usize] as i32 as f64,
+                );
+                let a = self.coef[t];
+                grad[t] = if a > 0.0 {
+                    a * (iu - iv)
+                } else {
+                    -a * (1.0 - iu - iv)
+                };
+                norm += grad[t] * grad[t];
+            }
+            if norm == 0.0 {
+                break;
+            }
+            let step = step_scale * (bound - target).max(self.tol) / norm;
+            for t in 0..self.coef.len() {
+                if grad[t] != 0.0 {
+                    mult[t] = (mult[t] - step * grad[t]).clamp(0.0, 1.0);
+                }
+            }
+        }
+        mult.copy_from_slice(&best_mult);
+        best_bound
+    }
+
     /// Depth-first branch and bound from the heuristic's incumbent.
     fn search(&self, limit: SearchLimit) -> Selection {
         let started = Instant::now();
         let mut best_x = self.heuristic();
         let mut best = self.eval(&best_x);
         let mut scratch = Scratch::new(self.p);
+        let mut mult = self.initial_multipliers();
+        self.tune(
+            &vec![UNDECIDED; self.p],
+            best,
+            TUNE_ITERATIONS,
+            &mut mult,
+            &mut scratch,
+        );
         // (node, a bound on its subtree: its parent's bound).
         let mut stack: Vec<(Vec<u8>, f64)> = vec![(vec![UNDECIDED; self.p], f64::INFINITY)];
         let mut nodes = 0u64;
         let mut stopped = false;
         while let Some((state, parent_bound)) = stack.pop() {
             let out_of_nodes = limit.max_nodes.is_some_and(|m| nodes >= m) && nodes > 0;
-            let out_of_time = nodes % 256 == 0
+            let out_of_time = nodes.is_multiple_of(256)
                 && nodes > 0
                 && limit.max_time.is_some_and(|t| started.elapsed() >= t);
             if out_of_nodes || out_of_time {
@@ -592,7 +719,11 @@ impl Problem {
                 continue;
             }
             nodes += 1;
-            match self.bound(&state, &mut scratch) {
+            let decided = state.iter().filter(|&&b| b != UNDECIDED).count();
+            if decided > 0 && decided <= TUNE_DEPTH {
+                self.tune(&state, best, NODE_TUNE_ITERATIONS, &mut mult, &mut scratch);
+            }
+            match self.bound(&state, &mult, &mut scratch) {
                 NodeBound::Infeasible => {}
                 NodeBound::Leaf(v) => {
                     if v > best + self.tol {
@@ -617,9 +748,17 @@ impl Problem {
                 }
             }
         }
+        // The unexplored nodes' own bounds (tighter than their parents'), not counted as nodes.
         let open = stack
             .iter()
-            .map(|&(_, b)| b)
+            .filter(|&&(_, b)| b > best + self.tol)
+            .map(|(state, b)| match self.bound(state, &mult, &mut scratch) {
+                NodeBound::Infeasible => f64::NEG_INFINITY,
+                NodeBound::Leaf(v) => v,
+                NodeBound::Open { .. } => self
+                    .tune(state, best, TUNE_ITERATIONS, &mut mult, &mut scratch)
+                    .min(*b),
+            })
             .filter(|&b| b > best + self.tol)
             .fold(f64::NEG_INFINITY, f64::max);
         let optimal = !stopped || open == f64::NEG_INFINITY;
@@ -761,7 +900,10 @@ mod tests {
             ],
         );
         let none = maximise_keep_exactly(&s, 0, SearchLimit::default()).unwrap();
-        assert_eq!((none.kept.clone(), none.value, none.optimal), (vec![], 1.5, true));
+        assert_eq!(
+            (none.kept.clone(), none.value, none.optimal),
+            (vec![], 1.5, true)
+        );
         let all = maximise_keep_exactly(&s, 4, SearchLimit::default()).unwrap();
         assert_eq!(all.kept, vec![0, 1, 2, 3]);
         assert!((all.value - 0.5).abs() < 1e-12 && all.optimal);
@@ -803,15 +945,18 @@ mod tests {
     #[test]
     #[ignore]
     fn timings() {
-        for (n, pairs, limit) in [
-            (27, 351 - 0, SearchLimit::unlimited()),
-            (27, 373, SearchLimit::unlimited()),
-            (96, 404, SearchLimit::time(Duration::from_secs(10))),
-            (96, 404, SearchLimit::default()),
+        for (n, pairs, ks, limit) in [
+            (27, 351, [13, 18, 22], SearchLimit::unlimited()),
+            (
+                96,
+                404,
+                [48, 64, 77],
+                SearchLimit::time(Duration::from_secs(10)),
+            ),
+            (96, 404, [48, 64, 77], SearchLimit::default()),
         ] {
-            let pairs = pairs.min(n * (n - 1) / 2);
             let s = singles_and_pairs(n, pairs, 1);
-            for k in [n / 2, 2 * n / 3, 4 * n / 5] {
+            for k in ks {
                 let t = Instant::now();
                 let sel = maximise_keep_exactly(&s, k, limit).unwrap();
                 let g = greedy_keep_exactly(&s, k).unwrap();
