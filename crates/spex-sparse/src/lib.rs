@@ -34,6 +34,7 @@ pub mod spectrum;
 #[cfg(test)]
 mod spectrum_conversions;
 pub mod spex;
+pub mod structure;
 pub mod subset;
 pub mod synthetic;
 pub mod value;
