@@ -11,6 +11,7 @@
 pub mod binary_matrix;
 pub mod cv;
 pub mod energy;
+pub mod fixed_size;
 pub mod gbdt;
 mod histogram;
 pub mod ridge;
