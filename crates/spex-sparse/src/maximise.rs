@@ -827,7 +827,7 @@ mod tests {
     #[test]
     fn equals_brute_force_on_random_small_spectra() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        for case in 0..300 {
+        for case in 0..500 {
             let n = rng.random_range(1..=14usize);
             // Sometimes only some players are touched.
             let pool: Vec<u32> = if case % 3 == 0 {
@@ -860,11 +860,45 @@ mod tests {
             let greedy = greedy_keep_exactly(&s, k).unwrap();
             check(&greedy, &s, k);
             assert!(greedy.value <= truth + 1e-9 && greedy.bound >= truth - 1e-9);
+            // Stopped early: a valid bound all the same.
+            for nodes in [1, 3, 10] {
+                let early = maximise_keep_exactly(&s, k, SearchLimit::nodes(nodes)).unwrap();
+                check(&early, &s, k);
+                assert!(early.value <= truth + 1e-9, "case {case}");
+                assert!(
+                    early.bound >= truth - 1e-9,
+                    "case {case}: {early:?} vs {truth}"
+                );
+                assert!(early.nodes <= nodes);
+            }
             // Deterministic.
             assert_eq!(
                 sel,
                 maximise_keep_exactly(&s, k, SearchLimit::unlimited()).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn equals_brute_force_on_dense_pair_spectra() {
+        // Many pairs of both signs: the Gilmore–Lawler caps and the tuned splits at work.
+        for seed in 0..12 {
+            let n = 14;
+            let s = singles_and_pairs(n, 30 + 5 * seed as usize, seed);
+            for k in [2, 5, 7, 10, 12, 13] {
+                let truth = s
+                    .eval(&all_k_subsets(n, k))
+                    .into_iter()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let sel = maximise_keep_exactly(&s, k, SearchLimit::unlimited()).unwrap();
+                check(&sel, &s, k);
+                assert!(
+                    sel.optimal && (sel.value - truth).abs() < 1e-9,
+                    "seed {seed} k {k}"
+                );
+                let early = maximise_keep_exactly(&s, k, SearchLimit::nodes(2)).unwrap();
+                assert!(early.bound >= truth - 1e-9, "seed {seed} k {k}");
+            }
         }
     }
 
