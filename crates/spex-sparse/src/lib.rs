@@ -27,6 +27,7 @@ pub mod exact;
 pub mod indices;
 pub mod linear;
 pub mod mask;
+pub mod maximise;
 pub mod memory;
 pub mod plan;
 pub mod proxy;
@@ -34,6 +35,7 @@ pub mod spectrum;
 #[cfg(test)]
 mod spectrum_conversions;
 pub mod spex;
+pub mod structure;
 pub mod subset;
 pub mod synthetic;
 pub mod value;

@@ -12,6 +12,7 @@ pub mod binary_matrix;
 pub mod cv;
 pub mod cv_refit;
 pub mod energy;
+pub mod fixed_size;
 pub mod gbdt;
 mod histogram;
 pub mod ridge;
