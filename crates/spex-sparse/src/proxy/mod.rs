@@ -79,6 +79,16 @@ pub struct ProxyPlan {
     pub cv_refit: bool,
 }
 
+/// What the proxy step gives: the trees' full Fourier spectrum, to refine, or the exact
+/// transform of samples that cover the cube (nothing to refine).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Proxied {
+    /// The boosted trees' exact Fourier spectrum (every coefficient, before any cut).
+    Trees(Spectrum),
+    /// The exact Walsh-Hadamard transform of the whole cube.
+    Exact(Spectrum),
+}
+
 /// The reference's keep probability: uniform masks.
 fn uniform_keep() -> f64 {
     0.5
@@ -203,6 +213,16 @@ impl ProxyPlan {
     /// folds ([`Error::ValuesMismatch`]); non-finite values ([`Error::NonFiniteValues`]);
     /// an invalid plan ([`ProxyPlan::validate`]).
     pub fn decode_masks(&self, masks: &MaskBatch, values: &[f64]) -> Result<Spectrum> {
+        Ok(match self.proxy_spectrum(masks, values)? {
+            Proxied::Exact(exact) => exact,
+            Proxied::Trees(full) => self.refine(&full, masks, values),
+        })
+    }
+
+    /// Steps 2 and 3 of [`ProxyPlan::decode_masks`] (checks included): the trees' full Fourier
+    /// spectrum, or the exact transform when the samples cover the cube. Decoders that refine the
+    /// same trees differently ([`ProxyPlan::refine`] with and without the cv refit) share it.
+    pub fn proxy_spectrum(&self, masks: &MaskBatch, values: &[f64]) -> Result<Proxied> {
         self.validate()?;
         if masks.n_players() != self.n {
             return Err(Error::ValuesMismatch(format!(
@@ -220,7 +240,7 @@ impl ProxyPlan {
         }
         check_finite(values)?;
         if let Some(exact) = exact_fourier(masks, values) {
-            return Ok(exact);
+            return Ok(Proxied::Exact(exact));
         }
         if values.len() / 2 < self.grid.folds {
             return Err(Error::ValuesMismatch(format!(
@@ -235,7 +255,7 @@ impl ProxyPlan {
             .ok_or_else(|| Error::invalid("grid", "the hyperparameter grid is empty"))?;
         let model = gbdt::fit(&x, values, &params);
         let full = tree_fourier::ensemble_to_fourier(&model, self.n);
-        Ok(self.refine(&full, masks, values))
+        Ok(Proxied::Trees(full))
     }
 
     /// Steps 4 and 5 on any proxy's Fourier spectrum `full`: the coefficients holding
