@@ -13,7 +13,7 @@ use spex::ablate::TaskScorer;
 use spex::io::{read_masks_npy, read_values};
 use spex::model::{HeadMask, HeadScales, Job, Model, Readout, RunOptions};
 use spex::sparse::ValueFunction;
-use spex::task::{load_task, LoadedTask, Split, Subjects, TaskName, TaskSpec, ValueKind};
+use spex::task::{evaluate, load_task, LoadedTask, Split, Subjects, TaskName, TaskSpec, ValueKind};
 
 mod common;
 use common::{llama_config, llama_weights, random_prompt, spex, stderr, write_model, VOCAB};
@@ -246,7 +246,7 @@ fn ok(out: Output) -> Output {
 }
 
 #[test]
-fn cli_heads_and_logits_run_under_rescale() {
+fn cli_heads_eval_and_logits_run_under_rescale() {
     let dir = fixture();
     let model = dir.path().join("model").display().to_string();
     let task_arg = format!("jsonl:{}", dir.path().join("task.jsonl").display());
@@ -326,6 +326,41 @@ fn cli_heads_and_logits_run_under_rescale() {
     let zero = json(&["--head-mask", "1:2"]);
     assert_ne!(
         zero["top"][0]["logit"], top["logit"],
+        "rescale differs from zero"
+    );
+
+    // `spex eval --head-mask 1:2 --ablation rescale`: the library's scores of the rescaled mask.
+    let eval = |extra: &[&str], name: &str| -> serde_json::Value {
+        let path = dir.path().join(name).display().to_string();
+        let mut a = vec![
+            "eval", "--model", &model, "--task", &task_arg, "--json", &path,
+        ];
+        a.extend_from_slice(extra);
+        ok(spex(&a));
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    };
+    let cli = eval(
+        &["--head-mask", "1:2", "--ablation", "rescale"],
+        "rescale.json",
+    );
+    let zero = eval(&["--head-mask", "1:2"], "zero.json");
+    assert_eq!(cli["ablation"], "rescale");
+    let scorer = TaskScorer::new(&m, &t.items, t.scoring, RunOptions::default())
+        .unwrap()
+        .with_rescale(true);
+    let lib_logits = scorer
+        .score(&[Some(HeadScales::zeroing(4, 4, &[(1, 2)]).unwrap())], true)
+        .unwrap();
+    let lib = evaluate(&t.items, &lib_logits, 0).unwrap();
+    for (q, want) in lib.questions.iter().enumerate() {
+        let got = &cli["questions"][q]["logprobs"];
+        for (k, w) in want.logprobs.iter().enumerate() {
+            let g = got[k].as_f64().unwrap();
+            assert!((g - w).abs() < 1e-5, "question {q} choice {k}: {g} vs {w}");
+        }
+    }
+    assert_ne!(
+        cli["questions"], zero["questions"],
         "rescale differs from zero"
     );
 }
