@@ -20,6 +20,7 @@ pub struct TaskScorer<'m> {
     layout: Layout,
     options: RunOptions,
     progress: bool,
+    rescale: bool,
 }
 
 /// How a scorer's passes map onto candidates.
@@ -84,12 +85,20 @@ impl<'m> TaskScorer<'m> {
             layout,
             options,
             progress: false,
+            rescale: false,
         })
     }
 
     /// Shows a progress bar on stderr while scoring (when stderr is a terminal).
     pub fn with_progress(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// Runs every head-scale row under the rescale ablation ([`HeadScales::rescaled`]): each
+    /// layer's kept heads scaled by (heads in the layer) / (heads kept in it). Off by default.
+    pub fn with_rescale(mut self, on: bool) -> Self {
+        self.rescale = on;
         self
     }
 
@@ -145,8 +154,26 @@ impl<'m> TaskScorer<'m> {
         }
     }
 
-    /// Runs every prompt under every head-scale row: `[M * prompts]` readout rows, mask-major.
+    /// Runs every prompt under every head-scale row (rescaled first with
+    /// [`TaskScorer::with_rescale`]): `[M * prompts]` readout rows, mask-major. Rows with a scale
+    /// above 1 are refused under mean ablation ([`HeadScales::check_blendable`]).
     fn run(&self, heads: &[Option<HeadScales>], readout: &Readout) -> Result<Vec<Vec<f32>>> {
+        let rescaled: Vec<Option<HeadScales>>;
+        let heads = match self.rescale {
+            true => {
+                rescaled = heads
+                    .iter()
+                    .map(|r| r.as_ref().map(HeadScales::rescaled))
+                    .collect();
+                &rescaled[..]
+            }
+            false => heads,
+        };
+        if self.options.means.is_some() {
+            for row in heads.iter().flatten() {
+                row.check_blendable()?;
+            }
+        }
         let q = self.prompts.len();
         let bar = crate::progress::bar((heads.len() * q) as u64, "forward passes", self.progress);
         let mut rows = Vec::with_capacity(heads.len() * q);
@@ -174,7 +201,8 @@ impl<'m> TaskScorer<'m> {
         Ok(rows)
     }
 
-    /// A [`ValueFunction`] over all `L * H` head players: mask bit 1 keeps a head, 0 zeroes it.
+    /// A [`ValueFunction`] over all `L * H` head players: mask bit 1 keeps a head, 0 zeroes it
+    /// (and rescales its layer's kept heads with [`TaskScorer::with_rescale`]).
     pub fn head_value_function(
         &'m self,
         kind: ValueKind,
@@ -184,8 +212,9 @@ impl<'m> TaskScorer<'m> {
         self.players_value_function(HeadPlayers::all(info.n_layers, info.n_heads), kind, golds)
     }
 
-    /// A [`ValueFunction`] over `players` (bit 1 keeps the head, 0 zeroes it); heads that are not
-    /// players are always kept.
+    /// A [`ValueFunction`] over `players` (bit 1 keeps the head, 0 zeroes it, rescaling its
+    /// layer's kept heads with [`TaskScorer::with_rescale`]); heads that are not players are
+    /// always kept.
     pub fn players_value_function(
         &'m self,
         players: HeadPlayers,

@@ -29,7 +29,7 @@ pub struct EvalArgs {
     /// holding `[[layer, head], ...]` or an `[L][H]` matrix of scales (1 keep, 0 ablate).
     #[arg(long)]
     pub head_mask: Option<String>,
-    /// Zero or mean ablation of the masked heads.
+    /// Zero, mean or rescale ablation of the masked heads.
     #[command(flatten)]
     pub ablation: AblationArgs,
     /// Write per-question predictions (gold, pred, pred_norm), log-likelihoods per choice, answer
@@ -77,7 +77,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let options = args
         .ablation
         .run_options(&model, args.max_batch_tokens, &prompts)?;
-    let scorer = TaskScorer::new(&model, &task.items, task.scoring, options)?.with_progress(true);
+    let scorer = TaskScorer::new(&model, &task.items, task.scoring, options)?
+        .with_progress(true)
+        .with_rescale(args.ablation.ablation().rescales());
     let start = Instant::now();
     let logits = scorer.score(&[heads], true)?;
     let seconds = start.elapsed().as_secs_f64();

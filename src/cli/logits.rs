@@ -19,7 +19,8 @@ pub struct LogitsArgs {
     /// `[[layer, head], ...]` or an `[L][H]` matrix of scales (1 keep, 0 ablate).
     #[arg(long)]
     pub head_mask: Option<String>,
-    /// Zero or mean ablation of the masked heads (mean: over `--mean-prompts`, else the prompt).
+    /// Zero, mean or rescale ablation of the masked heads (mean: over `--mean-prompts`, else the
+    /// prompt).
     #[command(flatten)]
     pub ablation: AblationArgs,
     /// How many top tokens to print.
@@ -49,7 +50,7 @@ pub fn run(args: &LogitsArgs) -> anyhow::Result<()> {
     };
     let job = Job {
         prompt: 0,
-        heads: mask.clone(),
+        heads: mask.clone().map(|m| args.ablation.head_scales(m)),
         tokens: None,
     };
     let logits = model

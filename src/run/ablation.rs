@@ -1,9 +1,9 @@
-//! What an ablated head outputs (zero, or its mean output over reference prompts) and the run
-//! options that carry it to the model.
+//! What an ablated head outputs (zero, its mean output over reference prompts, or zero with the
+//! layer's kept heads rescaled) and the run options that carry it to the model.
 
 use std::path::Path;
 
-use crate::model::{HeadMeans, Model, RunOptions};
+use crate::model::{HeadMeans, HeadScales, Model, RunOptions};
 use crate::{Error, Result};
 
 /// What replaces an ablated head's output (its attention context before `o_proj`).
@@ -14,14 +14,34 @@ pub enum Ablation {
     Zero,
     /// The head's mean output over a reference prompt set (every position weighs the same).
     Mean,
+    /// Zero, and each layer's kept heads scaled by (heads in the layer) / (heads kept in it), as
+    /// the ProxySPEX paper ablates heads ([`HeadScales::rescaled`]); a layer keeping no head
+    /// contributes nothing, as under zero ablation.
+    Rescale,
 }
 
 impl Ablation {
-    /// `zero` or `mean`, for reports and stored identities.
+    /// `zero`, `mean` or `rescale`, for reports and stored identities.
     pub fn label(self) -> &'static str {
         match self {
             Ablation::Zero => "zero",
             Ablation::Mean => "mean",
+            Ablation::Rescale => "rescale",
+        }
+    }
+
+    /// Whether the model runs each kept set's scales rescaled ([`HeadScales::rescaled`]).
+    pub fn rescales(self) -> bool {
+        self == Ablation::Rescale
+    }
+
+    /// The scales a run under this ablation applies for `scales`: rescaled under
+    /// [`Ablation::Rescale`], else unchanged. Every path from a kept set to a forward pass
+    /// goes through here or through a scorer built with [`Ablation::rescales`].
+    pub fn head_scales(self, scales: HeadScales) -> HeadScales {
+        match self {
+            Ablation::Rescale => scales.rescaled(),
+            Ablation::Zero | Ablation::Mean => scales,
         }
     }
 
@@ -43,22 +63,23 @@ impl Ablation {
         })
     }
 
-    /// The mean-ablation targets, or `None` for zero ablation; `scored` (the prompts this run
-    /// scores) is the reference set unless `mean_prompts` names a file of one prompt per line
-    /// (blank lines skipped).
+    /// The mean-ablation targets, or `None` for zero and rescale ablation (where `mean_prompts`
+    /// is an error); `scored` (the prompts this run scores) is the reference set unless
+    /// `mean_prompts` names a file of one prompt per line (blank lines skipped).
     pub fn means(
         self,
         model: &Model,
         mean_prompts: Option<&Path>,
         scored: &[&str],
     ) -> Result<Option<HeadMeans>> {
-        if self == Ablation::Zero {
+        if self != Ablation::Mean {
             if let Some(path) = mean_prompts {
                 return Err(Error::invalid(
                     "mean_prompts",
                     format!(
-                        "{} needs the mean ablation (the default is zero)",
-                        path.display()
+                        "{} needs the mean ablation (this run's is {}; the default is zero)",
+                        path.display(),
+                        self.label()
                     ),
                 ));
             }

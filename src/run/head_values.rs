@@ -143,14 +143,16 @@ impl HeadValues {
         scorer.players_value_function(self.players.clone(), self.kind, self.task.golds())
     }
 
-    /// A scorer of the questions (no progress bar of its own).
+    /// A scorer of the questions (no progress bar of its own), rescaling under the rescale
+    /// ablation.
     pub fn scorer(&self) -> Result<TaskScorer<'_>> {
-        TaskScorer::new(
+        Ok(TaskScorer::new(
             &self.model,
             &self.task.items,
             self.task.scoring,
             self.options.clone(),
-        )
+        )?
+        .with_rescale(self.ablation.rescales()))
     }
 
     /// Masks per stored batch ([`masks_per_stored_batch`]): a mask takes one forward pass per

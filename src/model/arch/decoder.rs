@@ -197,3 +197,44 @@ pub(crate) fn causal_attention(
     let bias = causal_bias(t, first, k.dim(2)?, n, q.dtype(), q.device())?;
     attention(q, k, v, &bias)
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+    use crate::model::HeadScales;
+
+    /// The `o_proj` input of one row under layer 1's scales of `scales` (`H = 4`, `T = 3`,
+    /// `Dh = 2`), and the per-head context it came from, `ctx[h][t][d]`.
+    fn merged(scales: &HeadScales) -> (Vec<Vec<f32>>, Vec<f32>) {
+        let (h, t, dh) = (4, 3, 2);
+        let ctx: Vec<f32> = (0..h * t * dh).map(|i| 1.0 + i as f32 * 0.25).collect();
+        let ctx_t = Tensor::from_vec(ctx.clone(), (1, h, t, dh), &Device::Cpu).unwrap();
+        let scale = Tensor::from_vec(scales.layer(1).to_vec(), (1, h, 1, 1), &Device::Cpu).unwrap();
+        let op = HeadOp { scale, mean: None };
+        let out = merge_heads(&ctx_t, Some(&op), None).unwrap();
+        (out.squeeze(0).unwrap().to_vec2().unwrap(), ctx)
+    }
+
+    #[test]
+    fn rescaled_scales_multiply_the_kept_heads_of_the_o_proj_input() {
+        // One head of four removed in layer 1: the other three scaled by 4/3.
+        let rescaled = HeadScales::zeroing(2, 4, &[(1, 2)]).unwrap().rescaled();
+        let (out, ctx) = merged(&rescaled);
+        for (t, row) in out.iter().enumerate() {
+            assert_eq!(row.len(), 8);
+            for head in 0..4 {
+                let factor = if head == 2 { 0.0 } else { 4.0f32 / 3.0 };
+                for d in 0..2 {
+                    let want = ctx[(head * 3 + t) * 2 + d] * factor;
+                    assert_eq!(row[head * 2 + d], want, "t {t} head {head} d {d}");
+                }
+            }
+        }
+        // A layer keeping no head: its o_proj input is all zero, finite.
+        let empty = HeadScales::zeroing(2, 4, &[(1, 0), (1, 1), (1, 2), (1, 3)]).unwrap();
+        let (out, _) = merged(&empty.rescaled());
+        assert!(out.iter().flatten().all(|&v| v == 0.0));
+    }
+}

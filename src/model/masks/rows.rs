@@ -73,6 +73,15 @@ impl HeadMask {
         HeadMask::from_rows(layers, heads, rows)
     }
 
+    /// Every row under the rescale ablation ([`HeadScales::rescaled`]).
+    pub fn rescaled(&self) -> HeadMask {
+        HeadMask {
+            layers: self.layers,
+            heads: self.heads,
+            rows: self.rows.iter().map(HeadScales::rescaled).collect(),
+        }
+    }
+
     /// Sets the scale of head `h` in layer `l` of row `b`.
     pub fn set(&mut self, b: usize, l: usize, h: usize, value: f32) -> ModelResult<()> {
         let n = self.rows.len();

@@ -98,7 +98,7 @@ impl HeadScales {
                         format!("layer {l}, head {h}: {v} is not a number"),
                     )
                 })?;
-                values.push(check_scale(l, h, x)?);
+                values.push(check_scale(l, h, x, 1.0)?);
             }
         }
         HeadScales::new(layers, heads, values)
