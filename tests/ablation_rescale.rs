@@ -42,6 +42,7 @@ fn task(dir: &Path) -> LoadedTask {
         data_dir: dir.to_path_buf(),
         subjects: Subjects::All,
         split: Split::Test,
+        offset: 0,
         limit: None,
         shots: 0,
         strict: true,

@@ -122,8 +122,9 @@ fn assert_close(a: &[f64], b: &[f64], tol: f64) {
 }
 
 /// Outputs of `spex heads` that a resumed run must write byte for byte again.
-const RESUMED_OUTPUTS: [&str; 5] = [
+const RESUMED_OUTPUTS: [&str; 6] = [
     "interactions.json",
+    "comparison.json",
     "values.npy",
     "heads.json",
     "heads.svg",
@@ -179,6 +180,38 @@ fn heads_writes_the_graph_and_a_crashed_run_resumes_to_the_same_bytes() {
     let spectrum = read_spectrum(&out.join("spectrum.json"));
     let r2 = spectrum.r2(&unseen, &unseen_values);
     assert!((report["r2_held_out"].as_f64().unwrap() - r2).abs() < 1e-9);
+    // Every method on the same unseen masks: the reported one (the cv refit) first, with the
+    // R^2 interactions.json reports; energy splits over the 4 layers sum to 1.
+    let comparison = json(&out.join("comparison.json"));
+    let methods = comparison["methods"].as_array().unwrap();
+    let names: Vec<&str> = methods
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "proxyspex-cv",
+            "proxyspex",
+            "linear",
+            "lasso-linear",
+            "lasso-pairs",
+            "ridge-pairs"
+        ]
+    );
+    assert_eq!(methods[0]["reported"], Value::Bool(true));
+    assert!((methods[0]["r2_held_out"].as_f64().unwrap() - r2).abs() < 1e-9);
+    assert_eq!(comparison["unseen_masks"].as_u64(), Some(12));
+    for m in methods {
+        let e = &m["energy"];
+        let total: f64 = ["single", "within", "across"]
+            .iter()
+            .map(|k| e[k].as_f64().unwrap())
+            .sum();
+        assert!((total - 1.0).abs() < 1e-9 || total == 0.0, "{m}");
+    }
+    let html = std::fs::read_to_string(out.join("heads.html")).unwrap();
+    assert!(html.contains("On 12 unseen masks") && html.contains("ridge-pairs"));
 
     let first: Vec<Vec<u8>> = RESUMED_OUTPUTS
         .iter()

@@ -300,7 +300,7 @@ fn centred_refit_re_decodes_the_same_values_and_is_proxyspex_only() {
     let values = evaluate(&out);
     let (reference, centred) = (dir.path().join("r.json"), dir.path().join("c.json"));
     for (path, extra) in [
-        (&reference, &[][..]),
+        (&reference, &["--refit", "reference"][..]),
         (&centred, &["--refit", "centred"][..]),
     ] {
         let o = solve(&out, &[&values], path, extra);

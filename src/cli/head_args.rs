@@ -28,7 +28,7 @@ pub struct HeadValueArgs {
     /// tasks also loglik-norm (per answer character) and acc-norm (acc_norm).
     #[arg(long, default_value = "logprob", value_parser = parse_value_kind)]
     pub value: ValueKind,
-    /// Zero or mean ablation of the removed heads.
+    /// Zero, mean or rescale ablation of the removed heads.
     #[command(flatten)]
     pub ablation: AblationArgs,
     /// Most prompt tokens per forward batch (bounds memory) [default: 1024 on the CPU, 8192 on GPUs;

@@ -32,6 +32,12 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
     let run = spex::run::heads(&hv, &options, args.top_edges)?;
     warn_low_faithfulness(&run.done.decoded.warnings);
     print_top(&run.graph);
+    if let Some(c) = &run.done.comparison {
+        println!("\non {} unseen masks (* = reported):", c.unseen_masks);
+        for line in c.table() {
+            println!("{line}");
+        }
+    }
     eprintln!(
         "{}; wrote interactions.json, spectrum.json, heads.{{json,dot,svg,html}}, values.npy in {}",
         run.done.faithfulness(),

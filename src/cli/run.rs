@@ -36,11 +36,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--plan {}", args.plan.display()))?;
     let n = plan.plan.n_players();
     let hv = args.values.load_checked(|players| {
-        Ok(spex::run::check_players(
-            n,
-            players,
-            &args.plan.display().to_string(),
-        )?)
+        spex::run::check_players(n, players, &args.plan.display().to_string())
+            .with_context(|| format!("--plan {}", args.plan.display()))
     })?;
     let done = run_shard(&args.plan, args.shard, &hv)
         .with_context(|| format!("--plan {}", args.plan.display()))?;

@@ -329,8 +329,9 @@ impl HeadGraph {
         out
     }
 
-    /// An HTML page: `summary` lines, the SVG, and tables of the strongest heads and pairs.
-    pub fn to_html(&self, title: &str, summary: &[String]) -> String {
+    /// An HTML page: `summary` lines, the SVG, tables of the strongest heads and pairs, then
+    /// `sections` (HTML fragments, e.g. the held-out comparison) in order.
+    pub fn to_html(&self, title: &str, summary: &[String], sections: &[String]) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -367,7 +368,11 @@ impl HeadGraph {
                 e.a[0], e.a[1], e.b[0], e.b[1], e.value
             );
         }
-        let _ = writeln!(out, "</table>\n</body></html>");
+        let _ = writeln!(out, "</table>");
+        for section in sections {
+            let _ = writeln!(out, "{section}");
+        }
+        let _ = writeln!(out, "</body></html>");
         out
     }
 
@@ -535,7 +540,12 @@ mod tests {
         assert_eq!(svg.matches("<circle").count(), 6);
         assert_eq!(svg.matches("<path").count(), 2);
         assert!(svg.contains("t &lt;&amp;&gt;") && svg.ends_with("</svg>\n"));
-        let html = g.to_html("title", &["R^2 0.9".to_string()]);
+        let html = g.to_html(
+            "title",
+            &["R^2 0.9".to_string()],
+            &["<h2>more</h2>".to_string()],
+        );
+        assert!(html.contains("<h2>more</h2>\n</body>"));
         assert!(
             html.contains("<svg") && html.contains("<li>R^2 0.9</li>") && html.contains("L0.h1")
         );

@@ -1,5 +1,6 @@
 //! Outputs for people and for Python: interaction tables, the decoded spectrum, head graphs, pruning orders, token attributions.
 
+pub mod comparison;
 pub mod head_graph;
 pub mod interactions;
 pub mod prune;

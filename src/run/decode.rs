@@ -8,6 +8,7 @@ use crate::io::read_values;
 use crate::report::interactions::InteractionsReport;
 use crate::sparse::indices::{interaction_values, Index, InteractionValues};
 use crate::sparse::plan::{Plan, PlanFile};
+use crate::sparse::proxy::{Proxied, ProxyPlan};
 use crate::sparse::{self, MaskBatch, Spectrum};
 use crate::{Error, Result};
 
@@ -40,11 +41,17 @@ pub struct LowFaithfulness {
     pub levers: Vec<Lever>,
 }
 
-/// ProxySPEX's refit of the kept Fourier terms.
+/// ProxySPEX's refit of the trees' Fourier terms.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Refit {
-    /// shapiq's ridge: the constant is a column like any other, penalised too.
+    /// The default: the trees' terms united with every single player and pair the samples
+    /// afford, fitted by an l1 (or ridge) fit chosen by 5-fold cross-validation on the samples
+    /// ([`crate::sparse::proxy::cv_refit`]). Keeps the pair interactions the 95 % energy cut
+    /// drops. SPEX plans keep their own decoder.
     #[default]
+    Cv,
+    /// shapiq's: the 95 % energy cut, then ridge where the constant is a column like any other,
+    /// penalised too.
     Reference,
     /// Ridge with an unpenalised constant (the columns centred): better when masks are sampled
     /// near the full model (keep probability 0.9).
@@ -52,9 +59,10 @@ pub enum Refit {
 }
 
 impl Refit {
-    /// The refit's name in `interactions.json` (`reference` or `centred`).
+    /// The refit's name in `interactions.json` (`cv`, `reference` or `centred`).
     pub fn name(self) -> &'static str {
         match self {
+            Refit::Cv => "cv",
             Refit::Reference => "reference",
             Refit::Centred => "centred",
         }
@@ -77,7 +85,7 @@ impl Default for DecodeOptions {
         DecodeOptions {
             index: Index::KSii,
             max_order: None,
-            refit: Refit::Reference,
+            refit: Refit::Cv,
         }
     }
 }
@@ -112,6 +120,9 @@ impl DecodeOptions {
 pub struct Decoded {
     /// The Fourier spectrum.
     pub spectrum: Spectrum,
+    /// ProxySPEX's trees' full spectrum before any refit (`None` for SPEX, or samples that cover
+    /// the cube): what the held-out comparison refines the other way.
+    pub trees: Option<Spectrum>,
     /// The index values.
     pub interactions: InteractionValues,
     /// `interactions.json`.
@@ -136,9 +147,22 @@ pub fn decode(
         ))
         .into());
     }
-    let spectrum = match options.refit {
-        Refit::Reference => plan.decode(masks, values)?,
-        Refit::Centred => plan.with_centred_refit()?.decode(masks, values)?,
+    let (spectrum, trees) = match (plan, options.refit) {
+        (Plan::Spex(_), Refit::Centred) => {
+            (plan.with_centred_refit()?.decode(masks, values)?, None)
+        }
+        (Plan::Spex(_), _) => (plan.decode(masks, values)?, None),
+        (Plan::ProxySpex(p), refit) => {
+            let p = ProxyPlan {
+                centred_refit: refit == Refit::Centred,
+                cv_refit: refit == Refit::Cv,
+                ..p.clone()
+            };
+            match p.proxy_spectrum(masks, values)? {
+                Proxied::Exact(exact) => (exact, None),
+                Proxied::Trees(full) => (p.refine(&full, masks, values), Some(full)),
+            }
+        }
     };
     let r2 = spectrum.r2(masks, values);
     let warnings = (r2 < LOW_R2)
@@ -157,6 +181,7 @@ pub fn decode(
     }
     Ok(Decoded {
         spectrum,
+        trees,
         interactions,
         report,
         warnings,

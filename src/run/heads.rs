@@ -30,7 +30,15 @@ pub fn heads(hv: &HeadValues, options: &OneShotOptions, top_edges: usize) -> Res
     );
     let scorer = hv.scorer()?;
     let mut f = hv.value_function(&scorer);
-    let done = one_shot(options, &mut f, hv.identity(&[]), hv.per_batch())?;
+    let per_layer = players.heads() as u32;
+    let layer_of = |p: u32| (p / per_layer.max(1)) as usize;
+    let done = one_shot(
+        options,
+        &mut f,
+        hv.identity(&[]),
+        hv.per_batch(),
+        Some(&layer_of),
+    )?;
     let graph = HeadGraph::new(&done.pairs, players.layers(), players.heads(), top_edges);
     let title = format!(
         "{} on {} ({}): head interactions",
@@ -59,7 +67,11 @@ pub fn heads(hv: &HeadValues, options: &OneShotOptions, top_edges: usize) -> Res
     write_json(&out.join("heads.json"), &graph)?;
     write_text(&out.join("heads.dot"), &graph.to_dot())?;
     write_text(&out.join("heads.svg"), &graph.to_svg(&title))?;
-    write_text(&out.join("heads.html"), &graph.to_html(&title, &summary))?;
+    let sections: Vec<String> = done.comparison.iter().map(|c| c.to_html()).collect();
+    write_text(
+        &out.join("heads.html"),
+        &graph.to_html(&title, &summary, &sections),
+    )?;
     Ok(HeadsRun { done, graph })
 }
 

@@ -9,6 +9,7 @@
 //! ([`decode::decode`]).
 
 pub mod ablation;
+pub mod compare;
 pub mod decode;
 pub mod design;
 pub mod evaluate;

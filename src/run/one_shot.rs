@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use super::compare::compare;
 use super::decode::{decode, DecodeOptions, Decoded};
 use super::design::Design;
 use super::evaluate::evaluate_stored;
@@ -13,6 +14,7 @@ use super::held_out::{evaluate_held_out, held_out_count};
 use super::plan_dir::{check_existing_plan, create_dir, plan_identity, write_or_check_plan};
 use super::shard::Shard;
 use crate::io::{check_writable_dir, write_json, write_values_npy};
+use crate::report::comparison::Comparison;
 use crate::report::spectrum_file::SpectrumFile;
 use crate::sparse::indices::{interaction_values, InteractionValues};
 use crate::sparse::memory::check_fits;
@@ -44,6 +46,8 @@ pub struct OneShot {
     pub decoded: Decoded,
     /// The reported index up to order 2: the pictures' nodes and edges.
     pub pairs: InteractionValues,
+    /// Every method on the unseen masks (`None` without a held-out check).
+    pub comparison: Option<Comparison>,
 }
 
 impl OneShot {
@@ -93,12 +97,15 @@ pub fn check(options: &OneShotOptions, n: usize) -> Result<Plan> {
 /// Plans `options.design` over `f`'s players in `options.out` (or checks the plan there),
 /// evaluates every mask through `f`, `per_batch` masks per call, into `out/values.log` (header:
 /// `identity` plus the plan), writes `values.npy`, evaluates the unseen masks of the held-out check
-/// (`held_out.log`), decodes, and writes `interactions.json` (with both R^2) and `spectrum.json`.
+/// (`held_out.log`), decodes, and writes `interactions.json` (with both R^2) and `spectrum.json`,
+/// and with unseen masks `comparison.json` (the default decoder, the reference ProxySPEX and the
+/// baselines on them; energy splits by `group_of`, a player's layer, when given).
 pub fn one_shot(
     options: &OneShotOptions,
     f: &mut impl ValueFunction,
     mut identity: Value,
     per_batch: usize,
+    group_of: Option<&dyn Fn(u32) -> usize>,
 ) -> Result<OneShot> {
     let plan = check(options, f.n_players())?;
     let out = options.out.as_path();
@@ -137,10 +144,21 @@ pub fn one_shot(
         })
         .transpose()?;
     let mut decoded = decode(&plan, &masks, &values, &options.decode)?;
+    let mut comparison = None;
     if let Some(h) = &held_out {
         let (r2, low) = h.check(&decoded.spectrum, options.decode.reference_refit(&plan));
         decoded.report = decoded.report.with_held_out(r2, count);
         decoded.warnings.extend(low);
+        let judged = compare(
+            &plan,
+            options.decode.refit,
+            &decoded,
+            (&masks, &values),
+            h,
+            group_of,
+        )?;
+        write_json(&out.join("comparison.json"), &judged)?;
+        comparison = Some(judged);
     }
     write_json(&out.join("interactions.json"), &decoded.report)?;
     write_json(
@@ -153,5 +171,6 @@ pub fn one_shot(
         masks,
         decoded,
         pairs,
+        comparison,
     })
 }

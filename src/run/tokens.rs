@@ -88,7 +88,7 @@ pub fn tokens(
     });
     // One forward pass per mask: the prompt and the target's tokens run teacher-forced together.
     let per_batch = masks_per_stored_batch(1, false);
-    let done = one_shot(options, &mut scorer, identity, per_batch)?;
+    let done = one_shot(options, &mut scorer, identity, per_batch, None)?;
     let texts: Vec<(String, Vec<usize>)> = players
         .iter()
         .map(|p| (p.text.clone(), p.positions.clone()))

@@ -6,7 +6,7 @@ use crate::{Basis, Spectrum};
 /// Shares of the non-constant Fourier energy `sum_{|T| >= 1} F(T)^2`.
 ///
 /// The three shares sum to 1, or are all 0 when there is no non-constant energy.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EnergySplit {
     /// Terms of one player (`|T| = 1`).
     pub single: f64,
