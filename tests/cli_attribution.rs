@@ -793,3 +793,64 @@ fn eval_on_a_cloze_task_writes_per_choice_log_likelihoods() {
         "{msg}"
     );
 }
+
+#[test]
+fn layer_groups_are_separate_games_equal_to_their_own_runs() {
+    let fx = Fixture::new();
+    let owned = fx.owned();
+    let (sweep, alone) = (fx.path("sweep"), fx.path("alone"));
+    let (sweep_s, alone_s) = (sweep.display().to_string(), alone.display().to_string());
+    let mut a = vec!["heads", "--groups", "0-1,2-3", "--budget", "100"];
+    a.extend(["--held-out", "10", "--out", &sweep_s]);
+    a.extend(fx.args(&owned, &[]));
+    ok(spex(&a));
+    let report = json(&sweep.join("groups.json"));
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    for (g, (layers, folder)) in groups
+        .iter()
+        .zip([("0-1", "layers-0-1"), ("2-3", "layers-2-3")])
+    {
+        assert_eq!(
+            (g["layers"].as_str(), g["folder"].as_str()),
+            (Some(layers), Some(folder))
+        );
+        assert_eq!(g["players"].as_u64(), Some(8));
+        assert_eq!(g["comparison"]["unseen_masks"].as_u64(), Some(10));
+        let graph = json(&sweep.join(folder).join("heads.json"));
+        assert_eq!(
+            graph["first_layer"].as_u64(),
+            Some(layers[..1].parse().unwrap())
+        );
+    }
+    let html = std::fs::read_to_string(sweep.join("groups.html")).unwrap();
+    assert!(html.contains("layers-2-3/heads.html"));
+    // The second group's values are those of a run over its layers alone.
+    let mut b = vec!["heads", "--layers", "2-3", "--budget", "100"];
+    b.extend(["--held-out", "10", "--out", &alone_s]);
+    b.extend(fx.args(&owned, &[]));
+    ok(spex(&b));
+    for f in ["values.npy", "held_out_values.npy", "spectrum.json"] {
+        assert_eq!(
+            std::fs::read(sweep.join("layers-2-3").join(f)).unwrap(),
+            std::fs::read(alone.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // Groups outside the model, or given twice, are refused before any evaluation.
+    for (groups, words) in [("2-5", "not inside"), ("0-1,0-1", "twice")] {
+        let bad = fx.path(&format!("bad{}", groups.len()));
+        let bad_s = bad.display().to_string();
+        let mut c = vec![
+            "heads", "--groups", groups, "--budget", "100", "--out", &bad_s,
+        ];
+        c.extend(fx.args(&owned, &[]));
+        let err = spex(&c);
+        assert_eq!(err.status.code(), Some(2), "{}", stderr(&err));
+        assert!(
+            stderr(&err).contains("--groups") && stderr(&err).contains(words),
+            "{}",
+            stderr(&err)
+        );
+    }
+}

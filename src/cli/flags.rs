@@ -19,6 +19,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("index", "--index"),
     ("keep_probability", "--keep-prob"),
     ("layers", "--layers"),
+    ("groups", "--groups"),
     ("levels", "--levels"),
     ("max_degree", "--degree"),
     ("max_order", "--max-order"),

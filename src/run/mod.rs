@@ -13,6 +13,7 @@ pub mod compare;
 pub mod decode;
 pub mod design;
 pub mod evaluate;
+pub mod groups;
 pub mod head_values;
 pub mod heads;
 pub mod held_out;
