@@ -370,7 +370,7 @@ fn prune_checks_every_level_with_real_runs() {
     let mut a = vec!["prune", "--from", &heads_s, "--levels", "0.25,0.5"];
     a.extend(fx.args(&owned, &[]));
     let out = ok(spex(&a));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("interactions"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("maximise"));
 
     let report = json(&heads.join("prune.json"));
     let levels = report["levels"].as_array().unwrap();
@@ -386,7 +386,27 @@ fn prune_checks_every_level_with_real_runs() {
             .iter()
             .map(|c| c["strategy"].as_str().unwrap())
             .collect();
-        assert_eq!(strategies, vec!["interactions", "single", "random"]);
+        assert_eq!(
+            strategies,
+            [
+                "maximise",
+                "greedy",
+                "single",
+                "random",
+                "lasso",
+                "ridge-pairs"
+            ]
+        );
+        // The exact selection is at least as high on the surrogate as the greedy order.
+        let checked = level["checked"].as_array().unwrap();
+        let predicted = |i: usize| checked[i]["predicted_value"].as_f64().unwrap();
+        assert!(predicted(0) >= predicted(1) - 1e-9);
+        assert_eq!(checked[0]["optimal"], Value::Bool(true));
+        let versus = &checked[0]["versus_best_baseline"];
+        assert!(
+            versus["difference"]["low"].as_f64().unwrap()
+                <= versus["difference"]["mean"].as_f64().unwrap()
+        );
         for c in level["checked"].as_array().unwrap() {
             let heads: Vec<usize> = c["removed"]
                 .as_array()
@@ -429,6 +449,48 @@ fn prune_checks_every_level_with_real_runs() {
     let err = spex(&a);
     assert_eq!(err.status.code(), Some(2));
     assert!(stderr(&err).contains("--levels"), "{}", stderr(&err));
+}
+
+#[test]
+fn prune_on_held_out_questions_against_best_of_n_chosen_on_the_attribution_questions() {
+    let fx = Fixture::new();
+    let owned = fx.owned();
+    let heads = fx.path("heads");
+    let heads_s = heads.display().to_string();
+    // Attribution on the first two questions; pruning judged on the third.
+    let mut a = vec![
+        "heads", "--budget", "150", "--limit", "2", "--out", &heads_s,
+    ];
+    a.extend(fx.args(&owned, &[]));
+    ok(spex(&a));
+    let mut a = vec!["prune", "--from", &heads_s, "--keep", "0.5,0.75"];
+    a.extend(["--best-of", "6", "--offset", "2"]);
+    a.extend(fx.args(&owned, &[]));
+    ok(spex(&a));
+    let report = json(&heads.join("prune.json"));
+    assert_eq!(report["questions"].as_u64(), Some(1));
+    let levels = report["levels"].as_array().unwrap();
+    let kept: Vec<u64> = levels
+        .iter()
+        .map(|l| l["heads_kept"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kept, [8, 12]);
+    for level in levels {
+        let checked = level["checked"].as_array().unwrap();
+        let best_of = checked.last().unwrap();
+        assert_eq!(best_of["strategy"], "best-of-6");
+        assert_eq!(best_of["train_evaluations"].as_u64(), Some(6));
+        // Best-of-N keeps exactly the level's heads.
+        let removed = best_of["removed"].as_array().unwrap().len() as u64;
+        assert_eq!(removed + level["heads_kept"].as_u64().unwrap(), 16);
+    }
+    // The training questions are checked against the attribution's: another offset is refused.
+    let mut a = vec!["prune", "--from", &heads_s, "--keep", "0.5"];
+    a.extend(["--best-of", "2", "--train-offset", "1", "--offset", "2"]);
+    a.extend(fx.args(&owned, &[]));
+    let err = spex(&a);
+    assert_eq!(err.status.code(), Some(2), "{}", stderr(&err));
+    assert!(stderr(&err).contains("--train-offset"), "{}", stderr(&err));
 }
 
 #[test]

@@ -20,6 +20,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("keep_probability", "--keep-prob"),
     ("layers", "--layers"),
     ("groups", "--groups"),
+    ("train_offset", "--train-offset"),
     ("levels", "--levels"),
     ("max_degree", "--degree"),
     ("max_order", "--max-order"),

@@ -12,7 +12,7 @@ use crate::sparse::{MaskBatch, Spectrum};
 pub enum Strategy {
     /// Greedy on the whole surrogate: each step removes the player whose removal, given the ones
     /// already removed, leaves `f^` highest. Interactions between removed players count.
-    Interactions,
+    Greedy,
     /// One at a time: players ranked by `f^(all) - f^(all without i)`, smallest first; blind to
     /// interactions (what single-head ablation studies do).
     Single,
@@ -22,12 +22,12 @@ pub enum Strategy {
 
 impl Strategy {
     /// Every strategy, in report order.
-    pub const ALL: [Strategy; 3] = [Strategy::Interactions, Strategy::Single, Strategy::Random];
+    pub const ALL: [Strategy; 3] = [Strategy::Greedy, Strategy::Single, Strategy::Random];
 
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
-            Strategy::Interactions => "interactions",
+            Strategy::Greedy => "greedy",
             Strategy::Single => "single",
             Strategy::Random => "random",
         }
@@ -44,7 +44,7 @@ pub fn removal_order(
     let n = spectrum.n_players();
     let count = count.min(n);
     match strategy {
-        Strategy::Interactions => greedy(spectrum, count),
+        Strategy::Greedy => greedy(spectrum, count),
         Strategy::Single => {
             let drops = spectrum.eval(&leave_one_out(n, &vec![true; n]));
             let mut order: Vec<usize> = (0..n).collect();
@@ -135,12 +135,12 @@ mod tests {
         // Alone, removing 0 or 1 costs nothing, so one-at-a-time ranking removes both first.
         assert_eq!(removal_order(&s, Strategy::Single, 3, 0), vec![0, 1, 2]);
         // Greedy removes 0, then sees that 1 now carries the pair's 2 and removes 2 instead.
-        let greedy = removal_order(&s, Strategy::Interactions, 3, 0);
+        let greedy = removal_order(&s, Strategy::Greedy, 3, 0);
         assert_eq!(greedy, vec![0, 2, 1]);
         // Two heads gone: greedy keeps head 1 (worth 2), one at a time keeps only head 2 (worth 1).
         assert!((value_after(&s, &greedy[..2]) - 2.0).abs() < 1e-12);
         assert!((value_after(&s, &[0, 1]) - 1.0).abs() < 1e-12);
-        assert_eq!(removal_order(&s, Strategy::Interactions, 1, 0), vec![0]);
+        assert_eq!(removal_order(&s, Strategy::Greedy, 1, 0), vec![0]);
     }
 
     #[test]

@@ -146,13 +146,16 @@ impl HeadValues {
     /// A scorer of the questions (no progress bar of its own), rescaling under the rescale
     /// ablation.
     pub fn scorer(&self) -> Result<TaskScorer<'_>> {
-        Ok(TaskScorer::new(
-            &self.model,
-            &self.task.items,
-            self.task.scoring,
-            self.options.clone(),
-        )?
-        .with_rescale(self.ablation.rescales()))
+        self.scorer_of(&self.task.items)
+    }
+
+    /// A scorer of other questions of the same task (`items`, e.g. the attribution's questions
+    /// when this job evaluates held-out ones), with this job's model, options and ablation.
+    pub fn scorer_of<'s>(&'s self, items: &[TaskItem]) -> Result<TaskScorer<'s>> {
+        Ok(
+            TaskScorer::new(&self.model, items, self.task.scoring, self.options.clone())?
+                .with_rescale(self.ablation.rescales()),
+        )
     }
 
     /// Masks per stored batch ([`masks_per_stored_batch`]): a mask takes one forward pass per
@@ -200,7 +203,7 @@ fn choose_players(
 }
 
 /// FNV-1a (64-bit) over every context, continuation and gold: names the exact question set.
-fn questions_digest(task: &LoadedTask) -> String {
+pub(crate) fn questions_digest(task: &LoadedTask) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for &b in bytes.iter().chain(&[0xff]) {

@@ -1,39 +1,72 @@
-//! The pruning job: a pruning plan from a decoded head spectrum (the attribution job's), checked
-//! by real evaluation runs: for each pruning level, the heads to remove under three orders (greedy on the
-//! interactions, one-at-a-time, random), the value the spectrum predicts, and the value and
-//! accuracy the pruned model actually gets.
+//! The pruning job: pruning plans from a decoded head spectrum (the attribution job's), checked by
+//! real evaluation runs, ideally on questions the attribution never saw (`--offset`). At each
+//! level, the heads kept under:
+//! - `maximise`: the ProxySPEX paper's selection, the surrogate maximised exactly under "keep
+//!   exactly k heads" (branch and bound, [`crate::sparse::maximise`]; the optimality gap is
+//!   reported when the node limit stops it);
+//! - `greedy`, `single`, `random`: removal orders on the surrogate ([`Strategy`]);
+//! - `lasso` (the k heads with the largest LASSO coefficients) and `ridge-pairs` (the ridge-over-
+//!   pairs surrogate maximised exactly), both fitted to the attribution's samples;
+//! - `best-of-N`: the best of N fresh head sets of exactly k heads, judged on the attribution's
+//!   questions (N evaluations per level, reported).
+//!
+//! Each plan's accuracy comes with a bootstrap interval over the questions, and `maximise` is
+//! compared with the best baseline by a paired bootstrap interval: a win only when it lies above
+//! zero.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::head_values::HeadValues;
+use super::head_values::{questions_digest, HeadValues};
+use super::interval::{bootstrap, paired_bootstrap, Interval, RESAMPLES};
 use crate::ablate::HeadPlayers;
-use crate::io::{check_writable, read_json, write_json};
+use crate::io::{check_writable, read_json, read_masks_npy, read_values, write_json};
 use crate::report::prune::{kept_mask, removal_order, Strategy};
 use crate::report::spectrum_file::SpectrumFile;
-use crate::sparse::{MaskBatch, Spectrum};
+use crate::sparse::linear::Baseline;
+use crate::sparse::maximise::{maximise_keep_exactly, SearchLimit};
+use crate::sparse::proxy::fixed_size::fixed_size_masks;
+use crate::sparse::{Basis, MaskBatch, Spectrum, Subset};
 use crate::task::ValueKind;
+use crate::task::{load_task, LoadedTask, TaskItem, TaskSpec};
 use crate::{Error, Result};
 
-/// The pruning levels and the random baseline's seed.
+/// The pruning levels, the baselines' settings and the seed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PruneOptions {
     /// Fractions of the heads to remove, each in `(0, 1]` and checked by a real evaluation run.
     pub levels: Vec<f64>,
-    /// Seed of the random-order baseline.
+    /// Seed of the random baselines (order, Best-of-N's draws) and of the bootstrap.
     pub seed: u64,
+    /// Best-of-N's N: fresh head sets per level, evaluated on the attribution's questions (0: no
+    /// Best-of-N).
+    pub best_of: usize,
+    /// Most branch-and-bound nodes of each exact selection (the gap is reported when hit).
+    pub search_nodes: u64,
     /// Output JSON (`None`: prune.json beside the spectrum); one `prune-K-heads.json` head list
     /// per level is written next to it.
     pub out: Option<PathBuf>,
 }
 
+/// `maximise` against the best baseline of its level, on the same questions.
+#[derive(Debug, Serialize)]
+pub struct Versus {
+    /// The baseline with the highest accuracy at this level.
+    pub baseline: String,
+    /// Accuracy of `maximise` minus the baseline's: mean and paired 95 % bootstrap interval.
+    pub difference: Interval,
+    /// Whether the interval lies above zero.
+    pub win: bool,
+}
+
 /// One pruned model, measured.
 #[derive(Debug, Serialize)]
 pub struct Checked {
-    /// `interactions`, `single`, `random`, or `none` for the full model.
-    pub strategy: &'static str,
+    /// `maximise`, `greedy`, `single`, `random`, `lasso`, `ridge-pairs`, `best-of-N`, or `none`
+    /// for the full model.
+    pub strategy: String,
     /// Heads removed, `[layer, head]`, in removal order.
     pub removed: Vec<[usize; 2]>,
     /// The spectrum's prediction of the value.
@@ -42,18 +75,35 @@ pub struct Checked {
     pub value: f64,
     /// Accuracy measured by the evaluation run (the harness's `acc`).
     pub accuracy: f64,
+    /// Its 95 % bootstrap interval over the questions.
+    pub accuracy_interval: Interval,
     /// The harness's `acc_norm` measured by the evaluation run (cloze tasks that report it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acc_norm: Option<f64>,
+    /// `maximise`: whether the selection is proven optimal for the surrogate, and the gap
+    /// (proven bound minus value) when the node limit stopped it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimal: Option<bool>,
+    /// See `optimal`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gap: Option<f64>,
+    /// `best-of-N`: evaluations spent on the attribution's questions to choose it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_evaluations: Option<usize>,
+    /// `maximise`: against the best baseline of the level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub versus_best_baseline: Option<Versus>,
 }
 
 /// One pruning level.
 #[derive(Debug, Serialize)]
 pub struct Level {
-    /// Fraction asked for.
+    /// Fraction removed, as asked for.
     pub fraction: f64,
     /// Heads removed (`round(fraction * players)`).
     pub heads_removed: usize,
+    /// Heads kept.
+    pub heads_kept: usize,
     /// The level under each strategy.
     pub checked: Vec<Checked>,
 }
@@ -73,8 +123,10 @@ pub struct PruneReport {
     pub value: String,
     /// `zero` or `mean`.
     pub ablation: String,
-    /// Seed of the random baseline.
+    /// Seed of the random baselines and the bootstrap.
     pub seed: u64,
+    /// Baselines that could not run, and why (e.g. no samples beside a spectrum.json file).
+    pub skipped: Vec<String>,
     /// The unpruned model.
     pub full: Checked,
     /// One entry per level.
@@ -198,13 +250,119 @@ pub fn check_levels(levels: &[f64]) -> Result<()> {
     Ok(())
 }
 
+/// One plan of a level before it is measured: its name, the players it removes, and what the
+/// choice itself reports.
+struct Candidate {
+    strategy: String,
+    removed: Vec<usize>,
+    optimal: Option<bool>,
+    gap: Option<f64>,
+    train_evaluations: Option<usize>,
+}
+
+impl Candidate {
+    fn named(strategy: &str, removed: Vec<usize>) -> Candidate {
+        Candidate {
+            strategy: strategy.to_string(),
+            removed,
+            optimal: None,
+            gap: None,
+            train_evaluations: None,
+        }
+    }
+}
+
+/// The baselines `maximise` is judged against, when present.
+const BASELINES: [&str; 5] = ["lasso", "ridge-pairs", "best-of", "single", "random"];
+
+/// The attribution's samples beside a `spex heads` folder's spectrum (masks.npy, values.npy), or
+/// `None` for a spectrum.json file.
+fn read_samples(from: &Path) -> Result<Option<(MaskBatch, Vec<f64>)>> {
+    let (masks, values) = (from.join("masks.npy"), from.join("values.npy"));
+    if !from.is_dir() || !masks.is_file() || !values.is_file() {
+        return Ok(None);
+    }
+    let (m, v) = (read_masks_npy(&masks)?, read_values(&values)?);
+    if m.len() != v.len() {
+        return Err(Error::file(
+            &values,
+            format!("{} values for the {} masks of masks.npy", v.len(), m.len()),
+        ));
+    }
+    Ok(Some((m, v)))
+}
+
+/// The players not in `kept` (sorted).
+fn removed_of(n: usize, kept: &[u32]) -> Vec<usize> {
+    let mut mask = vec![false; n];
+    kept.iter().for_each(|&p| mask[p as usize] = true);
+    (0..n).filter(|&p| !mask[p]).collect()
+}
+
+/// The `k` players with the largest gain from being kept under a first-order `spectrum`
+/// (its Moebius singletons), ties to the smaller index.
+fn top_singles(spectrum: &Spectrum, k: usize) -> Vec<u32> {
+    let n = spectrum.n_players();
+    let moebius = spectrum.in_basis(Basis::Moebius);
+    let mut players: Vec<u32> = (0..n as u32).collect();
+    let gain = |p: u32| moebius.get(&Subset::singleton(p));
+    players.sort_by(|&a, &b| gain(b).total_cmp(&gain(a)).then(a.cmp(&b)));
+    players.truncate(k);
+    players.sort_unstable();
+    players
+}
+
+/// The attribution's questions of the `spex heads` folder `from`: `spec`'s task from question
+/// `offset`, as many as the folder's values.log names (or `limit`), checked against the digest
+/// of the questions it recorded. Where Best-of-N chooses its head sets.
+pub fn attribution_questions(
+    from: &Path,
+    spec: &TaskSpec,
+    offset: usize,
+    limit: Option<usize>,
+) -> Result<LoadedTask> {
+    let log = from.join("values.log");
+    let text = std::fs::read(&log).map_err(|e| Error::file(&log, e))?;
+    let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let header: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| Error::file(&log, format!("the header line is not JSON: {e}")))?;
+    let run = header.get("run").unwrap_or(&header);
+    let recorded = run.get("questions").and_then(serde_json::Value::as_u64);
+    let Some(count) = limit.or(recorded.map(|q| q as usize)) else {
+        return Err(Error::file(&log, "the header names no `questions` count"));
+    };
+    let task = load_task(&TaskSpec {
+        offset,
+        limit: Some(count),
+        ..spec.clone()
+    })?;
+    let digest = run
+        .get("questions_digest")
+        .and_then(serde_json::Value::as_str);
+    if digest != Some(questions_digest(&task).as_str()) {
+        return Err(Error::invalid(
+            "train_offset",
+            format!(
+                "questions {offset}..{} of `{}` are not the ones {} was attributed on",
+                offset + count,
+                task.name,
+                log.display()
+            ),
+        ));
+    }
+    Ok(task)
+}
+
 /// Prunes the heads of `hv` by the spectrum in `from` (a `spex heads` folder or a spectrum.json
-/// file) at each level of `options` under every [`Strategy`], measures every pruned model and the
-/// full one on `hv`'s questions, and writes prune.json and one `prune-K-heads.json` per level.
+/// file) at each level of `options`, measures every plan and the full model on `hv`'s questions,
+/// and writes prune.json and one `prune-K-heads.json` per level (the `maximise` plan).
+/// `train` (the attribution's questions) is where Best-of-N chooses; without it, or with
+/// `options.best_of = 0`, there is no Best-of-N.
 pub fn prune(
     from: &Path,
     hv: &HeadValues,
     options: &PruneOptions,
+    train: Option<&[TaskItem]>,
 ) -> Result<(PathBuf, PruneReport)> {
     check_levels(&options.levels)?;
     let out = check_output(from, options)?;
@@ -222,11 +380,95 @@ pub fn prune(
         .iter()
         .map(|&s| removal_order(&spectrum, s, deepest, options.seed))
         .collect();
+    let mut skipped = Vec::new();
+    let samples = read_samples(from)?;
+    let fitted: Vec<(Baseline, Spectrum)> = match &samples {
+        None => {
+            skipped
+                .push("lasso, ridge-pairs: no masks.npy and values.npy beside the spectrum".into());
+            Vec::new()
+        }
+        Some((masks, values)) => [Baseline::LassoLinear, Baseline::RidgePairs]
+            .into_iter()
+            .filter_map(|b| match b.fit(masks, values, super::compare::FOLDS) {
+                Ok(s) => Some((b, s)),
+                Err(e) => {
+                    skipped.push(format!("{}: {e}", b.name()));
+                    None
+                }
+            })
+            .collect(),
+    };
+    let best_of = match train {
+        Some(items) if options.best_of > 0 => Some((hv.scorer_of(items)?, items)),
+        _ => {
+            if options.best_of > 0 {
+                skipped.push("best-of: the attribution's questions are not known".into());
+            }
+            None
+        }
+    };
+    let limit = SearchLimit::nodes(options.search_nodes);
 
-    // Row 0: the full model; then each level under each strategy.
+    let mut levels_plans: Vec<Vec<Candidate>> = Vec::with_capacity(counts.len());
+    for &removed in &counts {
+        let k = n - removed;
+        let mut plans = Vec::new();
+        let best = maximise_keep_exactly(&spectrum, k, limit)?;
+        plans.push(Candidate {
+            optimal: Some(best.optimal),
+            gap: (!best.optimal).then(|| best.gap()),
+            ..Candidate::named("maximise", removed_of(n, &best.kept))
+        });
+        for (s, order) in Strategy::ALL.iter().zip(&orders) {
+            plans.push(Candidate::named(s.name(), order[..removed].to_vec()));
+        }
+        for (b, surrogate) in &fitted {
+            let kept = match b {
+                Baseline::LassoLinear => top_singles(surrogate, k),
+                _ => maximise_keep_exactly(surrogate, k, limit)?.kept,
+            };
+            let name = match b {
+                Baseline::LassoLinear => "lasso",
+                _ => b.name(),
+            };
+            plans.push(Candidate::named(name, removed_of(n, &kept)));
+        }
+        if let Some((scorer, items)) = &best_of {
+            let draws = fixed_size_masks(n, k, options.best_of, options.seed ^ k as u64);
+            let rows: Vec<Option<crate::model::HeadScales>> = (0..draws.len())
+                .map(|r| Some(hv.players.scales(|p| draws.get(r, p))))
+                .collect();
+            tracing::info!(
+                "best-of-{}: {} head sets of {k} heads on {} attribution question(s)",
+                options.best_of,
+                draws.len(),
+                items.len()
+            );
+            let logits = scorer.score(&rows, hv.kind.needs_logsumexp())?;
+            let golds: Vec<usize> = items.iter().map(|q| q.gold).collect();
+            let values = hv.kind.values(&logits, &golds)?;
+            let winner = (0..values.len())
+                .max_by(|&a, &b| values[a].total_cmp(&values[b]).then(b.cmp(&a)))
+                .unwrap_or(0);
+            let kept: Vec<u32> = (0..n as u32)
+                .filter(|&p| draws.get(winner, p as usize))
+                .collect();
+            plans.push(Candidate {
+                train_evaluations: Some(draws.len()),
+                ..Candidate::named(
+                    &format!("best-of-{}", options.best_of),
+                    removed_of(n, &kept),
+                )
+            });
+        }
+        levels_plans.push(plans);
+    }
+
+    // Row 0: the full model; then every plan of every level.
     let mut removed_sets: Vec<&[usize]> = vec![&[]];
-    for &k in &counts {
-        removed_sets.extend(orders.iter().map(|o| &o[..k]));
+    for plans in &levels_plans {
+        removed_sets.extend(plans.iter().map(|c| c.removed.as_slice()));
     }
     let kept: Vec<Vec<bool>> = removed_sets.iter().map(|r| kept_mask(n, r)).collect();
     let mut batch = MaskBatch::new(n);
@@ -249,38 +491,70 @@ pub fn prune(
         .score(&rows, hv.kind.needs_logsumexp())?;
     let golds = hv.task.golds();
     let values = hv.kind.values(&logits, &golds)?;
-    let accuracy = ValueKind::Accuracy.values(&logits, &golds)?;
+    let correct = ValueKind::Accuracy.per_question_values(&logits, &golds)?;
     let acc_norm = match hv.task.reports_acc_norm {
         true => Some(ValueKind::AccNorm.values(&logits, &golds)?),
         false => None,
     };
-
-    let checked = |row: usize, strategy: &'static str| Checked {
-        strategy,
+    let mean = |row: usize| correct[row].iter().sum::<f64>() / golds.len().max(1) as f64;
+    let checked = |row: usize, c: &Candidate| Checked {
+        strategy: c.strategy.clone(),
         removed: removed_sets[row]
             .iter()
             .map(|&p| hv.players.head(p))
             .collect(),
         predicted_value: predicted[row],
         value: values[row],
-        accuracy: accuracy[row],
+        accuracy: mean(row),
+        accuracy_interval: bootstrap(&correct[row], RESAMPLES, options.seed),
         acc_norm: acc_norm.as_ref().map(|a| a[row]),
+        optimal: c.optimal,
+        gap: c.gap,
+        train_evaluations: c.train_evaluations,
+        versus_best_baseline: None,
     };
-    let levels: Vec<Level> = options
-        .levels
-        .iter()
-        .zip(&counts)
-        .enumerate()
-        .map(|(l, (&fraction, &k))| Level {
+    let mut row = 1;
+    let mut levels = Vec::with_capacity(counts.len());
+    for ((&fraction, &removed), plans) in options.levels.iter().zip(&counts).zip(&levels_plans) {
+        let first = row;
+        let mut level_checked: Vec<Checked> = plans
+            .iter()
+            .map(|c| {
+                let ck = checked(row, c);
+                row += 1;
+                ck
+            })
+            .collect();
+        // The best baseline by accuracy on these questions, then maximise against it.
+        let best = (0..plans.len())
+            .filter(|&i| BASELINES.iter().any(|b| plans[i].strategy.starts_with(b)))
+            .max_by(|&a, &b| {
+                level_checked[a]
+                    .accuracy
+                    .total_cmp(&level_checked[b].accuracy)
+                    .then(b.cmp(&a))
+            });
+        if let Some(b) = best {
+            let difference = paired_bootstrap(
+                &correct[first],
+                &correct[first + b],
+                RESAMPLES,
+                options.seed,
+            );
+            level_checked[0].versus_best_baseline = Some(Versus {
+                baseline: plans[b].strategy.clone(),
+                win: difference.above_zero(),
+                difference,
+            });
+        }
+        levels.push(Level {
             fraction,
-            heads_removed: k,
-            checked: Strategy::ALL
-                .iter()
-                .enumerate()
-                .map(|(s, strategy)| checked(1 + l * Strategy::ALL.len() + s, strategy.name()))
-                .collect(),
-        })
-        .collect();
+            heads_removed: removed,
+            heads_kept: n - removed,
+            checked: level_checked,
+        });
+    }
+    let full = Candidate::named("none", Vec::new());
     let report = PruneReport {
         spectrum: spectrum_path.display().to_string(),
         model: hv.model_label.clone(),
@@ -289,7 +563,8 @@ pub fn prune(
         value: hv.kind.name().to_string(),
         ablation: hv.ablation.label().to_string(),
         seed: options.seed,
-        full: checked(0, "none"),
+        skipped,
+        full: checked(0, &full),
         levels,
     };
 
