@@ -98,15 +98,8 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
 
 fn print_table(r: &PruneReport) {
     println!(
-        "{:>5} {:>5}  {:<14} {:>10} {:>10} {:>9} {:>17}  {}",
-        "kept",
-        "share",
-        "plan",
-        "predicted",
-        r.value,
-        "accuracy",
-        "95 % interval",
-        "maximise vs best baseline"
+        "{:>5} {:>5}  {:<14} {:>10} {:>10} {:>9} {:>17}  maximise vs best baseline",
+        "kept", "share", "plan", "predicted", r.value, "accuracy", "95 % interval"
     );
     let line = |kept: usize, share: f64, c: &Checked| {
         let versus = c.versus_best_baseline.as_ref().map_or(String::new(), |v| {
