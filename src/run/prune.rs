@@ -312,6 +312,17 @@ fn top_singles(spectrum: &Spectrum, k: usize) -> Vec<u32> {
     players
 }
 
+/// Best-of-N's choice: the players kept by the draw with the highest value (the first on ties);
+/// `values[r]` is the value of `draws` row `r`.
+fn best_of_draws(draws: &MaskBatch, values: &[f64]) -> Vec<u32> {
+    let winner = (0..values.len().min(draws.len()))
+        .max_by(|&a, &b| values[a].total_cmp(&values[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
+    (0..draws.n_players() as u32)
+        .filter(|&p| !draws.is_empty() && draws.get(winner, p as usize))
+        .collect()
+}
+
 /// The attribution's questions of the `spex heads` folder `from`: `spec`'s task from question
 /// `offset`, as many as the folder's values.log names (or `limit`), checked against the digest
 /// of the questions it recorded. Where Best-of-N chooses its head sets.
@@ -575,4 +586,43 @@ pub fn prune(
         write_json(&mask, &level.checked[0].removed)?;
     }
     Ok((out, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_of_n_keeps_the_best_draw_of_exactly_the_size() {
+        let draws = fixed_size_masks(10, 4, 25, 3);
+        // The value of a draw: how many of players 0..3 it keeps, so the best draws keep them all.
+        let values: Vec<f64> = (0..draws.len())
+            .map(|r| (0..3).filter(|&p| draws.get(r, p)).count() as f64)
+            .collect();
+        let best = values.iter().copied().fold(f64::MIN, f64::max);
+        let first_best = values.iter().position(|&v| v == best).unwrap();
+        let kept = best_of_draws(&draws, &values);
+        assert_eq!(kept.len(), 4);
+        let expected: Vec<u32> = (0..10)
+            .filter(|&p| draws.get(first_best, p as usize))
+            .collect();
+        assert_eq!(kept, expected);
+    }
+
+    #[test]
+    fn lasso_keeps_the_players_worth_most_alone() {
+        // f = 3 x0 - x1 + 2 x2 (Moebius); keeping two: players 0 and 2.
+        let f = Spectrum::from_terms(
+            4,
+            Basis::Moebius,
+            [
+                (Subset::singleton(0), 3.0),
+                (Subset::singleton(1), -1.0),
+                (Subset::singleton(2), 2.0),
+            ],
+        )
+        .to_fourier();
+        assert_eq!(top_singles(&f, 2), [0, 2]);
+        assert_eq!(removed_of(4, &top_singles(&f, 2)), [1, 3]);
+    }
 }
