@@ -459,12 +459,7 @@ pub fn prune(
             let logits = scorer.score(&rows, hv.kind.needs_logsumexp())?;
             let golds: Vec<usize> = items.iter().map(|q| q.gold).collect();
             let values = hv.kind.values(&logits, &golds)?;
-            let winner = (0..values.len())
-                .max_by(|&a, &b| values[a].total_cmp(&values[b]).then(b.cmp(&a)))
-                .unwrap_or(0);
-            let kept: Vec<u32> = (0..n as u32)
-                .filter(|&p| draws.get(winner, p as usize))
-                .collect();
+            let kept = best_of_draws(&draws, &values);
             plans.push(Candidate {
                 train_evaluations: Some(draws.len()),
                 ..Candidate::named(
