@@ -469,6 +469,10 @@ fn prune_on_held_out_questions_against_best_of_n_chosen_on_the_attribution_quest
     ok(spex(&a));
     let report = json(&heads.join("prune.json"));
     assert_eq!(report["questions"].as_u64(), Some(1));
+    // The curves: one line per plan (6 methods, best-of-6 included), the unpruned model dashed.
+    let svg = std::fs::read_to_string(heads.join("prune.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 7);
+    assert_eq!(svg.matches("stroke-dasharray").count(), 1);
     let levels = report["levels"].as_array().unwrap();
     let kept: Vec<u64> = levels
         .iter()

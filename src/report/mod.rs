@@ -4,6 +4,7 @@ pub mod comparison;
 pub mod head_graph;
 pub mod interactions;
 pub mod prune;
+pub mod prune_curves;
 pub mod spectrum_file;
 pub mod token_report;
 

@@ -22,8 +22,9 @@ use serde::Serialize;
 use super::head_values::{questions_digest, HeadValues};
 use super::interval::{bootstrap, paired_bootstrap, Interval, RESAMPLES};
 use crate::ablate::HeadPlayers;
-use crate::io::{check_writable, read_json, read_masks_npy, read_values, write_json};
+use crate::io::{check_writable, read_json, read_masks_npy, read_values, write_json, write_text};
 use crate::report::prune::{kept_mask, removal_order, Strategy};
+use crate::report::prune_curves::{curves_svg, Point};
 use crate::report::spectrum_file::SpectrumFile;
 use crate::sparse::linear::Baseline;
 use crate::sparse::maximise::{maximise_keep_exactly, SearchLimit};
@@ -131,6 +132,33 @@ pub struct PruneReport {
     pub full: Checked,
     /// One entry per level.
     pub levels: Vec<Level>,
+}
+
+impl PruneReport {
+    /// The pruning curves over `players` heads (prune.svg): accuracy against heads kept, one line
+    /// per plan, with intervals; the unpruned model dashed.
+    pub fn curves(&self, players: usize) -> String {
+        let mut series: Vec<(String, Vec<Point>)> = Vec::new();
+        for level in &self.levels {
+            for c in &level.checked {
+                let point = Point {
+                    kept: level.heads_kept,
+                    accuracy: c.accuracy,
+                    low: c.accuracy_interval.low,
+                    high: c.accuracy_interval.high,
+                };
+                match series.iter_mut().find(|(name, _)| *name == c.strategy) {
+                    Some((_, points)) => points.push(point),
+                    None => series.push((c.strategy.clone(), vec![point])),
+                }
+            }
+        }
+        let title = format!(
+            "{} on {} ({} questions, {} ablation): accuracy after pruning",
+            self.model, self.task, self.questions, self.ablation
+        );
+        curves_svg(&title, players, self.full.accuracy, &series)
+    }
 }
 
 /// Reads the spectrum from a `spex heads` folder or a spectrum.json file.
@@ -576,6 +604,7 @@ pub fn prune(
 
     write_json(&out, &report)?;
     let dir = out.parent().unwrap_or_else(|| Path::new("."));
+    write_text(&out.with_extension("svg"), &report.curves(n))?;
     for level in &report.levels {
         let mask = dir.join(format!("prune-{}-heads.json", level.heads_removed));
         write_json(&mask, &level.checked[0].removed)?;
