@@ -4,6 +4,7 @@ use super::head_players::HeadPlayers;
 use super::jobs::JOBS_PER_CALL;
 use crate::model::{HeadScales, Job, Model, Readout, RunOptions};
 use crate::sparse::{MaskBatch, ValueFunction};
+use crate::task::prompt::is_py_space;
 use crate::task::{CandidateLogits, CandidateValue, Scoring, TaskItem, ValueKind};
 use crate::{Error, Result};
 
@@ -58,8 +59,7 @@ pub fn encode_pair(
         })?;
         return Ok((vec![prefix], model.encode(continuation)?));
     }
-    let kept =
-        context.trim_end_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
+    let kept = context.trim_end_matches(is_py_space);
     let moved = &context[kept.len()..];
     let whole = model.encode(&format!("{kept}{moved}{continuation}"))?;
     let context_ids = model.encode(kept)?;

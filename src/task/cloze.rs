@@ -7,7 +7,7 @@
 //! the reference prompts in `tests/data/lmeval_cloze_sample.json` pin every template byte for
 //! byte.
 
-use super::prompt::{py_strip, TARGET_DELIMITER};
+use super::prompt::{is_py_space, py_strip, TARGET_DELIMITER};
 use super::question::{MalformedRow, SourceLoc, TaskItem};
 use super::read::read_jsonl;
 use crate::Result;
@@ -319,7 +319,7 @@ fn labelled_choices(
 
 /// Python's `str.lstrip()`.
 fn py_lstrip(s: &str) -> &str {
-    s.trim_start_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+    s.trim_start_matches(is_py_space)
 }
 
 /// Python's `str.capitalize()`: the first character upper-cased, the rest lower-cased.

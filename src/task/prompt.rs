@@ -16,9 +16,15 @@ pub const FEWSHOT_DELIMITER: &str = "\n\n";
 /// lm-eval's separator between a context and its continuation.
 pub const TARGET_DELIMITER: &str = " ";
 
-/// Python's `str.strip()`: Unicode white space plus the separators `\x1c`..`\x1f`.
+/// Python's `str.isspace()` for one character: Unicode white space plus the separators
+/// `\x1c`..`\x1f` (what `strip`, `lstrip` and `rstrip` remove).
+pub fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// Python's `str.strip()`.
 pub fn py_strip(s: &str) -> &str {
-    s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+    s.trim_matches(is_py_space)
 }
 
 /// The MMLU subject description line: `"The following are multiple choice questions (with
