@@ -16,20 +16,11 @@ use spex::sparse::ValueFunction;
 use spex::task::{evaluate, load_task, LoadedTask, Split, Subjects, TaskName, TaskSpec, ValueKind};
 
 mod common;
-use common::{llama_config, llama_weights, random_prompt, spex, stderr, write_model, VOCAB};
+use common::{random_prompt, spex, stderr, tiny_model_and_task, VOCAB};
 
 /// A tiny model folder (4 layers x 4 heads) and a three-question JSONL task.
 fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = llama_config("llama");
-    write_model(&dir.path().join("model"), &cfg, &llama_weights(&cfg, 3));
-    let rows = [
-        r#"{"question": "w5 w6 w7", "subject": "tiny", "choices": ["w8", "w9", "w10", "w11"], "answer": 1}"#,
-        r#"{"question": "w12 w13", "subject": "tiny", "choices": ["w14", "w15", "w16", "w17"], "answer": 3}"#,
-        r#"{"question": "w18 w19 w20 w21", "subject": "tiny", "choices": ["w22", "w23", "w24", "w25"], "answer": 0}"#,
-    ];
-    std::fs::write(dir.path().join("task.jsonl"), rows.join("\n") + "\n").unwrap();
-    dir
+    tiny_model_and_task()
 }
 
 fn load(dir: &Path) -> Model {

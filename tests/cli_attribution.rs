@@ -16,7 +16,7 @@ use spex::sparse::{MaskBatch, ValueFunction};
 use spex::task::{load_task, Split, Subjects, TaskName, TaskSpec, ValueKind};
 
 mod common;
-use common::{llama_config, llama_weights, spex, stderr, write_model};
+use common::{spex, stderr, tiny_model_and_task};
 
 fn ok(out: Output) -> Output {
     assert!(out.status.success(), "spex failed: {}", stderr(&out));
@@ -34,16 +34,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = llama_config("llama");
-        write_model(&dir.path().join("model"), &cfg, &llama_weights(&cfg, 3));
-        let rows = [
-            r#"{"question": "w5 w6 w7", "subject": "tiny", "choices": ["w8", "w9", "w10", "w11"], "answer": 1}"#,
-            r#"{"question": "w12 w13", "subject": "tiny", "choices": ["w14", "w15", "w16", "w17"], "answer": 3}"#,
-            r#"{"question": "w18 w19 w20 w21", "subject": "tiny", "choices": ["w22", "w23", "w24", "w25"], "answer": 0}"#,
-        ];
-        std::fs::write(dir.path().join("task.jsonl"), rows.join("\n") + "\n").unwrap();
-        Fixture { dir }
+        Fixture {
+            dir: tiny_model_and_task(),
+        }
     }
 
     fn model(&self) -> String {

@@ -10,7 +10,9 @@ use std::process::Output;
 use serde_json::Value;
 
 mod common;
-use common::{llama_config, llama_weights, spex, stderr, write_model};
+use common::{
+    llama_config, llama_weights, spex, stderr, tiny_model_and_task, write_model, TINY_TASK_ROWS,
+};
 
 /// A tiny model folder, an MMLU-form JSONL task and a scratch folder.
 struct Fixture {
@@ -19,11 +21,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = llama_config("llama");
-        write_model(&dir.path().join("model"), &cfg, &llama_weights(&cfg, 3));
-        std::fs::write(dir.path().join("task.jsonl"), ROWS.join("\n") + "\n").unwrap();
-        Fixture { dir }
+        Fixture {
+            dir: tiny_model_and_task(),
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -46,12 +46,6 @@ impl Fixture {
         spex(&args)
     }
 }
-
-const ROWS: [&str; 3] = [
-    r#"{"question": "w5 w6 w7", "subject": "tiny", "choices": ["w8", "w9", "w10", "w11"], "answer": 1}"#,
-    r#"{"question": "w12 w13", "subject": "tiny", "choices": ["w14", "w15", "w16", "w17"], "answer": 3}"#,
-    r#"{"question": "w18 w19 w20 w21", "subject": "tiny", "choices": ["w22", "w23", "w24", "w25"], "answer": 0}"#,
-];
 
 /// Asserts exit code 2, no panic, and every one of `words` in stderr; returns stderr.
 #[track_caller]
@@ -480,11 +474,11 @@ fn head_masks_name_layer_head_and_range() {
 fn jsonl_lines_that_are_not_utf8_are_malformed_rows() {
     let fx = Fixture::new();
     let mut bytes = Vec::new();
-    bytes.extend(ROWS[0].as_bytes());
+    bytes.extend(TINY_TASK_ROWS[0].as_bytes());
     bytes.extend(
         b"\n{\"question\": \"w5 \xff\xfe\", \"choices\": [\"w8\", \"w9\"], \"answer\": 0}\n",
     );
-    bytes.extend(ROWS[1].as_bytes());
+    bytes.extend(TINY_TASK_ROWS[1].as_bytes());
     bytes.push(b'\n');
     let bad = fx.path("bad.jsonl");
     std::fs::write(&bad, bytes).unwrap();

@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 mod common;
-use common::{llama_config, llama_weights, write_model};
+use common::tiny_model_and_task;
 
 /// Masks per stored batch: 64 forward passes per batch, 3 questions (one pass each) per mask.
 const GRAIN: usize = 64 / 3;
@@ -40,16 +40,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = llama_config("llama");
-        write_model(&dir.path().join("model"), &cfg, &llama_weights(&cfg, 3));
-        let rows = [
-            r#"{"question": "w5 w6 w7", "subject": "tiny", "choices": ["w8", "w9", "w10", "w11"], "answer": 1}"#,
-            r#"{"question": "w12 w13", "subject": "tiny", "choices": ["w14", "w15", "w16", "w17"], "answer": 3}"#,
-            r#"{"question": "w18 w19 w20 w21", "subject": "tiny", "choices": ["w22", "w23", "w24", "w25"], "answer": 0}"#,
-        ];
-        std::fs::write(dir.path().join("task.jsonl"), rows.join("\n") + "\n").unwrap();
-        Fixture { dir }
+        Fixture {
+            dir: tiny_model_and_task(),
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {

@@ -173,3 +173,24 @@ pub fn write_model(dir: &Path, cfg: &Value, w: &Ckpt) {
     let map: std::collections::HashMap<String, Tensor> = tensors.into_iter().collect();
     candle_core::safetensors::save(&map, dir.join("model.safetensors")).unwrap();
 }
+
+/// The three MMLU-form questions of the tiny task (JSONL rows over the tokenizer's words).
+pub const TINY_TASK_ROWS: [&str; 3] = [
+    r#"{"question": "w5 w6 w7", "subject": "tiny", "choices": ["w8", "w9", "w10", "w11"], "answer": 1}"#,
+    r#"{"question": "w12 w13", "subject": "tiny", "choices": ["w14", "w15", "w16", "w17"], "answer": 3}"#,
+    r#"{"question": "w18 w19 w20 w21", "subject": "tiny", "choices": ["w22", "w23", "w24", "w25"], "answer": 0}"#,
+];
+
+/// A temporary folder holding `model/` (a tiny random Llama, 4 layers x 4 heads, seed 3) and
+/// `task.jsonl` ([`TINY_TASK_ROWS`]): what the CLI tests run on.
+pub fn tiny_model_and_task() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = llama_config("llama");
+    write_model(&dir.path().join("model"), &cfg, &llama_weights(&cfg, 3));
+    std::fs::write(
+        dir.path().join("task.jsonl"),
+        TINY_TASK_ROWS.join("\n") + "\n",
+    )
+    .unwrap();
+    dir
+}
