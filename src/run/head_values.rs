@@ -138,9 +138,30 @@ impl HeadValues {
         id
     }
 
-    /// The value function over the players.
+    /// Whether the value runs the gold choice alone ([`ValueKind::reads_gold_only`] on a task
+    /// scored by answer log-likelihoods).
+    fn gold_only(&self) -> bool {
+        self.kind.reads_gold_only() && self.task.scoring == Scoring::Continuation
+    }
+
+    /// The questions the value function runs: each with its gold choice alone where the value
+    /// reads nothing else, else as loaded.
+    fn value_items(&self) -> Vec<TaskItem> {
+        match self.gold_only() {
+            true => self.task.items.iter().map(TaskItem::gold_only).collect(),
+            false => self.task.items.clone(),
+        }
+    }
+
+    /// The scorer of the value function ([`HeadValues::value_function`]).
+    pub fn value_scorer(&self) -> Result<TaskScorer<'_>> {
+        self.scorer_of(&self.value_items())
+    }
+
+    /// The value function over the players, through `scorer` ([`HeadValues::value_scorer`]).
     pub fn value_function<'s>(&'s self, scorer: &'s TaskScorer<'s>) -> impl ValueFunction + 's {
-        scorer.players_value_function(self.players.clone(), self.kind, self.task.golds())
+        let golds = self.value_items().iter().map(|q| q.gold).collect();
+        scorer.players_value_function(self.players.clone(), self.kind, golds)
     }
 
     /// A scorer of the questions (no progress bar of its own), rescaling under the rescale
@@ -165,7 +186,7 @@ impl HeadValues {
     pub fn per_batch(&self) -> usize {
         let passes = match self.task.scoring {
             Scoring::FirstToken => self.task.items.len(),
-            Scoring::Continuation => self.task.items.iter().map(TaskItem::n_choices).sum(),
+            Scoring::Continuation => self.value_items().iter().map(TaskItem::n_choices).sum(),
         };
         masks_per_stored_batch(passes, self.players.layers().start > 0)
     }

@@ -28,7 +28,7 @@ pub fn heads(hv: &HeadValues, options: &OneShotOptions, top_edges: usize) -> Res
         players.heads(),
         hv.task.items.len()
     );
-    let scorer = hv.scorer()?;
+    let scorer = hv.value_scorer()?;
     let mut f = hv.value_function(&scorer);
     let per_layer = players.heads() as u32;
     let layer_of = |p: u32| (p / per_layer.max(1)) as usize;

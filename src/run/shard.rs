@@ -224,7 +224,7 @@ pub fn run_shard(plan_dir: &Path, shard: Shard, hv: &HeadValues) -> Result<Shard
     ]);
     let stem = shard.stem();
     let store = plan_dir.join(format!("{stem}.log"));
-    let scorer = hv.scorer()?;
+    let scorer = hv.value_scorer()?;
     let mut f = hv.value_function(&scorer);
     let values = evaluate_stored(
         &mut f,

@@ -180,6 +180,21 @@ impl TaskItem {
         &self.continuations[if self.continuations.len() == 1 { 0 } else { k }]
     }
 
+    /// The same question with its gold choice alone (then gold 0): all that a value of the gold
+    /// answer's log-likelihood needs, at one pass instead of one per choice.
+    pub fn gold_only(&self) -> TaskItem {
+        let pick = |v: &[String]| vec![v[if v.len() == 1 { 0 } else { self.gold }].clone()];
+        TaskItem {
+            subject: self.subject.clone(),
+            row: self.row,
+            contexts: pick(&self.contexts),
+            continuations: pick(&self.continuations),
+            choices: vec![self.choices[self.gold].clone()],
+            gold: 0,
+            source: self.source.clone(),
+        }
+    }
+
     /// The first choice's context: the prompt of a question whose choices share one.
     pub fn prompt(&self) -> &str {
         &self.contexts[0]
@@ -212,6 +227,30 @@ mod tests {
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn gold_only_keeps_the_gold_choice_of_shared_and_per_choice_texts() {
+        let item = |contexts: &[&str], continuations: &[&str]| TaskItem {
+            subject: "s".into(),
+            row: 3,
+            contexts: strings(contexts),
+            continuations: strings(continuations),
+            choices: strings(&["a", "bb", "ccc"]),
+            gold: 2,
+            source: SourceLoc {
+                file: "f".into(),
+                line: 4,
+            },
+        };
+        // Shared context, one continuation per choice (arc, piqa).
+        let g = item(&["Q:"], &[" a", " bb", " ccc"]).gold_only();
+        assert_eq!((g.context(0), g.continuation(0), g.gold), ("Q:", " ccc", 0));
+        assert_eq!(g.choices, ["ccc"]);
+        // One context per choice, shared continuation (winogrande).
+        let g = item(&["x a", "x bb", "x ccc"], &[" rest"]).gold_only();
+        assert_eq!((g.context(0), g.continuation(0)), ("x ccc", " rest"));
+        assert!(g.check().is_ok());
     }
 
     #[test]

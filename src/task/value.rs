@@ -111,6 +111,12 @@ impl ValueKind {
         }
     }
 
+    /// Whether the value reads the gold answer's log-likelihood alone (`target-logprob` and
+    /// `loglik-norm` on answer log-likelihoods): the other choices need not run.
+    pub fn reads_gold_only(self) -> bool {
+        matches!(self, ValueKind::TargetLogProb | ValueKind::LoglikNorm)
+    }
+
     /// One value per mask: the mean over questions of the per-question number.
     ///
     /// `logits` is `[M][Q][K_q]`, `golds` is `[Q]` (gold candidate per question); returns `[M]`.
