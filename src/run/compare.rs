@@ -9,7 +9,7 @@ use super::held_out::HeldOut;
 use crate::report::comparison::{Comparison, Judged};
 use crate::sparse::linear::Baseline;
 use crate::sparse::plan::Plan;
-use crate::sparse::proxy::ProxyPlan;
+use crate::sparse::proxy::{ProxyPlan, Trees};
 use crate::sparse::structure::energy_split;
 use crate::sparse::{MaskBatch, Spectrum};
 use crate::Result;
@@ -64,11 +64,11 @@ pub fn compare(
     })
 }
 
-/// The trees' spectrum `trees` refined by `refit`.
+/// The fitted `trees` refined by `refit`.
 fn refined(
     p: &ProxyPlan,
     refit: Refit,
-    trees: &Spectrum,
+    trees: &Trees,
     masks: &MaskBatch,
     values: &[f64],
 ) -> Spectrum {
@@ -77,7 +77,7 @@ fn refined(
         cv_refit: refit == Refit::Cv,
         ..p.clone()
     };
-    p.refine(trees, masks, values)
+    p.refine_trees(trees, masks, values)
 }
 
 /// How reports name a plan's decoder under `refit`.

@@ -8,7 +8,7 @@ use crate::io::read_values;
 use crate::report::interactions::InteractionsReport;
 use crate::sparse::indices::{interaction_values, Index, InteractionValues};
 use crate::sparse::plan::{Plan, PlanFile};
-use crate::sparse::proxy::{Proxied, ProxyPlan};
+use crate::sparse::proxy::{Proxied, ProxyPlan, Trees};
 use crate::sparse::{self, MaskBatch, Spectrum};
 use crate::{Error, Result};
 
@@ -120,9 +120,9 @@ impl DecodeOptions {
 pub struct Decoded {
     /// The Fourier spectrum.
     pub spectrum: Spectrum,
-    /// ProxySPEX's trees' full spectrum before any refit (`None` for SPEX, or samples that cover
-    /// the cube): what the held-out comparison refines the other way.
-    pub trees: Option<Spectrum>,
+    /// ProxySPEX's fitted trees before any refit (`None` for SPEX, or samples that cover the
+    /// cube): what the held-out comparison refines the other way.
+    pub trees: Option<Trees>,
     /// The index values.
     pub interactions: InteractionValues,
     /// `interactions.json`.
@@ -160,7 +160,7 @@ pub fn decode(
             };
             match p.proxy_spectrum(masks, values)? {
                 Proxied::Exact(exact) => (exact, None),
-                Proxied::Trees(full) => (p.refine(&full, masks, values), Some(full)),
+                Proxied::Trees(trees) => (p.refine_trees(&trees, masks, values), Some(trees)),
             }
         }
     };

@@ -33,7 +33,7 @@ pub const RIDGE_MAX_COLUMNS: usize = 500;
 pub struct CvRefit {
     /// The refitted Fourier spectrum (the intercept on `∅`).
     pub spectrum: Spectrum,
-    /// `"lasso"` (over [`cv_support`]) or `"ridge-pairs"`.
+    /// `"lasso"` (over [`cv_support`]), `"lasso-pairs"`, `"ridge-pairs"` or `"reference"`.
     pub chosen: &'static str,
     /// The winner's mean held-out squared error over the folds.
     pub cv_mse: f64,
@@ -114,6 +114,135 @@ pub fn refit(plan: &ProxyPlan, full: &Spectrum, masks: &MaskBatch, values: &[f64
             ..plan.clone()
         }
         .refine(full, masks, values),
+    }
+}
+
+/// The rows `rows` of `masks` and `values`.
+fn take_rows(
+    masks: &MaskBatch,
+    values: &[f64],
+    rows: std::ops::Range<usize>,
+) -> (MaskBatch, Vec<f64>) {
+    let mut part = MaskBatch::with_capacity(masks.n_players(), rows.len());
+    for r in rows.clone() {
+        part.push_words(masks.row_words(r));
+    }
+    (part, values[rows].to_vec())
+}
+
+/// Mean squared error of `spectrum` on the samples.
+fn mse(spectrum: &Spectrum, masks: &MaskBatch, values: &[f64]) -> f64 {
+    let predicted = spectrum.eval(masks);
+    let n = values.len().max(1) as f64;
+    values
+        .iter()
+        .zip(&predicted)
+        .map(|(y, p)| (y - p) * (y - p))
+        .sum::<f64>()
+        / n
+}
+
+/// The candidates the honest choice compares, in order (the first wins ties): `lasso` over the
+/// trees' support united with the low-order terms ([`fit`]'s lasso), `lasso-pairs` over the
+/// low-order terms alone, `ridge-pairs` (when affordable) and the reference refit.
+const CANDIDATES: [&str; 4] = ["lasso", "lasso-pairs", "ridge-pairs", "reference"];
+
+/// Fits candidate `name` to the samples given the trees' spectrum `full`; `None` when it does
+/// not apply (ridge over pairs that are not affordable).
+fn fit_candidate(
+    plan: &ProxyPlan,
+    name: &str,
+    full: &Spectrum,
+    masks: &MaskBatch,
+    values: &[f64],
+) -> Result<Option<Spectrum>> {
+    let (n, m, folds) = (plan.n, values.len(), plan.grid.folds);
+    let order = if pairs_affordable(n, m) { 2 } else { 1 };
+    Ok(match name {
+        "lasso" => {
+            let support = cv_support(full, m);
+            let fit = lasso_cv(masks, &support, values, folds, LAMBDAS)?;
+            Some(to_spectrum(n, support, fit.coefficients))
+        }
+        "lasso-pairs" => {
+            let support = low_order_support(n, order);
+            let fit = lasso_cv(masks, &support, values, folds, LAMBDAS)?;
+            Some(to_spectrum(n, support, fit.coefficients))
+        }
+        "ridge-pairs" => {
+            let pairs = low_order_support(n, 2);
+            if order < 2 || pairs.len() > RIDGE_MAX_COLUMNS {
+                return Ok(None);
+            }
+            let fit = ridge_cv(masks, &pairs, values, folds, &ridge_alphas())?;
+            Some(to_spectrum(n, pairs, fit.coefficients))
+        }
+        _ => Some(
+            ProxyPlan {
+                cv_refit: false,
+                ..plan.clone()
+            }
+            .refine(full, masks, values),
+        ),
+    })
+}
+
+/// The honest choice among [`CANDIDATES`]: the samples' first `(folds - 1) / folds` rows fit the
+/// trees again (with the hyperparameters already chosen) and every candidate, the last rows
+/// judge them by squared error, and the winner is fitted again to every sample with the full
+/// trees. The trees' support never sees the rows that judge it, so a support that only fits
+/// noise loses (choosing by the lasso's own folds over a support the trees picked on every row
+/// would favour it). Fewer than `4 * folds` samples: [`fit`]'s choice.
+pub fn fit_honest(
+    plan: &ProxyPlan,
+    trees: &super::Trees,
+    masks: &MaskBatch,
+    values: &[f64],
+) -> Result<CvRefit> {
+    let (m, folds) = (values.len(), plan.grid.folds.max(2));
+    if m < 4 * folds {
+        return fit(plan, &trees.spectrum, masks, values);
+    }
+    let cut = m - m / folds;
+    let (train_masks, train_values) = take_rows(masks, values, 0..cut);
+    let (judge_masks, judge_values) = take_rows(masks, values, cut..m);
+    let x = super::binary_matrix::BinaryMatrix::from_masks(&train_masks);
+    let model = super::gbdt::fit(&x, &train_values, &trees.params);
+    let train_trees = super::tree_fourier::ensemble_to_fourier(&model, plan.n);
+    let mut best: Option<(&'static str, f64)> = None;
+    for name in CANDIDATES {
+        let Some(s) = fit_candidate(plan, name, &train_trees, &train_masks, &train_values)? else {
+            continue;
+        };
+        let error = mse(&s, &judge_masks, &judge_values);
+        if best.is_none_or(|(_, e)| error < e) {
+            best = Some((name, error));
+        }
+    }
+    let (chosen, cv_mse) = best.unwrap_or(("lasso", f64::NAN));
+    let spectrum = fit_candidate(plan, chosen, &trees.spectrum, masks, values)?
+        .unwrap_or_else(|| Spectrum::new(plan.n, crate::Basis::Fourier));
+    Ok(CvRefit {
+        spectrum,
+        chosen,
+        cv_mse,
+    })
+}
+
+/// [`fit_honest`]'s spectrum, or the reference refit when the lasso cannot run.
+pub fn refit_honest(
+    plan: &ProxyPlan,
+    trees: &super::Trees,
+    masks: &MaskBatch,
+    values: &[f64],
+) -> Spectrum {
+    match fit_honest(plan, trees, masks, values) {
+        Ok(best) => best.spectrum,
+        Err(_) => ProxyPlan {
+            cv_refit: false,
+            ..plan.clone()
+        }
+        .refine(&trees.spectrum, masks, values),
     }
 }
 

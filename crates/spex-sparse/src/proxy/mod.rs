@@ -84,9 +84,19 @@ pub struct ProxyPlan {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Proxied {
     /// The boosted trees' exact Fourier spectrum (every coefficient, before any cut).
-    Trees(Spectrum),
+    Trees(Trees),
     /// The exact Walsh-Hadamard transform of the whole cube.
     Exact(Spectrum),
+}
+
+/// The fitted proxy: its exact Fourier spectrum and the hyperparameters cross-validation chose
+/// (the cv refit fits the trees again on part of the samples with them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trees {
+    /// Every Fourier coefficient of the trees, before any cut.
+    pub spectrum: Spectrum,
+    /// The chosen hyperparameters.
+    pub params: gbdt::TreeParams,
 }
 
 /// The reference's keep probability: uniform masks.
@@ -215,7 +225,7 @@ impl ProxyPlan {
     pub fn decode_masks(&self, masks: &MaskBatch, values: &[f64]) -> Result<Spectrum> {
         Ok(match self.proxy_spectrum(masks, values)? {
             Proxied::Exact(exact) => exact,
-            Proxied::Trees(full) => self.refine(&full, masks, values),
+            Proxied::Trees(trees) => self.refine_trees(&trees, masks, values),
         })
     }
 
@@ -255,7 +265,20 @@ impl ProxyPlan {
             .ok_or_else(|| Error::invalid("grid", "the hyperparameter grid is empty"))?;
         let model = gbdt::fit(&x, values, &params);
         let full = tree_fourier::ensemble_to_fourier(&model, self.n);
-        Ok(Proxied::Trees(full))
+        Ok(Proxied::Trees(Trees {
+            spectrum: full,
+            params,
+        }))
+    }
+
+    /// Steps 4 and 5 on fitted `trees`: [`ProxyPlan::refine`], except that the cv refit chooses
+    /// its candidate honestly ([`cv_refit::fit_honest`]: the trees fitted again without the
+    /// rows that judge the candidates).
+    pub fn refine_trees(&self, trees: &Trees, masks: &MaskBatch, values: &[f64]) -> Spectrum {
+        if self.cv_refit {
+            return cv_refit::refit_honest(self, trees, masks, values);
+        }
+        self.refine(&trees.spectrum, masks, values)
     }
 
     /// Steps 4 and 5 on any proxy's Fourier spectrum `full`: the coefficients holding
