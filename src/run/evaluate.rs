@@ -25,21 +25,14 @@ use crate::{Error, Result};
 /// kill can lose.
 pub const PASSES_PER_STORED_BATCH: usize = 64;
 
-/// Masks per stored batch, at least, when the layers below the players are reused: each
-/// prompt's clean run (every layer, once) serves every mask of a call, so one mask per call would
-/// pay for a whole clean pass per mask. Measured on SmolLM2-135M, PIQA, 40 questions, players in
-/// layers 27-29: see benches/RESULTS.md.
-pub const MASKS_PER_REUSED_BATCH: usize = 16;
-
-/// Masks per stored batch when each mask takes `passes_per_mask` forward passes:
-/// `max(1, floor(PASSES_PER_STORED_BATCH / passes_per_mask))`, and at least
-/// [`MASKS_PER_REUSED_BATCH`] when `reuses_layers` (the players start above layer 0).
-pub fn masks_per_stored_batch(passes_per_mask: usize, reuses_layers: bool) -> usize {
-    let grain = (PASSES_PER_STORED_BATCH / passes_per_mask.max(1)).max(1);
-    match reuses_layers {
-        true => grain.max(MASKS_PER_REUSED_BATCH),
-        false => grain,
-    }
+/// Masks per stored batch when each mask takes `passes_per_mask` forward passes that run only
+/// `layers_run` of the model's `layers` layers (the players' lowest layer up; the layers below run
+/// once per question and are reused): about [`PASSES_PER_STORED_BATCH`] full passes of work,
+/// `max(1, floor(64 * layers / (passes_per_mask * layers_run)))`. With reuse, more masks per call
+/// also share each question's clean run.
+pub fn masks_per_stored_batch(passes_per_mask: usize, layers_run: usize, layers: usize) -> usize {
+    let work = passes_per_mask.max(1) * layers_run.clamp(1, layers.max(1));
+    (PASSES_PER_STORED_BATCH * layers.max(1) / work).max(1)
 }
 
 /// Evaluates rows `rows` of `masks` that `store` lacks, in batches `[k * batch, (k + 1) * batch)`
@@ -243,14 +236,15 @@ mod tests {
 
     #[test]
     fn the_grain_is_about_64_passes_and_at_least_one_mask() {
-        assert_eq!(masks_per_stored_batch(1, false), 64);
-        assert_eq!(masks_per_stored_batch(3, false), 21);
-        assert_eq!(masks_per_stored_batch(64, false), 1);
-        assert_eq!(masks_per_stored_batch(400, false), 1);
-        assert_eq!(masks_per_stored_batch(0, false), 64);
-        // Reused layers: enough masks per call for the clean runs to pay off.
-        assert_eq!(masks_per_stored_batch(1, true), 64);
-        assert_eq!(masks_per_stored_batch(80, true), MASKS_PER_REUSED_BATCH);
+        assert_eq!(masks_per_stored_batch(1, 30, 30), 64);
+        assert_eq!(masks_per_stored_batch(3, 30, 30), 21);
+        assert_eq!(masks_per_stored_batch(64, 30, 30), 1);
+        assert_eq!(masks_per_stored_batch(400, 30, 30), 1);
+        assert_eq!(masks_per_stored_batch(0, 30, 30), 64);
+        // The last 3 of 30 layers: a tenth of the work per pass, ten times the masks.
+        assert_eq!(masks_per_stored_batch(40, 3, 30), 16);
+        assert_eq!(masks_per_stored_batch(40, 16, 30), 3);
+        assert_eq!(masks_per_stored_batch(1, 0, 0), 64);
     }
 
     #[test]

@@ -188,7 +188,8 @@ impl HeadValues {
             Scoring::FirstToken => self.task.items.len(),
             Scoring::Continuation => self.value_items().iter().map(TaskItem::n_choices).sum(),
         };
-        masks_per_stored_batch(passes, self.players.layers().start > 0)
+        let layers = self.model.info().n_layers;
+        masks_per_stored_batch(passes, layers - self.players.layers().start, layers)
     }
 
     /// Checks that a plan or spectrum over `n` players (read from `source`) fits the players.

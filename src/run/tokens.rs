@@ -87,7 +87,7 @@ pub fn tokens(
         "baseline_token": baseline,
     });
     // One forward pass per mask: the prompt and the target's tokens run teacher-forced together.
-    let per_batch = masks_per_stored_batch(1, false);
+    let per_batch = masks_per_stored_batch(1, 1, 1);
     let done = one_shot(options, &mut scorer, identity, per_batch, None)?;
     let texts: Vec<(String, Vec<usize>)> = players
         .iter()
