@@ -117,17 +117,21 @@ pub fn refit(plan: &ProxyPlan, full: &Spectrum, masks: &MaskBatch, values: &[f64
     }
 }
 
-/// The rows `rows` of `masks` and `values`.
-fn take_rows(
+/// The rows of `masks` and `values` inside (`inside = true`) or outside `range`.
+fn split_rows(
     masks: &MaskBatch,
     values: &[f64],
-    rows: std::ops::Range<usize>,
+    range: &std::ops::Range<usize>,
+    inside: bool,
 ) -> (MaskBatch, Vec<f64>) {
+    let rows: Vec<usize> = (0..values.len())
+        .filter(|r| range.contains(r) == inside)
+        .collect();
     let mut part = MaskBatch::with_capacity(masks.n_players(), rows.len());
-    for r in rows.clone() {
+    for &r in &rows {
         part.push_words(masks.row_words(r));
     }
-    (part, values[rows].to_vec())
+    (part, rows.iter().map(|&r| values[r]).collect())
 }
 
 /// Mean squared error of `spectrum` on the samples.
@@ -187,10 +191,11 @@ fn fit_candidate(
     })
 }
 
-/// The honest choice among [`CANDIDATES`]: the samples' first `(folds - 1) / folds` rows fit the
-/// trees again (with the hyperparameters already chosen) and every candidate, the last rows
-/// judge them by squared error, and the winner is fitted again to every sample with the full
-/// trees. The trees' support never sees the rows that judge it, so a support that only fits
+/// The honest choice among [`CANDIDATES`], by cross-validation of the whole refit: for each of
+/// the plan's `grid.folds` contiguous folds, the trees are fitted again to the other folds (with
+/// the hyperparameters already chosen), every candidate is fitted there, and the fold judges them
+/// by squared error; the candidate with the lowest total is fitted again to every sample with the
+/// full trees. The trees' support never sees the rows that judge it, so a support that only fits
 /// noise loses (choosing by the lasso's own folds over a support the trees picked on every row
 /// would favour it). Fewer than `4 * folds` samples: [`fit`]'s choice.
 pub fn fit_honest(
@@ -203,29 +208,34 @@ pub fn fit_honest(
     if m < 4 * folds {
         return fit(plan, &trees.spectrum, masks, values);
     }
-    let cut = m - m / folds;
-    let (train_masks, train_values) = take_rows(masks, values, 0..cut);
-    let (judge_masks, judge_values) = take_rows(masks, values, cut..m);
-    let x = super::binary_matrix::BinaryMatrix::from_masks(&train_masks);
-    let model = super::gbdt::fit(&x, &train_values, &trees.params);
-    let train_trees = super::tree_fourier::ensemble_to_fourier(&model, plan.n);
-    let mut best: Option<(&'static str, f64)> = None;
-    for name in CANDIDATES {
-        let Some(s) = fit_candidate(plan, name, &train_trees, &train_masks, &train_values)? else {
-            continue;
-        };
-        let error = mse(&s, &judge_masks, &judge_values);
-        if best.is_none_or(|(_, e)| error < e) {
-            best = Some((name, error));
+    let mut errors = [0.0f64; CANDIDATES.len()];
+    let mut fitted = [true; CANDIDATES.len()];
+    for (start, end) in super::cv::fold_ranges(m, folds) {
+        let judge = start..end;
+        let (train_masks, train_values) = split_rows(masks, values, &judge, false);
+        let (judge_masks, judge_values) = split_rows(masks, values, &judge, true);
+        let x = super::binary_matrix::BinaryMatrix::from_masks(&train_masks);
+        let model = super::gbdt::fit(&x, &train_values, &trees.params);
+        let fold_trees = super::tree_fourier::ensemble_to_fourier(&model, plan.n);
+        for (i, name) in CANDIDATES.iter().enumerate() {
+            match fit_candidate(plan, name, &fold_trees, &train_masks, &train_values)? {
+                Some(s) => {
+                    errors[i] += mse(&s, &judge_masks, &judge_values) * judge_values.len() as f64
+                }
+                None => fitted[i] = false,
+            }
         }
     }
-    let (chosen, cv_mse) = best.unwrap_or(("lasso", f64::NAN));
-    let spectrum = fit_candidate(plan, chosen, &trees.spectrum, masks, values)?
+    let best = (0..CANDIDATES.len())
+        .filter(|&i| fitted[i])
+        .min_by(|&a, &b| errors[a].total_cmp(&errors[b]).then(a.cmp(&b)))
+        .unwrap_or(0);
+    let spectrum = fit_candidate(plan, CANDIDATES[best], &trees.spectrum, masks, values)?
         .unwrap_or_else(|| Spectrum::new(plan.n, crate::Basis::Fourier));
     Ok(CvRefit {
         spectrum,
-        chosen,
-        cv_mse,
+        chosen: CANDIDATES[best],
+        cv_mse: errors[best] / m as f64,
     })
 }
 
@@ -336,6 +346,37 @@ mod tests {
         assert!(pairs_affordable(27, 100) && !pairs_affordable(400, 100));
         let wide = Spectrum::new(400, Basis::Fourier);
         assert_eq!(cv_support(&wide, 100).len(), 401, "singles only");
+    }
+
+    #[test]
+    fn the_honest_choice_holds_up_on_noisy_samples() {
+        // Few noisy samples: the trees' terms fit noise, and choosing by the lasso's own folds
+        // over their support would keep them; cross-validating the whole refit does not.
+        let (n, m) = (16, 200);
+        let truth = game(n, 5, 12, 0, 4);
+        let (masks, y) = samples(&truth, m, 0.6, 5);
+        let (fresh, _) = samples(&truth, 4000, 0.0, 6);
+        let want = truth.eval(&fresh);
+        let plan = ProxyPlan {
+            cv_refit: true,
+            ..small_grid_plan(n, m)
+        };
+        let Ok(crate::proxy::Proxied::Trees(trees)) = plan.proxy_spectrum(&masks, &y) else {
+            panic!("the samples do not cover the cube: trees expected");
+        };
+        let honest = fit_honest(&plan, &trees, &masks, &y).unwrap();
+        assert!(CANDIDATES.contains(&honest.chosen));
+        let r2 = honest.spectrum.r2(&fresh, &want);
+        let best = Baseline::ALL
+            .iter()
+            .map(|b| b.fit(&masks, &y, 5).unwrap().r2(&fresh, &want))
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert!(
+            r2 >= best - 0.02,
+            "honest {r2} ({}) vs best baseline {best}",
+            honest.chosen
+        );
+        assert_eq!(fit_honest(&plan, &trees, &masks, &y).unwrap(), honest);
     }
 
     #[test]
