@@ -3,7 +3,7 @@
 
 use super::lasso::lasso_cv;
 use super::ridge_cv::{least_squares, ridge_alphas, ridge_cv};
-use super::{low_order_support, LAMBDAS};
+use super::support::{low_order_support, LAMBDAS};
 use crate::{Basis, MaskBatch, Result, Spectrum, Subset};
 
 /// A regression in the Fourier basis over a fixed low-order support.

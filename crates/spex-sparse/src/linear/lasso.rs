@@ -6,7 +6,7 @@
 //! `1/(2m) ||y - ybar - Z beta||^2 + lambda ||beta||_1`. The intercept is never penalised.
 
 use super::columns::{split_rows, Columns, Moments};
-use super::{check_folds, check_size};
+use super::support::{check_folds, check_size};
 use crate::proxy::cv::fold_ranges;
 use crate::spectrum::r2_score;
 use crate::{MaskBatch, Result, Subset};

@@ -10,7 +10,7 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use super::columns::{split_rows, Columns, Moments};
 use super::lasso::argmin_first;
-use super::{check_folds, check_size};
+use super::support::{check_folds, check_size};
 use crate::proxy::cv::fold_ranges;
 use crate::proxy::ridge::log_grid;
 use crate::spectrum::r2_score;
