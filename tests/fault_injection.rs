@@ -476,8 +476,8 @@ fn damaged_logs_are_cut_or_refused_and_two_runs_cannot_share_a_log() {
     assert_same_files(&reference, &shared);
 }
 
-/// The README's job, scaled down, on the default model: killed at three seeded moments while it
-/// evaluates, it ends with the bytes of an uninterrupted run, and no run evaluated a batch whose
+/// A small head job on the default model (all 270 heads, two MMLU questions, so that the run
+/// spans several stored batches): killed at three seeded moments while it evaluates, it ends with the bytes of an uninterrupted run, and no run evaluated a batch whose
 /// rows were all stored. Skipped when the default model is not fetched.
 #[test]
 fn killed_three_times_the_default_model_job_ends_with_the_same_bytes() {
