@@ -9,7 +9,6 @@ use super::held_out::HeldOut;
 use crate::report::comparison::{Comparison, Judged};
 use crate::sparse::linear::Baseline;
 use crate::sparse::plan::Plan;
-use crate::sparse::proxy::{ProxyPlan, Trees};
 use crate::sparse::structure::energy_split;
 use crate::sparse::{MaskBatch, Spectrum};
 use crate::Result;
@@ -45,7 +44,7 @@ pub fn compare(
     if let (Plan::ProxySpex(p), Some(trees)) = (plan, &decoded.trees) {
         for other in [Refit::Cv, Refit::Reference] {
             if other != refit {
-                let spectrum = refined(p, other, trees, masks, values);
+                let spectrum = other.applied_to(p).refine_trees(trees, masks, values);
                 methods.push(judge(&method_name(plan, other), false, spectrum));
             }
         }
@@ -62,22 +61,6 @@ pub fn compare(
         folds: FOLDS,
         methods,
     })
-}
-
-/// The fitted `trees` refined by `refit`.
-fn refined(
-    p: &ProxyPlan,
-    refit: Refit,
-    trees: &Trees,
-    masks: &MaskBatch,
-    values: &[f64],
-) -> Spectrum {
-    let p = ProxyPlan {
-        centred_refit: refit == Refit::Centred,
-        cv_refit: refit == Refit::Cv,
-        ..p.clone()
-    };
-    p.refine_trees(trees, masks, values)
 }
 
 /// How reports name a plan's decoder under `refit`.

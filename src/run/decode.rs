@@ -59,6 +59,15 @@ pub enum Refit {
 }
 
 impl Refit {
+    /// `plan` decoding with this refit.
+    pub fn applied_to(self, plan: &ProxyPlan) -> ProxyPlan {
+        ProxyPlan {
+            centred_refit: self == Refit::Centred,
+            cv_refit: self == Refit::Cv,
+            ..plan.clone()
+        }
+    }
+
     /// The refit's name in `interactions.json` (`cv`, `reference` or `centred`).
     pub fn name(self) -> &'static str {
         match self {
@@ -153,11 +162,7 @@ pub fn decode(
         }
         (Plan::Spex(_), _) => (plan.decode(masks, values)?, None),
         (Plan::ProxySpex(p), refit) => {
-            let p = ProxyPlan {
-                centred_refit: refit == Refit::Centred,
-                cv_refit: refit == Refit::Cv,
-                ..p.clone()
-            };
+            let p = refit.applied_to(p);
             match p.proxy_spectrum(masks, values)? {
                 Proxied::Exact(exact) => (exact, None),
                 Proxied::Trees(trees) => (p.refine_trees(&trees, masks, values), Some(trees)),
