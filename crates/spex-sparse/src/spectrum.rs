@@ -179,6 +179,17 @@ impl Spectrum {
     }
 }
 
+/// Mean squared error of `predicted` against `truth` (same length; 0 when empty).
+pub fn mean_squared_error(truth: &[f64], predicted: &[f64]) -> f64 {
+    assert_eq!(truth.len(), predicted.len());
+    truth
+        .iter()
+        .zip(predicted)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        / truth.len().max(1) as f64
+}
+
 /// `R^2 = 1 - SS_res / SS_tot` of `predicted` against `truth` (same length).
 pub fn r2_score(truth: &[f64], predicted: &[f64]) -> f64 {
     assert_eq!(truth.len(), predicted.len());

@@ -6,9 +6,8 @@
 //! `1/(2m) ||y - ybar - Z beta||^2 + lambda ||beta||_1`. The intercept is never penalised.
 
 use super::columns::{split_rows, Columns, Moments};
-use super::support::{check_folds, check_size};
+use super::support::{check_folds, check_size, FoldScores};
 use crate::proxy::cv::fold_ranges;
-use crate::spectrum::r2_score;
 use crate::{MaskBatch, Result, Subset};
 
 /// Smallest penalty of the path relative to the largest (`lambda_max`, where every coefficient
@@ -232,9 +231,8 @@ pub fn lasso_cv(
             0.0,
         ));
     }
-    let mut mse = vec![0.0; lambdas.len()];
-    let mut r2 = vec![0.0; lambdas.len()];
     let ranges = fold_ranges(m, folds);
+    let mut scores = FoldScores::new(lambdas.len(), ranges.len());
     for &range in &ranges {
         let (_, valid) = split_rows(m, range);
         let y_valid: Vec<f64> = valid.iter().map(|&r| y[r]).collect();
@@ -242,18 +240,10 @@ pub fn lasso_cv(
         let problem = Standardised::new(sums.moments_without(&valid_cols, &y_valid));
         problem.path(&lambdas, |i, beta| {
             let (coef, intercept) = problem.unstandardise(beta);
-            let pred = valid_cols.predict(intercept, &coef);
-            let err = y_valid
-                .iter()
-                .zip(&pred)
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-                / y_valid.len() as f64;
-            mse[i] += err / ranges.len() as f64;
-            r2[i] += r2_score(&y_valid, &pred) / ranges.len() as f64;
+            scores.add(i, &y_valid, &valid_cols.predict(intercept, &coef));
         });
     }
-    let best = argmin_first(&mse);
+    let best = scores.best();
     let mut result = None;
     full.path(&lambdas[..=best], |i, beta| {
         if i == best {
@@ -267,20 +257,9 @@ pub fn lasso_cv(
         coefficients,
         intercept + shift,
         lambdas[best],
-        r2[best],
-        mse[best],
+        scores.r2[best],
+        scores.mse[best],
     ))
-}
-
-/// Index of the smallest finite value (the first on ties; 0 when none is finite).
-pub(crate) fn argmin_first(values: &[f64]) -> usize {
-    let mut best = (f64::INFINITY, 0);
-    for (i, &v) in values.iter().enumerate() {
-        if v.is_finite() && v < best.0 {
-            best = (v, i);
-        }
-    }
-    best.1
 }
 
 fn finish(

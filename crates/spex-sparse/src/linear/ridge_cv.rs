@@ -9,11 +9,9 @@
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use super::columns::{split_rows, Columns, Moments};
-use super::lasso::argmin_first;
-use super::support::{check_folds, check_size};
+use super::support::{check_folds, check_size, FoldScores};
 use crate::proxy::cv::fold_ranges;
 use crate::proxy::ridge::log_grid;
-use crate::spectrum::r2_score;
 use crate::{MaskBatch, Result, Subset};
 
 /// Penalties tried by [`ridge_cv`]: 100 values log-spaced in `[1e-6, 1e3]` (on the scale of the
@@ -137,8 +135,7 @@ pub fn ridge_cv(
     let all: Vec<usize> = (0..m).collect();
     let sums = Columns::new(masks, support, &all).sums(&y);
     let ranges = fold_ranges(m, folds);
-    let mut mse = vec![0.0; alphas.len()];
-    let mut r2 = vec![0.0; alphas.len()];
+    let mut scores = FoldScores::new(alphas.len(), ranges.len());
     for &range in &ranges {
         let (_, valid) = split_rows(m, range);
         let y_valid: Vec<f64> = valid.iter().map(|&r| y[r]).collect();
@@ -146,18 +143,10 @@ pub fn ridge_cv(
         let eig = Eigen::new(sums.moments_without(&valid_cols, &y_valid));
         for (i, &a) in alphas.iter().enumerate() {
             let (coef, intercept) = eig.solve(a);
-            let pred = valid_cols.predict(intercept, &coef);
-            let err = y_valid
-                .iter()
-                .zip(&pred)
-                .map(|(a, b)| (a - b).powi(2))
-                .sum::<f64>()
-                / y_valid.len() as f64;
-            mse[i] += err / ranges.len() as f64;
-            r2[i] += r2_score(&y_valid, &pred) / ranges.len() as f64;
+            scores.add(i, &y_valid, &valid_cols.predict(intercept, &coef));
         }
     }
-    let best = argmin_first(&mse);
+    let best = scores.best();
     let eig = Eigen::new(sums.moments());
     let (coefficients, intercept) = eig.solve(alphas[best]);
     Ok(finish(
@@ -165,8 +154,8 @@ pub fn ridge_cv(
         coefficients,
         intercept + shift,
         alphas[best],
-        r2[best],
-        mse[best],
+        scores.r2[best],
+        scores.mse[best],
     ))
 }
 

@@ -2,6 +2,7 @@
 //! and the checks of a fit's arguments.
 
 use crate::memory::check_fits;
+use crate::spectrum::{mean_squared_error, r2_score};
 use crate::{Error, MaskBatch, Result, Subset};
 
 /// Most support columns a fit accepts (its Gram matrices: `12 * 6000^2` bytes = 432 MB).
@@ -75,6 +76,50 @@ pub fn check_folds(masks: &MaskBatch, y: &[f64], folds: usize) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Validation scores per penalty, averaged over the cross-validation folds: what the lasso and
+/// the ridge choose their penalty by.
+pub struct FoldScores {
+    /// Mean squared error per penalty.
+    pub mse: Vec<f64>,
+    /// R^2 per penalty.
+    pub r2: Vec<f64>,
+    folds: usize,
+}
+
+impl FoldScores {
+    /// Zero scores for `penalties` penalties over `folds` folds.
+    pub fn new(penalties: usize, folds: usize) -> FoldScores {
+        FoldScores {
+            mse: vec![0.0; penalties],
+            r2: vec![0.0; penalties],
+            folds,
+        }
+    }
+
+    /// Adds one fold's scores of penalty `i`: `predicted` against the fold's `truth`.
+    pub fn add(&mut self, i: usize, truth: &[f64], predicted: &[f64]) {
+        let folds = self.folds as f64;
+        self.mse[i] += mean_squared_error(truth, predicted) / folds;
+        self.r2[i] += r2_score(truth, predicted) / folds;
+    }
+
+    /// The penalty with the lowest mean squared error ([`argmin_first`]).
+    pub fn best(&self) -> usize {
+        argmin_first(&self.mse)
+    }
+}
+
+/// Index of the smallest finite value (the first on ties; 0 when none is finite).
+pub fn argmin_first(values: &[f64]) -> usize {
+    let mut best = (f64::INFINITY, 0);
+    for (i, &v) in values.iter().enumerate() {
+        if v.is_finite() && v < best.0 {
+            best = (v, i);
+        }
+    }
+    best.1
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::linear::baseline::to_spectrum;
 use crate::linear::{
     lasso_cv, low_order_support, ridge_alphas, ridge_cv, LAMBDAS, MAX_CELLS, MAX_COLUMNS,
 };
+use crate::spectrum::mean_squared_error;
 use crate::{MaskBatch, Result, Spectrum, Subset};
 
 /// Most columns (`1 + n + n(n-1)/2`) for which the ridge candidate is fitted: its
@@ -134,18 +135,6 @@ fn split_rows(
     (part, rows.iter().map(|&r| values[r]).collect())
 }
 
-/// Mean squared error of `spectrum` on the samples.
-fn mse(spectrum: &Spectrum, masks: &MaskBatch, values: &[f64]) -> f64 {
-    let predicted = spectrum.eval(masks);
-    let n = values.len().max(1) as f64;
-    values
-        .iter()
-        .zip(&predicted)
-        .map(|(y, p)| (y - p) * (y - p))
-        .sum::<f64>()
-        / n
-}
-
 /// The candidates the honest choice compares, in order (the first wins ties): `lasso` over the
 /// trees' support united with the low-order terms ([`fit`]'s lasso), `lasso-pairs` over the
 /// low-order terms alone, `ridge-pairs` (when affordable) and the reference refit.
@@ -220,7 +209,8 @@ pub fn fit_honest(
         for (i, name) in CANDIDATES.iter().enumerate() {
             match fit_candidate(plan, name, &fold_trees, &train_masks, &train_values)? {
                 Some(s) => {
-                    errors[i] += mse(&s, &judge_masks, &judge_values) * judge_values.len() as f64
+                    errors[i] += mean_squared_error(&judge_values, &s.eval(&judge_masks))
+                        * judge_values.len() as f64
                 }
                 None => fitted[i] = false,
             }
