@@ -21,6 +21,7 @@ pub mod interval;
 pub mod one_shot;
 pub mod plan_dir;
 pub mod prune;
+mod prune_plans;
 pub mod shard;
 pub mod store;
 pub mod tokens;

@@ -21,15 +21,13 @@ use serde::Serialize;
 
 use super::head_values::{questions_digest, HeadValues};
 use super::interval::{bootstrap, paired_bootstrap, Interval, RESAMPLES};
+use super::prune_plans::{choose_plans, Candidate};
 use crate::ablate::HeadPlayers;
-use crate::io::{check_writable, read_json, read_masks_npy, read_values, write_json, write_text};
-use crate::report::prune::{kept_mask, removal_order, Strategy};
+use crate::io::{check_writable, read_json, write_json, write_text};
+use crate::report::prune::kept_mask;
 use crate::report::prune_curves::{curves_svg, Point};
 use crate::report::spectrum_file::SpectrumFile;
-use crate::sparse::linear::Baseline;
-use crate::sparse::maximise::{maximise_keep_exactly, SearchLimit};
-use crate::sparse::proxy::fixed_size::fixed_size_masks;
-use crate::sparse::{Basis, MaskBatch, Spectrum, Subset};
+use crate::sparse::{MaskBatch, Spectrum};
 use crate::task::ValueKind;
 use crate::task::{load_task, LoadedTask, TaskItem, TaskSpec};
 use crate::{Error, Result};
@@ -278,78 +276,8 @@ pub fn check_levels(levels: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// One plan of a level before it is measured: its name, the players it removes, and what the
-/// choice itself reports.
-struct Candidate {
-    strategy: String,
-    removed: Vec<usize>,
-    optimal: Option<bool>,
-    gap: Option<f64>,
-    train_evaluations: Option<usize>,
-}
-
-impl Candidate {
-    fn named(strategy: &str, removed: Vec<usize>) -> Candidate {
-        Candidate {
-            strategy: strategy.to_string(),
-            removed,
-            optimal: None,
-            gap: None,
-            train_evaluations: None,
-        }
-    }
-}
-
 /// The baselines `maximise` is judged against, when present.
 const BASELINES: [&str; 5] = ["lasso", "ridge-pairs", "best-of", "single", "random"];
-
-/// The attribution's samples beside a `spex heads` folder's spectrum (masks.npy, values.npy), or
-/// `None` for a spectrum.json file.
-fn read_samples(from: &Path) -> Result<Option<(MaskBatch, Vec<f64>)>> {
-    let (masks, values) = (from.join("masks.npy"), from.join("values.npy"));
-    if !from.is_dir() || !masks.is_file() || !values.is_file() {
-        return Ok(None);
-    }
-    let (m, v) = (read_masks_npy(&masks)?, read_values(&values)?);
-    if m.len() != v.len() {
-        return Err(Error::file(
-            &values,
-            format!("{} values for the {} masks of masks.npy", v.len(), m.len()),
-        ));
-    }
-    Ok(Some((m, v)))
-}
-
-/// The players not in `kept` (sorted).
-fn removed_of(n: usize, kept: &[u32]) -> Vec<usize> {
-    let mut mask = vec![false; n];
-    kept.iter().for_each(|&p| mask[p as usize] = true);
-    (0..n).filter(|&p| !mask[p]).collect()
-}
-
-/// The `k` players with the largest gain from being kept under a first-order `spectrum`
-/// (its Moebius singletons), ties to the smaller index.
-fn top_singles(spectrum: &Spectrum, k: usize) -> Vec<u32> {
-    let n = spectrum.n_players();
-    let moebius = spectrum.in_basis(Basis::Moebius);
-    let mut players: Vec<u32> = (0..n as u32).collect();
-    let gain = |p: u32| moebius.get(&Subset::singleton(p));
-    players.sort_by(|&a, &b| gain(b).total_cmp(&gain(a)).then(a.cmp(&b)));
-    players.truncate(k);
-    players.sort_unstable();
-    players
-}
-
-/// Best-of-N's choice: the players kept by the draw with the highest value (the first on ties);
-/// `values[r]` is the value of `draws` row `r`.
-fn best_of_draws(draws: &MaskBatch, values: &[f64]) -> Vec<u32> {
-    let winner = (0..values.len().min(draws.len()))
-        .max_by(|&a, &b| values[a].total_cmp(&values[b]).then(b.cmp(&a)))
-        .unwrap_or(0);
-    (0..draws.n_players() as u32)
-        .filter(|&p| !draws.is_empty() && draws.get(winner, p as usize))
-        .collect()
-}
 
 /// The attribution's questions of the `spex heads` folder `from`: `spec`'s task from question
 /// `offset`, as many as the folder's values.log names (or `limit`), checked against the digest
@@ -414,102 +342,74 @@ pub fn prune(
         .iter()
         .map(|f| ((f * n as f64).round() as usize).clamp(1, n))
         .collect();
-    let deepest = counts.iter().copied().max().unwrap_or(0);
-    let orders: Vec<Vec<usize>> = Strategy::ALL
-        .iter()
-        .map(|&s| removal_order(&spectrum, s, deepest, options.seed))
-        .collect();
-    let mut skipped = Vec::new();
-    let samples = read_samples(from)?;
-    let fitted: Vec<(Baseline, Spectrum)> = match &samples {
-        None => {
-            skipped
-                .push("lasso, ridge-pairs: no masks.npy and values.npy beside the spectrum".into());
-            Vec::new()
-        }
-        Some((masks, values)) => [Baseline::LassoLinear, Baseline::RidgePairs]
-            .into_iter()
-            .filter_map(|b| match b.fit(masks, values, super::compare::FOLDS) {
-                Ok(s) => Some((b, s)),
-                Err(e) => {
-                    skipped.push(format!("{}: {e}", b.name()));
-                    None
-                }
-            })
-            .collect(),
-    };
-    let best_of = match train {
-        Some(items) if options.best_of > 0 => Some((hv.scorer_of(items)?, items)),
-        _ => {
-            if options.best_of > 0 {
-                skipped.push("best-of: the attribution's questions are not known".into());
-            }
-            None
-        }
-    };
-    let limit = SearchLimit::nodes(options.search_nodes);
+    let (levels_plans, skipped) = choose_plans(from, hv, &spectrum, &counts, options, train)?;
 
-    let mut levels_plans: Vec<Vec<Candidate>> = Vec::with_capacity(counts.len());
-    for &removed in &counts {
-        let k = n - removed;
-        let mut plans = Vec::new();
-        let best = maximise_keep_exactly(&spectrum, k, limit)?;
-        plans.push(Candidate {
-            optimal: Some(best.optimal),
-            gap: (!best.optimal).then(|| best.gap()),
-            ..Candidate::named("maximise", removed_of(n, &best.kept))
+    let measured = measure(hv, &spectrum, &levels_plans)?;
+    let mut row = 1;
+    let mut levels = Vec::with_capacity(counts.len());
+    for ((&fraction, &removed), plans) in options.levels.iter().zip(&counts).zip(&levels_plans) {
+        let mut checked: Vec<Checked> = plans
+            .iter()
+            .zip(row..)
+            .map(|(c, r)| measured.checked(r, c, hv, options.seed))
+            .collect();
+        checked[0].versus_best_baseline = measured.versus_best_baseline(row, plans, options.seed);
+        row += plans.len();
+        levels.push(Level {
+            fraction,
+            heads_removed: removed,
+            heads_kept: n - removed,
+            checked,
         });
-        for (s, order) in Strategy::ALL.iter().zip(&orders) {
-            plans.push(Candidate::named(s.name(), order[..removed].to_vec()));
-        }
-        for (b, surrogate) in &fitted {
-            let kept = match b {
-                Baseline::LassoLinear => top_singles(surrogate, k),
-                _ => maximise_keep_exactly(surrogate, k, limit)?.kept,
-            };
-            let name = match b {
-                Baseline::LassoLinear => "lasso",
-                _ => b.name(),
-            };
-            plans.push(Candidate::named(name, removed_of(n, &kept)));
-        }
-        if let Some((scorer, items)) = &best_of {
-            let draws = fixed_size_masks(n, k, options.best_of, options.seed ^ k as u64);
-            let rows: Vec<Option<crate::model::HeadScales>> = (0..draws.len())
-                .map(|r| Some(hv.players.scales(|p| draws.get(r, p))))
-                .collect();
-            tracing::info!(
-                "best-of-{}: {} head sets of {k} heads on {} attribution question(s)",
-                options.best_of,
-                draws.len(),
-                items.len()
-            );
-            let logits = scorer.score(&rows, hv.kind.needs_logsumexp())?;
-            let golds: Vec<usize> = items.iter().map(|q| q.gold).collect();
-            let values = hv.kind.values(&logits, &golds)?;
-            let kept = best_of_draws(&draws, &values);
-            plans.push(Candidate {
-                train_evaluations: Some(draws.len()),
-                ..Candidate::named(
-                    &format!("best-of-{}", options.best_of),
-                    removed_of(n, &kept),
-                )
-            });
-        }
-        levels_plans.push(plans);
     }
+    let full = Candidate::named("none", Vec::new());
+    let report = PruneReport {
+        spectrum: spectrum_path.display().to_string(),
+        model: hv.model_label.clone(),
+        task: hv.task.name.clone(),
+        questions: hv.task.items.len(),
+        value: hv.kind.name().to_string(),
+        ablation: hv.ablation.label().to_string(),
+        seed: options.seed,
+        skipped,
+        full: measured.checked(0, &full, hv, options.seed),
+        levels,
+    };
 
-    // Row 0: the full model; then every plan of every level.
-    let mut removed_sets: Vec<&[usize]> = vec![&[]];
-    for plans in &levels_plans {
-        removed_sets.extend(plans.iter().map(|c| c.removed.as_slice()));
+    write_json(&out, &report)?;
+    let dir = out.parent().unwrap_or_else(|| Path::new("."));
+    write_text(&out.with_extension("svg"), &report.curves(n))?;
+    for level in &report.levels {
+        let mask = dir.join(format!("prune-{}-heads.json", level.heads_removed));
+        write_json(&mask, &level.checked[0].removed)?;
     }
-    let kept: Vec<Vec<bool>> = removed_sets.iter().map(|r| kept_mask(n, r)).collect();
+    Ok((out, report))
+}
+
+/// The evaluation run of every plan: row 0 the full model, then each level's plans in order.
+struct Measured {
+    /// Players removed per row.
+    removed: Vec<Vec<usize>>,
+    /// The spectrum's prediction of each row's value.
+    predicted: Vec<f64>,
+    /// Each row's measured value.
+    values: Vec<f64>,
+    /// Per row, 1 or 0 per question: whether the pruned model answers it right.
+    correct: Vec<Vec<f64>>,
+    /// Per row, the harness's `acc_norm` (cloze tasks that report it).
+    acc_norm: Option<Vec<f64>>,
+}
+
+/// Runs the full model and every plan of `levels` on `hv`'s questions in one scorer call.
+fn measure(hv: &HeadValues, spectrum: &Spectrum, levels: &[Vec<Candidate>]) -> Result<Measured> {
+    let n = hv.n_players();
+    let mut removed: Vec<Vec<usize>> = vec![Vec::new()];
+    removed.extend(levels.iter().flatten().map(|c| c.removed.clone()));
+    let kept: Vec<Vec<bool>> = removed.iter().map(|r| kept_mask(n, r)).collect();
     let mut batch = MaskBatch::new(n);
     for row in &kept {
         batch.push_bools(row);
     }
-    let predicted = spectrum.eval(&batch);
     let rows: Vec<Option<crate::model::HeadScales>> = kept
         .iter()
         .map(|k| Some(hv.players.scales(|p| k[p])))
@@ -524,129 +424,58 @@ pub fn prune(
         .with_progress(true)
         .score(&rows, hv.kind.needs_logsumexp())?;
     let golds = hv.task.golds();
-    let values = hv.kind.values(&logits, &golds)?;
-    let correct = ValueKind::Accuracy.per_question_values(&logits, &golds)?;
     let acc_norm = match hv.task.reports_acc_norm {
         true => Some(ValueKind::AccNorm.values(&logits, &golds)?),
         false => None,
     };
-    let mean = |row: usize| correct[row].iter().sum::<f64>() / golds.len().max(1) as f64;
-    let checked = |row: usize, c: &Candidate| Checked {
-        strategy: c.strategy.clone(),
-        removed: removed_sets[row]
-            .iter()
-            .map(|&p| hv.players.head(p))
-            .collect(),
-        predicted_value: predicted[row],
-        value: values[row],
-        accuracy: mean(row),
-        accuracy_interval: bootstrap(&correct[row], RESAMPLES, options.seed),
-        acc_norm: acc_norm.as_ref().map(|a| a[row]),
-        optimal: c.optimal,
-        gap: c.gap,
-        train_evaluations: c.train_evaluations,
-        versus_best_baseline: None,
-    };
-    let mut row = 1;
-    let mut levels = Vec::with_capacity(counts.len());
-    for ((&fraction, &removed), plans) in options.levels.iter().zip(&counts).zip(&levels_plans) {
-        let first = row;
-        let mut level_checked: Vec<Checked> = plans
-            .iter()
-            .map(|c| {
-                let ck = checked(row, c);
-                row += 1;
-                ck
-            })
-            .collect();
-        // The best baseline by accuracy on these questions, then maximise against it.
-        let best = (0..plans.len())
-            .filter(|&i| BASELINES.iter().any(|b| plans[i].strategy.starts_with(b)))
-            .max_by(|&a, &b| {
-                level_checked[a]
-                    .accuracy
-                    .total_cmp(&level_checked[b].accuracy)
-                    .then(b.cmp(&a))
-            });
-        if let Some(b) = best {
-            let difference = paired_bootstrap(
-                &correct[first],
-                &correct[first + b],
-                RESAMPLES,
-                options.seed,
-            );
-            level_checked[0].versus_best_baseline = Some(Versus {
-                baseline: plans[b].strategy.clone(),
-                win: difference.above_zero(),
-                difference,
-            });
-        }
-        levels.push(Level {
-            fraction,
-            heads_removed: removed,
-            heads_kept: n - removed,
-            checked: level_checked,
-        });
-    }
-    let full = Candidate::named("none", Vec::new());
-    let report = PruneReport {
-        spectrum: spectrum_path.display().to_string(),
-        model: hv.model_label.clone(),
-        task: hv.task.name.clone(),
-        questions: hv.task.items.len(),
-        value: hv.kind.name().to_string(),
-        ablation: hv.ablation.label().to_string(),
-        seed: options.seed,
-        skipped,
-        full: checked(0, &full),
-        levels,
-    };
-
-    write_json(&out, &report)?;
-    let dir = out.parent().unwrap_or_else(|| Path::new("."));
-    write_text(&out.with_extension("svg"), &report.curves(n))?;
-    for level in &report.levels {
-        let mask = dir.join(format!("prune-{}-heads.json", level.heads_removed));
-        write_json(&mask, &level.checked[0].removed)?;
-    }
-    Ok((out, report))
+    Ok(Measured {
+        predicted: spectrum.eval(&batch),
+        values: hv.kind.values(&logits, &golds)?,
+        correct: ValueKind::Accuracy.per_question_values(&logits, &golds)?,
+        acc_norm,
+        removed,
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn best_of_n_keeps_the_best_draw_of_exactly_the_size() {
-        let draws = fixed_size_masks(10, 4, 25, 3);
-        // The value of a draw: how many of players 0..3 it keeps, so the best draws keep them all.
-        let values: Vec<f64> = (0..draws.len())
-            .map(|r| (0..3).filter(|&p| draws.get(r, p)).count() as f64)
-            .collect();
-        let best = values.iter().copied().fold(f64::MIN, f64::max);
-        let first_best = values.iter().position(|&v| v == best).unwrap();
-        let kept = best_of_draws(&draws, &values);
-        assert_eq!(kept.len(), 4);
-        let expected: Vec<u32> = (0..10)
-            .filter(|&p| draws.get(first_best, p as usize))
-            .collect();
-        assert_eq!(kept, expected);
+impl Measured {
+    /// Row `row` (plan `c`) as prune.json reports it, its interval seeded by `seed`.
+    fn checked(&self, row: usize, c: &Candidate, hv: &HeadValues, seed: u64) -> Checked {
+        let correct = &self.correct[row];
+        Checked {
+            strategy: c.strategy.clone(),
+            removed: self.removed[row]
+                .iter()
+                .map(|&p| hv.players.head(p))
+                .collect(),
+            predicted_value: self.predicted[row],
+            value: self.values[row],
+            accuracy: correct.iter().sum::<f64>() / correct.len().max(1) as f64,
+            accuracy_interval: bootstrap(correct, RESAMPLES, seed),
+            acc_norm: self.acc_norm.as_ref().map(|a| a[row]),
+            optimal: c.optimal,
+            gap: c.gap,
+            train_evaluations: c.train_evaluations,
+            versus_best_baseline: None,
+        }
     }
 
-    #[test]
-    fn lasso_keeps_the_players_worth_most_alone() {
-        // f = 3 x0 - x1 + 2 x2 (Moebius); keeping two: players 0 and 2.
-        let f = Spectrum::from_terms(
-            4,
-            Basis::Moebius,
-            [
-                (Subset::singleton(0), 3.0),
-                (Subset::singleton(1), -1.0),
-                (Subset::singleton(2), 2.0),
-            ],
-        )
-        .to_fourier();
-        assert_eq!(top_singles(&f, 2), [0, 2]);
-        assert_eq!(removed_of(4, &top_singles(&f, 2)), [1, 3]);
+    /// `maximise` (row `first`, the first of `plans`) against the level's baseline with the
+    /// highest accuracy (the first on ties), by a paired bootstrap over the questions.
+    fn versus_best_baseline(&self, first: usize, plans: &[Candidate], seed: u64) -> Option<Versus> {
+        let accuracy = |i: usize| self.correct[first + i].iter().sum::<f64>();
+        let best = (0..plans.len())
+            .filter(|&i| BASELINES.iter().any(|b| plans[i].strategy.starts_with(b)))
+            .max_by(|&a, &b| accuracy(a).total_cmp(&accuracy(b)).then(b.cmp(&a)))?;
+        let difference = paired_bootstrap(
+            &self.correct[first],
+            &self.correct[first + best],
+            RESAMPLES,
+            seed,
+        );
+        Some(Versus {
+            baseline: plans[best].strategy.clone(),
+            win: difference.above_zero(),
+            difference,
+        })
     }
 }
