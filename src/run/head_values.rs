@@ -1,6 +1,7 @@
 //! The head value function of the attribution, shard and pruning jobs: a model, a question set,
 //! a value kind and an ablation, turned into one number per head mask.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -145,11 +146,11 @@ impl HeadValues {
     }
 
     /// The questions the value function runs: each with its gold choice alone where the value
-    /// reads nothing else, else as loaded.
-    fn value_items(&self) -> Vec<TaskItem> {
+    /// reads nothing else (a copy), else as loaded (borrowed).
+    fn value_items(&self) -> Cow<'_, [TaskItem]> {
         match self.gold_only() {
-            true => self.task.items.iter().map(TaskItem::gold_only).collect(),
-            false => self.task.items.clone(),
+            true => Cow::Owned(self.task.items.iter().map(TaskItem::gold_only).collect()),
+            false => Cow::Borrowed(&self.task.items),
         }
     }
 
