@@ -884,6 +884,46 @@ fn layer_groups_are_separate_games_equal_to_their_own_runs() {
     }
     let html = std::fs::read_to_string(sweep.join("groups.html")).unwrap();
     assert!(html.contains("layers-2-3/heads.html"));
+    // Pruning a group puts its curves into that group's section of groups.html and into its
+    // heads.html; a second prune replaces them, and a resumed sweep keeps them.
+    let group = sweep.join("layers-2-3");
+    let group_s = group.display().to_string();
+    for levels in ["0.5", "0.25,0.5"] {
+        let mut p = vec![
+            "prune", "--from", &group_s, "--layers", "2-3", "--levels", levels,
+        ];
+        p.extend(fx.args(&owned, &[]));
+        ok(spex(&p));
+    }
+    let svg = std::fs::read_to_string(group.join("prune.svg")).unwrap();
+    let section = |page: &str, key: &str| -> String {
+        let (open, close) = (
+            format!("<!-- spex:{key} -->"),
+            format!("<!-- /spex:{key} -->"),
+        );
+        assert_eq!(page.matches(&open).count(), 1, "{key}");
+        let start = page.find(&open).unwrap() + open.len();
+        page[start..start + page[start..].find(&close).unwrap()].to_string()
+    };
+    let heads_html = std::fs::read_to_string(group.join("heads.html")).unwrap();
+    assert!(section(&heads_html, "prune").contains(svg.trim_end()));
+    ok(spex(&a));
+    for page in [
+        std::fs::read_to_string(sweep.join("groups.html")).unwrap(),
+        std::fs::read_to_string(group.join("heads.html")).unwrap(),
+    ] {
+        let key = match page.contains("<!-- spex:prune-layers-2-3 -->") {
+            true => "prune-layers-2-3",
+            false => "prune",
+        };
+        assert!(section(&page, key).contains(svg.trim_end()), "{key}");
+    }
+    let groups_html = std::fs::read_to_string(sweep.join("groups.html")).unwrap();
+    assert!(!section(&groups_html, "prune-layers-0-1").contains("<svg"));
+    assert!(
+        groups_html.find("layers-2-3/heads.html")
+            < groups_html.find("<!-- spex:prune-layers-2-3 -->")
+    );
     // The second group's values are those of a run over its layers alone.
     let mut b = vec!["heads", "--layers", "2-3", "--budget", "100"];
     b.extend(["--held-out", "10", "--out", &alone_s]);

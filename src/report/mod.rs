@@ -3,6 +3,7 @@
 pub mod comparison;
 pub mod head_graph;
 pub mod interactions;
+pub mod page_section;
 pub mod prune;
 pub mod prune_curves;
 pub mod spectrum_file;

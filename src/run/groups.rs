@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -16,6 +16,7 @@ use super::one_shot::{check, OneShotOptions};
 use crate::io::{write_json, write_text};
 use crate::report::comparison::Comparison;
 use crate::report::escape;
+use crate::report::page_section::{group_prune_key, prune_fragment, section};
 use crate::{Error, Result};
 
 /// One group's line in groups.json.
@@ -139,13 +140,29 @@ pub fn head_groups(
     };
     let path = options.out.join("groups.json");
     write_json(&path, &report)?;
-    write_text(&options.out.join("groups.html"), &report.to_html())?;
+    let prunes: Vec<String> = report
+        .groups
+        .iter()
+        .map(|g| group_prune_section(&options.out.join(&g.folder), &g.folder))
+        .collect();
+    write_text(&options.out.join("groups.html"), &report.to_html(&prunes))?;
     Ok((runs, path))
 }
 
+/// Group folder `folder`'s (at `dir`) pruning curves as its groups.html section: its prune.svg
+/// when `spex prune` ran there, else the empty section that `spex prune` fills.
+pub fn group_prune_section(dir: &Path, folder: &str) -> String {
+    let svg = std::fs::read_to_string(dir.join("prune.svg")).ok();
+    section(
+        &group_prune_key(folder),
+        &svg.map(|s| prune_fragment(&s)).unwrap_or_default(),
+    )
+}
+
 impl GroupsReport {
-    /// One page: per group, a link to its heads.html, its held-out table and energy bars.
-    pub fn to_html(&self) -> String {
+    /// One page: per group, a link to its heads.html, its held-out table and energy bars, then
+    /// `prunes[i]` (group `i`'s pruning section, [`group_prune_section`]).
+    pub fn to_html(&self, prunes: &[String]) -> String {
         let title = format!(
             "{} on {} ({}, {} ablation): layer groups",
             self.model, self.task, self.value, self.ablation
@@ -155,7 +172,7 @@ impl GroupsReport {
             escape(&title),
             self.questions
         );
-        for g in &self.groups {
+        for (i, g) in self.groups.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "<h2>Layers {} ({} heads, {} masks): <a href=\"{}/heads.html\">heads.html</a></h2>",
@@ -168,6 +185,7 @@ impl GroupsReport {
                 Some(c) => out.push_str(&c.to_html()),
                 None => out.push_str("<p>No unseen masks were evaluated (--held-out 0).</p>\n"),
             }
+            out.push_str(prunes.get(i).map_or("", String::as_str));
         }
         out.push_str("</body></html>\n");
         out

@@ -3,10 +3,13 @@
 //! head-interaction graph: `heads.{json,dot,svg,html}` beside `interactions.json` and
 //! `spectrum.json`.
 
+use std::path::Path;
+
 use super::head_values::HeadValues;
 use super::one_shot::{one_shot, OneShot, OneShotOptions};
 use crate::io::{write_json, write_text};
 use crate::report::head_graph::HeadGraph;
+use crate::report::page_section::{prune_fragment, section, PRUNE};
 use crate::sparse::{MaskBatch, Spectrum};
 use crate::Result;
 
@@ -67,12 +70,20 @@ pub fn heads(hv: &HeadValues, options: &OneShotOptions, top_edges: usize) -> Res
     write_json(&out.join("heads.json"), &graph)?;
     write_text(&out.join("heads.dot"), &graph.to_dot())?;
     write_text(&out.join("heads.svg"), &graph.to_svg(&title))?;
-    let sections: Vec<String> = done.comparison.iter().map(|c| c.to_html()).collect();
+    let mut sections: Vec<String> = done.comparison.iter().map(|c| c.to_html()).collect();
+    sections.push(prune_section(out));
     write_text(
         &out.join("heads.html"),
         &graph.to_html(&title, &summary, &sections),
     )?;
     Ok(HeadsRun { done, graph })
+}
+
+/// The pruning curves of an earlier `spex prune` in `dir` (its prune.svg) as heads.html's prune
+/// section, or the empty section that `spex prune` fills.
+pub(super) fn prune_section(dir: &Path) -> String {
+    let svg = std::fs::read_to_string(dir.join("prune.svg")).ok();
+    section(PRUNE, &svg.map(|s| prune_fragment(&s)).unwrap_or_default())
 }
 
 /// The spectrum's value with every player kept.

@@ -24,6 +24,7 @@ use super::interval::{bootstrap, paired_bootstrap, Interval, RESAMPLES};
 use super::prune_plans::{choose_plans, Candidate};
 use crate::ablate::HeadPlayers;
 use crate::io::{check_writable, read_json, write_json, write_text};
+use crate::report::page_section::{group_prune_key, prune_fragment, with_section, PRUNE};
 use crate::report::prune::kept_mask;
 use crate::report::prune_curves::{curves_svg, Point};
 use crate::report::spectrum_file::SpectrumFile;
@@ -378,12 +379,39 @@ pub fn prune(
 
     write_json(&out, &report)?;
     let dir = out.parent().unwrap_or_else(|| Path::new("."));
-    write_text(&out.with_extension("svg"), &report.curves(n))?;
+    let svg = report.curves(n);
+    write_text(&out.with_extension("svg"), &svg)?;
+    if from.is_dir() && dir == from {
+        add_curves_to_pages(from, &svg)?;
+    }
     for level in &report.levels {
         let mask = dir.join(format!("prune-{}-heads.json", level.heads_removed));
         write_json(&mask, &level.checked[0].removed)?;
     }
     Ok((out, report))
+}
+
+/// Puts the pruning curves `svg` into the heads.html of the attribution folder `from` and, when
+/// `from` is a group of a `spex heads --groups` sweep, into the sweep's groups.html (a page that
+/// is not there, or a groups.html without this group's section, is left as it is).
+fn add_curves_to_pages(from: &Path, svg: &str) -> Result<()> {
+    let fragment = prune_fragment(svg);
+    let heads = from.join("heads.html");
+    if let Ok(page) = std::fs::read_to_string(&heads) {
+        write_text(&heads, &with_section(&page, PRUNE, &fragment))?;
+    }
+    let (Some(sweep), Some(folder)) = (from.parent(), from.file_name().and_then(|f| f.to_str()))
+    else {
+        return Ok(());
+    };
+    let groups = sweep.join("groups.html");
+    let key = group_prune_key(folder);
+    if let Ok(page) = std::fs::read_to_string(&groups) {
+        if page.contains(&format!("<!-- spex:{key} -->")) {
+            write_text(&groups, &with_section(&page, &key, &fragment))?;
+        }
+    }
+    Ok(())
 }
 
 /// The evaluation run of every plan: row 0 the full model, then each level's plans in order.
