@@ -717,6 +717,26 @@ fn heads_on_a_cloze_task_score_answer_log_likelihoods() {
     ]));
     let masks = read_masks_npy(&out.join("masks.npy")).unwrap();
     let values = read_values(&out.join("values.npy")).unwrap();
+    // On a cloze task loglik-norm is the default value.
+    let by_default = fx.path("cloze-heads-default");
+    let by_default_s = by_default.display().to_string();
+    ok(spex(&[
+        "heads",
+        "--model",
+        &model_s,
+        "--task",
+        "piqa",
+        "--data-dir",
+        &data_s,
+        "--budget",
+        "100",
+        "--out",
+        &by_default_s,
+    ]));
+    assert_eq!(
+        std::fs::read(by_default.join("values.npy")).unwrap(),
+        std::fs::read(out.join("values.npy")).unwrap()
+    );
 
     let model = fx.load_model();
     let task = load_task(&TaskSpec {

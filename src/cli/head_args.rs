@@ -25,9 +25,10 @@ pub struct HeadValueArgs {
     /// The number per ablation, averaged over the questions: logprob (of the gold choice among
     /// the choices), margin (gold minus the best other), accuracy (acc), target-logprob (the gold
     /// answer's log-likelihood over the whole vocabulary), logit-diff (two choices); on cloze
-    /// tasks also loglik-norm (per answer character) and acc-norm (acc_norm).
-    #[arg(long, default_value = "logprob", value_parser = parse_value_kind)]
-    pub value: ValueKind,
+    /// tasks also loglik-norm (per answer character) and acc-norm (acc_norm) [default: loglik-norm
+    /// on cloze tasks, logprob on letter-format ones].
+    #[arg(long, value_parser = parse_value_kind)]
+    pub value: Option<ValueKind>,
     /// Zero, mean or rescale ablation of the removed heads.
     #[command(flatten)]
     pub ablation: AblationArgs,
@@ -61,7 +62,9 @@ impl HeadValueArgs {
         };
         check(&players)?;
         let options = HeadValueOptions {
-            value: self.value,
+            value: self
+                .value
+                .unwrap_or_else(|| ValueKind::default_for(task.format)),
             ablation: self.ablation.ablation(),
             mean_prompts: self.ablation.mean_prompts.clone(),
             max_batch_tokens: self.max_batch_tokens,

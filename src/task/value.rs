@@ -6,6 +6,7 @@
 //! `masks -> CandidateLogits` function (a model's batched forward pass) into a
 //! [`ValueFunction`].
 
+use super::load::Format;
 use super::logits::{argmax, log_softmax, CandidateLogits};
 use crate::sparse::error::check_finite;
 use crate::sparse::{MaskBatch, ValueFunction};
@@ -16,7 +17,8 @@ use std::str::FromStr;
 /// What number one ablation yields (per question, then averaged over questions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ValueKind {
-    /// Log-prob (nats) of the gold candidate, normalised over the candidates (`logprob`; default).
+    /// Log-prob (nats) of the gold candidate, normalised over the candidates (`logprob`; the
+    /// default on letter-format tasks).
     #[default]
     CorrectLogProb,
     /// Gold logit minus the best other candidate's logit (`margin`; needs >= 2 candidates).
@@ -31,7 +33,7 @@ pub enum ValueKind {
     /// `[" positive", " negative"]` or a contrastive target pair).
     LogitDiff,
     /// The gold log-likelihood divided by its answer's length in characters, as the harness's
-    /// `acc_norm` normalises (`loglik-norm`; cloze only).
+    /// `acc_norm` normalises (`loglik-norm`; cloze only, and the default there).
     LoglikNorm,
     /// 1 if the argmax of the length-normalised log-likelihoods is the gold choice, else 0: the
     /// harness's `acc_norm` (`acc-norm`; cloze only).
@@ -61,6 +63,17 @@ impl ValueKind {
             ValueKind::LogitDiff => "logit-diff",
             ValueKind::LoglikNorm => "loglik-norm",
             ValueKind::AccNorm => "acc-norm",
+        }
+    }
+
+    /// The value a head attribution uses when none is asked for: on cloze tasks the gold answer's
+    /// log-likelihood per character (`loglik-norm`: smooth, and it runs the gold answer alone),
+    /// else the gold choice's log-prob among the choices (`logprob`). Measured against accuracy
+    /// (the ProxySPEX paper's value) in benches/RESULTS.md, "The paper's head experiment".
+    pub fn default_for(format: Format) -> ValueKind {
+        match format {
+            Format::Cloze => ValueKind::LoglikNorm,
+            Format::Letters => ValueKind::CorrectLogProb,
         }
     }
 
