@@ -17,7 +17,10 @@ use common::tiny_model_and_task;
 #[ignore = "starts a Slurm cluster as root: run by .ci/run, or with --ignored"]
 fn the_emitted_array_script_on_a_real_slurm_cluster_gives_the_one_machine_bytes() {
     let fx = tiny_model_and_task();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/slurm/run_cluster_test.sh");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/slurm/run_cluster_test.sh"
+    );
     let out = Command::new("bash")
         .arg(script)
         .arg(env!("CARGO_BIN_EXE_spex"))
