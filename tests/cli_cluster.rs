@@ -475,3 +475,39 @@ fn solve_plan_uses_a_shard_run_twice_once_if_its_copies_agree_and_refuses_if_not
         ],
     );
 }
+
+#[test]
+fn solve_plan_reads_a_whole_plans_plain_values_as_solve_values_does() {
+    let fx = Fixture::new();
+    let plan = fx.plan("plan", &[]);
+    refused(
+        fx.solve(&plan, "none"),
+        &[
+            "1 of the 1 shards are not done, 120 of 120 rows to evaluate",
+            "shard 0/1  rows 0..120  missing",
+        ],
+    );
+    // Values from another tool: no identity, no log.
+    let values: Vec<f64> = (0..120).map(|r| ((r * 7) % 11) as f64 / 3.0).collect();
+    write_values_npy(&plan.join("values.npy"), &values).unwrap();
+    assert!(fx.status(&plan).contains("shard 0/1  rows 0..120  done"));
+    ok(fx.solve(&plan, "found"));
+    let (json, spectrum, _) = fx.outputs_paths("given");
+    ok(spex_env(
+        &[
+            "solve",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--values",
+            plan.join("values.npy").to_str().unwrap(),
+            "--out",
+            json.to_str().unwrap(),
+            "--spectrum",
+            spectrum.to_str().unwrap(),
+            "--values-out",
+            fx.outputs_paths("given").2.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(fx.outputs("found"), fx.outputs("given"));
+}

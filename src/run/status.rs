@@ -132,6 +132,8 @@ pub fn plan_status(plan_dir: &Path, plan: &PlanFile) -> Result<PlanStatus> {
                 grain = grain.or(Some(identity.grain));
                 (ShardState::Done, Some(identity.rows))
             }
+            // The whole plan's values without an identity (`spex heads`, another tool).
+            None if count == 1 && values.exists() => (ShardState::Done, Some(0..masks)),
             None => match ValueStore::peek(&plan_dir.join(format!("{stem}.log")), masks)? {
                 Some((run, stored)) => {
                     let g = run.get("grain").and_then(serde_json::Value::as_u64);
@@ -225,7 +227,8 @@ fn found_count(plan_dir: &Path) -> Result<usize> {
 /// files found there: refused while any shard is partial or missing (naming each and the command
 /// that finishes it); every `.npy` with a shard identity beside it is joined by
 /// [`read_value_shards`], so a shard present twice (a copy of a rerun) is used once when both
-/// copies agree and refused when they do not.
+/// copies agree and refused when they do not. A one-shard plan's `values.npy` without an identity
+/// (`spex heads`, or another tool's values) is read as it is.
 pub fn plan_values(plan_dir: &Path, plan: &PlanFile) -> Result<Vec<f64>> {
     let status = plan_status(plan_dir, plan)?;
     let unfinished: Vec<String> = status
@@ -245,7 +248,12 @@ pub fn plan_values(plan_dir: &Path, plan: &PlanFile) -> Result<Vec<f64>> {
             ),
         ));
     }
-    read_value_shards(plan_dir, plan, &shard_files(plan_dir)?, "plan")
+    let mut files = shard_files(plan_dir)?;
+    if files.is_empty() {
+        // One shard, done, without an identity: the whole plan's plain values file.
+        files.extend(status.shards.into_iter().map(|s| s.values));
+    }
+    read_value_shards(plan_dir, plan, &files, "plan")
 }
 
 /// The values files in `plan_dir` with a shard identity beside them (every `X.npy` but masks.npy
