@@ -402,7 +402,7 @@ fn status_and_solve_plan_name_partial_and_missing_shards_and_a_rerun_resumes() {
         fx.solve(&plan, "early"),
         &[
             "--plan",
-            "2 of the 3 shards are not done, 73 of 120 rows to evaluate",
+            "2 of the 3 shards not done, 73 of 120 rows to evaluate",
             "shard 1/3  rows 42..84  partial (5 of 42 rows stored",
             "shard 2/3  rows 84..120  missing: finish it with `spex run --plan",
             "spex.sbatch 2/3`",
@@ -483,7 +483,7 @@ fn solve_plan_reads_a_whole_plans_plain_values_as_solve_values_does() {
     refused(
         fx.solve(&plan, "none"),
         &[
-            "1 of the 1 shards are not done, 120 of 120 rows to evaluate",
+            "1 of the 1 shards not done, 120 of 120 rows to evaluate",
             "shard 0/1  rows 0..120  missing",
         ],
     );

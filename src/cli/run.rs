@@ -43,7 +43,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         ShardArg::Auto => None,
         ShardArg::Given(shard) => Some(shard),
     };
-    let chosen = choose_shard(explicit, |name| std::env::var(name).ok()).context("--shard")?;
+    let chosen = choose_shard(explicit, |name| std::env::var(name).ok()).map_err(|e| {
+        // A variable at fault is named by the library; the flag that read it, here.
+        let names_shard =
+            matches!(&e, spex::Error::InvalidArgument { field, .. } if field == "shard");
+        let e = anyhow::Error::new(e);
+        if names_shard {
+            e
+        } else {
+            e.context("--shard auto")
+        }
+    })?;
     if explicit.is_none() {
         eprintln!("shard {} from {}", chosen.shard, chosen.from);
     }

@@ -56,7 +56,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     let plan = &file.plan;
     let masks = read_plan_masks(&args.plan, plan)?;
     let values = if args.values.is_empty() {
-        plan_values(&args.plan, &file).with_context(|| format!("--plan {}", args.plan.display()))?
+        plan_values(&args.plan, &file).context("--plan")?
     } else {
         read_value_shards(&args.plan, &file, &args.values, "values").context("--values")?
     };

@@ -209,7 +209,7 @@ pub fn emit_slurm(plan_dir: &Path, options: &EmitOptions) -> Result<PathBuf> {
          #   submit:        sbatch {dir}/{SLURM_FILE}\n\
          #   progress:      spex status --plan {dir}\n\
          #   decode:        spex solve --plan {dir} --out interactions.json\n\
-         #   one shard alone (here 2 of {n}): sbatch --array=0 {dir}/{SLURM_FILE} 2/{n}\n\
+         #   one shard alone (here the last): sbatch --array=0 {dir}/{SLURM_FILE} {last}/{n}\n\
          #SBATCH --job-name={name}\n\
          #SBATCH --array=0-{last}\n\
          #SBATCH --output={dir}/logs/%x-%A_%a.out\n\

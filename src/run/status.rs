@@ -239,7 +239,7 @@ pub fn plan_values(plan_dir: &Path, plan: &PlanFile) -> Result<Vec<f64>> {
         return Err(Error::file(
             plan_dir,
             format!(
-                "{} of the {} shards are not done, {} of {} rows to evaluate: {}; then solve again",
+                "{} of the {} shards not done, {} of {} rows to evaluate: {}; then solve again",
                 unfinished.len(),
                 status.shards.len(),
                 status.to_evaluate,
