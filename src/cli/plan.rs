@@ -35,21 +35,21 @@ pub struct PlanArgs {
     #[arg(long, value_enum, requires = "shards")]
     pub emit: Vec<Emit>,
     /// GPUs each shard's task asks for (`--gres=gpu:G`; `nvidia.com/gpu` on Kubernetes).
-    #[arg(long, value_name = "G", default_value_t = 0)]
+    #[arg(long, value_name = "G", default_value_t = 0, requires = "emit")]
     pub gpus: usize,
     /// The spex program the tasks run [default: this spex's path for slurm, `spex` for k8s].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", requires = "emit")]
     pub spex_bin: Option<String>,
     /// The container image of the k8s job's pods (spex on its PATH, unless `--spex-bin`).
-    #[arg(long, required_if_eq("emit", "k8s"))]
+    #[arg(long, required_if_eq("emit", "k8s"), requires = "emit")]
     pub image: Option<String>,
     /// The persistent volume claim that holds the plan folder, mounted in each pod at the
     /// folder's absolute path (k8s).
-    #[arg(long, value_name = "NAME", default_value = "spex-plan")]
+    #[arg(long, value_name = "NAME", default_value = "spex-plan", requires = "emit")]
     pub claim: String,
     /// `spex run`'s model, task and value flags for the job files, after `--` (e.g. `-- --model
     /// DIR --task arc-easy --layers 27-29`).
-    #[arg(last = true, value_name = "RUN ARGS")]
+    #[arg(last = true, value_name = "RUN ARGS", requires = "emit")]
     pub run_args: Vec<String>,
 }
 
