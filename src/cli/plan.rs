@@ -45,7 +45,12 @@ pub struct PlanArgs {
     pub image: Option<String>,
     /// The persistent volume claim that holds the plan folder, mounted in each pod at the
     /// folder's absolute path (k8s).
-    #[arg(long, value_name = "NAME", default_value = "spex-plan", requires = "emit")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "spex-plan",
+        requires = "emit"
+    )]
     pub claim: String,
     /// `spex run`'s model, task and value flags for the job files, after `--` (e.g. `-- --model
     /// DIR --task arc-easy --layers 27-29`).
