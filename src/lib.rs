@@ -23,7 +23,8 @@
 //! - [`report`]: interactions.json, spectrum.json, head graphs, token pages, pruning orders.
 //! - [`run`]: the jobs with plain option structs, what the command line and the Python package
 //!   call: [`run::heads()`], [`run::tokens()`], [`run::prune()`], [`run::run_shard`], [`run::decode()`],
-//!   resumable evaluation into a [`run::ValueStore`].
+//!   resumable evaluation into a [`run::ValueStore`]; shards on Slurm and Kubernetes
+//!   ([`run::cluster`]) and how far they got ([`run::status`]).
 //!
 //! Errors: [`sparse::Error`] and [`model::ModelError`] for their layers, [`Error`] above them;
 //! every variant names the file, field or value at fault (fields, never command-line flags).

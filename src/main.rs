@@ -36,6 +36,8 @@ enum Command {
     Solve(cli::solve::SolveArgs),
     /// Evaluate (a shard of) a plan's masks as head ablations of a model on a task; resumable.
     Run(cli::run::RunArgs),
+    /// How far the shards of a plan folder got: done, partial (rows stored) or missing.
+    Status(cli::status::StatusArgs),
     /// Which heads and pairs of heads drive a model's score on a task: plan, run, decode, graph.
     Heads(cli::heads::HeadsArgs),
     /// Which words or tokens of a prompt, and which pairs, drive a target's log-probability.
@@ -60,6 +62,7 @@ fn dispatch(command: &Command) -> anyhow::Result<()> {
         Command::Plan(args) => cli::plan::run(args),
         Command::Solve(args) => cli::solve::run(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Status(args) => cli::status::run(args),
         Command::Heads(args) => cli::heads::run(args),
         Command::Prune(args) => cli::prune::run(args),
         Command::Tokens(args) => cli::tokens::run(args),

@@ -200,7 +200,8 @@ fn the_same_shard_twice_is_used_once_if_identical_and_refused_if_not() {
     let mut id: Value = serde_json::from_str(&std::fs::read_to_string(&id_path).unwrap()).unwrap();
     id["values_digest"] = Value::String(values_digest(&values));
     std::fs::write(&id_path, id.to_string()).unwrap();
-    let row = 40 + 3; // shard 1/3 of 120 masks starts at row 40
+    // Shard 1/3 of 120 masks in batches of 21 (3 questions, 64 passes a batch) starts at row 42.
+    let row = 42 + 3;
     refused(
         fx.solve(&plan, &[s[0], s[1], copied.as_path(), s[2]], "disagree"),
         &[
@@ -241,7 +242,7 @@ fn a_missing_shard_is_named_with_its_rows_and_file() {
         &[
             "--values",
             "1 of the 3 shards missing",
-            "1/3 (rows 40..80",
+            "1/3 (rows 42..84",
             missing.to_str().unwrap(),
             "--shard i/3",
         ],
@@ -280,8 +281,8 @@ fn shards_of_another_plan_split_or_run_are_refused() {
         fx.solve(&plan, &[&a0, &a1, &q1], "mixed-split"),
         &[
             "different splits",
-            "values-0-of-2.npy (shard 0/2, rows 0..60)",
-            "values-1-of-4.npy (shard 1/4, rows 30..60)",
+            "values-0-of-2.npy (shard 0/2, rows 0..63)",
+            "values-1-of-4.npy (shard 1/4, rows 21..63)",
         ],
     );
 

@@ -16,5 +16,6 @@ pub mod plan;
 pub mod prune;
 pub mod run;
 pub mod solve;
+pub mod status;
 pub mod task_args;
 pub mod tokens;

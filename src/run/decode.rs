@@ -292,12 +292,12 @@ mod tests {
         let all: Vec<f64> = (0..plan.queries).map(|r| r as f64 / 7.0).collect();
         for index in 0..4 {
             let s = Shard { index, count: 4 };
-            let values = &all[s.rows(plan.queries)];
+            let values = &all[s.rows(plan.queries, 1)];
             write_values_npy(&dir.path().join(format!("{}.npy", s.stem())), values).unwrap();
             write_values_npy(&dir.path().join(format!("plain-{index}.npy")), values).unwrap();
             let id = ShardIdentity::new(
                 &plan_id(&plan).unwrap(),
-                s,
+                (s, 1),
                 plan.queries,
                 values,
                 json!({"value": "logprob"}),

@@ -6,9 +6,11 @@
 //! the resumable [`ValueStore`]) -> [`held_out`] (R^2 on unseen masks) -> [`decode()`] (spectrum and
 //! index) -> report files. The same steps split across machines are `spex plan`
 //! ([`plan_dir::write_plan`]), `spex run --shard` ([`shard::run_shard`]) and `spex solve`
-//! ([`decode::decode`]).
+//! ([`decode::decode`]); [`cluster`] runs the shards as a Slurm array or a Kubernetes Indexed Job,
+//! and [`status`] tells how far they got.
 
 pub mod ablation;
+pub mod cluster;
 pub mod compare;
 pub mod decode;
 pub mod design;
@@ -23,6 +25,7 @@ pub mod plan_dir;
 pub mod prune;
 mod prune_plans;
 pub mod shard;
+pub mod status;
 pub mod store;
 pub mod tokens;
 

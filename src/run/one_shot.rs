@@ -129,7 +129,7 @@ pub fn one_shot(
     let values = evaluate_stored(
         f,
         &masks,
-        shard.rows(masks.len()),
+        shard.rows(masks.len(), per_batch),
         &store,
         &identity,
         per_batch,

@@ -1,7 +1,10 @@
 //! [`Shard`]: `i/N`, the `i`-th of `N` contiguous slices of a plan's masks (a cluster array task's
-//! share), and its [`ShardIdentity`]: `values-i-of-N.json`, written beside `values-i-of-N.npy`,
-//! names the plan, the slice, its rows, the run and a digest of the values, so that `spex solve`
-//! puts shards in order itself and refuses any that do not belong together ([`join_shards`]).
+//! share), cut on evaluation-batch boundaries so that shards hand the model the batches a
+//! one-machine run would (and give the same bytes); the shard count recorded with the plan
+//! (`PLAN/shards.json`, [`record_shard_count`]); and a shard's [`ShardIdentity`]:
+//! `values-i-of-N.json`, written beside `values-i-of-N.npy`, names the plan, the slice, its rows,
+//! the run and a digest of the values, so that `spex solve` puts shards in order itself and
+//! refuses any that do not belong together ([`join_shards`]).
 //!
 //! The identity is a file of its own because NumPy's `.npy` reader refuses extra header keys:
 //! the values stay a plain `.npy` any tool reads.
@@ -18,17 +21,24 @@ use serde_json::Value;
 use super::evaluate::evaluate_stored;
 use super::head_values::HeadValues;
 use super::plan_dir::{plan_identity, read_plan, read_plan_masks};
-use crate::io::{write_json, write_values_npy};
+use crate::io::{json_from_bytes, write_json, write_values_npy};
 use crate::sparse::plan::PlanFile;
 use crate::{Error, Result};
 
 /// Format marker of a shard identity file (`"format"` in `values-i-of-N.json`).
 pub const SHARD_FORMAT: &str = "spex-shard-1";
 
+/// The file beside plan.json that records how many shards the plan is cut into.
+pub const SHARDS_FILE: &str = "shards.json";
+
+/// Format marker of [`SHARDS_FILE`] (`"format"`).
+pub const SHARDS_FORMAT: &str = "spex-shards-1";
+
 /// Most missing shards or differing rows an error lists before it says how many more there are.
 const LISTED: usize = 8;
 
-/// Slice `index` (from 0) of `count` near-equal contiguous slices of the masks.
+/// Slice `index` (from 0) of `count` near-equal contiguous slices of the masks, cut on multiples of
+/// the evaluation batch (the grain).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
     /// Which slice, `0..count`.
@@ -41,14 +51,19 @@ impl Shard {
     /// The whole plan as one shard.
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 
-    /// The mask rows of this shard out of `m`: `[index * m / count, (index + 1) * m / count)`
-    /// (computed without overflow; empty when `count` is 0).
-    pub fn rows(&self, m: usize) -> Range<usize> {
+    /// The mask rows of this shard out of `m` when masks are evaluated in batches of `grain`
+    /// (`[k * grain, (k + 1) * grain)`, as [`evaluate_resumable`](super::evaluate_resumable) does):
+    /// the `b = ceil(m / grain)` batches are cut into `count` near-equal runs, shard `i` starting
+    /// at row `grain * floor(i * b / count)` (cut to `m`). A grain of 1 cuts rows
+    /// `[i * m / count, (i + 1) * m / count)`. Computed without overflow; empty when `count` is 0.
+    pub fn rows(&self, m: usize, grain: usize) -> Range<usize> {
+        let grain = grain.max(1) as u128;
+        let batches = (m as u128).div_ceil(grain);
         let at = |i: usize| {
-            let r = (i as u128 * m as u128)
+            let b = (i as u128 * batches)
                 .checked_div(self.count as u128)
                 .unwrap_or(0);
-            usize::try_from(r.min(m as u128)).unwrap_or(m)
+            usize::try_from((b * grain).min(m as u128)).unwrap_or(m)
         };
         at(self.index)..at(self.index.saturating_add(1))
     }
@@ -102,6 +117,10 @@ pub struct ShardIdentity {
     pub count: usize,
     /// Number of masks in the plan.
     pub masks: usize,
+    /// Masks per evaluation batch, on whose multiples the shards are cut ([`Shard::rows`]); 1 in
+    /// identities written before shards were cut on batches, whose rows it reproduces.
+    #[serde(default = "one")]
+    pub grain: usize,
     /// The mask rows whose values the file holds, in order: `{"start": a, "end": b}`, `[a, b)`.
     pub rows: Range<usize>,
     /// [`values_digest`] of the values: ties this identity to its values file.
@@ -111,16 +130,23 @@ pub struct ShardIdentity {
 }
 
 impl ShardIdentity {
-    /// The identity of `values`, shard `shard` of a plan of `masks` masks with id `plan_id`,
-    /// computed by the run `run`.
-    pub fn new(plan_id: &str, shard: Shard, masks: usize, values: &[f64], run: Value) -> Self {
+    /// The identity of `values`, shard `shard` of a plan of `masks` masks with id `plan_id`
+    /// evaluated `grain` masks per batch, computed by the run `run`.
+    pub fn new(
+        plan_id: &str,
+        (shard, grain): (Shard, usize),
+        masks: usize,
+        values: &[f64],
+        run: Value,
+    ) -> Self {
         ShardIdentity {
             format: SHARD_FORMAT.to_string(),
             plan_id: plan_id.to_string(),
             index: shard.index,
             count: shard.count,
             masks,
-            rows: shard.rows(masks),
+            grain,
+            rows: shard.rows(masks, grain),
             values_digest: values_digest(values),
             run,
         }
@@ -169,6 +195,11 @@ impl ShardIdentity {
     }
 }
 
+/// The grain of identities that predate it.
+fn one() -> usize {
+    1
+}
+
 /// Where the identity of the values file `values` is: `X.json` beside `X.npy`; `None` for
 /// files that are not `.npy` (text values carry no identity).
 pub fn identity_path(values: &Path) -> Option<PathBuf> {
@@ -200,6 +231,81 @@ fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> String {
     format!("{h:016x}")
 }
 
+/// `PLAN/shards.json`: the shard count of the plan's shards, for the plan it names.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardCount {
+    /// [`SHARDS_FORMAT`].
+    pub format: String,
+    /// The plan's id ([`plan_id`]).
+    pub plan_id: String,
+    /// How many shards: `spex run --shard i/N` takes N from here.
+    pub count: usize,
+}
+
+/// Records in `plan_dir/shards.json` that the plan's masks are cut into `count` shards; returns
+/// the file. An existing record of another count is an error naming both (shards of two splits
+/// cannot be joined).
+pub fn record_shard_count(plan_dir: &Path, count: usize) -> Result<PathBuf> {
+    if count == 0 {
+        return Err(Error::invalid("shards", "0 shards: give 1 or more"));
+    }
+    check_shard_count(plan_dir, count, &format!("`shards` {count}"))?;
+    let path = plan_dir.join(SHARDS_FILE);
+    let record = ShardCount {
+        format: SHARDS_FORMAT.to_string(),
+        plan_id: plan_id(&read_plan(plan_dir)?)?,
+        count,
+    };
+    write_json(&path, &record)?;
+    Ok(path)
+}
+
+/// The shard count recorded in `plan_dir/shards.json`, `None` when there is no record; a record
+/// of another format or of another plan is an error naming the file.
+pub fn recorded_shard_count(plan_dir: &Path) -> Result<Option<usize>> {
+    let path = plan_dir.join(SHARDS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::file(&path, e)),
+    };
+    let record: ShardCount = json_from_bytes(&path, &bytes)?;
+    if record.format != SHARDS_FORMAT {
+        return Err(Error::file(
+            &path,
+            format!(
+                "format `{}`, but this spex reads `{SHARDS_FORMAT}`: record the count again with `spex plan --shards N`",
+                record.format
+            ),
+        ));
+    }
+    let id = plan_id(&read_plan(plan_dir)?)?;
+    if record.plan_id != id || record.count == 0 {
+        return Err(Error::file(
+            &path,
+            format!(
+                "records {} shards of plan {}, but plan.json beside it is plan {id}: the file was copied from another plan folder; delete it or record the count again",
+                record.count, record.plan_id
+            ),
+        ));
+    }
+    Ok(Some(record.count))
+}
+
+/// Checks that `count` shards (from `source`, e.g. `SLURM_ARRAY_TASK_COUNT=3`) is the count
+/// recorded with the plan in `plan_dir`, if one is: a mismatch names both.
+pub fn check_shard_count(plan_dir: &Path, count: usize, source: &str) -> Result<()> {
+    match recorded_shard_count(plan_dir)? {
+        Some(recorded) if recorded != count => Err(Error::file(
+            plan_dir.join(SHARDS_FILE),
+            format!(
+                "records {recorded} shards, but {source} makes {count}: shards of two splits cannot be joined; run the {recorded} shards the plan was cut into (or plan into another folder for another split)"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A shard evaluated: where its values and identity went and which mask rows they are.
 pub struct ShardRun {
     /// `PLAN/values-i-of-N.npy` (`values.npy` for the whole plan).
@@ -211,17 +317,26 @@ pub struct ShardRun {
 }
 
 /// Evaluates shard `shard` of the plan in `plan_dir` as head masks through `hv`, resumably
-/// (`PLAN/values-i-of-N.log`), and writes its values as `PLAN/values-i-of-N.npy` and their
-/// [`ShardIdentity`] as `PLAN/values-i-of-N.json`.
+/// (`PLAN/values-i-of-N.log`, cut on `hv`'s batches), and writes its values as
+/// `PLAN/values-i-of-N.npy` and their [`ShardIdentity`] as `PLAN/values-i-of-N.json`.
+///
+/// A shard count other than the one recorded with the plan ([`check_shard_count`]) is an error.
 pub fn run_shard(plan_dir: &Path, shard: Shard, hv: &HeadValues) -> Result<ShardRun> {
     let file = read_plan(plan_dir)?;
+    check_shard_count(plan_dir, shard.count, &format!("shard {shard}"))?;
     let masks = read_plan_masks(plan_dir, &file.plan)?;
     hv.check_players(file.plan.n_players(), &plan_dir.display().to_string())?;
-    let rows = shard.rows(masks.len());
-    let identity = hv.identity(&[
+    let grain = hv.per_batch();
+    let rows = shard.rows(masks.len(), grain);
+    let mut extra = vec![
         ("plan", plan_identity(&file)?),
         ("shard", Value::String(shard.to_string())),
-    ]);
+    ];
+    if shard.count > 1 {
+        // Names the batches the slices were cut on, so that `spex status` knows every shard's rows.
+        extra.push(("grain", Value::from(grain)));
+    }
+    let identity = hv.identity(&extra);
     let stem = shard.stem();
     let store = plan_dir.join(format!("{stem}.log"));
     let scorer = hv.value_scorer()?;
@@ -240,7 +355,7 @@ pub fn run_shard(plan_dir: &Path, shard: Shard, hv: &HeadValues) -> Result<Shard
     // does not match, which `spex solve` refuses.
     let id = ShardIdentity::new(
         &plan_id(&file)?,
-        shard,
+        (shard, grain),
         masks.len(),
         &values,
         hv.identity(&[]),
@@ -308,7 +423,7 @@ impl IdentifiedValues {
                 id.index, id.count
             )));
         }
-        let rows = id.shard().rows(masks);
+        let rows = id.shard().rows(masks, id.grain);
         if id.masks != masks || id.rows != rows {
             return Err(damaged(format!(
                 "says shard {} holds rows {}..{} of {} masks, but shard {} of this plan's {masks} masks is rows {}..{}",
@@ -362,8 +477,11 @@ pub fn join_shards(
     let Some(first) = shards.first() else {
         return Ok(Vec::new());
     };
-    let count = first.identity.count;
-    if shards.iter().any(|s| s.identity.count != count) {
+    let (count, grain) = (first.identity.count, first.identity.grain);
+    if shards
+        .iter()
+        .any(|s| (s.identity.count, s.identity.grain) != (count, grain))
+    {
         let each: Vec<String> = shards.iter().map(IdentifiedValues::label).collect();
         return Err(Error::invalid(
             field,
@@ -396,7 +514,7 @@ pub fn join_shards(
                 return Err(Error::invalid(
                     field,
                     format!(
-                        "{} and {} are the same shard but their values disagree at row(s) {}: pass one of them",
+                        "{} and {} are the same shard but their values disagree at row(s) {}: use one of them (pass it alone, or move the other aside)",
                         prev.label(),
                         s.path.display(),
                         rows
@@ -423,7 +541,7 @@ pub fn join_shards(
             .iter()
             .take(LISTED)
             .map(|s| {
-                let rows = s.rows(masks);
+                let rows = s.rows(masks, grain);
                 format!(
                     "{s} (rows {}..{}, {})",
                     rows.start,
@@ -528,21 +646,31 @@ fn differences(a: &Value, b: &Value) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::run::Design;
     use serde_json::json;
 
     #[test]
-    fn shards_cover_every_row_once_in_order() {
+    fn shards_cover_every_row_once_in_order_cut_on_batches() {
         for m in [0, 1, 7, 100] {
             for count in 1..6 {
-                let rows: Vec<usize> = (0..count)
-                    .flat_map(|index| Shard { index, count }.rows(m))
-                    .collect();
-                assert_eq!(rows, (0..m).collect::<Vec<_>>(), "m {m}, N {count}");
+                for grain in [0, 1, 3, 21, 200] {
+                    let shards = (0..count).map(|index| Shard { index, count }.rows(m, grain));
+                    for r in shards.clone() {
+                        assert!(r.start % grain.max(1) == 0 || r.start == m, "{r:?}");
+                    }
+                    let rows: Vec<usize> = shards.flatten().collect();
+                    assert_eq!(rows, (0..m).collect::<Vec<_>>(), "m {m}, N {count}");
+                }
             }
         }
+        // 100 masks in batches of 21: 5 batches, shared 1, 1, 1, 2 by four shards.
+        let cuts: Vec<Range<usize>> = (0..4)
+            .map(|index| Shard { index, count: 4 }.rows(100, 21))
+            .collect();
+        assert_eq!(cuts, vec![0..21, 21..42, 42..63, 63..100]);
+        assert_eq!(Shard { index: 1, count: 4 }.rows(100, 1), 25..50);
     }
 
     #[test]
@@ -551,9 +679,11 @@ mod tests {
             index: usize::MAX - 1,
             count: usize::MAX,
         };
-        let rows = huge.rows(1000);
+        let rows = huge.rows(1000, 7);
         assert!(rows.start <= rows.end && rows.end <= 1000, "{rows:?}");
-        assert_eq!(Shard { index: 0, count: 0 }.rows(10), 0..0);
+        assert_eq!(Shard { index: 0, count: 0 }.rows(10, 1), 0..0);
+        let rows = huge.rows(usize::MAX, usize::MAX);
+        assert!(rows.start <= rows.end, "{rows:?}");
     }
 
     #[test]
@@ -568,10 +698,15 @@ mod tests {
         }
     }
 
-    fn plan(seed: u64) -> PlanFile {
+    /// 100 masks over 8 players drawn with `seed`.
+    fn design_plan(seed: u64) -> crate::sparse::plan::Plan {
         let mut design = Design::proxyspex(100);
         design.seed = seed;
-        design.plan(8).unwrap().to_file()
+        design.plan(8).unwrap()
+    }
+
+    fn plan(seed: u64) -> PlanFile {
+        design_plan(seed).to_file()
     }
 
     /// The values of plan row `r`: distinct, so any reordering shows.
@@ -582,12 +717,12 @@ mod tests {
     /// Shard `index` of `count` of `plan`, with correct values and identity.
     fn shard(plan: &PlanFile, index: usize, count: usize, run: &Value) -> IdentifiedValues {
         let s = Shard { index, count };
-        let values: Vec<f64> = s.rows(plan.queries).map(value).collect();
+        let values: Vec<f64> = s.rows(plan.queries, 1).map(value).collect();
         IdentifiedValues {
             path: PathBuf::from(format!("{}.npy", s.stem())),
             identity: ShardIdentity::new(
                 &plan_id(plan).unwrap(),
-                s,
+                (s, 1),
                 plan.queries,
                 &values,
                 run.clone(),
@@ -663,7 +798,7 @@ mod tests {
     fn a_missing_shard_is_named_with_its_rows_and_file() {
         let p = plan(1);
         let run = json!({});
-        let rows = Shard { index: 2, count: 4 }.rows(p.queries);
+        let rows = Shard { index: 2, count: 4 }.rows(p.queries, 1);
         let shards: Vec<_> = [3, 0, 1].map(|i| shard(&p, i, 4, &run)).into();
         let e = err(&p, shards);
         let want = format!(
@@ -764,6 +899,43 @@ mod tests {
             e.contains("values-0-of-2.json") && e.contains("is not the shard identity"),
             "{e}"
         );
+    }
+
+    /// A plan folder (plan.json, masks.npy) of [`design_plan`]`(seed)`.
+    pub(crate) fn plan_folder(seed: u64) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        crate::run::plan_dir::write_plan(dir.path(), &design_plan(seed)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_recorded_count_is_checked_naming_both() {
+        let dir = plan_folder(1);
+        let d = dir.path();
+        check_shard_count(d, 3, "anything").unwrap();
+        assert_eq!(recorded_shard_count(d).unwrap(), None);
+        record_shard_count(d, 4).unwrap();
+        assert_eq!(recorded_shard_count(d).unwrap(), Some(4));
+        check_shard_count(d, 4, "SLURM_ARRAY_TASK_COUNT=4").unwrap();
+        let e = check_shard_count(d, 3, "SLURM_ARRAY_TASK_COUNT=3")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("shards.json: records 4 shards, but SLURM_ARRAY_TASK_COUNT=3 makes 3"),
+            "{e}"
+        );
+        let e = record_shard_count(d, 2).unwrap_err().to_string();
+        assert!(
+            e.contains("records 4 shards, but `shards` 2 makes 2"),
+            "{e}"
+        );
+        assert!(record_shard_count(d, 0).is_err());
+        record_shard_count(d, 4).unwrap();
+
+        let other = plan_folder(2);
+        std::fs::copy(d.join(SHARDS_FILE), other.path().join(SHARDS_FILE)).unwrap();
+        let e = recorded_shard_count(other.path()).unwrap_err().to_string();
+        assert!(e.contains("copied from another plan folder"), "{e}");
     }
 
     #[test]

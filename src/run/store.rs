@@ -61,10 +61,7 @@ impl ValueStore {
     /// I/O failure. A record cut short at the end is dropped with a warning.
     pub fn open(path: &Path, identity: &Value, rows: usize) -> Result<ValueStore> {
         let lock = LogLock::acquire(path)?;
-        let header = format!(
-            "{{\"{FORMAT_KEY}\":{FORMAT},\"run\":{}}}",
-            serde_json::to_string(identity).map_err(|e| Error::file(path, e))?
-        );
+        let header = header_line(path, identity)?;
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -125,6 +122,55 @@ impl ValueStore {
             values,
             _lock: lock,
         })
+    }
+
+    /// Reads the log at `path` of a run over `rows` masks without locking or changing it (what
+    /// `spex status` does while runs write): the run identity its header names and the value of
+    /// each row stored so far; `None` when there is no file. A record cut short at the end is not
+    /// counted; any other damage is an error as in [`ValueStore::open`].
+    pub fn peek(path: &Path, rows: usize) -> Result<Option<(Value, Vec<Option<f64>>)>> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::file(path, e)),
+        };
+        let mut values = vec![None; rows];
+        let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
+            return Ok(Some((Value::Null, values)));
+        };
+        let found: Value = serde_json::from_slice(&bytes[..end]).map_err(|e| {
+            Error::file(
+                path,
+                format!("the header is not the JSON spex writes ({e}): not a spex values log"),
+            )
+        })?;
+        let run = match found.get(FORMAT_KEY) {
+            Some(_) => found.get("run").cloned().unwrap_or(Value::Null),
+            None => found,
+        };
+        match read_header(path, &bytes, &run, &header_line(path, &run)?)? {
+            Contents::New => {}
+            Contents::Current { header, body } => {
+                let tag = crc32(header);
+                let log = Log {
+                    path,
+                    offset: header.len() + 1,
+                    size: RECORD,
+                    tag: Some(tag),
+                };
+                log.scan(body, &mut values, |rec| decode(rec, tag))?;
+            }
+            Contents::Legacy { offset, body } => {
+                let log = Log {
+                    path,
+                    offset,
+                    size: RECORD_V1,
+                    tag: None,
+                };
+                log.scan(body, &mut values, |rec| Ok(decode_v1(rec)))?;
+            }
+        }
+        Ok(Some((run, values)))
     }
 
     /// The file behind the store.
@@ -192,6 +238,14 @@ impl ValueStore {
         }
         Ok(())
     }
+}
+
+/// The header line (without `\n`) of the log at `path` of the run `identity`.
+fn header_line(path: &Path, identity: &Value) -> Result<String> {
+    Ok(format!(
+        "{{\"{FORMAT_KEY}\":{FORMAT},\"run\":{}}}",
+        serde_json::to_string(identity).map_err(|e| Error::file(path, e))?
+    ))
 }
 
 /// What a log file holds before its records are read.
@@ -826,6 +880,26 @@ mod tests {
             "{err}"
         );
         assert_eq!(std::fs::read(&p).unwrap(), bad);
+    }
+
+    #[test]
+    fn peeking_reads_a_locked_log_without_changing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("values.log");
+        assert!(ValueStore::peek(&p, 4).unwrap().is_none());
+        let mut s = ValueStore::open(&p, &identity(), 4).unwrap();
+        s.append(&[2, 0], &[1.5, -2.0]).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(&encode(3, 3.0, 7)[..9]).unwrap();
+        let before = std::fs::read(&p).unwrap();
+        let (run, values) = ValueStore::peek(&p, 4).unwrap().unwrap();
+        assert_eq!(run, identity());
+        assert_eq!(values, vec![Some(-2.0), None, Some(1.5), None]);
+        assert_eq!(std::fs::read(&p).unwrap(), before, "the cut record stays");
+        drop(s);
+        std::fs::write(&p, [&before[..before.len() - 9], &[0; RECORD]].concat()).unwrap();
+        let e = ValueStore::peek(&p, 4).err().unwrap().to_string();
+        assert!(e.contains("all zero bytes"), "{e}");
     }
 
     #[test]
