@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::head_values::{questions_digest, HeadValues};
 use super::interval::{bootstrap, paired_bootstrap, Interval, RESAMPLES};
-use super::prune_plans::{choose_plans, Candidate};
+use super::prune_plans::{choose_plans, Candidate, ChoiceSettings};
 use crate::ablate::HeadPlayers;
 use crate::io::{check_writable, read_json, write_json, write_text};
 use crate::report::page_section::{group_prune_key, prune_fragment, with_section, PRUNE};
@@ -343,7 +343,12 @@ pub fn prune(
         .iter()
         .map(|f| ((f * n as f64).round() as usize).clamp(1, n))
         .collect();
-    let (levels_plans, skipped) = choose_plans(from, hv, &spectrum, &counts, options, train)?;
+    let settings = ChoiceSettings {
+        seed: options.seed,
+        best_of: options.best_of,
+        search_nodes: options.search_nodes,
+    };
+    let (levels_plans, skipped) = choose_plans(from, hv, &spectrum, &counts, settings, train)?;
 
     let measured = measure(hv, &spectrum, &levels_plans)?;
     let mut row = 1;

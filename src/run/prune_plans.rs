@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use super::head_values::HeadValues;
-use super::prune::PruneOptions;
 use crate::ablate::TaskScorer;
 use crate::io::{read_masks_npy, read_values};
 use crate::report::prune::{removal_order, Strategy};
@@ -44,6 +43,17 @@ impl Candidate {
     }
 }
 
+/// What the plan choice takes from the pruning job's options.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ChoiceSettings {
+    /// Seed of the random order and of Best-of-N's draws.
+    pub seed: u64,
+    /// Best-of-N's N (0: no Best-of-N).
+    pub best_of: usize,
+    /// Most branch-and-bound nodes of each exact selection.
+    pub search_nodes: u64,
+}
+
 /// The plans of each level (`counts[i]` heads removed out of `hv`'s players), in the order
 /// prune.json lists them, and the baselines that could not run with why. `train` (the
 /// attribution's questions) is where Best-of-N chooses.
@@ -52,7 +62,7 @@ pub(super) fn choose_plans(
     hv: &HeadValues,
     spectrum: &Spectrum,
     counts: &[usize],
-    options: &PruneOptions,
+    options: ChoiceSettings,
     train: Option<&[TaskItem]>,
 ) -> Result<(Vec<Vec<Candidate>>, Vec<String>)> {
     let n = hv.n_players();
@@ -131,7 +141,7 @@ fn best_of_plan(
     scorer: &TaskScorer,
     items: &[TaskItem],
     k: usize,
-    options: &PruneOptions,
+    options: ChoiceSettings,
 ) -> Result<Candidate> {
     let n = hv.n_players();
     let draws = fixed_size_masks(n, k, options.best_of, options.seed ^ k as u64);
