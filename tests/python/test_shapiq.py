@@ -31,3 +31,14 @@ def test_to_shapiq_without_shapiq_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "shapiq", None)
     with pytest.raises(ImportError, match="to_shapiq\\(\\) needs shapiq"):
         result.to_shapiq()
+
+
+def test_shapiqs_plots_accept_the_result():
+    pytest.importorskip("shapiq")
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    game = moebius_game({(0,): 2.0, (1, 2): -3.0, (7,): 0.5})
+    iv = spex.ProxySPEX(16, random_state=0).approximate(500, game).to_shapiq()
+    iv.plot_force(show=False)
+    iv.plot_upset(show=False)
+    iv.plot_network(show=False)
