@@ -4,42 +4,43 @@
 //!
 //! `bash models/fetch.sh && cargo run --release --example attribute_heads -- [OUT_DIR]`
 
-use spex::model::{DTypeChoice, DeviceChoice, Model, ModelSource};
-use spex::run::{Design, HeadValueOptions, HeadValues, OneShotOptions};
-use spex::task::{default_data_dir, load_task, Split, TaskName, TaskSpec};
+use spex::progress::TerminalBar;
+use spex::run::inputs::{HeadValueSpec, ModelSpec};
+use spex::run::{Ablation, Design, OneShotOptions};
+use spex::task::{default_data_dir, Split, TaskName, TaskSpec};
 
 fn main() -> anyhow::Result<()> {
     let out = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "runs/example-heads".into());
-    let device = DeviceChoice::Auto.open()?;
-    let dtype = DTypeChoice::Auto.resolve(&device)?;
-    let model = Model::open(&ModelSource::resolve(None)?, &device, dtype)?;
-    let spec = TaskSpec {
-        task: TaskName::Mmlu,
-        data_dir: default_data_dir(),
-        subjects: "high_school_geography".parse()?,
-        split: Split::Test,
-        limit: Some(8),
-        offset: 0,
-        shots: 0,
-        strict: false,
-        format: None,
+    let values = HeadValueSpec {
+        model: ModelSpec::default(),
+        task: TaskSpec {
+            task: TaskName::Mmlu,
+            data_dir: default_data_dir(),
+            subjects: "high_school_geography".parse()?,
+            split: Split::Test,
+            limit: Some(8),
+            offset: 0,
+            shots: 0,
+            strict: false,
+            format: None,
+        },
+        value: None,
+        ablation: Ablation::Zero,
+        mean_prompts: None,
+        max_batch_tokens: None,
+        // The default model's last three of 30 layers.
+        layers: Some(27..30),
     };
-    let task = load_task(&spec)?;
-    let layers = model.info().n_layers;
-    let options = HeadValueOptions {
-        layers: Some(layers - 3..layers),
-        ..HeadValueOptions::default()
-    };
-    let hv = HeadValues::new(model, "SmolLM2-135M-Instruct", task, &spec, &options)?;
+    let hv = values.load_checked(|_| Ok(()))?;
     let job = OneShotOptions {
         design: Design::proxyspex(300),
         decode: Default::default(),
         out: out.into(),
         held_out: Some(50),
     };
-    let run = spex::run::heads(&hv, &job, 20)?;
+    let run = spex::run::heads(&hv, &job, 20, &mut TerminalBar::default())?;
     println!("{}", run.done.faithfulness());
     for node in run.graph.ranked_nodes().iter().take(5) {
         println!("L{}.h{}  {:+.4}", node.layer, node.head, node.value);

@@ -76,6 +76,17 @@ pub enum Error {
         differences: String,
     },
 
+    /// The caller stopped a job between two stored batches ([`crate::progress::Watch`]).
+    #[error("stopped by the caller with {stored} of {total} values stored in {path}; the same job run again resumes there")]
+    Interrupted {
+        /// The value log the job was filling.
+        path: PathBuf,
+        /// Values stored in it for this stage.
+        stored: usize,
+        /// Values the stage needs.
+        total: usize,
+    },
+
     /// The math failed: a design, a decoder, values that do not fit a plan.
     #[error(transparent)]
     Sparse(#[from] crate::sparse::Error),

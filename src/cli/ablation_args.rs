@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use spex::model::{HeadMeans, HeadScales, Model, RunOptions};
+use spex::model::{HeadMeans, HeadScales, Model};
 use spex::run::Ablation;
 
 /// What replaces an ablated head's output (its attention context before `o_proj`).
@@ -66,17 +65,9 @@ impl AblationArgs {
                 self.label()
             );
         }
-        if let Some(path) = &self.mean_prompts {
-            if path.is_dir() {
-                anyhow::bail!(
-                    "--mean-prompts {}: is a folder; a file of prompts, one per line, is needed",
-                    path.display()
-                );
-            }
-            std::fs::File::open(path)
-                .with_context(|| format!("--mean-prompts {}", path.display()))?;
-        }
-        Ok(())
+        Ok(self
+            .ablation()
+            .check_mean_prompts(self.mean_prompts.as_deref())?)
     }
 
     /// The mean-ablation targets over `scored` (or `--mean-prompts`), or `None` for zero and
@@ -86,22 +77,5 @@ impl AblationArgs {
         Ok(self
             .ablation()
             .means(model, self.mean_prompts.as_deref(), scored)?)
-    }
-
-    /// How `model` runs: the device's defaults, `max_batch_tokens` when given, and this
-    /// ablation's targets over `scored` (or `--mean-prompts`).
-    pub fn run_options(
-        &self,
-        model: &Model,
-        max_batch_tokens: Option<usize>,
-        scored: &[&str],
-    ) -> anyhow::Result<RunOptions> {
-        self.check()?;
-        Ok(self.ablation().run_options(
-            model,
-            self.mean_prompts.as_deref(),
-            max_batch_tokens,
-            scored,
-        )?)
     }
 }

@@ -6,7 +6,8 @@ use std::ops::Range;
 use clap::Args;
 
 use spex::ablate::{parse_layer_range, HeadPlayers};
-use spex::run::{HeadValueOptions, HeadValues};
+use spex::run::inputs::HeadValueSpec;
+use spex::run::HeadValues;
 use spex::task::ValueKind;
 
 use super::ablation_args::AblationArgs;
@@ -43,40 +44,28 @@ pub struct HeadValueArgs {
 }
 
 impl HeadValueArgs {
+    /// The library's head value settings.
+    pub fn spec(&self) -> HeadValueSpec {
+        HeadValueSpec {
+            model: self.model.spec(),
+            task: self.task.spec(),
+            value: self.value,
+            ablation: self.ablation.ablation(),
+            mean_prompts: self.ablation.mean_prompts.clone(),
+            max_batch_tokens: self.max_batch_tokens,
+            layers: self.layers.clone(),
+        }
+    }
+
     /// Loads the model and the questions and builds the library's head value function, calling
     /// `check` with the head players once the model is known and before any forward pass (the
     /// mean ablation's included): the questions load first, the model second.
     pub fn load_checked(
         &self,
-        check: impl FnOnce(&HeadPlayers) -> anyhow::Result<()>,
+        check: impl FnOnce(&HeadPlayers) -> spex::Result<()>,
     ) -> anyhow::Result<HeadValues> {
         self.ablation.check()?;
-        let task = self.task.load()?;
-        let model = self.model.load()?;
-        let info = model.info();
-        let players = match &self.layers {
-            Some(range) => {
-                HeadPlayers::in_layers(range.clone(), info.n_layers, info.n_heads, "layers")?
-            }
-            None => HeadPlayers::all(info.n_layers, info.n_heads),
-        };
-        check(&players)?;
-        let options = HeadValueOptions {
-            value: self
-                .value
-                .unwrap_or_else(|| ValueKind::default_for(task.format)),
-            ablation: self.ablation.ablation(),
-            mean_prompts: self.ablation.mean_prompts.clone(),
-            max_batch_tokens: self.max_batch_tokens,
-            layers: self.layers.clone(),
-        };
-        Ok(HeadValues::new(
-            model,
-            &self.model.label(),
-            task,
-            &self.task.spec(),
-            &options,
-        )?)
+        Ok(self.spec().load_checked(check)?)
     }
 }
 

@@ -6,6 +6,7 @@ use std::ops::Range;
 use clap::Args;
 
 use spex::ablate::parse_layer_range;
+use spex::progress::TerminalBar;
 use spex::run::groups::{check_groups, head_groups};
 use spex::run::OneShotOptions;
 
@@ -42,8 +43,8 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
     }
     let hv = args
         .values
-        .load_checked(|players| Ok(spex::run::one_shot::check(&options, players.n()).map(drop)?))?;
-    let run = spex::run::heads(&hv, &options, args.top_edges)?;
+        .load_checked(|players| spex::run::one_shot::check(&options, players.n()).map(drop))?;
+    let run = spex::run::heads(&hv, &options, args.top_edges, &mut TerminalBar::default())?;
     warn_low_faithfulness(&run.done.decoded.warnings);
     print_top(&run.graph);
     if let Some(c) = &run.done.comparison {
@@ -63,14 +64,15 @@ pub fn run(args: &HeadsArgs) -> anyhow::Result<()> {
 /// Runs `spex heads --groups`: every group, then their held-out tables.
 fn run_groups(args: &HeadsArgs, options: &OneShotOptions) -> anyhow::Result<()> {
     let mut hv = args.values.load_checked(|players| {
-        Ok(check_groups(
-            options,
-            &args.groups,
-            players.layers().end,
-            players.heads(),
-        )?)
+        check_groups(options, &args.groups, players.layers().end, players.heads())
     })?;
-    let (runs, path) = head_groups(&mut hv, &args.groups, options, args.top_edges)?;
+    let (runs, path) = head_groups(
+        &mut hv,
+        &args.groups,
+        options,
+        args.top_edges,
+        &mut TerminalBar::default(),
+    )?;
     for (g, run) in args.groups.iter().zip(&runs) {
         println!(
             "\nlayers {}-{}: {}",

@@ -1,9 +1,9 @@
 //! Options shared by every command that runs a model: which model and on which device.
 
-use anyhow::Context;
 use clap::Args;
 
-use spex::model::{DTypeChoice, DeviceChoice, Model, ModelSource};
+use spex::model::Model;
+use spex::run::inputs::ModelSpec;
 
 /// `--model`, `--device` and `--dtype`.
 #[derive(Debug, Args)]
@@ -24,34 +24,22 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// The library's model settings.
+    pub fn spec(&self) -> ModelSpec {
+        ModelSpec {
+            model: self.model.clone(),
+            device: self.device.clone(),
+            dtype: self.dtype.clone(),
+        }
+    }
+
     /// How the model was named on the command line, for reports.
     pub fn label(&self) -> String {
-        self.model
-            .clone()
-            .unwrap_or_else(|| "SmolLM2-135M-Instruct (default)".to_string())
+        self.spec().label()
     }
 
     /// Resolves and loads the model on the chosen device.
     pub fn load(&self) -> anyhow::Result<Model> {
-        let device = (self.device.parse::<DeviceChoice>())
-            .and_then(DeviceChoice::open)
-            .with_context(|| format!("--device {}", self.device))?;
-        let dtype = (self.dtype.parse::<DTypeChoice>())
-            .and_then(|choice| choice.resolve(&device))
-            .with_context(|| format!("--dtype {}", self.dtype))?;
-        let source =
-            ModelSource::resolve(self.model.as_deref()).with_context(|| match &self.model {
-                Some(model) => format!("--model {model}"),
-                None => "the default model (--model names another)".to_string(),
-            })?;
-        let model = Model::open(&source, &device, dtype)
-            .with_context(|| format!("loading the model {}", self.label()))?;
-        eprintln!(
-            "model: {} on {}, {}",
-            self.label(),
-            model.device_name(),
-            model.dtype().as_str()
-        );
-        Ok(model)
+        Ok(self.spec().load()?)
     }
 }

@@ -73,7 +73,7 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
     check_output(&args.from, &options).context("--out")?;
     let hv = args
         .values
-        .load_checked(|players| Ok(check_spectrum_players(n, &spectrum, players)?))?;
+        .load_checked(|players| check_spectrum_players(n, &spectrum, players))?;
     let train = match args.best_of {
         0 => None,
         _ => Some(

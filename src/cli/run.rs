@@ -63,8 +63,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .with_context(|| format!("--plan {}", args.plan.display()))?;
     let n = plan.plan.n_players();
     let hv = args.values.load_checked(|players| {
-        spex::run::check_players(n, players, &args.plan.display().to_string())
-            .with_context(|| format!("--plan {}", args.plan.display()))
+        spex::run::check_players(n, players, &format!("--plan {}", args.plan.display()))
     })?;
     let done = run_shard(&args.plan, shard, &hv)
         .with_context(|| format!("--plan {}", args.plan.display()))?;

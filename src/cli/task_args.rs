@@ -1,9 +1,8 @@
 //! `--task ... --subjects ... --split ... --limit ... --shots ... --strict`: the task options
 //! shared by `spex eval` and the attribution commands.
 
-use spex::task::{
-    default_data_dir, load_task, Format, LoadedTask, Split, Subjects, TaskName, TaskSpec,
-};
+use spex::run::inputs::load_questions;
+use spex::task::{default_data_dir, Format, LoadedTask, Split, Subjects, TaskName, TaskSpec};
 use std::path::PathBuf;
 
 /// Which questions to evaluate and how to prompt them.
@@ -68,16 +67,9 @@ impl TaskArgs {
         }
     }
 
-    /// Loads the questions and builds their prompts; prints one line per skipped malformed row.
+    /// Loads the questions and builds their prompts; warns of each skipped malformed row.
     pub fn load(&self) -> anyhow::Result<LoadedTask> {
-        let task = load_task(&self.spec())?;
-        for m in &task.malformed {
-            eprintln!("warning: skipped malformed row {m}");
-        }
-        if task.items.is_empty() {
-            anyhow::bail!("--task {}: no questions selected", task.name);
-        }
-        Ok(task)
+        Ok(load_questions(&self.spec())?)
     }
 }
 

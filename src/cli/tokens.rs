@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use spex::ablate::Granularity;
+use spex::progress::TerminalBar;
 use spex::run::TokenOptions;
 
 use super::advice::warn_low_faithfulness;
@@ -76,7 +77,13 @@ pub fn run(args: &TokensArgs) -> anyhow::Result<()> {
         baseline_token: args.baseline_token,
         max_batch_tokens: args.max_batch_tokens,
     };
-    let run = spex::run::tokens(&model, &args.model.label(), &token, &options)?;
+    let run = spex::run::tokens(
+        &model,
+        &args.model.label(),
+        &token,
+        &options,
+        &mut TerminalBar::default(),
+    )?;
     warn_low_faithfulness(&run.done.decoded.warnings);
     let report = &run.report;
     let granularity_name = token.granularity.name();

@@ -45,6 +45,36 @@ impl Ablation {
         }
     }
 
+    /// Checks, before any model is loaded, that `mean_prompts` goes with this ablation (only the
+    /// mean ablation reads reference prompts) and names a file that can be read.
+    pub fn check_mean_prompts(self, mean_prompts: Option<&Path>) -> Result<()> {
+        let Some(path) = mean_prompts else {
+            return Ok(());
+        };
+        if self != Ablation::Mean {
+            return Err(Error::invalid(
+                "mean_prompts",
+                format!(
+                    "{} needs the mean ablation (this run's is {}; the default is zero)",
+                    path.display(),
+                    self.label()
+                ),
+            ));
+        }
+        if path.is_dir() {
+            return Err(Error::invalid(
+                "mean_prompts",
+                format!(
+                    "{}: is a folder; a file of prompts, one per line, is needed",
+                    path.display()
+                ),
+            ));
+        }
+        std::fs::File::open(path)
+            .map_err(|e| Error::invalid("mean_prompts", format!("{}: {e}", path.display())))?;
+        Ok(())
+    }
+
     /// How `model` runs: the device's defaults, `max_batch_tokens` (prompt positions per batch)
     /// when given, and this ablation's targets (the mean over `scored`, or over the lines of
     /// `mean_prompts`).
@@ -72,17 +102,8 @@ impl Ablation {
         mean_prompts: Option<&Path>,
         scored: &[&str],
     ) -> Result<Option<HeadMeans>> {
+        self.check_mean_prompts(mean_prompts)?;
         if self != Ablation::Mean {
-            if let Some(path) = mean_prompts {
-                return Err(Error::invalid(
-                    "mean_prompts",
-                    format!(
-                        "{} needs the mean ablation (this run's is {}; the default is zero)",
-                        path.display(),
-                        self.label()
-                    ),
-                ));
-            }
             return Ok(None);
         }
         let owned: Vec<String>;

@@ -18,6 +18,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::store::ValueStore;
+use crate::progress::Watch;
 use crate::sparse::{self, MaskBatch, ValueFunction};
 use crate::{Error, Result};
 
@@ -39,14 +40,15 @@ pub fn masks_per_stored_batch(passes_per_mask: usize, layers_run: usize, layers:
 /// (cut to `rows`) evaluated whole when any of their rows is missing, appending each batch's
 /// missing values before the next; returns the values of `rows` in order.
 ///
-/// `progress` is told the number of masks done, first those already stored, then per batch.
+/// `watch` is told how many rows are stored already, then each batch as it is stored; a `Break`
+/// stops the evaluation there with [`Error::Interrupted`] (what is stored stays).
 pub fn evaluate_resumable(
     f: &mut impl ValueFunction,
     masks: &MaskBatch,
     rows: Range<usize>,
     store: &mut ValueStore,
     batch: usize,
-    mut progress: impl FnMut(usize),
+    watch: &mut dyn Watch,
 ) -> Result<Vec<f64>> {
     if f.n_players() != masks.n_players() {
         return Err(sparse::Error::ValuesMismatch(format!(
@@ -63,7 +65,15 @@ pub fn evaluate_resumable(
         ));
     }
     let batch = batch.max(1);
-    progress(rows.len() - store.missing(rows.clone()).len());
+    let mut stored = rows.len() - store.missing(rows.clone()).len();
+    let interrupted = |store: &ValueStore, stored| Error::Interrupted {
+        path: store.path().to_path_buf(),
+        stored,
+        total: rows.len(),
+    };
+    if watch.begin(store.path(), rows.len(), stored).is_break() && stored < rows.len() {
+        return Err(interrupted(store, stored));
+    }
     let mut start = rows.start;
     while start < rows.end {
         let end = ((start / batch + 1) * batch).min(rows.end);
@@ -90,10 +100,14 @@ pub fn evaluate_resumable(
             let new: Vec<f64> = missing.iter().map(|&r| values[r - start]).collect();
             store.append(&missing, &new)?;
             tracing::debug!("{}: stored masks {start}..{end}", store.path().display());
-            progress(missing.len());
+            stored += missing.len();
+            if watch.advance(missing.len()).is_break() && stored < rows.len() {
+                return Err(interrupted(store, stored));
+            }
         }
         start = end;
     }
+    watch.end();
     store.values(rows).ok_or_else(|| {
         Error::file(
             store.path(),
@@ -103,8 +117,9 @@ pub fn evaluate_resumable(
 }
 
 /// Values of `masks` rows `rows` through `f`, `per_batch` masks per call, resumed from and
-/// appended to the store at `store_path` (header `identity`), with a progress bar over masks on a
-/// terminal; says (as a log line) how many rows a resumed run found stored.
+/// appended to the store at `store_path` (header `identity`), told to `watch` batch by batch
+/// (which may stop it: [`evaluate_resumable`]); says (as a log line) how many rows a resumed run
+/// found stored.
 pub fn evaluate_stored(
     f: &mut impl ValueFunction,
     masks: &MaskBatch,
@@ -112,6 +127,7 @@ pub fn evaluate_stored(
     store_path: &Path,
     identity: &Value,
     per_batch: usize,
+    watch: &mut dyn Watch,
 ) -> Result<Vec<f64>> {
     let mut store = ValueStore::open(store_path, identity, masks.len())?;
     let done = rows.len() - store.missing(rows.clone()).len();
@@ -122,10 +138,7 @@ pub fn evaluate_stored(
             store_path.display()
         );
     }
-    let bar = crate::progress::bar(rows.len() as u64, "masks", true);
-    let values = evaluate_resumable(f, masks, rows, &mut store, per_batch, |k| bar.inc(k as u64))?;
-    bar.finish_and_clear();
-    Ok(values)
+    evaluate_resumable(f, masks, rows, &mut store, per_batch, watch)
 }
 
 #[cfg(test)]
@@ -133,6 +146,7 @@ mod tests {
     use super::*;
     use crate::sparse::Subset;
     use serde_json::json;
+    use std::ops::ControlFlow;
 
     /// Counts kept players, and records how many masks each call received.
     struct Counting {
@@ -153,6 +167,35 @@ mod tests {
             Ok((0..masks.len())
                 .map(|r| masks.count_kept(r) as f64)
                 .collect())
+        }
+    }
+
+    /// Records what a [`Watch`] is told: the rows stored at the start, then each batch; stops
+    /// after `stop_after` batches when set.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Vec<usize>,
+        stop_after: Option<usize>,
+        ended: bool,
+    }
+
+    impl Watch for Recorder {
+        fn begin(&mut self, _store: &Path, _total: usize, done: usize) -> ControlFlow<()> {
+            self.seen.push(done);
+            match self.stop_after {
+                Some(0) => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+        fn advance(&mut self, k: usize) -> ControlFlow<()> {
+            self.seen.push(k);
+            match self.stop_after {
+                Some(n) if self.seen.len() > n => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+        fn end(&mut self) {
+            self.ended = true;
         }
     }
 
@@ -181,7 +224,10 @@ mod tests {
             calls: vec![],
             fail_after: Some(2),
         };
-        assert!(evaluate_resumable(&mut f, &all, 0..m, &mut store, 3, |_| {}).is_err());
+        assert!(
+            evaluate_resumable(&mut f, &all, 0..m, &mut store, 3, &mut Recorder::default())
+                .is_err()
+        );
         assert_eq!(f.calls, vec![3, 3]);
         drop(store);
 
@@ -191,8 +237,8 @@ mod tests {
             calls: vec![],
             fail_after: None,
         };
-        let mut seen = Vec::new();
-        let got = evaluate_resumable(&mut f, &all, 0..m, &mut store, 3, |k| seen.push(k)).unwrap();
+        let mut watch = Recorder::default();
+        let got = evaluate_resumable(&mut f, &all, 0..m, &mut store, 3, &mut watch).unwrap();
         assert_eq!(got, expect);
         // Rows 0..6 are stored: the batches [6, 9), [9, 12), [12, 15) and [15, 16) remain.
         assert_eq!(
@@ -200,7 +246,8 @@ mod tests {
             vec![3, 3, 3, 1],
             "only the missing batches are evaluated"
         );
-        assert_eq!(seen, vec![6, 3, 3, 3, 1]);
+        assert_eq!(watch.seen, vec![6, 3, 3, 3, 1]);
+        assert!(watch.ended);
     }
 
     #[test]
@@ -218,8 +265,8 @@ mod tests {
             calls: vec![],
             fail_after: None,
         };
-        let mut seen = Vec::new();
-        let got = evaluate_resumable(&mut f, &all, 0..10, &mut store, 4, |k| seen.push(k)).unwrap();
+        let mut watch = Recorder::default();
+        let got = evaluate_resumable(&mut f, &all, 0..10, &mut store, 4, &mut watch).unwrap();
         assert_eq!(
             got,
             (0..10)
@@ -231,7 +278,70 @@ mod tests {
             vec![4, 2],
             "the batch [4, 8) runs whole, then [8, 10)"
         );
-        assert_eq!(seen, vec![6, 2, 2]);
+        assert_eq!(watch.seen, vec![6, 2, 2]);
+    }
+
+    #[test]
+    fn a_stop_from_the_watch_keeps_what_is_stored_and_a_rerun_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (n, m) = (4, 12);
+        let all = masks(n, m);
+        let path = dir.path().join("v.log");
+        let mut store = ValueStore::open(&path, &json!({}), m).unwrap();
+        let mut f = Counting {
+            n,
+            calls: vec![],
+            fail_after: None,
+        };
+        let mut stop = Recorder {
+            stop_after: Some(2),
+            ..Recorder::default()
+        };
+        let err = evaluate_resumable(&mut f, &all, 0..m, &mut store, 4, &mut stop).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Interrupted {
+                    stored: 8,
+                    total: 12,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(f.calls, vec![4, 4], "no batch after the stop");
+        assert!(!stop.ended);
+        drop(store);
+
+        let mut store = ValueStore::open(&path, &json!({}), m).unwrap();
+        let mut watch = Recorder::default();
+        let got = evaluate_resumable(&mut f, &all, 0..m, &mut store, 4, &mut watch).unwrap();
+        assert_eq!(
+            got,
+            (0..m).map(|r| all.count_kept(r) as f64).collect::<Vec<_>>()
+        );
+        assert_eq!(f.calls, vec![4, 4, 4], "only the batch after the stop runs");
+        assert_eq!(watch.seen, vec![8, 4]);
+        drop(store);
+
+        // A stop at the start of a stage evaluates nothing; one with nothing left is no stop.
+        let mut other = ValueStore::open(&dir.path().join("w.log"), &json!({}), m).unwrap();
+        let mut at_once = Recorder {
+            stop_after: Some(0),
+            ..Recorder::default()
+        };
+        let err = evaluate_resumable(&mut f, &all, 0..m, &mut other, 4, &mut at_once).unwrap_err();
+        assert!(matches!(err, Error::Interrupted { stored: 0, .. }), "{err}");
+        assert_eq!(f.calls.len(), 3, "nothing evaluated");
+        let mut store = ValueStore::open(&path, &json!({}), m).unwrap();
+        let mut done = Recorder {
+            stop_after: Some(0),
+            ..Recorder::default()
+        };
+        assert_eq!(
+            evaluate_resumable(&mut f, &all, 0..m, &mut store, 4, &mut done).unwrap(),
+            got
+        );
     }
 
     #[test]
@@ -257,15 +367,27 @@ mod tests {
             calls: vec![],
             fail_after: None,
         };
-        let got = evaluate_resumable(&mut f, &all, 2..5, &mut store, 10, |_| {}).unwrap();
+        let got = evaluate_resumable(&mut f, &all, 2..5, &mut store, 10, &mut Recorder::default())
+            .unwrap();
         assert_eq!(got, vec![1.0, 2.0, 1.0]);
         assert_eq!(store.missing(0..8), vec![0, 1, 5, 6, 7]);
-        assert!(evaluate_resumable(&mut f, &all, 6..9, &mut store, 10, |_| {}).is_err());
+        assert!(
+            evaluate_resumable(&mut f, &all, 6..9, &mut store, 10, &mut Recorder::default())
+                .is_err()
+        );
         let mut wrong = Counting {
             n: 4,
             calls: vec![],
             fail_after: None,
         };
-        assert!(evaluate_resumable(&mut wrong, &all, 0..8, &mut store, 10, |_| {}).is_err());
+        assert!(evaluate_resumable(
+            &mut wrong,
+            &all,
+            0..8,
+            &mut store,
+            10,
+            &mut Recorder::default()
+        )
+        .is_err());
     }
 }

@@ -14,6 +14,7 @@ use super::head_values::HeadValues;
 use super::heads::{heads, HeadsRun};
 use super::one_shot::{check, OneShotOptions};
 use crate::io::{write_json, write_text};
+use crate::progress::Watch;
 use crate::report::comparison::Comparison;
 use crate::report::escape;
 use crate::report::page_section::{group_prune_key, prune_fragment, section};
@@ -100,12 +101,14 @@ pub fn check_groups(
 }
 
 /// Runs every group of `groups` as its own head game through `hv` (its players changed to each
-/// group in turn), in `options.out/layers-A-B/`, and writes groups.json and groups.html.
+/// group in turn), in `options.out/layers-A-B/`, and writes groups.json and groups.html; `watch`
+/// is told each stored batch of every group and may stop the runs.
 pub fn head_groups(
     hv: &mut HeadValues,
     groups: &[Range<usize>],
     options: &OneShotOptions,
     top_edges: usize,
+    watch: &mut dyn Watch,
 ) -> Result<(Vec<HeadsRun>, PathBuf)> {
     let info = hv.model.info();
     check_groups(options, groups, info.n_layers, info.n_heads)?;
@@ -118,7 +121,7 @@ pub fn head_groups(
             group_folder(g)
         );
         hv.set_layers(Some(g.clone()))?;
-        runs.push(heads(hv, &group_options(options, g), top_edges)?);
+        runs.push(heads(hv, &group_options(options, g), top_edges, watch)?);
     }
     let report = GroupsReport {
         model: hv.model_label.clone(),

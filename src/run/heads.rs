@@ -8,6 +8,7 @@ use std::path::Path;
 use super::head_values::HeadValues;
 use super::one_shot::{one_shot, OneShot, OneShotOptions};
 use crate::io::{write_json, write_text};
+use crate::progress::Watch;
 use crate::report::head_graph::HeadGraph;
 use crate::report::page_section::{prune_fragment, section, PRUNE};
 use crate::sparse::{MaskBatch, Spectrum};
@@ -22,8 +23,13 @@ pub struct HeadsRun {
 }
 
 /// Runs the one-shot job over `hv`'s heads in `options.out` (resumable) and writes the graph with
-/// the `top_edges` strongest pairs drawn.
-pub fn heads(hv: &HeadValues, options: &OneShotOptions, top_edges: usize) -> Result<HeadsRun> {
+/// the `top_edges` strongest pairs drawn; `watch` is told each stored batch and may stop the run.
+pub fn heads(
+    hv: &HeadValues,
+    options: &OneShotOptions,
+    top_edges: usize,
+    watch: &mut dyn Watch,
+) -> Result<HeadsRun> {
     let players = &hv.players;
     tracing::info!(
         "players: {} heads (layers {players}, {} per layer); {} question(s) per mask",
@@ -41,6 +47,7 @@ pub fn heads(hv: &HeadValues, options: &OneShotOptions, top_edges: usize) -> Res
         hv.identity(&[]),
         hv.per_batch(),
         Some(&layer_of),
+        watch,
     )?;
     let graph = HeadGraph::new(&done.pairs, players.layers(), players.heads(), top_edges);
     let title = format!(

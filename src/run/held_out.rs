@@ -11,6 +11,7 @@ use super::decode::{read_value_shards, Lever, LowFaithfulness, LOW_R2};
 use super::evaluate::evaluate_stored;
 use super::plan_dir::{read_plan, read_plan_masks};
 use crate::io::{write_masks_npy, write_values_npy};
+use crate::progress::Watch;
 use crate::sparse::plan::Plan;
 use crate::sparse::proxy::sampling::{cube_size, iid_masks};
 use crate::sparse::{MaskBatch, Spectrum, ValueFunction};
@@ -47,6 +48,7 @@ pub fn evaluate_held_out(
     (count, keep, seed): (usize, f64, u64),
     identity: &Value,
     per_batch: usize,
+    watch: &mut dyn Watch,
 ) -> Result<HeldOut> {
     let seed = seed ^ HELD_OUT_SEED;
     let masks = iid_masks(f.n_players(), count, keep, seed);
@@ -65,6 +67,7 @@ pub fn evaluate_held_out(
         &out.join("held_out.log"),
         &identity,
         per_batch,
+        watch,
     )?;
     write_masks_npy(&out.join("held_out_masks.npy"), &masks)?;
     write_values_npy(&out.join("held_out_values.npy"), &values)?;

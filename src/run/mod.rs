@@ -10,6 +10,7 @@
 //! and [`status`] tells how far they got.
 
 pub mod ablation;
+pub mod accuracy;
 pub mod cluster;
 pub mod compare;
 pub mod decode;
@@ -19,6 +20,7 @@ pub mod groups;
 pub mod head_values;
 pub mod heads;
 pub mod held_out;
+pub mod inputs;
 pub mod interval;
 pub mod one_shot;
 pub mod plan_dir;

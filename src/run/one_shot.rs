@@ -14,6 +14,7 @@ use super::held_out::{evaluate_held_out, held_out_count};
 use super::plan_dir::{check_existing_plan, create_dir, plan_identity, write_or_check_plan};
 use super::shard::Shard;
 use crate::io::{check_writable_dir, write_json, write_values_npy};
+use crate::progress::Watch;
 use crate::report::comparison::Comparison;
 use crate::report::spectrum_file::SpectrumFile;
 use crate::sparse::indices::{interaction_values, InteractionValues};
@@ -99,13 +100,15 @@ pub fn check(options: &OneShotOptions, n: usize) -> Result<Plan> {
 /// `identity` plus the plan), writes `values.npy`, evaluates the unseen masks of the held-out check
 /// (`held_out.log`), decodes, and writes `interactions.json` (with both R^2) and `spectrum.json`,
 /// and with unseen masks `comparison.json` (the default decoder, the reference ProxySPEX and the
-/// baselines on them; energy splits by `group_of`, a player's layer, when given).
+/// baselines on them; energy splits by `group_of`, a player's layer, when given). `watch` is told
+/// each stored batch and may stop the job between two ([`Error::Interrupted`](crate::Error)).
 pub fn one_shot(
     options: &OneShotOptions,
     f: &mut impl ValueFunction,
     mut identity: Value,
     per_batch: usize,
     group_of: Option<&dyn Fn(u32) -> usize>,
+    watch: &mut dyn Watch,
 ) -> Result<OneShot> {
     let plan = check(options, f.n_players())?;
     let out = options.out.as_path();
@@ -133,6 +136,7 @@ pub fn one_shot(
         &store,
         &identity,
         per_batch,
+        watch,
     )?;
     write_values_npy(&out.join(format!("{stem}.npy")), &values)?;
     let count = held_out_count(options.held_out, masks.len(), f.n_players());
@@ -140,7 +144,7 @@ pub fn one_shot(
     let held_out = (count > 0)
         .then(|| {
             let draw = (count, design.keep_probability, design.seed);
-            evaluate_held_out(out, f, draw, &base_identity, per_batch)
+            evaluate_held_out(out, f, draw, &base_identity, per_batch, watch)
         })
         .transpose()?;
     let mut decoded = decode(&plan, &masks, &values, &options.decode)?;

@@ -22,6 +22,7 @@ use super::evaluate::evaluate_stored;
 use super::head_values::HeadValues;
 use super::plan_dir::{plan_identity, read_plan, read_plan_masks};
 use crate::io::{json_from_bytes, write_json, write_values_npy};
+use crate::progress::TerminalBar;
 use crate::sparse::plan::PlanFile;
 use crate::{Error, Result};
 
@@ -348,6 +349,7 @@ pub fn run_shard(plan_dir: &Path, shard: Shard, hv: &HeadValues) -> Result<Shard
         &store,
         &identity,
         hv.per_batch(),
+        &mut TerminalBar::default(),
     )?;
     let path = plan_dir.join(format!("{stem}.npy"));
     write_values_npy(&path, &values)?;

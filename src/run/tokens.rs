@@ -9,6 +9,7 @@ use super::one_shot::{one_shot, OneShot, OneShotOptions};
 use crate::ablate::{token_players, Granularity, TokenPlayer, TokenScorer};
 use crate::io::{write_json, write_text};
 use crate::model::{Model, RunOptions};
+use crate::progress::Watch;
 use crate::report::token_report::TokenAttribution;
 use crate::{Error, Result};
 
@@ -38,12 +39,14 @@ pub struct TokensRun {
 }
 
 /// Runs the one-shot job over the prompt's players of `model` (named `model_label` in reports)
-/// in `options.out` (resumable) and writes tokens.json and tokens.html.
+/// in `options.out` (resumable) and writes tokens.json and tokens.html; `watch` is told each
+/// stored batch and may stop the run.
 pub fn tokens(
     model: &Model,
     model_label: &str,
     token: &TokenOptions,
     options: &OneShotOptions,
+    watch: &mut dyn Watch,
 ) -> Result<TokensRun> {
     let (ids, players) = token_players(model.tokenizer(), &token.prompt, token.granularity)?;
     let target = model.encode(&token.target)?;
@@ -88,7 +91,7 @@ pub fn tokens(
     });
     // One forward pass per mask: the prompt and the target's tokens run teacher-forced together.
     let per_batch = masks_per_stored_batch(1, 1, 1);
-    let done = one_shot(options, &mut scorer, identity, per_batch, None)?;
+    let done = one_shot(options, &mut scorer, identity, per_batch, None, watch)?;
     let texts: Vec<(String, Vec<usize>)> = players
         .iter()
         .map(|p| (p.text.clone(), p.positions.clone()))
