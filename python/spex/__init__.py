@@ -6,6 +6,7 @@ convention, and the transformer attribution jobs of the ``spex`` command line.
 >>> result = spex.ProxySPEX(n=16, max_order=2, random_state=0).approximate(500, game)
 >>> result.top(2)   # doctest: +SKIP
 >>> result.to_shapiq()   # doctest: +SKIP
+>>> run = spex.heads(task="arc-easy", limit=40, layers="27-29", budget=400, out="runs/arc-late")   # doctest: +SKIP
 """
 
 from ._spex import __version__
@@ -13,6 +14,7 @@ from ._game import GameError
 from ._result import InteractionValues, Spectrum
 from ._decoders import SPEX, ProxySPEX, ProxySPEXCV
 from ._plan import Plan, plan, solve
+from ._jobs import Evaluation, HeadsRun, TokensRun, eval, heads, tokens
 
 __all__ = [
     "__version__",
@@ -25,4 +27,10 @@ __all__ = [
     "Plan",
     "plan",
     "solve",
+    "heads",
+    "tokens",
+    "eval",
+    "HeadsRun",
+    "TokensRun",
+    "Evaluation",
 ]

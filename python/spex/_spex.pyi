@@ -1,6 +1,7 @@
 """Type stubs of the Rust extension ``spex._spex`` (python/src/lib.rs)."""
 
 import os
+from typing import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -9,6 +10,20 @@ __version__: str
 
 def check_decode_options(index: str, max_order: int | None = None, refit: str = "cv") -> None:
     """Checks an index, order and refit before any evaluation; ValueError naming the argument."""
+
+def heads_job(
+    kwargs: dict[str, object], callback: Callable[[str, str | None, int, int], object] | None = None
+) -> tuple[Decoded, float | None, int]:
+    """``spex heads`` with the CLI's options as a dict; returns the decoded run, R^2 on unseen masks
+    and their count. ``callback(event, store, count, total)`` hears each stored batch."""
+
+def tokens_job(
+    kwargs: dict[str, object], callback: Callable[[str, str | None, int, int], object] | None = None
+) -> tuple[Decoded, float | None, int]:
+    """``spex tokens`` with the CLI's options as a dict (as :func:`heads_job`)."""
+
+def eval_job(kwargs: dict[str, object]) -> tuple[str, str]:
+    """``spex eval`` with the CLI's options as a dict: the ``--json`` report's text and the table."""
 
 class Plan:
     """A decoder's plan and its masks: what ``spex plan`` writes as plan.json and masks.npy."""

@@ -17,6 +17,8 @@ use pyo3::exceptions::{PyFileNotFoundError, PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+mod jobs;
+
 use spex::io::write_json;
 use spex::report::spectrum_file::SpectrumFile;
 use spex::run::plan_dir::{read_plan, read_plan_masks, write_plan};
@@ -107,6 +109,28 @@ fn parse_index(index: &str) -> PyResult<Index> {
     index.parse().map_err(sparse_to_py)
 }
 
+/// Parses a decoder's method: `spex` or `proxyspex`.
+fn parse_method(method: &str) -> PyResult<Method> {
+    match method {
+        "spex" => Ok(Method::Spex),
+        "proxyspex" => Ok(Method::ProxySpex),
+        other => Err(PyValueError::new_err(format!(
+            "method: invalid `method`: unknown method `{other}`; valid: spex, proxyspex"
+        ))),
+    }
+}
+
+/// Parses SPEX's singleton decoder: `soft` or `hard`.
+fn parse_decoder(decoder: &str) -> PyResult<Decoder> {
+    match decoder {
+        "soft" => Ok(Decoder::Soft),
+        "hard" => Ok(Decoder::Hard),
+        other => Err(PyValueError::new_err(format!(
+            "decoder: invalid `decoder`: unknown decoder `{other}`; valid: soft, hard"
+        ))),
+    }
+}
+
 /// Parses ProxySPEX's refit: `cv`, `reference` or `centred`.
 fn parse_refit(refit: &str) -> PyResult<Refit> {
     match refit {
@@ -191,24 +215,8 @@ impl Plan {
         seed: u64,
         keep_prob: f64,
     ) -> PyResult<Plan> {
-        let method = match method {
-            "spex" => Method::Spex,
-            "proxyspex" => Method::ProxySpex,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "method: invalid `method`: unknown method `{other}`; valid: spex, proxyspex"
-                )))
-            }
-        };
-        let decoder = match decoder {
-            "soft" => Decoder::Soft,
-            "hard" => Decoder::Hard,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "decoder: invalid `decoder`: unknown decoder `{other}`; valid: soft, hard"
-                )))
-            }
-        };
+        let method = parse_method(method)?;
+        let decoder = parse_decoder(decoder)?;
         let design = Design {
             method,
             budget,
@@ -323,10 +331,10 @@ impl Plan {
         let d = py
             .detach(|| decode(&self.plan, &self.masks, &values, &options))
             .map_err(to_py)?;
-        Ok(Decoded {
-            refit: matches!(self.plan, SparsePlan::ProxySpex(_)).then(|| options.refit.name()),
-            inner: d,
-        })
+        Ok(Decoded::new(
+            d,
+            matches!(self.plan, SparsePlan::ProxySpex(_)).then(|| options.refit.name()),
+        ))
     }
 }
 
@@ -345,6 +353,13 @@ fn pairs<'py, 'a>(
     entries
         .map(|(s, v)| Ok((PyTuple::new(py, s.indices())?, v)))
         .collect()
+}
+
+impl Decoded {
+    /// A decoded run and ProxySPEX's refit (`None` for SPEX).
+    fn new(inner: spex::run::Decoded, refit: Option<&'static str>) -> Self {
+        Decoded { inner, refit }
+    }
 }
 
 #[pymethods]
@@ -547,6 +562,9 @@ fn _spex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Decoded>()?;
     m.add_class::<Spectrum>()?;
     m.add_function(wrap_pyfunction!(check_decode_options, m)?)?;
+    m.add_function(wrap_pyfunction!(jobs::heads_job, m)?)?;
+    m.add_function(wrap_pyfunction!(jobs::tokens_job, m)?)?;
+    m.add_function(wrap_pyfunction!(jobs::eval_job, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
 
     Ok(())
