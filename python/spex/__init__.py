@@ -14,7 +14,7 @@ from ._game import GameError
 from ._result import InteractionValues, Spectrum
 from ._decoders import SPEX, ProxySPEX, ProxySPEXCV
 from ._plan import Plan, plan, solve
-from ._jobs import Evaluation, HeadsRun, TokensRun, eval, heads, tokens
+from ._jobs import Evaluation, GroupsRun, HeadsRun, TokensRun, eval, heads, tokens
 
 __all__ = [
     "__version__",
@@ -31,6 +31,7 @@ __all__ = [
     "tokens",
     "eval",
     "HeadsRun",
+    "GroupsRun",
     "TokensRun",
     "Evaluation",
 ]

@@ -174,13 +174,34 @@ class TokensRun(_OneShotRun):
         return f"TokensRun(out={self.out!r}, players={self.interactions.n_players}, r2_held_out={self.r2_held_out})"
 
 
-def heads(*, out: str | os.PathLike, budget: int, progress: bool | Callable[..., Any] = True, **kwargs: Any) -> HeadsRun:
+class GroupsRun:
+    """A finished :func:`heads` job over layer groups: ``runs`` maps each group (``"27-29"``) to its
+    :class:`HeadsRun` (in ``out/layers-A-B``); ``summary`` is groups.json (the groups side by side)."""
+
+    def __init__(self, out: str, runs: dict[str, HeadsRun]):
+        self.out = out
+        self.runs = runs
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """groups.json: each group's R^2 on unseen masks, energy split and strongest heads."""
+        with open(os.path.join(self.out, "groups.json"), encoding="utf-8") as f:
+            return _json.load(f)
+
+    def __repr__(self) -> str:
+        return f"GroupsRun(out={self.out!r}, groups={list(self.runs)})"
+
+
+def heads(
+    *, out: str | os.PathLike, budget: int, progress: bool | Callable[..., Any] = True, **kwargs: Any
+) -> HeadsRun | GroupsRun:
     """``spex heads``: which heads, and which pairs of heads, drive the model's score on a task.
 
     Keyword arguments are ``spex heads``'s flags: ``model``, ``device``, ``dtype``, ``task``,
     ``data_dir``, ``subjects``, ``split``, ``offset``, ``limit``, ``shots``, ``strict``,
     ``format``, ``value``, ``ablation``, ``mean_prompts``, ``max_batch_tokens``, ``layers``
-    (``"27-29"`` or ``25``), ``method``, ``degree``, ``decoder``, ``seed``, ``keep_prob``,
+    (``"27-29"`` or ``25``), ``groups`` (``["0-2", "14-16", "27-29"]``: each its own game, and a
+    :class:`GroupsRun` back), ``method``, ``degree``, ``decoder``, ``seed``, ``keep_prob``,
     ``index``, ``max_order``, ``refit``, ``held_out`` and ``top_edges``. Writes ``out`` as the
     command does (the same call again resumes); ``progress`` is True (a bar), False, or a
     callable ``(event, store, count, total)``.
@@ -195,11 +216,21 @@ def heads(*, out: str | os.PathLike, budget: int, progress: bool | Callable[...,
         _TASK,
         _ABLATION,
         _ONE_SHOT,
-        {"value": None, "layers": None, "top_edges": 40},
+        {"value": None, "layers": None, "top_edges": 40, "groups": None},
         required=("out", "budget"),
     )
-    decoded, r2, held_out = _spex.heads_job(settings, _Progress(progress))
-    return HeadsRun(settings["out"], decoded, r2, held_out)
+    groups = settings.pop("groups")
+    if groups is None:
+        decoded, r2, held_out = _spex.heads_job(settings, _Progress(progress))
+        return HeadsRun(settings["out"], decoded, r2, held_out)
+    if isinstance(groups, str):
+        groups = groups.split(",")
+    settings["groups"] = [str(g) for g in groups]
+    runs = _spex.head_groups_job(settings, _Progress(progress))
+    return GroupsRun(
+        settings["out"],
+        {g: HeadsRun(os.fspath(folder), *result) for g, (folder, result) in zip(settings["groups"], runs)},
+    )
 
 
 def tokens(

@@ -17,6 +17,11 @@ def heads_job(
     """``spex heads`` with the CLI's options as a dict; returns the decoded run, R^2 on unseen masks
     and their count. ``callback(event, store, count, total)`` hears each stored batch."""
 
+def head_groups_job(
+    kwargs: dict[str, object], callback: Callable[[str, str | None, int, int], object] | None = None
+) -> list[tuple[str, tuple[Decoded, float | None, int]]]:
+    """``spex heads --groups`` (``kwargs["groups"]``: layer ranges): per group its folder and result."""
+
 def tokens_job(
     kwargs: dict[str, object], callback: Callable[[str, str | None, int, int], object] | None = None
 ) -> tuple[Decoded, float | None, int]:

@@ -15,6 +15,7 @@ use spex::ablate::{parse_layer_range, Granularity};
 use spex::io::{check_writable, write_json};
 use spex::progress::Watch;
 use spex::run::accuracy::{accuracy, AccuracyOptions};
+use spex::run::groups::{check_groups, group_folder, head_groups};
 use spex::run::inputs::{load_questions, HeadValueSpec, ModelSpec};
 use spex::run::{Ablation, DecodeOptions, Design, OneShot, OneShotOptions, TokenOptions};
 use spex::task::{default_data_dir, TaskSpec};
@@ -154,6 +155,14 @@ struct HeadKw {
     top_edges: usize,
 }
 
+/// `groups`: layer groups, each its own game.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct GroupsKw {
+    groups: Vec<String>,
+    layers: Option<String>,
+}
+
 /// A layer range such as `27-29` or `25`.
 fn parse_layers(layers: &str) -> PyResult<Range<usize>> {
     parse_layer_range(layers).map_err(|e| PyValueError::new_err(format!("layers: {e}")))
@@ -277,6 +286,50 @@ pub fn heads_job(
     });
     let run = watch.finish(result)?;
     Ok(one_shot_result(run.done, &options))
+}
+
+/// `spex heads --groups` from Python: every layer group its own head game in
+/// `kwargs["out"]/layers-A-B` (resumable), then groups.json; per group its folder and result.
+#[pyfunction]
+#[pyo3(signature = (kwargs, callback=None))]
+pub fn head_groups_job(
+    py: Python<'_>,
+    kwargs: &Bound<'_, PyDict>,
+    callback: Option<Py<PyAny>>,
+) -> PyResult<Vec<(PathBuf, OneShotResult)>> {
+    let groups: GroupsKw = kwargs.extract()?;
+    if let Some(layers) = groups.layers {
+        return Err(PyValueError::new_err(format!(
+            "layers: `layers` ({layers}) and `groups` exclude each other; each group names its layers"
+        )));
+    }
+    let ranges = groups
+        .groups
+        .iter()
+        .map(|g| {
+            parse_layers(g).map_err(|_| {
+                PyValueError::new_err(format!("groups: '{g}' is not a layer range like 27-29"))
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let (spec, top_edges) = head_value_spec(kwargs)?;
+    let options = kwargs.extract::<OneShotKw>()?.options()?;
+    let mut watch = PyWatch::new(callback);
+    let result = py.detach(|| {
+        let mut hv = spec.load_checked(|players| {
+            check_groups(&options, &ranges, players.layers().end, players.heads())
+        })?;
+        head_groups(&mut hv, &ranges, &options, top_edges, &mut watch)
+    });
+    let (runs, _) = watch.finish(result)?;
+    Ok(ranges
+        .iter()
+        .zip(runs)
+        .map(|(g, run)| {
+            let folder = options.out.join(group_folder(g));
+            (folder, one_shot_result(run.done, &options))
+        })
+        .collect())
 }
 
 /// `prompt`, `target`, `players`, `baseline_token`, `max_batch_tokens`.

@@ -563,6 +563,7 @@ fn _spex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Spectrum>()?;
     m.add_function(wrap_pyfunction!(check_decode_options, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::heads_job, m)?)?;
+    m.add_function(wrap_pyfunction!(jobs::head_groups_job, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::tokens_job, m)?)?;
     m.add_function(wrap_pyfunction!(jobs::eval_job, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

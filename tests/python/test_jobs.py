@@ -88,6 +88,27 @@ def test_ctrl_c_stops_a_head_job_and_the_same_call_resumes_to_the_same_bytes(tmp
         assert (out / name).read_bytes() == (cli_heads / name).read_bytes(), name
 
 
+def test_layer_groups_write_what_the_cli_writes(tmp_path, spex_cli):
+    settings = {**HEADS, "limit": 2}
+    del settings["layers"]
+    cli(spex_cli, "heads", *flags(settings), "--groups", "28,29", "--out", str(tmp_path / "cli"))
+    run = spex.heads(out=tmp_path / "py", groups=["28", 29], progress=False, **settings)
+    assert (tmp_path / "py" / "groups.json").read_bytes() == (tmp_path / "cli" / "groups.json").read_bytes()
+    assert list(run.runs) == ["28", "29"]
+    for group, folder in (("28", "layers-28-28"), ("29", "layers-29-29")):
+        for name in OUTPUTS:
+            assert (tmp_path / "py" / folder / name).read_bytes() == (tmp_path / "cli" / folder / name).read_bytes()
+        assert run.runs[group].out == str(tmp_path / "py" / folder)
+        assert run.runs[group].graph["first_layer"] == int(group)
+    assert [g["folder"] for g in run.summary["groups"]] == ["layers-28-28", "layers-29-29"]
+    reported = [[m["r2_held_out"] for m in g["comparison"]["methods"] if m["reported"]] for g in run.summary["groups"]]
+    assert reported == [[run.runs[g].r2_held_out] for g in ("28", "29")]
+    with pytest.raises(ValueError, match="groups"):
+        spex.heads(out=tmp_path / "bad", groups=["29", "29"], **settings)
+    with pytest.raises(ValueError, match="layers"):
+        spex.heads(out=tmp_path / "bad", groups=["29"], **HEADS)
+
+
 def test_job_errors_name_the_keyword(tmp_path):
     with pytest.raises(ValueError, match="layers"):
         spex.heads(out=tmp_path / "a", budget=10, layers="9-3", task="arc-easy", limit=1)
