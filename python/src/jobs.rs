@@ -6,6 +6,8 @@
 
 use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -410,22 +412,59 @@ pub fn eval_job(py: Python<'_>, kwargs: &Bound<'_, PyDict>) -> PyResult<(String,
         progress: true,
     };
     let model = model.spec();
-    py.detach(|| {
-        options
-            .ablation
-            .check_mean_prompts(options.mean_prompts.as_deref())?;
-        if let Some(path) = &json {
-            check_writable(path)?;
-        }
-        let questions = load_questions(&task)?;
-        let loaded = model.load()?;
-        let report = accuracy(&loaded, &model.label(), &questions, &task, &options)?;
-        if let Some(path) = &json {
-            write_json(path, &report)?;
-        }
-        let text = serde_json::to_string(&report)
-            .map_err(|e| spex::Error::invalid("report", e.to_string()))?;
-        Ok((text, report.table()))
-    })
-    .map_err(to_py)
+    let (questions, loaded) = py
+        .detach(|| {
+            options
+                .ablation
+                .check_mean_prompts(options.mean_prompts.as_deref())?;
+            if let Some(path) = &json {
+                check_writable(path)?;
+            }
+            let questions = load_questions(&task)?;
+            Ok((questions, model.load()?))
+        })
+        .map_err(to_py)?;
+    let report = interruptible(py, &loaded.stop_flag(), || {
+        accuracy(&loaded, &model.label(), &questions, &task, &options)
+    })?;
+    if let Some(path) = &json {
+        write_json(path, &report).map_err(to_py)?;
+    }
+    let text = serde_json::to_string(&report)
+        .map_err(|e| to_py(spex::Error::invalid("report", e.to_string())))?;
+    Ok((text, report.table()))
+}
+
+/// Runs `job` on a worker thread with the GIL released while this (the main) thread checks for
+/// signals every 50 ms: on Ctrl-C it sets `stop` (the model stops before its next batch), waits
+/// for the worker, and raises `KeyboardInterrupt`.
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    stop: &AtomicBool,
+    job: impl FnOnce() -> spex::Result<T> + Send,
+) -> PyResult<T> {
+    let (result, raised) = py.detach(|| {
+        std::thread::scope(|scope| {
+            let worker = scope.spawn(job);
+            let mut raised = None;
+            while !worker.is_finished() {
+                std::thread::sleep(Duration::from_millis(50));
+                if raised.is_none() {
+                    if let Err(err) = Python::attach(|py| py.check_signals()) {
+                        stop.store(true, Ordering::Relaxed);
+                        raised = Some(err);
+                    }
+                }
+            }
+            let result = worker
+                .join()
+                .unwrap_or_else(|_| Err(spex::Error::invalid("job", "the worker thread panicked")));
+            (result, raised)
+        })
+    });
+    stop.store(false, Ordering::Relaxed);
+    match raised {
+        Some(err) => Err(err),
+        None => result.map_err(to_py),
+    }
 }

@@ -3,6 +3,7 @@
 //! readout of the last position (only the requested token ids) or of a continuation's tokens.
 
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 
 use candle_core::{DType, Device, Tensor};
 
@@ -317,10 +318,12 @@ impl Model {
         // retry with when the device runs out of memory.
         let device = self.device_name();
         for group in groups {
+            self.check_not_stopped()?;
             let run = self.run_prefixed(&group, &prepared, &unembed, opts, &mut out);
             one_row(run, device, group.prefix)?;
         }
         for mut mine in shared {
+            self.check_not_stopped()?;
             let prompt = &prompts[jobs[mine[0]].prompt];
             let clean = one_row(self.clean_run(prompt), device, prompt.len())?;
             // Latest start first, so each batch's earliest start is as late as possible.
@@ -538,7 +541,28 @@ impl Model {
         out: &mut [Option<Vec<f32>>],
     ) -> ModelResult<()> {
         let (limit, device) = (&self.batch_limit, self.device_name());
-        for_each_batch(order, len, opts.max_batch_tokens, limit, device, pass, out)
+        let mut pass = pass;
+        let checked = |batch: &[usize]| {
+            self.check_not_stopped()?;
+            pass(batch)
+        };
+        for_each_batch(
+            order,
+            len,
+            opts.max_batch_tokens,
+            limit,
+            device,
+            checked,
+            out,
+        )
+    }
+
+    /// [`ModelError::Interrupted`] once [`Model::stop_flag`] is set.
+    fn check_not_stopped(&self) -> ModelResult<()> {
+        match self.stop.load(Ordering::Relaxed) {
+            true => Err(ModelError::Interrupted),
+            false => Ok(()),
+        }
     }
 
     /// The device as the `device` choice names it: `cpu`, `cuda` or `metal`.

@@ -145,6 +145,11 @@ pub enum ModelError {
         reason: String,
     },
 
+    /// The run was stopped through [`Model::stop_flag`](crate::model::Model::stop_flag) before
+    /// its next batch.
+    #[error("stopped by the caller before the next batch")]
+    Interrupted,
+
     /// A tensor operation failed.
     #[error("tensor operation failed: {}", candle_message(.0))]
     Candle(#[from] candle_core::Error),

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use tokenizers::Tokenizer;
@@ -56,6 +58,8 @@ pub struct Model {
     pub(super) dtype: DType,
     /// Positions per batch that fit on the device, learned from out-of-memory failures.
     pub(super) batch_limit: BatchLimit,
+    /// Set from any thread to stop every run before its next batch.
+    pub(super) stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Model {
@@ -184,6 +188,7 @@ impl Model {
             device: device.clone(),
             dtype,
             batch_limit: BatchLimit::default(),
+            stop: Arc::default(),
         })
     }
 
@@ -211,6 +216,12 @@ impl Model {
     /// out-of-memory failure has lowered it; `None` while every batch has fit.
     pub fn batch_limit(&self) -> Option<usize> {
         Some(self.batch_limit.get()).filter(|&l| l != usize::MAX)
+    }
+
+    /// A flag that, once set (from any thread: a Ctrl-C handler, a UI), makes every run of this
+    /// model stop before its next batch with [`ModelError::Interrupted`]; clear it to run again.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.stop)
     }
 
     /// Token ids of `text` with no special tokens added (as `add_special_tokens=False`).

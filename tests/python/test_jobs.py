@@ -138,6 +138,24 @@ def test_eval_reports_what_the_cli_reports(tmp_path, spex_cli):
     assert "arc" in result.table
 
 
+def test_ctrl_c_stops_an_eval_before_its_next_batch():
+    # 400 HellaSwag questions take a minute or more on two cores; Ctrl-C after 0.5 s must end the
+    # call within a few batches, not when it would have returned anyway (when Python would raise
+    # a pending KeyboardInterrupt too).
+    import threading
+    import time
+
+    timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        spex.eval(task="hellaswag", limit=400)
+    assert time.monotonic() - start < 15
+    timer.join()
+    # The next call runs normally.
+    assert len(spex.eval(task="arc-easy", limit=2).questions) == 2
+
+
 def test_tokens_writes_what_the_cli_writes(tmp_path, spex_cli):
     settings = {"prompt": "The capital of France is", "target": " Paris", "budget": 100, "seed": 1}
     cli(spex_cli, "tokens", *flags(settings), "--out", str(tmp_path / "cli"))

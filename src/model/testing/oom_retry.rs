@@ -1,9 +1,12 @@
 //! The engine's batches under a device that runs out of memory: every path (fresh, layer resume,
 //! shared token prefix, prefix groups) retries in smaller batches and returns what an ample
-//! device returns.
+//! device returns. And a run stopped through the model's stop flag ends before its next batch.
 
 #[path = "../../../tests/support/random_model.rs"]
 mod random_model;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
@@ -62,6 +65,7 @@ fn full_above(rows: usize) -> Model {
         device,
         dtype,
         batch_limit,
+        stop,
     } = tiny_model();
     Model {
         decoder: Box::new(FullAbove {
@@ -73,6 +77,7 @@ fn full_above(rows: usize) -> Model {
         device,
         dtype,
         batch_limit,
+        stop,
     }
 }
 
@@ -146,4 +151,92 @@ fn a_device_too_small_for_one_row_is_a_clear_error() {
         .unwrap_err();
     assert!(matches!(err, ModelError::OutOfMemory { .. }), "{err}");
     assert!(err.to_string().contains("cpu: one forward pass"), "{err}");
+}
+
+/// A decoder that sets the model's stop flag when its first batch reaches the final norm, and
+/// counts the batches that do.
+struct StopAfterFirst {
+    inner: Box<dyn Decoder>,
+    stop: Arc<AtomicBool>,
+    batches: Arc<AtomicUsize>,
+}
+
+impl Decoder for StopAfterFirst {
+    fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor> {
+        self.inner.embed(ids, pos0)
+    }
+
+    fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut> {
+        self.inner.block(l, x, at)
+    }
+
+    fn final_norm(&self, x: &Tensor) -> ModelResult<Tensor> {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
+        self.inner.final_norm(x)
+    }
+
+    fn unembed(&self) -> &Tensor {
+        self.inner.unembed()
+    }
+
+    fn max_positions(&self) -> usize {
+        self.inner.max_positions()
+    }
+}
+
+#[test]
+fn a_set_stop_flag_ends_the_run_before_its_next_batch_and_a_cleared_one_runs_again() {
+    let (prompts, jobs) = jobs();
+    let opts = RunOptions {
+        reuse: false,
+        max_batch_tokens: 16,
+        ..RunOptions::default()
+    };
+    let ample = tiny_model();
+    let want = ample.run(&prompts, &jobs, &Readout::Full, &opts).unwrap();
+    ample.stop_flag().store(true, Ordering::Relaxed);
+    let err = ample
+        .run(&prompts, &jobs, &Readout::Full, &opts)
+        .unwrap_err();
+    assert!(matches!(err, ModelError::Interrupted), "{err}");
+
+    let Model {
+        decoder,
+        info,
+        tokenizer,
+        device,
+        dtype,
+        batch_limit,
+        stop,
+    } = tiny_model();
+    let batches = Arc::new(AtomicUsize::new(0));
+    let stopping = Model {
+        decoder: Box::new(StopAfterFirst {
+            inner: decoder,
+            stop: Arc::clone(&stop),
+            batches: Arc::clone(&batches),
+        }),
+        info,
+        tokenizer,
+        device,
+        dtype,
+        batch_limit,
+        stop,
+    };
+    let err = stopping
+        .run(&prompts, &jobs, &Readout::Full, &opts)
+        .unwrap_err();
+    assert!(matches!(err, ModelError::Interrupted), "{err}");
+    assert_eq!(
+        batches.load(Ordering::Relaxed),
+        1,
+        "no batch after the stop"
+    );
+    // Cleared, the stopped model runs to the end with the results of a run never stopped.
+    ample.stop_flag().store(false, Ordering::Relaxed);
+    assert_eq!(
+        ample.run(&prompts, &jobs, &Readout::Full, &opts).unwrap(),
+        want
+    );
 }
