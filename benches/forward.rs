@@ -1,8 +1,10 @@
 //! Ablated forward passes per second of the default model (SmolLM2-135M, f32, CPU): prompts of 64
 //! and 256 tokens, batches of 1..64 random head masks, plain (every layer recomputed) and with
-//! layer reuse (masks only in the top third of the layers). Skips when the model folder is absent.
+//! layer reuse (masks only in the top third of the layers), with f32 or bf16 projection products.
+//! Skips when the model folder is absent.
 //!
-//! `cargo bench --bench forward` (env `SPEX_BENCH_T=64`, `SPEX_BENCH_B=1,8` restrict the grid).
+//! `cargo bench --bench forward` (env `SPEX_BENCH_T=64`, `SPEX_BENCH_B=1,8`, `SPEX_BENCH_DTYPE=bf16`
+//! restrict the grid; `SPEX_CPU_KERNELS=avx2` forces the narrower kernels).
 
 use std::path::PathBuf;
 
@@ -61,12 +63,29 @@ fn bench(c: &mut Criterion) {
         println!("skipped: no model folder at {}", dir.display());
         return;
     }
-    let model = Model::load(&dir, &Device::Cpu, DType::F32).expect("model loads");
+    let dtypes = std::env::var("SPEX_BENCH_DTYPE").unwrap_or_else(|_| "f32".into());
+    let mut group = c.benchmark_group("ablated_forward");
+    group.sample_size(10);
+    for dtype in dtypes.split(',').map(str::trim) {
+        let dtype = match dtype {
+            "bf16" => DType::BF16,
+            _ => DType::F32,
+        };
+        let model = Model::load(&dir, &Device::Cpu, dtype).expect("model loads");
+        bench_model(&mut group, &model);
+    }
+    group.finish();
+}
+
+/// The grid of prompt lengths, batch sizes and (plain, reuse) on one loaded model.
+fn bench_model(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    model: &Model,
+) {
     let all: Vec<u32> = model.encode(&TEXT.repeat(12)).expect("encodes");
     let layers = model.info().n_layers;
     let readout = Readout::Tokens(vec![330, 389, 426, 420]);
-    let mut group = c.benchmark_group("ablated_forward");
-    group.sample_size(10);
+    let dtype = model.dtype().as_str();
     for t in grid("SPEX_BENCH_T", &[64, 256]) {
         let prompt = all[..t.min(all.len())].to_vec();
         for b in grid("SPEX_BENCH_B", &[1, 8, 32, 64]) {
@@ -75,14 +94,14 @@ fn bench(c: &mut Criterion) {
                 ("plain", 0, false),
                 ("reuse_top_third", layers - layers / 3, true),
             ] {
-                let jobs = masks(&model, b, from, 7);
+                let jobs = masks(model, b, from, 7);
                 let opts = RunOptions {
                     reuse,
                     max_batch_tokens: 64 * 256,
                     ..RunOptions::default()
                 };
                 group.bench_with_input(
-                    BenchmarkId::new(format!("{name}/T{t}"), b),
+                    BenchmarkId::new(format!("{name}/{dtype}/T{t}"), b),
                     &jobs,
                     |bch, jobs| {
                         bch.iter(|| {
@@ -95,7 +114,6 @@ fn bench(c: &mut Criterion) {
             }
         }
     }
-    group.finish();
 }
 
 criterion_group!(benches, bench);

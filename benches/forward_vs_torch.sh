@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Ablated forward passes per second of the default model on the CPU: spex (criterion bench
-# `forward`, plain and with layer reuse) and PyTorch eager (benches/python/torch_heads.py, the
-# same prompt, random per-row head masks, last-position logits) one after the other, so the
-# ratio is taken on one machine in one sitting.
+# `forward`, plain and with layer reuse, f32 and bf16 products) and PyTorch eager
+# (benches/python/torch_heads.py, the same prompt, random per-row head masks, last-position
+# logits, f32 and bf16 autocast) one after the other, so the ratios are taken on one machine in
+# one sitting. The CPU's model name and vector flags are printed first.
 #
-#   T=64,256 B=16,64 PYTHON=/path/to/venv/bin/python bash benches/forward_vs_torch.sh [BENCH_BIN...]
+#   T=64,256 B=16,64 DTYPE=f32,bf16 PYTHON=/path/to/venv/bin/python \
+#     bash benches/forward_vs_torch.sh [BENCH_BIN...]
 #
 # BENCH_BIN: already built `forward` bench binaries to time in turn (e.g. before and after a
 # change); default: `cargo bench --bench forward`. Torch needs `pip install torch transformers`
@@ -13,11 +15,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${T:-64,256}
 B=${B:-16,64}
+DTYPE=${DTYPE:-f32,bf16}
 PYTHON=${PYTHON:-python3}
 LOGS=${LOGS:-runs/forward_vs_torch}
 mkdir -p "$LOGS"
-export SPEX_BENCH_T=$T SPEX_BENCH_B=$B
+export SPEX_BENCH_T=$T SPEX_BENCH_B=$B SPEX_BENCH_DTYPE=$DTYPE
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%FT%TZ)"
+echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|fma|amx)' | tr '\n' ' ')"
+echo "SPEX_CPU_KERNELS=${SPEX_CPU_KERNELS:-auto}"
 if [ $# -eq 0 ]; then
   cargo bench --bench forward -- --noplot 2>&1 | tee "$LOGS/spex.log" | grep -E "^ablated|thrpt"
 else
@@ -28,6 +33,11 @@ else
     i=$((i + 1))
   done
 fi
-echo "== torch"
-OMP_NUM_THREADS=2 "$PYTHON" benches/python/torch_heads.py --prompt-len ${T//,/ } \
-  --batch-sizes ${B//,/ } --passes 64 --threads 2 --seed 0 --last-logits | tee "$LOGS/torch.log"
+for dtype in ${DTYPE//,/ }; do
+  echo "== torch $dtype"
+  autocast=()
+  [ "$dtype" = bf16 ] && autocast=(--autocast-bf16)
+  OMP_NUM_THREADS=2 "$PYTHON" benches/python/torch_heads.py --prompt-len ${T//,/ } \
+    --batch-sizes ${B//,/ } --passes 64 --threads 2 --seed 0 --last-logits "${autocast[@]}" \
+    | tee "$LOGS/torch-$dtype.log"
+done

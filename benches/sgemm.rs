@@ -1,6 +1,7 @@
-//! The CPU projection product `[M, K] x [N, K]^T` in f32 on the default model's shapes:
-//! spex's pre-packed AVX2 kernel against candle's matmul (the `gemm` crate) in the same run.
-//! Skips on CPUs without AVX2/FMA.
+//! The CPU projection product `[M, K] x [N, K]^T` on the default model's shapes: candle's matmul
+//! (the `gemm` crate) against spex's packed kernels (AVX2 f32, AVX-512 f32, AVX512-BF16) in the
+//! same run, after this machine's multiply-add peak measured by a register-only loop (best of 5,
+//! on every rayon thread at once), so each kernel reads as a fraction of the peak.
 //!
 //! `cargo bench --bench sgemm` (env `SPEX_BENCH_M=1024` restricts the row counts).
 
@@ -8,12 +9,110 @@ use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 #[cfg(target_arch = "x86_64")]
-fn bench(c: &mut Criterion) {
-    use spex::model::cpu::sgemm::{available, PackedMatrix};
-    if !available() {
-        println!("skipped: this CPU lacks AVX2/FMA");
-        return;
+mod peak {
+    use std::arch::x86_64::*;
+    use std::time::Instant;
+
+    use rayon::prelude::*;
+
+    /// A register-only loop: run on one thread, it returns a value to keep it from being elided.
+    type Loop = unsafe fn() -> f32;
+
+    /// Multiply-add instructions per accumulator per timed call.
+    const STEPS: usize = 1 << 22;
+
+    /// 12 independent 8-lane f32 FMA chains: 2 FLOP per lane per step.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2() -> f32 {
+        let x = _mm256_set1_ps(0.999_999);
+        let mut acc = [_mm256_set1_ps(1.0); 12];
+        for _ in 0..STEPS {
+            for a in acc.iter_mut() {
+                *a = _mm256_fmadd_ps(*a, x, x);
+            }
+        }
+        acc.iter().map(|&a| _mm256_cvtss_f32(a)).sum()
     }
+
+    /// 12 independent 16-lane f32 FMA chains: 2 FLOP per lane per step.
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn avx512() -> f32 {
+        let x = _mm512_set1_ps(0.999_999);
+        let mut acc = [_mm512_set1_ps(1.0); 12];
+        for _ in 0..STEPS {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, x, x);
+            }
+        }
+        acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+    }
+
+    /// 12 independent 16-lane VDPBF16PS chains: two products and two adds (4 FLOP) per lane.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn avx512_bf16() -> f32 {
+        let x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-3), _mm512_set1_ps(1e-3));
+        let mut acc = [_mm512_set1_ps(1.0); 12];
+        for _ in 0..STEPS {
+            for a in acc.iter_mut() {
+                *a = _mm512_dpbf16_ps(*a, x, x);
+            }
+        }
+        acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+    }
+
+    /// GFLOP/s of `f` run on every rayon thread at once, best of 5.
+    fn measure(f: Loop, flop_per_step: usize) -> f64 {
+        let threads = rayon::current_num_threads();
+        (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                let sink: f32 = (0..threads)
+                    .into_par_iter()
+                    // SAFETY: callers check the CPU has the instructions `f` uses.
+                    .map(|_| unsafe { f() })
+                    .sum();
+                std::hint::black_box(sink);
+                let flop = (threads * STEPS * 12 * flop_per_step) as f64;
+                flop / start.elapsed().as_secs_f64() / 1e9
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// Prints the peak of each instruction this CPU has, on all rayon threads.
+    pub fn print() {
+        let threads = rayon::current_num_threads();
+        let has = |f: &str| {
+            std::is_x86_feature_detected!("avx2")
+                && match f {
+                    "avx2" => std::is_x86_feature_detected!("fma"),
+                    "avx512" => std::is_x86_feature_detected!("avx512f"),
+                    _ => std::is_x86_feature_detected!("avx512bf16"),
+                }
+        };
+        let cases: [(&str, &str, Loop, usize); 3] = [
+            ("avx2", "f32 FMA, 8 lanes", avx2, 16),
+            ("avx512", "f32 FMA, 16 lanes", avx512, 32),
+            ("avx512bf16", "VDPBF16PS, 16 lanes", avx512_bf16, 64),
+        ];
+        for (feature, what, f, flop) in cases {
+            if has(feature) {
+                println!(
+                    "peak {what}: {:.1} GFLOP/s on {threads} threads",
+                    measure(f, flop)
+                );
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn bench(c: &mut Criterion) {
+    use spex::model::cpu::sgemm::{Kernel, PackedMatrix};
+    peak::print();
+    let kernels: Vec<Kernel> = [Kernel::Avx2, Kernel::Avx512, Kernel::Avx512Bf16]
+        .into_iter()
+        .filter(|k| k.runs_here())
+        .collect();
     let rows: Vec<usize> = std::env::var("SPEX_BENCH_M")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
@@ -24,13 +123,10 @@ fn bench(c: &mut Criterion) {
     // SmolLM2-135M: q/o (576 -> 576), k/v (576 -> 192), gate/up (576 -> 1536), down (1536 -> 576).
     for (k, n) in [(576, 576), (576, 192), (576, 1536), (1536, 576)] {
         let w = Tensor::randn(0f32, 1.0, (n, k), &dev).expect("weight");
-        let packed = PackedMatrix::pack(
-            &w.flatten_all()
-                .and_then(|t| t.to_vec1::<f32>())
-                .expect("values"),
-            n,
-            k,
-        );
+        let values = w
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .expect("values");
         for &m in &rows {
             let x = Tensor::randn(0f32, 1.0, (m, k), &dev).expect("input");
             let xs = x
@@ -42,9 +138,14 @@ fn bench(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new("candle_matmul", &id), &x, |b, x| {
                 b.iter(|| x.matmul(&w.t().expect("t")).expect("matmul"))
             });
-            group.bench_with_input(BenchmarkId::new("spex_packed", &id), &xs, |b, xs| {
-                b.iter(|| packed.matmul(xs, m))
-            });
+            for &kernel in &kernels {
+                let bf16 = kernel == Kernel::Avx512Bf16;
+                let packed = PackedMatrix::pack(&values, n, k, kernel, bf16);
+                let name = format!("spex_{kernel:?}").to_lowercase();
+                group.bench_with_input(BenchmarkId::new(name, &id), &xs, |b, xs| {
+                    b.iter(|| packed.matmul(xs, m))
+                });
+            }
         }
     }
     group.finish();
@@ -52,7 +153,7 @@ fn bench(c: &mut Criterion) {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn bench(_c: &mut Criterion) {
-    println!("skipped: the packed kernel is x86-64 only");
+    println!("skipped: the packed kernels are x86-64 only");
 }
 
 criterion_group!(benches, bench);

@@ -8,7 +8,7 @@ use spex::model::ModelSource;
 use spex::task::default_data_dir;
 
 mod common;
-use common::{spex, stderr};
+use common::{spex, spex_env, stderr};
 
 fn have_model() -> bool {
     let ok = ModelSource::resolve(None).is_ok();
@@ -83,6 +83,65 @@ fn logits_reports_the_device_and_dtype_it_loaded() {
     );
 }
 
+/// `spex logits --json` with `envs` set: the logits of the top 10 tokens, by token.
+fn top_logits(extra: &[&str], envs: &[(&str, &str)]) -> Vec<(String, f64)> {
+    let mut args = vec!["logits", "--prompt", "The capital of France is", "--json"];
+    args.extend_from_slice(extra);
+    let out = spex_env(&args, envs);
+    assert!(out.status.success(), "{args:?} {envs:?}: {}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["token"].as_str().unwrap().to_string(),
+                t["logit"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The largest difference between two top-10 lists' logits over the tokens both hold (near
+/// ties may swap places), asserting the same top token and at least 8 shared.
+fn largest_gap(a: &[(String, f64)], b: &[(String, f64)]) -> f64 {
+    assert_eq!(a[0].0, b[0].0, "{a:?}\n{b:?}");
+    let shared: Vec<f64> = a
+        .iter()
+        .filter_map(|(tok, x)| b.iter().find(|t| &t.0 == tok).map(|t| (x - t.1).abs()))
+        .collect();
+    assert!(shared.len() >= a.len().min(8), "{a:?}\n{b:?}");
+    shared.into_iter().fold(0.0, f64::max)
+}
+
+#[test]
+fn cpu_kernels_forced_narrower_and_bf16_products() {
+    const VAR: &str = "SPEX_CPU_KERNELS";
+    let out = spex_env(&["logits", "--prompt", "x"], &[(VAR, "sse9")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(VAR), "{}", stderr(&out));
+    if !have_model() {
+        return;
+    }
+    // The AVX-512 f32 kernel sums in the AVX2 kernel's order: the same bits; candle's matmul
+    // (portable) sums in its own order.
+    let auto = top_logits(&[], &[]);
+    assert_eq!(auto, top_logits(&[], &[(VAR, "avx2")]));
+    assert!(largest_gap(&auto, &top_logits(&[], &[(VAR, "portable")])) < 1e-3);
+    // bf16 products: AVX512-BF16, the f32 kernels fed bf16 values (the same bits on both) and
+    // candle's matmul fed them. Each path rounds slightly different f32 activations to bf16, so
+    // the paths differ from one another by about as much as each differs from f32.
+    let out = spex(&["logits", "--prompt", "Hi", "--top", "1", "--dtype", "bf16"]);
+    assert!(stderr(&out).contains(" on cpu, bf16"), "{}", stderr(&out));
+    let bf16 = |limit: &str| top_logits(&["--dtype", "bf16"], &[(VAR, limit)]);
+    assert_eq!(bf16("avx512"), bf16("avx2"));
+    for limit in ["auto", "avx2", "portable"] {
+        let gap = largest_gap(&auto, &bf16(limit));
+        assert!(gap > 1e-3 && gap < 0.3, "{limit}: bf16 against f32: {gap}");
+    }
+}
+
 #[test]
 fn logits_bad_arguments_exit_2_with_the_argument_named() {
     let missing = tmp("no-such-model-dir");
@@ -99,8 +158,8 @@ fn logits_bad_arguments_exit_2_with_the_argument_named() {
         "{}",
         stderr(&out)
     );
-    // Checked before any model is read: half precision on the CPU, an unknown dtype.
-    for (dtype, needle) in [("bf16", "needs a GPU"), ("int4", "int4")] {
+    // Checked before any model is read: f16 on the CPU, an unknown dtype.
+    for (dtype, needle) in [("f16", "needs a GPU"), ("int4", "int4")] {
         let out = spex(&["logits", "--dtype", dtype, "--prompt", "x"]);
         assert_eq!(out.status.code(), Some(2), "{dtype}: {}", stderr(&out));
         let err = stderr(&out);

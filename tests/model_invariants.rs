@@ -20,13 +20,21 @@ fn load(dir: &Path) -> Model {
 }
 
 fn tiny(model_type: &str, seed: u64) -> (tempfile::TempDir, Model, Ckpt) {
+    tiny_in(model_type, seed, DType::F32)
+}
+
+/// A tiny checkpoint of `model_type` loaded in `dtype` (bf16: bf16 projection products).
+fn tiny_in(model_type: &str, seed: u64, dtype: DType) -> (tempfile::TempDir, Model, Ckpt) {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = llama_config(model_type);
     let w = llama_weights(&cfg, seed);
     write_model(tmp.path(), &cfg, &w);
-    let m = load(tmp.path());
+    let m = Model::load(tmp.path(), &Device::Cpu, dtype).unwrap();
     (tmp, m, w)
 }
+
+/// f32, and bf16 products on the CPU (whichever kernel this CPU runs).
+const DTYPES: [DType; 2] = [DType::F32, DType::BF16];
 
 fn prompt(len: usize, seed: u64) -> Vec<u32> {
     common::random_prompt(len, VOCAB, seed)
@@ -93,8 +101,12 @@ fn jobs_of(mask: &HeadMask, tokens: Option<&TokenMask>) -> Vec<Job> {
 
 #[test]
 fn all_ones_mask_equals_the_unmasked_model() {
-    for kind in ["llama", "qwen2", "qwen3"] {
-        let (_d, m, _) = tiny(kind, 1);
+    for (arch, dtype) in ["llama", "qwen2", "qwen3"]
+        .into_iter()
+        .flat_map(|arch| DTYPES.map(|dtype| (arch, dtype)))
+    {
+        let kind = &format!("{arch} {dtype:?}");
+        let (_d, m, _) = tiny_in(arch, 1, dtype);
         let ids = prompt(9, 2);
         let plain = m.forward_ablated(&ids, None, None, &Readout::Full).unwrap();
         let ones = HeadMask::ones(3, 4, 4);
@@ -117,8 +129,12 @@ fn all_ones_mask_equals_the_unmasked_model() {
 
 #[test]
 fn batch_rows_equal_single_runs() {
-    for kind in ["llama", "qwen2", "qwen3"] {
-        let (_d, m, _) = tiny(kind, 3);
+    for (arch, dtype) in ["llama", "qwen2", "qwen3"]
+        .into_iter()
+        .flat_map(|arch| DTYPES.map(|dtype| (arch, dtype)))
+    {
+        let kind = &format!("{arch} {dtype:?}");
+        let (_d, m, _) = tiny_in(arch, 3, dtype);
         let ids = prompt(11, 4);
         let mask = random_mask(6, 4, 4, 5);
         for opts in [RunOptions::default(), no_reuse()] {

@@ -5,13 +5,16 @@ Each batch row gets its own head keep-mask: a forward pre-hook on every layer's
 layer's [B, H] slice of the masks. A "pass" is one ablated sequence (one batch row); full logits
 at every position are computed, as a plain `model(input_ids)` call does, unless --last-logits
 (transformers' `logits_to_keep=1`: the LM head on the last position only, as spex reads out).
+With --autocast-bf16 the passes run under `torch.autocast("cpu", dtype=torch.bfloat16)`: linear
+layers in bf16 (oneDNN uses the CPU's bf16 instructions where it has them), softmax and norms in
+f32, as PyTorch users run half precision on a CPU.
 
 Masks: --masks FILE.npy ([m, L*H] uint8, 1 = keep, layer-major: column l*H + h) cycled over
 the rows, or random keep-masks (each head kept with probability 1/2) drawn with --seed.
 The prompt is a fixed English paragraph's token ids repeated to exactly T tokens.
 
 Prints one JSON line per (T, B): {"T", "B", "passes_per_s", "peak_rss_mb", "passes", "seconds",
-"threads", "last_logits"}. Usage:
+"threads", "last_logits", "autocast_bf16"}. Usage:
     /work/venv-ref/bin/python benches/python/torch_heads.py --prompt-len 64 --batch-sizes 16 \
         --passes 128 --threads 2 [--masks masks.npy | --seed 0]
 """
@@ -82,7 +85,7 @@ def prompt_ids(tok, length: int) -> list[int]:
 
 
 def run(model, masker, ids, masks, batch: int, passes: int, n_layers: int, n_heads: int,
-        last_logits: bool) -> dict:
+        last_logits: bool, autocast_bf16: bool) -> dict:
     """Time ceil(passes/batch) batches (after one warm-up batch); return the JSON-line record."""
     x = torch.tensor([ids] * batch)
     all_masks = torch.from_numpy(masks.astype(np.float32)).view(-1, n_layers, n_heads)
@@ -91,7 +94,7 @@ def run(model, masker, ids, masks, batch: int, passes: int, n_layers: int, n_hea
     def step(k: int) -> None:
         rows = torch.arange(k * batch, (k + 1) * batch) % all_masks.shape[0]
         masker.current = all_masks[rows].transpose(0, 1).contiguous()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
             if last_logits:
                 model(x, use_cache=False, logits_to_keep=1)
             else:
@@ -112,6 +115,7 @@ def run(model, masker, ids, masks, batch: int, passes: int, n_layers: int, n_hea
         "seconds": round(seconds, 3),
         "threads": torch.get_num_threads(),
         "last_logits": last_logits,
+        "autocast_bf16": autocast_bf16,
     }
 
 
@@ -127,6 +131,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--last-logits", action="store_true",
                     help="LM head on the last position only (logits_to_keep=1)")
+    ap.add_argument("--autocast-bf16", action="store_true",
+                    help="run under torch.autocast('cpu', dtype=torch.bfloat16)")
     args = ap.parse_args()
     if any(b < 1 for b in args.batch_sizes) or any(t < 1 for t in args.prompt_len):
         sys.exit("--batch-sizes and --prompt-len must be positive")
@@ -147,7 +153,7 @@ def main() -> None:
         ids = prompt_ids(tok, t)
         for b in args.batch_sizes:
             rec = run(model, masker, ids, masks, b, args.passes, n_layers, n_heads,
-                      args.last_logits)
+                      args.last_logits, args.autocast_bf16)
             print(json.dumps(rec), flush=True)
 
 

@@ -102,7 +102,8 @@ pub enum DTypeChoice {
     F32,
     /// f16, on GPUs only.
     F16,
-    /// bf16, on GPUs only.
+    /// bf16: on GPUs the whole model; on the CPU the projections' products (f32 sums, f32
+    /// norms, attention and softmax).
     BF16,
 }
 
@@ -124,8 +125,8 @@ impl std::str::FromStr for DTypeChoice {
 }
 
 impl DTypeChoice {
-    /// The dtype to compute in on `device`; half precision on the CPU is an error (its kernels
-    /// are f32, and candle's CPU half-precision matrix products are slow).
+    /// The dtype to compute in on `device`; f16 on the CPU is an error (its kernels are f32 or
+    /// bf16, and candle's CPU half-precision matrix products are slow).
     pub fn resolve(self, device: &Device) -> ModelResult<DType> {
         let dtype = match self {
             DTypeChoice::Auto => return Ok(default_dtype(device)),
@@ -133,13 +134,10 @@ impl DTypeChoice {
             DTypeChoice::F16 => DType::F16,
             DTypeChoice::BF16 => DType::BF16,
         };
-        if device.is_cpu() && dtype != DType::F32 {
+        if device.is_cpu() && dtype == DType::F16 {
             return Err(ModelError::input(
                 "dtype",
-                format!(
-                    "{} needs a GPU (device cuda or metal): the CPU computes in f32 only",
-                    dtype.as_str()
-                ),
+                "f16 needs a GPU (device cuda or metal): the CPU computes in f32 or bf16",
             ));
         }
         Ok(dtype)
@@ -169,11 +167,12 @@ mod tests {
             ("auto", DType::F32),
             ("F32", DType::F32),
             ("float32", DType::F32),
+            ("bf16", DType::BF16),
         ] {
             let choice: DTypeChoice = text.parse().unwrap();
             assert_eq!(choice.resolve(&cpu).unwrap(), want, "{text}");
         }
-        for text in ["f16", "bf16"] {
+        for text in ["f16", "half"] {
             let err = text
                 .parse::<DTypeChoice>()
                 .unwrap()
@@ -181,7 +180,7 @@ mod tests {
                 .unwrap_err();
             let msg = err.to_string();
             assert!(
-                msg.contains("`dtype`") && msg.contains(text) && msg.contains("GPU"),
+                msg.contains("`dtype`") && msg.contains("f16") && msg.contains("GPU"),
                 "{msg}"
             );
         }

@@ -368,7 +368,7 @@ impl Model {
             .into_iter()
             .map(|s| {
                 let s = s.ok_or_else(|| ModelError::input("mean-ablation prompts", "no layer"))?;
-                Ok((s / count as f64)?.to_dtype(self.dtype)?)
+                Ok((s / count as f64)?.to_dtype(self.compute_dtype)?)
             })
             .collect::<ModelResult<_>>()?;
         Ok(HeadMeans { per_layer })
@@ -818,8 +818,8 @@ impl Model {
             .iter()
             .flat_map(|r| r.map_or_else(|| vec![1.0; h], <[f32]>::to_vec))
             .collect();
-        let scale =
-            Tensor::from_vec(flat, (batch.len(), h, 1, 1), &self.device)?.to_dtype(self.dtype)?;
+        let scale = Tensor::from_vec(flat, (batch.len(), h, 1, 1), &self.device)?
+            .to_dtype(self.compute_dtype)?;
         let mean = opts.means.as_ref().map(|m| m.per_layer[l].clone());
         Ok(Some(HeadOp { scale, mean }))
     }

@@ -13,6 +13,7 @@ use crate::model::arch::decoder::Decoder;
 use crate::model::arch::gpt2::Gpt2;
 use crate::model::arch::llama::Llama;
 use crate::model::batching::BatchLimit;
+use crate::model::cpu::features::{CpuFeatures, Products};
 use crate::model::error::{ModelError, ModelResult};
 use crate::model::load::config::{Config, SpecialIds};
 use crate::model::load::gguf::load_gguf;
@@ -56,6 +57,9 @@ pub struct Model {
     pub(super) tokenizer: Tokenizer,
     pub(super) device: Device,
     pub(super) dtype: DType,
+    /// The dtype of the model's tensors: `dtype`, except bf16 on the CPU, which holds f32
+    /// tensors and multiplies the projections in bf16.
+    pub(super) compute_dtype: DType,
     /// Positions per batch that fit on the device, learned from out-of-memory failures.
     pub(super) batch_limit: BatchLimit,
     /// Set from any thread to stop every run before its next batch.
@@ -85,7 +89,9 @@ impl Model {
             } => {
                 let config_value = Config::from_file(config)?;
                 let tok = load_tokenizer(tokenizer)?;
-                let weights = Weights::from_files(weights, dtype, device)?;
+                let (tensor_dtype, products) = numerics(device, dtype)?;
+                let weights =
+                    Weights::from_files(weights, tensor_dtype, device)?.with_products(products);
                 Model::build(config_value, &weights, tok, tokenizer, device, dtype)
             }
             ModelSource::Gguf(path) => {
@@ -113,7 +119,9 @@ impl Model {
     ) -> ModelResult<Model> {
         let origin = origin.as_ref();
         let config = Config::from_json(config_json, origin)?;
-        let weights = Weights::from_tensors(tensors, origin, dtype, device);
+        let (tensor_dtype, products) = numerics(device, dtype)?;
+        let weights =
+            Weights::from_tensors(tensors, origin, tensor_dtype, device).with_products(products);
         Model::build(config, &weights, tokenizer, origin, device, dtype)
     }
 
@@ -141,7 +149,8 @@ impl Model {
                     baseline_token: 0,
                     baseline_source: String::new(),
                 };
-                (Box::new(Llama::new(c, weights, dtype, device)?), info)
+                let decoder = Llama::new(c, weights, weights.dtype(), device)?;
+                (Box::new(decoder), info)
             }
             Config::Gpt2(c) => {
                 let info = ModelInfo {
@@ -187,6 +196,7 @@ impl Model {
             tokenizer,
             device: device.clone(),
             dtype,
+            compute_dtype: weights.dtype(),
             batch_limit: BatchLimit::default(),
             stop: Arc::default(),
         })
@@ -207,7 +217,7 @@ impl Model {
         &self.device
     }
 
-    /// The compute dtype.
+    /// The dtype asked for (`bf16` on the CPU: f32 tensors, bf16 projection products).
     pub fn dtype(&self) -> DType {
         self.dtype
     }
@@ -231,4 +241,17 @@ impl Model {
         })?;
         Ok(enc.get_ids().to_vec())
     }
+}
+
+/// The dtype a model's tensors are held in, and how its projections multiply on the CPU, for
+/// `dtype` on `device`: bf16 on the CPU keeps f32 tensors (norms, attention, softmax) and
+/// multiplies the projections in bf16; the kernels may use what `SPEX_CPU_KERNELS` allows.
+fn numerics(device: &Device, dtype: DType) -> ModelResult<(DType, Products)> {
+    if !device.is_cpu() {
+        return Ok((dtype, Products::f32_detected()));
+    }
+    let features = CpuFeatures::from_env()?;
+    let bf16 = dtype == DType::BF16;
+    let tensor_dtype = if bf16 { DType::F32 } else { dtype };
+    Ok((tensor_dtype, Products { features, bf16 }))
 }

@@ -21,6 +21,15 @@ pub fn spex(args: &[&str]) -> Output {
         .expect("the spex binary runs")
 }
 
+/// Runs the `spex` binary with `args` and the environment variables `envs` set.
+pub fn spex_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spex"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("the spex binary runs")
+}
+
 /// The run's stderr as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -36,7 +36,7 @@ fn conv1d(w: &Weights, name: &str, d_in: usize, d_out: usize) -> ModelResult<Pro
         .t()?
         .contiguous()?;
     let bias = w.get(&format!("{name}.bias"), &[d_out])?;
-    Projection::new(weight, Some(bias))
+    Projection::new(weight, Some(bias), w.products())
 }
 
 fn layer_norm(w: &Weights, name: &str, d: usize, eps: f64) -> ModelResult<LayerNorm> {

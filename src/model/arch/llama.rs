@@ -60,7 +60,7 @@ fn linear(
     } else {
         None
     };
-    Projection::new(weight, bias)
+    Projection::new(weight, bias, w.products())
 }
 
 fn rms(w: &Weights, name: &str, dim: usize, eps: f64) -> ModelResult<RmsNorm> {

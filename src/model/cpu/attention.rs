@@ -63,7 +63,7 @@ struct Shape {
 /// One (row, head): `q [T, Dh]`, `k, v [S, Dh]` -> `out [T, Dh]`.
 fn one_head(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: &Shape) {
     #[cfg(target_arch = "x86_64")]
-    if crate::model::cpu::sgemm::available() {
+    if crate::model::cpu::features::CpuFeatures::detect().avx2_fma {
         // SAFETY: the CPU supports AVX2 and FMA (checked just above).
         unsafe { one_head_avx2(q, k, v, out, shape) };
         return;

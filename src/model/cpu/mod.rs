@@ -1,9 +1,11 @@
-//! Our own f32 CPU kernels, for the hot loops where candle's CPU ops are slow: the packed
-//! projection product ([`sgemm`] on x86-64), the fused causal attention and the fused SwiGLU, with
-//! direct access to the values of f32 CPU tensors.
+//! Our own CPU kernels, for the hot loops where candle's CPU ops are slow: the packed projection
+//! product ([`sgemm`] on x86-64, f32 or bf16 products), the fused causal attention and the fused
+//! SwiGLU, with direct access to the values of f32 CPU tensors, and the CPU [`features`] they
+//! may use.
 
 pub(super) mod attention;
 pub(super) mod f32;
+pub mod features;
 pub(super) mod projection;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm;

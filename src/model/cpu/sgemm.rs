@@ -1,67 +1,141 @@
-//! Single-precision matrix product against a right-hand side packed once, for the CPU path of the
-//! model's projections: `C [M, N] = A [M, K] · W [N, K]ᵀ`, `W` being a Linear weight.
+//! Matrix product against a right-hand side packed once, for the CPU path of the model's
+//! projections: `C [M, N] = A [M, K] · W [N, K]ᵀ`, `W` being a Linear weight, in f32 or with bf16
+//! products summed in f32.
 //!
-//! Weights are constant for the life of a model, so they are packed at load time into 16-column
-//! panels (each k-row of a panel is one 64-byte line) and no call repacks them. Each call packs
-//! its activations into 6-row panels per 768-deep slice of K and runs a 6x16 AVX2/FMA register
-//! tile over them; row blocks (and, for short inputs, column groups) are spread over rayon's
-//! threads. Used only where [`available`] says the CPU has AVX2 and FMA.
+//! Weights are constant for the life of a model, so they are packed at load time into column
+//! panels as wide as the kernel's register tile and no call repacks them. Each call packs its
+//! activations into row panels per 768-deep slice of K and runs the register tile over them; row
+//! blocks (and, for short inputs, column groups) are spread over rayon's threads. Three kernels,
+//! chosen from the CPU's features ([`Kernel::choose`]):
+//! - [`Kernel::Avx2`]: f32, a 6x16 AVX2/FMA tile;
+//! - [`Kernel::Avx512`]: f32, a 12x32 AVX-512 tile. Each element of C is the same chain of fused
+//!   multiply-adds in the same order as in the AVX2 kernel, so both give the same bits;
+//! - [`Kernel::Avx512Bf16`]: bf16, a 12x32 tile of VDPBF16PS (pairs of bf16 products added to f32
+//!   sums). Without those instructions, bf16 products run on an f32 kernel with inputs and weights
+//!   rounded to bf16 first: the products of two bf16 numbers are exact in f32, so only the order
+//!   of the sums differs.
 
 use std::arch::x86_64::{
-    __m256, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_load_ps, _mm256_loadu_ps,
-    _mm256_setzero_ps, _mm256_storeu_ps,
+    __m256, __m512, __m512bh, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_load_ps,
+    _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_dpbf16_ps,
+    _mm512_fmadd_ps, _mm512_load_ps, _mm512_load_si512, _mm512_loadu_ps, _mm512_set1_epi32,
+    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
 };
 
 use rayon::prelude::*;
 
-/// Rows of the register tile.
-const MR: usize = 6;
-/// Columns of the register tile (two 8-lane vectors).
-const NR: usize = 16;
-/// Depth of one K slice: the default model's 576-wide inputs take one slice, so each C tile is
-/// written once; a 768 x 16 weight micro-panel (48 KiB) stays in L2. Measured against 256 with
+use crate::model::cpu::features::{bf16_bits, round_to_bf16, CpuFeatures};
+
+/// Depth of one K slice (even, so bf16 pairs never straddle two): the default model's 576-wide
+/// inputs take one slice, so each C tile is written once. Measured against 256 with
 /// benches/sgemm.rs: about 10% faster at 1024 rows.
 const KC: usize = 768;
-/// Most rows of one packed activation block: 144 x 768 floats (432 KiB) stay in L2.
+/// Most rows of one packed activation block (a multiple of every kernel's tile height).
 const MC: usize = 144;
-/// Fewest rows a task takes (four register tiles), so small inputs split by columns instead.
-const MIN_TASK_ROWS: usize = 4 * MR;
+/// Fewest register tiles of rows a task takes, so small inputs split by columns instead.
+const MIN_TASK_TILES: usize = 4;
 /// Fewest weight panels a task takes: repacking a task's activations must stay cheap next to
 /// the products over its panels.
 const MIN_TASK_PANELS: usize = 4;
 /// Tasks per rayon thread: enough that a short last task or a busy core costs little.
 const TASKS_PER_THREAD: usize = 4;
+/// The largest tile (rows x columns) of any kernel: the scratch for partial tiles.
+const MAX_TILE: usize = 12 * 32;
 
-/// One k-row of a 16-column weight panel, aligned to a cache line.
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct PanelRow([f32; NR]);
-
-/// Whether this CPU can run the packed product (AVX2 and FMA).
-pub fn available() -> bool {
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+/// The register kernel a packed matrix runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// f32 products, a 6x16 AVX2/FMA tile.
+    Avx2,
+    /// f32 products, a 12x32 AVX-512 tile (the same bits as [`Kernel::Avx2`]).
+    Avx512,
+    /// bf16 products summed in f32, a 12x32 AVX512-BF16 tile.
+    Avx512Bf16,
 }
 
-/// A `[N, K]` matrix packed as ceil(N / 16) panels of K rows of 16 columns (zero-padded).
+impl Kernel {
+    /// The fastest kernel `features` allow for f32 products (`bf16` false) or bf16 products:
+    /// bf16 falls back to an f32 kernel (fed bf16-rounded values) where the CPU lacks AVX512-BF16;
+    /// `None` where it lacks AVX2/FMA too.
+    pub fn choose(features: CpuFeatures, bf16: bool) -> Option<Kernel> {
+        if bf16 && features.avx512_bf16 {
+            Some(Kernel::Avx512Bf16)
+        } else if features.avx512f {
+            Some(Kernel::Avx512)
+        } else if features.avx2_fma {
+            Some(Kernel::Avx2)
+        } else {
+            None
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn runs_here(self) -> bool {
+        Kernel::choose(CpuFeatures::detect(), self == Kernel::Avx512Bf16)
+            .is_some_and(|best| best.width() >= self.width())
+    }
+
+    /// How wide a kernel is, for [`Kernel::runs_here`]: each needs what the narrower ones do.
+    fn width(self) -> u8 {
+        match self {
+            Kernel::Avx2 => 1,
+            Kernel::Avx512 => 2,
+            Kernel::Avx512Bf16 => 3,
+        }
+    }
+
+    /// Rows and columns of the register tile, and depth values per packed word (1 f32, or a
+    /// pair of bf16).
+    fn shape(self) -> (usize, usize, usize) {
+        match self {
+            Kernel::Avx2 => (6, 16, 1),
+            Kernel::Avx512 => (12, 32, 1),
+            Kernel::Avx512Bf16 => (12, 32, 2),
+        }
+    }
+}
+
+/// 64 bytes of a packed weight panel (16 words), aligned to a cache line.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Line([u32; 16]);
+
+/// A `[N, K]` matrix packed for one [`Kernel`]: ceil(N / NR) panels, each ceil(K / pair) rows of
+/// NR words (f32 values, or bf16 pairs with the lower depth in the low half), zero-padded.
 pub struct PackedMatrix {
+    kernel: Kernel,
+    /// Round activations (and, at packing, weights) to bf16 before an f32 kernel multiplies them.
+    round_bf16: bool,
     n: usize,
     k: usize,
-    /// Panel `j`, row `p` is `rows[j * k + p]`.
-    rows: Vec<PanelRow>,
+    lines: Vec<Line>,
 }
 
 impl PackedMatrix {
-    /// Packs the row-major `w [n, k]` (a Linear weight: output features by input features).
-    pub fn pack(w: &[f32], n: usize, k: usize) -> PackedMatrix {
+    /// Packs the row-major `w [n, k]` (a Linear weight: output features by input features) for
+    /// `kernel`, with bf16 products when `bf16` (always so for [`Kernel::Avx512Bf16`]).
+    pub fn pack(w: &[f32], n: usize, k: usize, kernel: Kernel, bf16: bool) -> PackedMatrix {
         assert_eq!(w.len(), n * k, "weight length is not n * k");
-        let mut rows = vec![PanelRow([0.0; NR]); n.div_ceil(NR) * k];
+        let (_, nr, pair) = kernel.shape();
+        let round_bf16 = bf16 && kernel != Kernel::Avx512Bf16;
+        let depth = k.div_ceil(pair);
+        let words = n.div_ceil(nr) * depth * nr;
+        let mut lines = vec![Line([0; 16]); words / 16];
+        let flat = lines.as_mut_slice();
         for (j, w_row) in w.chunks_exact(k.max(1)).enumerate().take(n) {
-            let (panel, col) = (j / NR, j % NR);
-            for (p, &v) in w_row.iter().enumerate() {
-                rows[panel * k + p].0[col] = v;
+            let (panel, col) = (j / nr, j % nr);
+            for q in 0..depth {
+                let word = (panel * depth + q) * nr + col;
+                flat[word / 16].0[word % 16] = packed_word(kernel, w_row, q, round_bf16);
             }
         }
-        PackedMatrix { n, k, rows }
+        PackedMatrix {
+            kernel,
+            round_bf16,
+            n,
+            k,
+            lines,
+        }
     }
 
     /// Output features N.
@@ -74,23 +148,31 @@ impl PackedMatrix {
         self.k
     }
 
+    /// The kernel this matrix was packed for.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
     /// `a [m, K]` row-major times this matrix transposed: `[m, N]` row-major.
-    ///
-    /// Callers must have checked [`available`].
     pub fn matmul(&self, a: &[f32], m: usize) -> Vec<f32> {
-        assert!(available(), "packed sgemm needs AVX2 and FMA");
+        assert!(
+            self.kernel.runs_here(),
+            "{:?} kernel on a CPU without it",
+            self.kernel
+        );
         assert_eq!(a.len(), m * self.k, "activation length is not m * K");
         let n = self.n;
         if m == 0 || n == 0 || self.k == 0 {
             return vec![0.0; m * n];
         }
+        let (mr, nr, _) = self.kernel.shape();
         // Left uninitialised: the first K slice of every task overwrites each element of its
         // tiles, and the tiles cover C.
         let mut c: Vec<f32> = Vec::with_capacity(m * n);
-        let panels = n.div_ceil(NR);
+        let panels = n.div_ceil(nr);
         let want = TASKS_PER_THREAD * rayon::current_num_threads();
-        let row_chunks = want.min(m.div_ceil(MIN_TASK_ROWS)).max(1);
-        let rows_per_chunk = m.div_ceil(row_chunks).next_multiple_of(MR);
+        let row_chunks = want.min(m.div_ceil(MIN_TASK_TILES * mr)).max(1);
+        let rows_per_chunk = m.div_ceil(row_chunks).next_multiple_of(mr);
         let row_chunks = m.div_ceil(rows_per_chunk);
         let col_groups = want
             .div_ceil(row_chunks)
@@ -108,10 +190,10 @@ impl PackedMatrix {
                 if p0 < p1 {
                     // Blocks of at most MC rows, of even size.
                     let blocks = (r1 - r0).div_ceil(MC);
-                    let step = (r1 - r0).div_ceil(blocks).next_multiple_of(MR);
+                    let step = (r1 - r0).div_ceil(blocks).next_multiple_of(mr);
                     for b0 in (r0..r1).step_by(step) {
                         // SAFETY: tasks write disjoint (row range, panel range) tiles of `c`,
-                        // which outlives the parallel loop; AVX2/FMA were checked above.
+                        // which outlives the parallel loop; the kernel runs here (checked above).
                         unsafe { self.block_product(a, b0, step.min(r1 - b0), p0..p1, &out) };
                     }
                 }
@@ -124,9 +206,8 @@ impl PackedMatrix {
     /// Rows `r0..r0 + rows` of the product, over panels `panels`, written into `out`.
     ///
     /// # Safety
-    /// The CPU must support AVX2 and FMA; `out` must point at an `[M, N]` buffer (M >= r0 + rows)
+    /// The CPU must run `self.kernel`; `out` must point at an `[M, N]` buffer (M >= r0 + rows)
     /// that no other thread writes in this tile.
-    #[target_feature(enable = "avx2,fma")]
     unsafe fn block_product(
         &self,
         a: &[f32],
@@ -136,29 +217,86 @@ impl PackedMatrix {
         out: &OutPtr,
     ) {
         let (n, k) = (self.n, self.k);
-        let micro = rows.div_ceil(MR);
-        let mut packed_a = vec![0.0f32; micro * MR * KC.min(k)];
+        let (mr, nr, pair) = self.kernel.shape();
+        let depth = k.div_ceil(pair);
+        let micro = rows.div_ceil(mr);
+        let mut packed_a = vec![0u32; micro * mr * KC.min(k).div_ceil(pair)];
+        let words = self.lines.as_ptr() as *const u32;
         let mut pc = 0;
         while pc < k {
             let kc = KC.min(k - pc);
-            pack_activations(a, k, r0, rows, pc, kc, &mut packed_a);
+            let kq = kc.div_ceil(pair);
+            self.pack_activations(a, r0, rows, pc, kc, &mut packed_a);
             for panel in panels.clone() {
-                let b = self.rows[panel * k + pc..].as_ptr() as *const f32;
-                let cols = NR.min(n - panel * NR);
+                let b = words.add((panel * depth + pc / pair) * nr);
+                let cols = nr.min(n - panel * nr);
                 for i in 0..micro {
-                    let row = r0 + i * MR;
+                    let row = r0 + i * mr;
                     let tile = Tile {
-                        c: out.0.add(row * n + panel * NR),
+                        c: out.0.add(row * n + panel * nr),
                         ldc: n,
-                        rows: MR.min(r0 + rows - row),
+                        rows: mr.min(r0 + rows - row),
                         cols,
                         accumulate: pc > 0,
                     };
-                    kernel_6x16(kc, packed_a.as_ptr().add(i * MR * kc), b, &tile);
+                    let a_panel = packed_a.as_ptr().add(i * mr * kq);
+                    match self.kernel {
+                        Kernel::Avx2 => f32_6x16(kq, a_panel as *const f32, b as *const f32, &tile),
+                        Kernel::Avx512 => {
+                            f32_12x32(kq, a_panel as *const f32, b as *const f32, &tile)
+                        }
+                        Kernel::Avx512Bf16 => bf16_12x32(kq, a_panel, b, &tile),
+                    }
                 }
             }
             pc += kc;
         }
+    }
+
+    /// Copies rows `r0..r0 + rows`, depths `pc..pc + kc` of `a [_, K]` into tile-high panels of
+    /// packed words: panel `i`, word `q`, row `r` at `dst[(i * kq + q) * MR + r]`, rows past the
+    /// end zeroed.
+    fn pack_activations(
+        &self,
+        a: &[f32],
+        r0: usize,
+        rows: usize,
+        pc: usize,
+        kc: usize,
+        dst: &mut [u32],
+    ) {
+        let (mr, _, pair) = self.kernel.shape();
+        let (k, kq) = (self.k, kc.div_ceil(pair));
+        for i in 0..rows.div_ceil(mr) {
+            let panel = &mut dst[i * mr * kq..(i + 1) * mr * kq];
+            for r in 0..mr {
+                let row = i * mr + r;
+                if row < rows {
+                    let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
+                    for q in 0..kq {
+                        panel[q * mr + r] = packed_word(self.kernel, src, q, self.round_bf16);
+                    }
+                } else {
+                    for q in 0..kq {
+                        panel[q * mr + r] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Word `q` of a row of depths `src` as `kernel` reads it: the f32 value (rounded to bf16 when
+/// `round_bf16`), or the bf16 pair of depths 2q and 2q + 1 (zero past the end).
+fn packed_word(kernel: Kernel, src: &[f32], q: usize, round_bf16: bool) -> u32 {
+    match kernel {
+        Kernel::Avx512Bf16 => {
+            let low = bf16_bits(src[2 * q]) as u32;
+            let high = src.get(2 * q + 1).map_or(0, |&x| bf16_bits(x) as u32);
+            low | (high << 16)
+        }
+        Kernel::Avx2 | Kernel::Avx512 if round_bf16 => round_to_bf16(src[q]).to_bits(),
+        Kernel::Avx2 | Kernel::Avx512 => src[q].to_bits(),
     }
 }
 
@@ -173,49 +311,38 @@ struct Tile {
     c: *mut f32,
     /// Row stride of C (elements).
     ldc: usize,
-    /// Valid rows (<= MR) and columns (<= NR).
+    /// Valid rows and columns (at most the kernel's tile).
     rows: usize,
     cols: usize,
     /// Add to C instead of overwriting it (every K slice after the first).
     accumulate: bool,
 }
 
-/// Copies rows `r0..r0 + rows`, columns `pc..pc + kc` of `a [_, k]` into 6-row panels:
-/// panel `i`, depth `p`, row `r` at `dst[i * 6 * kc + p * 6 + r]`, rows past the end zeroed.
-fn pack_activations(
-    a: &[f32],
-    k: usize,
-    r0: usize,
-    rows: usize,
-    pc: usize,
-    kc: usize,
-    dst: &mut [f32],
-) {
-    for i in 0..rows.div_ceil(MR) {
-        let panel = &mut dst[i * MR * kc..(i + 1) * MR * kc];
-        for r in 0..MR {
-            let row = i * MR + r;
-            if row < rows {
-                let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
-                for (p, &v) in src.iter().enumerate() {
-                    panel[p * MR + r] = v;
-                }
-            } else {
-                for p in 0..kc {
-                    panel[p * MR + r] = 0.0;
-                }
+impl Tile {
+    /// Writes (or adds) the valid part of a full `[mr, nr]` tile held in `tmp`.
+    ///
+    /// # Safety
+    /// The tile's valid rows and columns lie inside C.
+    unsafe fn store_partial(&self, tmp: &[f32], nr: usize) {
+        for r in 0..self.rows {
+            for j in 0..self.cols {
+                let c = self.c.add(r * self.ldc + j);
+                let v = tmp[r * nr + j];
+                *c = if self.accumulate { *c + v } else { v };
             }
         }
     }
 }
 
-/// One 6x16 tile of C from a packed 6-row activation panel `a` and a packed weight panel `b`
-/// (64-byte aligned), both `kc` deep.
+/// One 6x16 f32 tile of C from a packed 6-row activation panel `a` and a packed weight panel
+/// `b` (64-byte aligned), both `kc` deep.
 ///
 /// # Safety
 /// AVX2/FMA available; `a` holds `6 * kc` floats, `b` `16 * kc`; the tile lies inside C.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
+unsafe fn f32_6x16(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
+    const MR: usize = 6;
+    const NR: usize = 16;
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
     for p in 0..kc {
         let b0 = _mm256_load_ps(b.add(p * NR));
@@ -230,28 +357,22 @@ unsafe fn kernel_6x16(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
     if tile.rows == MR && tile.cols == NR {
         for (r, row) in acc.iter().enumerate() {
             let c = tile.c.add(r * tile.ldc);
-            store(c, row[0], tile.accumulate);
-            store(c.add(8), row[1], tile.accumulate);
+            store8(c, row[0], tile.accumulate);
+            store8(c.add(8), row[1], tile.accumulate);
         }
     } else {
-        let mut tmp = [0.0f32; MR * NR];
+        let mut tmp = [0.0f32; MAX_TILE];
         for (r, row) in acc.iter().enumerate() {
             _mm256_storeu_ps(tmp.as_mut_ptr().add(r * NR), row[0]);
             _mm256_storeu_ps(tmp.as_mut_ptr().add(r * NR + 8), row[1]);
         }
-        for r in 0..tile.rows {
-            for j in 0..tile.cols {
-                let c = tile.c.add(r * tile.ldc + j);
-                let v = tmp[r * NR + j];
-                *c = if tile.accumulate { *c + v } else { v };
-            }
-        }
+        tile.store_partial(&tmp, NR);
     }
 }
 
 /// Writes (or adds) eight lanes at `c`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn store(c: *mut f32, v: __m256, accumulate: bool) {
+unsafe fn store8(c: *mut f32, v: __m256, accumulate: bool) {
     let v = if accumulate {
         _mm256_add_ps(_mm256_loadu_ps(c), v)
     } else {
@@ -260,11 +381,102 @@ unsafe fn store(c: *mut f32, v: __m256, accumulate: bool) {
     _mm256_storeu_ps(c, v);
 }
 
+/// One 12x32 f32 tile of C from a packed 12-row activation panel `a` and a packed 32-column
+/// weight panel `b` (64-byte aligned), both `kc` deep.
+///
+/// # Safety
+/// AVX-512F available; `a` holds `12 * kc` floats, `b` `32 * kc`; the tile lies inside C.
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn f32_12x32(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
+    const MR: usize = 12;
+    const NR: usize = 32;
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for p in 0..kc {
+        let b0 = _mm512_load_ps(b.add(p * NR));
+        let b1 = _mm512_load_ps(b.add(p * NR + 16));
+        let ap = a.add(p * MR);
+        for (r, row) in acc.iter_mut().enumerate() {
+            let x = _mm512_set1_ps(*ap.add(r));
+            row[0] = _mm512_fmadd_ps(x, b0, row[0]);
+            row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+        }
+    }
+    store_12x32(&acc, tile);
+}
+
+/// One 12x32 tile of C from bf16 pairs: a packed 12-row activation panel `a` and a packed
+/// 32-column weight panel `b` (64-byte aligned), both `kq` pairs deep.
+///
+/// # Safety
+/// AVX-512F and AVX512-BF16 available; `a` holds `12 * kq` words, `b` `32 * kq`; the tile lies
+/// inside C.
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn bf16_12x32(kq: usize, a: *const u32, b: *const u32, tile: &Tile) {
+    const MR: usize = 12;
+    const NR: usize = 32;
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    for q in 0..kq {
+        let b0: __m512bh = std::mem::transmute(_mm512_load_si512(b.add(q * NR).cast()));
+        let b1: __m512bh = std::mem::transmute(_mm512_load_si512(b.add(q * NR + 16).cast()));
+        let aq = a.add(q * MR);
+        for (r, row) in acc.iter_mut().enumerate() {
+            let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(*aq.add(r) as i32));
+            row[0] = _mm512_dpbf16_ps(row[0], x, b0);
+            row[1] = _mm512_dpbf16_ps(row[1], x, b1);
+        }
+    }
+    store_12x32(&acc, tile);
+}
+
+/// Writes (or adds) a 12x32 accumulator tile into C.
+///
+/// # Safety
+/// AVX-512F available; the tile's valid part lies inside C.
+#[target_feature(enable = "avx512f")]
+unsafe fn store_12x32(acc: &[[__m512; 2]; 12], tile: &Tile) {
+    const NR: usize = 32;
+    if tile.rows == acc.len() && tile.cols == NR {
+        for (r, row) in acc.iter().enumerate() {
+            let c = tile.c.add(r * tile.ldc);
+            for (half, &v) in row.iter().enumerate() {
+                let c = c.add(half * 16);
+                let v = if tile.accumulate {
+                    _mm512_add_ps(_mm512_loadu_ps(c), v)
+                } else {
+                    v
+                };
+                _mm512_storeu_ps(c, v);
+            }
+        }
+    } else {
+        let mut tmp = [0.0f32; MAX_TILE];
+        for (r, row) in acc.iter().enumerate() {
+            _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR), row[0]);
+            _mm512_storeu_ps(tmp.as_mut_ptr().add(r * NR + 16), row[1]);
+        }
+        tile.store_partial(&tmp, NR);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+
+    /// Edges: single elements, rows and columns short of a tile, odd K, K past one slice, more
+    /// than one row block, a row count that leaves a partial last block.
+    const SHAPES: &[(usize, usize, usize)] = &[
+        (1, 1, 1),
+        (5, 15, 3),
+        (6, 16, 768),
+        (7, 17, 769),
+        (13, 40, 300),
+        (97, 33, 1600),
+        (200, 65, 513),
+        (1, 200, 64),
+        (1300, 20, 40),
+    ];
 
     fn random(len: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
         (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
@@ -283,48 +495,122 @@ mod tests {
         c
     }
 
+    /// The kernels this CPU runs.
+    fn runnable() -> Vec<Kernel> {
+        [Kernel::Avx2, Kernel::Avx512, Kernel::Avx512Bf16]
+            .into_iter()
+            .filter(|k| k.runs_here())
+            .collect()
+    }
+
     #[test]
-    fn matches_the_f64_product_on_ragged_shapes() {
-        if !available() {
+    fn dispatch_follows_the_features_given() {
+        let f = |avx2_fma, avx512f, avx512_bf16| CpuFeatures {
+            avx2_fma,
+            avx512f,
+            avx512_bf16,
+        };
+        for bf16 in [false, true] {
+            assert_eq!(Kernel::choose(f(false, false, false), bf16), None);
+            assert_eq!(
+                Kernel::choose(f(true, false, false), bf16),
+                Some(Kernel::Avx2)
+            );
+        }
+        assert_eq!(
+            Kernel::choose(f(true, true, false), true),
+            Some(Kernel::Avx512)
+        );
+        assert_eq!(
+            Kernel::choose(f(true, true, true), false),
+            Some(Kernel::Avx512)
+        );
+        assert_eq!(
+            Kernel::choose(f(true, true, true), true),
+            Some(Kernel::Avx512Bf16)
+        );
+    }
+
+    #[test]
+    fn f32_kernels_match_the_f64_product_on_ragged_shapes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for kernel in runnable().into_iter().filter(|k| *k != Kernel::Avx512Bf16) {
+            for &(m, n, k) in SHAPES {
+                let a = random(m * k, &mut rng);
+                let w = random(n * k, &mut rng);
+                let got = PackedMatrix::pack(&w, n, k, kernel, false).matmul(&a, m);
+                let want = reference(&a, &w, m, n, k);
+                let tol = 1e-5 * (k as f64).sqrt().max(1.0);
+                for (idx, (&g, &e)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g as f64 - e).abs() <= tol,
+                        "{kernel:?} m={m} n={n} k={k} element {idx}: {g} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn avx512_gives_the_bits_of_avx2() {
+        if !Kernel::Avx512.runs_here() {
             return;
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
-        // Edges: single elements, rows and columns short of a tile, K past one slice,
-        // more than one row block, a row count that leaves a partial last block.
-        for &(m, n, k) in &[
-            (1, 1, 1),
-            (5, 15, 3),
-            (6, 16, 768),
-            (7, 17, 769),
-            (13, 40, 300),
-            (97, 33, 1600),
-            (200, 65, 513),
-            (1, 200, 64),
-            (1300, 20, 40),
-        ] {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        for &(m, n, k) in SHAPES {
             let a = random(m * k, &mut rng);
             let w = random(n * k, &mut rng);
-            let packed = PackedMatrix::pack(&w, n, k);
-            let got = packed.matmul(&a, m);
-            let want = reference(&a, &w, m, n, k);
-            for (idx, (&g, &e)) in got.iter().zip(&want).enumerate() {
-                let tol = 1e-5 * (k as f64).sqrt().max(1.0);
-                assert!(
-                    (g as f64 - e).abs() <= tol,
-                    "m={m} n={n} k={k} element {idx}: {g} vs {e}"
-                );
+            for bf16 in [false, true] {
+                let narrow = PackedMatrix::pack(&w, n, k, Kernel::Avx2, bf16).matmul(&a, m);
+                let wide = PackedMatrix::pack(&w, n, k, Kernel::Avx512, bf16).matmul(&a, m);
+                let same = narrow
+                    .iter()
+                    .zip(&wide)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "m={m} n={n} k={k} bf16={bf16}");
+            }
+        }
+    }
+
+    /// bf16 products against the f64 product of the bf16-rounded inputs (tight: the products
+    /// are exact, only f32 sums round) and of the unrounded inputs (bf16's 8 bits: each
+    /// product within 2^-8 relative, errors of random sign).
+    #[test]
+    fn bf16_products_match_the_rounded_product_on_every_kernel() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for kernel in runnable() {
+            for &(m, n, k) in SHAPES {
+                let a = random(m * k, &mut rng);
+                let w = random(n * k, &mut rng);
+                let got = PackedMatrix::pack(&w, n, k, kernel, true).matmul(&a, m);
+                let round = |v: &[f32]| v.iter().map(|&x| round_to_bf16(x)).collect::<Vec<_>>();
+                let rounded = reference(&round(&a), &round(&w), m, n, k);
+                let exact = reference(&a, &w, m, n, k);
+                let sqrt_k = (k as f64).sqrt().max(1.0);
+                for idx in 0..m * n {
+                    let g = got[idx] as f64;
+                    assert!(
+                        (g - rounded[idx]).abs() <= 1e-5 * sqrt_k,
+                        "{kernel:?} m={m} n={n} k={k} element {idx}: {g} vs {}",
+                        rounded[idx]
+                    );
+                    assert!(
+                        (g - exact[idx]).abs() <= 2e-2 * sqrt_k,
+                        "{kernel:?} m={m} n={n} k={k} element {idx}: {g} vs {}",
+                        exact[idx]
+                    );
+                }
             }
         }
     }
 
     #[test]
     fn empty_inputs_give_empty_or_zero_outputs() {
-        if !available() {
-            return;
+        for kernel in runnable() {
+            let packed = PackedMatrix::pack(&[1.0, 2.0], 1, 2, kernel, false);
+            assert!(packed.matmul(&[], 0).is_empty());
+            let zero_k = PackedMatrix::pack(&[], 3, 0, kernel, false);
+            assert_eq!(zero_k.matmul(&[], 2), vec![0.0; 6]);
         }
-        let packed = PackedMatrix::pack(&[1.0, 2.0], 1, 2);
-        assert!(packed.matmul(&[], 0).is_empty());
-        let zero_k = PackedMatrix::pack(&[], 3, 0);
-        assert_eq!(zero_k.matmul(&[], 2), vec![0.0; 6]);
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use candle_core::{DType, Device, Tensor};
 
 use super::safetensors::read_safetensors;
+use crate::model::cpu::features::Products;
 use crate::model::error::{ModelError, ModelResult};
 
 /// A source of named weights converted to one dtype on one device.
@@ -18,6 +19,8 @@ pub struct Weights {
     origin: PathBuf,
     dtype: DType,
     device: Device,
+    /// How the projections built from these weights multiply on the CPU.
+    products: Products,
 }
 
 impl Weights {
@@ -48,7 +51,25 @@ impl Weights {
             origin: origin.to_path_buf(),
             dtype,
             device: device.clone(),
+            products: Products::f32_detected(),
         }
+    }
+
+    /// These weights with the CPU products their projections use (default: f32 with every
+    /// feature this CPU has).
+    pub fn with_products(mut self, products: Products) -> Weights {
+        self.products = products;
+        self
+    }
+
+    /// The dtype every tensor read from these weights has.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// How the projections built from these weights multiply on the CPU.
+    pub fn products(&self) -> Products {
+        self.products
     }
 
     /// Whether the checkpoint holds `name` (and it has not been taken).

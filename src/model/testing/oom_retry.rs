@@ -58,26 +58,14 @@ fn tiny_model() -> Model {
 
 /// The same weights behind a device that holds at most `rows` rows per block.
 fn full_above(rows: usize) -> Model {
-    let Model {
-        decoder,
-        info,
-        tokenizer,
-        device,
-        dtype,
-        batch_limit,
-        stop,
-    } = tiny_model();
+    with_decoder(tiny_model(), |inner| Box::new(FullAbove { inner, rows }))
+}
+
+/// `model` with its decoder replaced by `wrap` of it (everything else kept).
+fn with_decoder(model: Model, wrap: impl FnOnce(Box<dyn Decoder>) -> Box<dyn Decoder>) -> Model {
     Model {
-        decoder: Box::new(FullAbove {
-            inner: decoder,
-            rows,
-        }),
-        info,
-        tokenizer,
-        device,
-        dtype,
-        batch_limit,
-        stop,
+        decoder: wrap(model.decoder),
+        ..model
     }
 }
 
@@ -201,29 +189,16 @@ fn a_set_stop_flag_ends_the_run_before_its_next_batch_and_a_cleared_one_runs_aga
         .unwrap_err();
     assert!(matches!(err, ModelError::Interrupted), "{err}");
 
-    let Model {
-        decoder,
-        info,
-        tokenizer,
-        device,
-        dtype,
-        batch_limit,
-        stop,
-    } = tiny_model();
+    let model = tiny_model();
+    let stop = model.stop_flag();
     let batches = Arc::new(AtomicUsize::new(0));
-    let stopping = Model {
-        decoder: Box::new(StopAfterFirst {
-            inner: decoder,
+    let stopping = with_decoder(model, |inner| {
+        Box::new(StopAfterFirst {
+            inner,
             stop: Arc::clone(&stop),
             batches: Arc::clone(&batches),
-        }),
-        info,
-        tokenizer,
-        device,
-        dtype,
-        batch_limit,
-        stop,
-    };
+        })
+    });
     let err = stopping
         .run(&prompts, &jobs, &Readout::Full, &opts)
         .unwrap_err();
