@@ -220,37 +220,41 @@ impl PackedMatrix {
         let (mr, nr, pair) = self.kernel.shape();
         let depth = k.div_ceil(pair);
         let micro = rows.div_ceil(mr);
-        let mut packed_a = vec![0u32; micro * mr * KC.min(k).div_ceil(pair)];
-        let words = self.lines.as_ptr() as *const u32;
-        let mut pc = 0;
-        while pc < k {
-            let kc = KC.min(k - pc);
-            let kq = kc.div_ceil(pair);
-            self.pack_activations(a, r0, rows, pc, kc, &mut packed_a);
-            for panel in panels.clone() {
-                let b = words.add((panel * depth + pc / pair) * nr);
-                let cols = nr.min(n - panel * nr);
-                for i in 0..micro {
-                    let row = r0 + i * mr;
-                    let tile = Tile {
-                        c: out.0.add(row * n + panel * nr),
-                        ldc: n,
-                        rows: mr.min(r0 + rows - row),
-                        cols,
-                        accumulate: pc > 0,
-                    };
-                    let a_panel = packed_a.as_ptr().add(i * mr * kq);
-                    match self.kernel {
-                        Kernel::Avx2 => f32_6x16(kq, a_panel as *const f32, b as *const f32, &tile),
-                        Kernel::Avx512 => {
-                            f32_12x32(kq, a_panel as *const f32, b as *const f32, &tile)
+        PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
+            packed_a.resize(micro * mr * KC.min(k).div_ceil(pair), 0);
+            let words = self.lines.as_ptr() as *const u32;
+            let mut pc = 0;
+            while pc < k {
+                let kc = KC.min(k - pc);
+                let kq = kc.div_ceil(pair);
+                self.pack_activations(a, r0, rows, pc, kc, packed_a);
+                for panel in panels.clone() {
+                    let b = words.add((panel * depth + pc / pair) * nr);
+                    let cols = nr.min(n - panel * nr);
+                    for i in 0..micro {
+                        let row = r0 + i * mr;
+                        let tile = Tile {
+                            c: out.0.add(row * n + panel * nr),
+                            ldc: n,
+                            rows: mr.min(r0 + rows - row),
+                            cols,
+                            accumulate: pc > 0,
+                        };
+                        let a_panel = packed_a.as_ptr().add(i * mr * kq);
+                        match self.kernel {
+                            Kernel::Avx2 => {
+                                f32_6x16(kq, a_panel as *const f32, b as *const f32, &tile)
+                            }
+                            Kernel::Avx512 => {
+                                f32_12x32(kq, a_panel as *const f32, b as *const f32, &tile)
+                            }
+                            Kernel::Avx512Bf16 => bf16_12x32(kq, a_panel, b, &tile),
                         }
-                        Kernel::Avx512Bf16 => bf16_12x32(kq, a_panel, b, &tile),
                     }
                 }
+                pc += kc;
             }
-            pc += kc;
-        }
+        });
     }
 
     /// Copies rows `r0..r0 + rows`, depths `pc..pc + kc` of `a [_, K]` into tile-high panels of
@@ -271,14 +275,28 @@ impl PackedMatrix {
             let panel = &mut dst[i * mr * kq..(i + 1) * mr * kq];
             for r in 0..mr {
                 let row = i * mr + r;
-                if row < rows {
-                    let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
-                    for q in 0..kq {
-                        panel[q * mr + r] = packed_word(self.kernel, src, q, self.round_bf16);
+                let column = panel.iter_mut().skip(r).step_by(mr);
+                if row >= rows {
+                    column.for_each(|word| *word = 0);
+                    continue;
+                }
+                let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
+                match (self.kernel, self.round_bf16) {
+                    (Kernel::Avx512Bf16, _) => {
+                        for (word, pair) in column.zip(src.chunks(2)) {
+                            let high = pair.get(1).map_or(0, |&x| bf16_bits(x) as u32);
+                            *word = bf16_bits(pair[0]) as u32 | (high << 16);
+                        }
                     }
-                } else {
-                    for q in 0..kq {
-                        panel[q * mr + r] = 0;
+                    (_, true) => {
+                        for (word, &x) in column.zip(src) {
+                            *word = round_to_bf16(x).to_bits();
+                        }
+                    }
+                    (_, false) => {
+                        for (word, &x) in column.zip(src) {
+                            *word = x.to_bits();
+                        }
                     }
                 }
             }
@@ -298,6 +316,12 @@ fn packed_word(kernel: Kernel, src: &[f32], q: usize, round_bf16: bool) -> u32 {
         Kernel::Avx2 | Kernel::Avx512 if round_bf16 => round_to_bf16(src[q]).to_bits(),
         Kernel::Avx2 | Kernel::Avx512 => src[q].to_bits(),
     }
+}
+
+thread_local! {
+    /// Each thread's packed activation panels, kept between calls: allocating them afresh
+    /// (about 200 KiB) made every call fault in new zeroed pages.
+    static PACKED_ACTIVATIONS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The output pointer shared by the row-block tasks.
