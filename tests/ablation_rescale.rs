@@ -4,7 +4,6 @@
 //! whose scales are set by hand, and through the binary (`spex heads`, `spex logits`).
 
 use std::path::Path;
-use std::process::Output;
 
 use candle_core::{DType, Device};
 use rand::{Rng, SeedableRng};
@@ -16,7 +15,7 @@ use spex::sparse::ValueFunction;
 use spex::task::{evaluate, load_task, LoadedTask, Split, Subjects, TaskName, TaskSpec, ValueKind};
 
 mod common;
-use common::{random_prompt, spex, stderr, tiny_model_and_task, VOCAB};
+use common::{ok, random_prompt, spex, stderr, tiny_model_and_task, VOCAB};
 
 /// A tiny model folder (4 layers x 4 heads) and a three-question JSONL task.
 fn fixture() -> tempfile::TempDir {
@@ -230,11 +229,6 @@ fn the_scorer_rescales_kept_sets_and_mean_ablation_refuses_rescaled_scales() {
         err.contains("head_mask[1][0]") && err.contains("above 1"),
         "{err}"
     );
-}
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "spex failed: {}", stderr(&out));
-    out
 }
 
 #[test]

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use candle_core::{DType, Device};
 use serde_json::Value;
@@ -16,16 +15,7 @@ use spex::sparse::{MaskBatch, ValueFunction};
 use spex::task::{load_task, Split, Subjects, TaskName, TaskSpec, ValueKind};
 
 mod common;
-use common::{spex, stderr, tiny_model_and_task};
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "spex failed: {}", stderr(&out));
-    out
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use common::{json, ok, spex, stderr, tiny_model_and_task};
 
 /// A tiny model folder and a three-question JSONL task.
 struct Fixture {

@@ -15,7 +15,7 @@ use spex::io::{read_values, write_values_npy};
 use spex::run::shard::values_digest;
 
 mod common;
-use common::{stderr, tiny_model_and_task};
+use common::{ok, refused, stderr, tiny_model_and_task};
 
 /// The scheduler variables `spex run --shard auto` reads, removed from every run unless set.
 const SCHEDULER_VARS: [&str; 7] = [
@@ -39,21 +39,6 @@ fn spex_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env("SPEX_LOG", "warn,spex=debug")
         .output()
         .expect("the spex binary runs")
-}
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "spex failed: {}", stderr(&out));
-    out
-}
-
-/// Exit code 2 and a message holding every one of `words`; returns the message.
-fn refused(out: Output, words: &[&str]) -> String {
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    for w in words {
-        assert!(err.contains(w), "`{w}` missing from: {err}");
-    }
-    err
 }
 
 /// A tiny model and task, and plan folders beside them.

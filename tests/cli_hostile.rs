@@ -4,14 +4,15 @@
 //! `values.log` is started), and never panics or aborts. Also the cases that must now work:
 //! ProxySPEX over three players or fewer, exactly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use serde_json::Value;
 
 mod common;
 use common::{
-    llama_config, llama_weights, spex, stderr, tiny_model_and_task, write_model, TINY_TASK_ROWS,
+    json, llama_config, llama_weights, ok, refused, spex, stderr, tiny_model_and_task, write_model,
+    TINY_TASK_ROWS,
 };
 
 /// A tiny model folder, an MMLU-form JSONL task and a scratch folder.
@@ -45,28 +46,6 @@ impl Fixture {
         args.extend_from_slice(extra);
         spex(&args)
     }
-}
-
-/// Asserts exit code 2, no panic, and every one of `words` in stderr; returns stderr.
-#[track_caller]
-fn refused(out: Output, words: &[&str]) -> String {
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "expected exit 2: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for w in words {
-        assert!(err.contains(w), "missing {w:?} in: {err}");
-    }
-    err
-}
-
-#[track_caller]
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "spex failed: {}", stderr(&out));
-    out
-}
-
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]

@@ -12,22 +12,7 @@ use spex::io::{read_values, write_values_npy};
 use spex::run::shard::values_digest;
 
 mod common;
-use common::{spex, stderr, tiny_model_and_task};
-
-fn ok(out: Output) -> Output {
-    assert!(out.status.success(), "spex failed: {}", stderr(&out));
-    out
-}
-
-/// Exit code 2 and a message holding every one of `words`; returns the message.
-fn refused(out: Output, words: &[&str]) -> String {
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    for w in words {
-        assert!(err.contains(w), "`{w}` missing from: {err}");
-    }
-    err
-}
+use common::{ok, refused, spex, stderr, tiny_model_and_task};
 
 /// A tiny model, a three-question JSONL task, and plan folders in one temporary folder.
 struct Fixture {

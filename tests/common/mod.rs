@@ -30,6 +30,30 @@ pub fn spex_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
         .expect("the spex binary runs")
 }
 
+/// `out`, asserting the run succeeded.
+#[track_caller]
+pub fn ok(out: Output) -> Output {
+    assert!(out.status.success(), "spex failed: {}", stderr(&out));
+    out
+}
+
+/// Exit code 2, no panic, and a message holding every one of `words`; returns the message.
+#[track_caller]
+pub fn refused(out: Output, words: &[&str]) -> String {
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "expected exit 2: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in words {
+        assert!(err.contains(w), "`{w}` missing from: {err}");
+    }
+    err
+}
+
+/// The JSON file at `path`.
+pub fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// The run's stderr as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
