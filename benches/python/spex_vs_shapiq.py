@@ -25,45 +25,14 @@ import platform
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "reference"))
+from synthetic_games import fourier_eval, hierarchical_game, moebius_eval, r2  # noqa: E402
+
 warnings.filterwarnings("ignore")
-
-
-def hierarchical_game(n, rng):
-    """Moebius terms: 40 main effects, 8 triples (with all their pairs), 25 pairs."""
-    mains = sorted(rng.choice(n, size=min(40, n), replace=False).tolist())
-    terms = {(i,): float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1])) for i in mains}
-    triples = set()
-    while len(triples) < 8:
-        triples.add(tuple(sorted(rng.choice(mains, size=3, replace=False).tolist())))
-    pairs = set()
-    for t in sorted(triples):
-        pairs.update({(t[0], t[1]), (t[0], t[2]), (t[1], t[2])})
-    while len(pairs) < 25:
-        pairs.add(tuple(sorted(rng.choice(mains, size=2, replace=False).tolist())))
-    for p in sorted(pairs):
-        terms[p] = float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1]))
-    for t in sorted(triples):
-        terms[t] = float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1]))
-    return terms
-
-
-def moebius_eval(terms, x):
-    x = np.asarray(x, dtype=bool)
-    y = np.zeros(x.shape[0])
-    for s, v in terms.items():
-        y += v * np.all(x[:, list(s)], axis=1) if s else v
-    return y
-
-
-def fourier_eval(terms, x):
-    x = np.asarray(x, dtype=np.int64)
-    y = np.zeros(x.shape[0])
-    for s, v in terms.items():
-        y += v * (1 - 2 * (x[:, list(s)].sum(axis=1) % 2)) if s else v
-    return y
 
 
 class Timed:
@@ -78,10 +47,6 @@ class Timed:
         self.values = self.f(self.masks)
         self.seconds += time.perf_counter() - t0
         return self.values
-
-
-def r2(y, p):
-    return float(1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
 def top_sets(pairs, k=10):

@@ -25,31 +25,8 @@ import pandas as pd
 from sklearn.model_selection import GridSearchCV
 from shapiq.approximator.sparse import ProxySPEX
 
-
-def hierarchical_game(n, rng):
-    """Moebius terms {tuple: coef}: 40 main effects, 8 triples (with all their pairs), 25 pairs."""
-    mains = sorted(rng.choice(n, size=min(40, n), replace=False).tolist())
-    terms = {(i,): float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1])) for i in mains}
-    triples = set()
-    while len(triples) < 8:
-        triples.add(tuple(sorted(rng.choice(mains, size=3, replace=False).tolist())))
-    pairs = set()
-    for t in sorted(triples):
-        pairs.update({(t[0], t[1]), (t[0], t[2]), (t[1], t[2])})
-    while len(pairs) < 25:
-        pairs.add(tuple(sorted(rng.choice(mains, size=2, replace=False).tolist())))
-    for p in sorted(pairs):
-        terms[p] = float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1]))
-    for t in sorted(triples):
-        terms[t] = float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1]))
-    return terms
-
-
-def eval_moebius(terms, X):
-    y = np.zeros(X.shape[0])
-    for s, v in terms.items():
-        y += v * np.all(X[:, list(s)] == 1, axis=1)
-    return y
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "reference"))
+from synthetic_games import fourier_eval, hierarchical_game, moebius_eval, r2  # noqa: E402
 
 
 def distinct_uniform_masks(n, m, rng):
@@ -64,18 +41,6 @@ def distinct_uniform_masks(n, m, rng):
     return np.stack(out)
 
 
-def eval_fourier(coefs, X):
-    y = np.zeros(X.shape[0])
-    for s, v in coefs.items():
-        sign = 1 - 2 * (X[:, list(s)].astype(np.int64).sum(axis=1) % 2) if s else 1
-        y += v * sign
-    return y
-
-
-def r2(y, p):
-    return 1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2)
-
-
 def main():
     data = Path(sys.argv[1])
     points = [tuple(map(int, a.split(":"))) for a in sys.argv[2:]] or [
@@ -85,9 +50,9 @@ def main():
         rng = np.random.default_rng(1000 * n + budget)
         terms = hierarchical_game(n, rng)
         X = distinct_uniform_masks(n, budget, rng)
-        y = eval_moebius(terms, X)
+        y = moebius_eval(terms, X)
         Xt = rng.integers(0, 2, size=(1000, n), dtype=np.uint8)
-        yt = eval_moebius(terms, Xt)
+        yt = moebius_eval(terms, Xt)
         d = data / f"n{n}_b{budget}"
         d.mkdir(parents=True, exist_ok=True)
         np.save(d / "masks.npy", X)
@@ -107,7 +72,7 @@ def main():
         rec = {
             "n": n,
             "budget": budget,
-            "r2_test": float(r2(yt, eval_fourier(refined, Xt))),
+            "r2_test": float(r2(yt, fourier_eval(refined, Xt))),
             "r2_trees_test": float(r2(yt, gs.best_estimator_.predict(pd.DataFrame(Xt.astype(bool), columns=train_X.columns)))),
             "fit_s": fit_s,
             "n_coefs": len(refined),

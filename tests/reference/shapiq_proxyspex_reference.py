@@ -19,44 +19,9 @@ import time
 
 import numpy as np
 
+from synthetic_games import fourier_eval, hierarchical_game, moebius_eval, r2
+
 N, BUDGET, TEST, SEED = 64, 1000, 500, 7
-
-
-def hierarchical_game(n, rng):
-    """Moebius terms {tuple: coef}: 20 main effects, 4 triples (with all their pairs), 12 pairs."""
-    mains = sorted(rng.choice(n, size=20, replace=False).tolist())
-    terms = {(i,): float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1])) for i in mains}
-    triples = set()
-    while len(triples) < 4:
-        triples.add(tuple(sorted(rng.choice(mains, size=3, replace=False).tolist())))
-    pairs = set()
-    for t in sorted(triples):
-        pairs.update({(t[0], t[1]), (t[0], t[2]), (t[1], t[2])})
-    while len(pairs) < 12:
-        pairs.add(tuple(sorted(rng.choice(mains, size=2, replace=False).tolist())))
-    for p in sorted(pairs):
-        terms[p] = float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1]))
-    for t in sorted(triples):
-        terms[t] = float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1]))
-    return terms
-
-
-def eval_moebius(terms, x):
-    y = np.zeros(x.shape[0])
-    for s, v in terms.items():
-        y += v * np.all(x[:, list(s)] == 1, axis=1)
-    return y
-
-
-def eval_fourier(coefs, x):
-    y = np.zeros(x.shape[0])
-    for s, v in coefs.items():
-        y += v * (1 - 2 * (x[:, list(s)].astype(np.int64).sum(axis=1) % 2) if s else 1)
-    return y
-
-
-def r2(y, p):
-    return float(1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
 def hex_rows(x):
@@ -70,14 +35,14 @@ def main():
 
     out = sys.argv[1]
     rng = np.random.default_rng(SEED)
-    terms = hierarchical_game(N, rng)
+    terms = hierarchical_game(N, rng, mains=20, triples=4, pairs=12)
     test = rng.integers(0, 2, size=(TEST, N), dtype=np.uint8)
-    test_values = eval_moebius(terms, test)
+    test_values = moebius_eval(terms, test)
     seen = {}
 
     def game(masks):
         seen["masks"] = np.asarray(masks, dtype=np.uint8).copy()
-        seen["values"] = eval_moebius(terms, seen["masks"])
+        seen["values"] = moebius_eval(terms, seen["masks"])
         return seen["values"]
 
     approx = ProxySPEX(n=N, index="k-SII", max_order=2, random_state=0)
@@ -108,8 +73,8 @@ def main():
         "values": [float(v) for v in seen["values"]],
         "test_masks_hex": hex_rows(test),
         "test_values": [float(v) for v in test_values],
-        "r2_held_out": r2(test_values, eval_fourier(fourier, test)),
-        "r2_queried": r2(seen["values"], eval_fourier(fourier, seen["masks"])),
+        "r2_held_out": r2(test_values, fourier_eval(fourier, test)),
+        "r2_queried": r2(seen["values"], fourier_eval(fourier, seen["masks"])),
         "fourier_terms": len(fourier),
         "top10_ksii": [[list(k), v] for k, v in top],
         "seconds": seconds,
