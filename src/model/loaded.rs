@@ -11,6 +11,7 @@ use tokenizers::Tokenizer;
 
 use crate::model::arch::decoder::Decoder;
 use crate::model::arch::gpt2::Gpt2;
+use crate::model::arch::gpt_neox::GptNeox;
 use crate::model::arch::llama::Llama;
 use crate::model::batching::BatchLimit;
 use crate::model::cpu::features::{CpuFeatures, Products};
@@ -168,6 +169,24 @@ impl Model {
                     baseline_source: String::new(),
                 };
                 (Box::new(Gpt2::new(c, weights)?), info)
+            }
+            Config::GptNeox(c) => {
+                let info = ModelInfo {
+                    arch: "gpt_neox".into(),
+                    n_layers: c.num_hidden_layers,
+                    n_heads: c.num_attention_heads,
+                    n_kv_heads: c.num_attention_heads,
+                    head_dim: c.head_dim,
+                    d_model: c.hidden_size,
+                    vocab: c.vocab_size,
+                    max_positions: 0,
+                    special: c.special.clone(),
+                    unk: None,
+                    baseline_token: 0,
+                    baseline_source: String::new(),
+                };
+                let decoder = GptNeox::new(c, weights, weights.dtype(), device)?;
+                (Box::new(decoder), info)
             }
         };
         let tok_vocab = tokenizer.get_vocab_size(true);

@@ -8,6 +8,7 @@ use candle_nn::RmsNorm;
 
 use crate::model::arch::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
 use crate::model::arch::ragged;
+use crate::model::arch::rope::Rope;
 use crate::model::cpu::projection::Projection;
 use crate::model::cpu::swiglu::swiglu;
 use crate::model::error::ModelResult;
@@ -43,8 +44,7 @@ pub(crate) struct Llama {
     blocks: Vec<Block>,
     norm: RmsNorm,
     lm_head: Tensor,
-    cos: Tensor,
-    sin: Tensor,
+    rope: Rope,
 }
 
 fn linear(
@@ -162,41 +162,15 @@ impl Llama {
             _ if cfg.tie_word_embeddings => embed.clone(),
             _ => return Err(w.missing("lm_head.weight")),
         };
-        let freqs = inv_freq(&cfg);
-        let positions = cfg.max_position_embeddings;
-        let angles: Vec<f32> = (0..positions)
-            .flat_map(|p| freqs.iter().map(move |f| (p as f64 * f) as f32))
-            .collect();
-        let angles = Tensor::from_vec(angles, (positions, hd / 2), device)?;
+        let rope = Rope::new(&inv_freq(&cfg), cfg.max_position_embeddings, dtype, device)?;
         Ok(Llama {
-            cos: angles.cos()?.to_dtype(dtype)?,
-            sin: angles.sin()?.to_dtype(dtype)?,
+            rope,
             cfg,
             embed,
             blocks,
             norm,
             lm_head,
         })
-    }
-}
-
-impl Llama {
-    /// RoPE tables for `t` positions per row starting at `first[r]`: `cos, sin [T, Dh/2]` for one
-    /// shared start, else `[N, T, Dh/2]`.
-    fn rotation(&self, first: &[usize], t: usize) -> ModelResult<(Tensor, Tensor)> {
-        if let [p] = first {
-            return Ok((self.cos.narrow(0, *p, t)?, self.sin.narrow(0, *p, t)?));
-        }
-        let idx: Vec<u32> = first
-            .iter()
-            .flat_map(|&p| (p..p + t).map(|i| i as u32))
-            .collect();
-        let idx = Tensor::from_vec(idx, first.len() * t, self.cos.device())?;
-        let half = self.cos.dim(1)?;
-        let table = |m: &Tensor| -> ModelResult<Tensor> {
-            Ok(m.index_select(&idx, 0)?.reshape((first.len(), t, half))?)
-        };
-        Ok((table(&self.cos)?, table(&self.sin)?))
     }
 }
 
@@ -248,11 +222,9 @@ impl Decoder for Llama {
         let q_in = at.at_readout(&xn, (n, t))?;
         let q = heads(&q_in, &a.q, h, a.q_norm.as_ref(), q_scale, true)?;
         let starts = at.query_starts();
-        let (cos, sin) = self.rotation(&starts, q.dim(2)?)?;
-        let q = candle_nn::rotary_emb::rope(&q, &cos, &sin)?;
+        let q = self.rope.apply(&q, &starts)?;
         let k = heads(&xn, &a.k, hkv, a.k_norm.as_ref(), 1.0, false)?;
-        let (cos, sin) = self.rotation(&[at.pos0], t)?;
-        let k = candle_nn::rotary_emb::rope(&k, &cos, &sin)?;
+        let k = self.rope.apply(&k, &[at.pos0])?;
         let v = heads(&xn, &a.v, hkv, None, 1.0, false)?;
         let all = Kv::extended_by(at.past, &k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, &starts)?;

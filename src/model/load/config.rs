@@ -1,38 +1,20 @@
-//! Model configs mirroring Hugging Face `config.json` for llama, mistral, qwen2, qwen3 and gpt2,
-//! with validation errors that name the field.
+//! Model configs mirroring Hugging Face `config.json` for llama, mistral, qwen2, qwen3, gpt2 and
+//! gpt_neox (its own file), with validation errors that name the field.
 
 use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::config_fields::{deserialize, positive, RopeFields};
+pub use super::config_fields::{RopeScaling, SpecialIds};
+pub use super::gpt_neox_config::GptNeoxConfig;
 use crate::model::error::{ModelError, ModelResult};
 
 /// Most `max_position_embeddings x head_dim` entries of the RoPE tables built at load (2^32:
 /// 24 GiB over the three f32 tables of half that many values; real models stay far below, e.g.
 /// 131072 x 128 = 2^24).
 const MAX_ROPE_ENTRIES: u128 = 1 << 32;
-
-/// RoPE frequency scaling, from `rope_scaling` (units: factors are dimensionless).
-#[derive(Debug, Clone, PartialEq)]
-pub enum RopeScaling {
-    /// Llama 3.x scaling: low frequencies divided by `factor`, a smooth band in between.
-    Llama3 {
-        /// Divisor applied to the low frequencies.
-        factor: f64,
-        /// Wavelength threshold factor for the low band.
-        low_freq_factor: f64,
-        /// Wavelength threshold factor for the high band.
-        high_freq_factor: f64,
-        /// Context length (tokens) the model was trained with before scaling.
-        original_max_position_embeddings: f64,
-    },
-    /// Linear position interpolation: every frequency divided by `factor`.
-    Linear {
-        /// Divisor applied to every frequency.
-        factor: f64,
-    },
-}
 
 /// Config of the generic Llama-style decoder (llama, mistral, qwen2, qwen3).
 #[derive(Debug, Clone)]
@@ -100,17 +82,6 @@ pub struct Gpt2Config {
     pub special: SpecialIds,
 }
 
-/// Special token ids as config.json states them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SpecialIds {
-    /// Beginning-of-sequence id.
-    pub bos: Option<u32>,
-    /// End-of-sequence id (the first one when config.json lists several).
-    pub eos: Option<u32>,
-    /// Padding id.
-    pub pad: Option<u32>,
-}
-
 /// A parsed config of one of the supported architectures.
 #[derive(Debug, Clone)]
 pub enum Config {
@@ -118,6 +89,8 @@ pub enum Config {
     Llama(LlamaConfig),
     /// gpt2.
     Gpt2(Gpt2Config),
+    /// gpt_neox (Pythia).
+    GptNeox(GptNeoxConfig),
 }
 
 #[derive(Deserialize)]
@@ -130,8 +103,6 @@ struct RawLlama {
     num_key_value_heads: Option<usize>,
     head_dim: Option<usize>,
     rms_norm_eps: f64,
-    rope_theta: Option<f64>,
-    rope_scaling: Option<Value>,
     max_position_embeddings: Option<usize>,
     tie_word_embeddings: Option<bool>,
     attention_bias: Option<bool>,
@@ -166,19 +137,30 @@ impl Config {
         match model_type.as_str() {
             "llama" | "mistral" | "qwen2" | "qwen3" => {
                 let raw: RawLlama = deserialize(value, origin)?;
+                let rope = RopeFields::read(value, origin, "rope_theta", None)?;
+                if rope.partial != 1.0 {
+                    return Err(ModelError::field(
+                        origin,
+                        "rope_parameters.partial_rotary_factor",
+                        format!("{} is not supported for {model_type} (1.0)", rope.partial),
+                    ));
+                }
                 Ok(Config::Llama(llama_from_raw(
-                    raw, model_type, special, origin,
+                    raw, model_type, special, rope, origin,
                 )?))
             }
             "gpt2" => {
                 let raw: RawGpt2 = deserialize(value, origin)?;
                 Ok(Config::Gpt2(gpt2_from_raw(raw, special, origin)?))
             }
+            "gpt_neox" => Ok(Config::GptNeox(GptNeoxConfig::from_json(
+                value, special, origin,
+            )?)),
             other => Err(ModelError::UnsupportedArchitecture {
                 path: origin.to_path_buf(),
                 field: "model_type".to_string(),
                 value: other.to_string(),
-                supported: "llama, mistral, qwen2, qwen3, gpt2".to_string(),
+                supported: "llama, mistral, qwen2, qwen3, gpt2, gpt_neox".to_string(),
             }),
         }
     }
@@ -195,24 +177,6 @@ impl Config {
         })?;
         Config::from_json(&value, path)
     }
-}
-
-fn deserialize<T: for<'de> Deserialize<'de>>(value: &Value, origin: &Path) -> ModelResult<T> {
-    // serde_json's message names the field ("missing field `hidden_size`", "invalid type ...").
-    T::deserialize(value).map_err(|e| {
-        let msg = e.to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.starts_with("missing field"))
-            .unwrap_or("?")
-            .to_string();
-        ModelError::Field {
-            path: origin.to_path_buf(),
-            field,
-            reason: msg,
-        }
-    })
 }
 
 fn id_field(value: &Value, field: &str, origin: &Path) -> ModelResult<Option<u32>> {
@@ -236,54 +200,11 @@ fn special_ids(value: &Value, origin: &Path) -> ModelResult<SpecialIds> {
     })
 }
 
-fn positive(v: usize, field: &str, origin: &Path) -> ModelResult<usize> {
-    if v == 0 {
-        return Err(ModelError::field(origin, field, "must be positive"));
-    }
-    Ok(v)
-}
-
-fn rope_scaling(raw: Option<&Value>, origin: &Path) -> ModelResult<Option<RopeScaling>> {
-    let Some(obj) = raw.filter(|v| !v.is_null()) else {
-        return Ok(None);
-    };
-    let kind = obj
-        .get("rope_type")
-        .or_else(|| obj.get("type"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| ModelError::field(origin, "rope_scaling.rope_type", "missing"))?;
-    let num = |key: &str| -> ModelResult<f64> {
-        obj.get(key).and_then(Value::as_f64).ok_or_else(|| {
-            ModelError::field(
-                origin,
-                &format!("rope_scaling.{key}"),
-                "missing or not a number",
-            )
-        })
-    };
-    match kind {
-        "default" => Ok(None),
-        "linear" => Ok(Some(RopeScaling::Linear {
-            factor: num("factor")?,
-        })),
-        "llama3" => Ok(Some(RopeScaling::Llama3 {
-            factor: num("factor")?,
-            low_freq_factor: num("low_freq_factor")?,
-            high_freq_factor: num("high_freq_factor")?,
-            original_max_position_embeddings: num("original_max_position_embeddings")?,
-        })),
-        other => Err(ModelError::field(
-            origin,
-            "rope_scaling.rope_type",
-            format!("`{other}` is not supported (supported: default, linear, llama3)"),
-        )),
-    }
-}
-
 fn llama_from_raw(
     raw: RawLlama,
     model_type: String,
     special: SpecialIds,
+    rope: RopeFields,
     origin: &Path,
 ) -> ModelResult<LlamaConfig> {
     let heads = positive(raw.num_attention_heads, "num_attention_heads", origin)?;
@@ -376,8 +297,8 @@ fn llama_from_raw(
         num_key_value_heads: kv_heads,
         head_dim,
         rms_norm_eps: raw.rms_norm_eps,
-        rope_theta: raw.rope_theta.unwrap_or(10_000.0),
-        rope_scaling: rope_scaling(raw.rope_scaling.as_ref(), origin)?,
+        rope_theta: rope.theta,
+        rope_scaling: rope.scaling,
         max_position_embeddings: positions,
         tie_word_embeddings: raw.tie_word_embeddings.unwrap_or(false),
         // Qwen2 always has q/k/v biases (its config has no field for them).
@@ -468,6 +389,42 @@ mod tests {
             err.contains("x/config.json") && err.contains("hidden_size"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reads_transformers_5_rope_parameters() {
+        let llama = |v: &Value| match Config::from_json(v, "config.json").unwrap() {
+            Config::Llama(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let mut v = smol();
+        v.as_object_mut().unwrap().remove("rope_theta");
+        v["rope_parameters"] = json!({"rope_type": "default", "rope_theta": 100000.0});
+        let c = llama(&v);
+        assert_eq!((c.rope_theta, c.rope_scaling), (100000.0, None));
+        v["rope_parameters"] =
+            json!({"rope_type": "linear", "rope_theta": 500000.0, "factor": 4.0});
+        let c = llama(&v);
+        assert_eq!(c.rope_theta, 500000.0);
+        assert_eq!(c.rope_scaling, Some(RopeScaling::Linear { factor: 4.0 }));
+        for (params, field) in [
+            (
+                json!({"rope_type": "yarn", "factor": 4.0}),
+                "rope_parameters.rope_type",
+            ),
+            (json!({"rope_type": "linear"}), "rope_parameters.factor"),
+            (json!({"rope_theta": "big"}), "rope_parameters.rope_theta"),
+            (
+                json!({"partial_rotary_factor": 0.5}),
+                "rope_parameters.partial_rotary_factor",
+            ),
+        ] {
+            v["rope_parameters"] = params;
+            let err = Config::from_json(&v, "config.json")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! the paths it found.
 
 pub mod config;
+mod config_fields;
 pub mod gguf;
+mod gpt_neox_config;
 pub mod hub;
 pub(super) mod safetensors;
 pub mod source;
