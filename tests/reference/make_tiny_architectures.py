@@ -65,7 +65,23 @@ def gpt_neox_sequential():
     return model, [layer.attention.dense for layer in model.gpt_neox.layers]
 
 
-ARCHITECTURES = {"gpt_neox": gpt_neox, "gpt_neox_sequential": gpt_neox_sequential}
+def olmo2():
+    """OLMo 2: RMSNorms on the sublayer outputs, q/k RMSNorm over the whole projection, GQA."""
+    cfg = transformers.Olmo2Config(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64,
+        rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+    )
+    model = transformers.Olmo2ForCausalLM(cfg)
+    return model, [layer.self_attn.o_proj for layer in model.model.layers]
+
+
+ARCHITECTURES = {
+    "gpt_neox": gpt_neox,
+    "gpt_neox_sequential": gpt_neox_sequential,
+    "olmo2": olmo2,
+}
 
 
 def randomize(model) -> None:

@@ -1,7 +1,8 @@
-//! The generic Llama-style decoder (llama, mistral, qwen2, qwen3): RMSNorm, RoPE (optionally
-//! llama3- or linearly scaled), grouped-query attention, SwiGLU MLP, optional q/k/v bias, optional
-//! per-head q/k RMSNorm, explicit head_dim, tied or separate lm_head. Head ops act on each query
-//! head's context before `o_proj`.
+//! The generic Llama-style decoder (llama, mistral, qwen2, qwen3, olmo2): RMSNorm on the sublayer
+//! inputs (or, OLMo 2, on their outputs), RoPE (optionally llama3- or linearly scaled),
+//! grouped-query attention, SwiGLU MLP, optional q/k/v bias, optional q/k RMSNorm (per head, or
+//! over the whole projection), explicit head_dim, tied or separate lm_head. Head ops act on each
+//! query head's context before `o_proj`.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::RmsNorm;
@@ -12,7 +13,7 @@ use crate::model::arch::rope::Rope;
 use crate::model::cpu::projection::Projection;
 use crate::model::cpu::swiglu::swiglu;
 use crate::model::error::ModelResult;
-use crate::model::load::config::{LlamaConfig, RopeScaling};
+use crate::model::load::config::{LlamaConfig, QkNorm, RopeScaling};
 use crate::model::load::weights::Weights;
 
 struct Attention {
@@ -30,10 +31,43 @@ struct Mlp {
     down: Projection,
 }
 
+/// A block's RMSNorms: on each sublayer's input (Llama: `input_layernorm` before attention,
+/// `post_attention_layernorm` before the MLP), or on each sublayer's output (OLMo 2:
+/// `post_attention_layernorm` after attention, `post_feedforward_layernorm` after the MLP).
+enum Norms {
+    Before { attn: RmsNorm, mlp: RmsNorm },
+    After { attn: RmsNorm, mlp: RmsNorm },
+}
+
+/// `norm` of `x` where there is one, else `x`.
+fn maybe(norm: Option<&RmsNorm>, x: Tensor) -> ModelResult<Tensor> {
+    Ok(match norm {
+        Some(n) => n.forward(&x)?,
+        None => x,
+    })
+}
+
+impl Norms {
+    /// The norms on the attention's and the MLP's inputs.
+    fn inputs(&self) -> (Option<&RmsNorm>, Option<&RmsNorm>) {
+        match self {
+            Norms::Before { attn, mlp } => (Some(attn), Some(mlp)),
+            Norms::After { .. } => (None, None),
+        }
+    }
+
+    /// The norms on the attention's and the MLP's outputs.
+    fn outputs(&self) -> (Option<&RmsNorm>, Option<&RmsNorm>) {
+        match self {
+            Norms::Before { .. } => (None, None),
+            Norms::After { attn, mlp } => (Some(attn), Some(mlp)),
+        }
+    }
+}
+
 struct Block {
-    input_norm: RmsNorm,
+    norms: Norms,
     attn: Attention,
-    post_norm: RmsNorm,
     mlp: Mlp,
 }
 
@@ -111,12 +145,13 @@ impl Llama {
         let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{l}");
-            let qk_norm = |name: &str| -> ModelResult<Option<RmsNorm>> {
-                if cfg.qk_norm {
-                    rms(w, &format!("{p}.self_attn.{name}"), hd, cfg.rms_norm_eps).map(Some)
-                } else {
-                    Ok(None)
-                }
+            let qk_norm = |name: &str, heads: usize| -> ModelResult<Option<RmsNorm>> {
+                let width = match cfg.qk_norm {
+                    QkNorm::None => return Ok(None),
+                    QkNorm::PerHead => hd,
+                    QkNorm::Whole => heads * hd,
+                };
+                rms(w, &format!("{p}.self_attn.{name}"), width, cfg.rms_norm_eps).map(Some)
             };
             let attn = Attention {
                 q: linear(w, &format!("{p}.self_attn.q_proj"), h * hd, d, cfg.qkv_bias)?,
@@ -135,8 +170,8 @@ impl Llama {
                     cfg.qkv_bias,
                 )?,
                 o: linear(w, &format!("{p}.self_attn.o_proj"), d, h * hd, cfg.o_bias)?,
-                q_norm: qk_norm("q_norm")?,
-                k_norm: qk_norm("k_norm")?,
+                q_norm: qk_norm("q_norm", h)?,
+                k_norm: qk_norm("k_norm", hkv)?,
             };
             let i = cfg.intermediate_size;
             let mlp = Mlp {
@@ -144,17 +179,18 @@ impl Llama {
                 up: linear(w, &format!("{p}.mlp.up_proj"), i, d, cfg.mlp_bias)?,
                 down: linear(w, &format!("{p}.mlp.down_proj"), d, i, cfg.mlp_bias)?,
             };
-            blocks.push(Block {
-                input_norm: rms(w, &format!("{p}.input_layernorm"), d, cfg.rms_norm_eps)?,
-                attn,
-                post_norm: rms(
-                    w,
-                    &format!("{p}.post_attention_layernorm"),
-                    d,
-                    cfg.rms_norm_eps,
-                )?,
-                mlp,
-            });
+            let norm = |name: &str| rms(w, &format!("{p}.{name}"), d, cfg.rms_norm_eps);
+            let norms = match cfg.norms_after {
+                false => Norms::Before {
+                    attn: norm("input_layernorm")?,
+                    mlp: norm("post_attention_layernorm")?,
+                },
+                true => Norms::After {
+                    attn: norm("post_attention_layernorm")?,
+                    mlp: norm("post_feedforward_layernorm")?,
+                },
+            };
+            blocks.push(Block { norms, attn, mlp });
         }
         let norm = rms(w, "model.norm", d, cfg.rms_norm_eps)?;
         let lm_head = match w.get_opt("lm_head.weight", &[cfg.vocab_size, d])? {
@@ -193,8 +229,12 @@ impl Decoder for Llama {
             self.cfg.head_dim,
         );
         let a = &blk.attn;
-        let xn = blk.input_norm.forward(&ragged::pack(at.ragged, x)?)?;
-        // Projections stay position-wise; q/k norms act per head, so they run there too.
+        let (attn_in, mlp_in) = blk.norms.inputs();
+        let (attn_out, mlp_out) = blk.norms.outputs();
+        let xn = maybe(attn_in, ragged::pack(at.ragged, x)?)?;
+        // Projections stay position-wise; q/k norms act per head or per position, so they run
+        // there too.
+        let cfg_qk = self.cfg.qk_norm;
         let heads = |input: &Tensor,
                      lin: &Projection,
                      count: usize,
@@ -203,13 +243,14 @@ impl Decoder for Llama {
                      queries: bool|
          -> ModelResult<Tensor> {
             let y = lin.forward(input)?;
-            let y = match norm {
-                Some(nm) => {
+            let y = match (norm, cfg_qk) {
+                (Some(nm), QkNorm::PerHead) => {
                     let rows = y.elem_count() / (count * hd);
                     nm.forward(&y.reshape((rows, count, hd))?)?
                         .reshape((rows, count * hd))?
                 }
-                None => y,
+                (Some(nm), _) => nm.forward(&y)?,
+                (None, _) => y,
             };
             let (shape, padding) = match queries {
                 true => (at.query_shape((n, t)), at.query_ragged()),
@@ -231,11 +272,11 @@ impl Decoder for Llama {
         let padding = at.query_ragged();
         let merged = merge_heads(&ctx, at.op, padding)?;
         let x = at.residual_at_queries(x)?;
-        let x = ragged::add_unpacked(padding, &x, &a.o.forward(&merged)?)?;
-        let xn = blk.post_norm.forward(&ragged::pack(padding, &x)?)?;
+        let x = ragged::add_unpacked(padding, &x, &maybe(attn_out, a.o.forward(&merged)?)?)?;
+        let xn = maybe(mlp_in, ragged::pack(padding, &x)?)?;
         let m = &blk.mlp;
         let act = swiglu(&m.gate.forward(&xn)?, &m.up.forward(&xn)?)?;
-        let x = ragged::add_unpacked(padding, &x, &m.down.forward(&act)?)?;
+        let x = ragged::add_unpacked(padding, &x, &maybe(mlp_out, m.down.forward(&act)?)?)?;
         Ok(BlockOut {
             x,
             kv: Kv { k, v },

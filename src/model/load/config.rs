@@ -51,12 +51,27 @@ pub struct LlamaConfig {
     pub o_bias: bool,
     /// Whether the MLP projections carry a bias.
     pub mlp_bias: bool,
-    /// Whether q and k are RMS-normalised per head before RoPE (qwen3).
-    pub qk_norm: bool,
+    /// How q and k are RMS-normalised before RoPE: not at all, per head (qwen3) or over the
+    /// whole projection (olmo2).
+    pub qk_norm: QkNorm,
+    /// Where the blocks' RMSNorms sit: on each sublayer's input (Llama), or on each sublayer's
+    /// output before it joins the residual (OLMo 2).
+    pub norms_after: bool,
     /// Sliding-window width (tokens) when the model uses one; prompts longer than it are refused.
     pub sliding_window: Option<usize>,
     /// Special token ids from config.json.
     pub special: SpecialIds,
+}
+
+/// How a Llama-family decoder normalises q and k before RoPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkNorm {
+    /// No q/k norm.
+    None,
+    /// An RMSNorm over each head's `Dh` dimensions (qwen3).
+    PerHead,
+    /// An RMSNorm over the whole projection, `H Dh` (or `Hkv Dh`) dimensions (olmo2).
+    Whole,
 }
 
 /// Config of GPT-2.
@@ -135,7 +150,7 @@ impl Config {
         };
         let special = special_ids(value, origin)?;
         match model_type.as_str() {
-            "llama" | "mistral" | "qwen2" | "qwen3" => {
+            "llama" | "mistral" | "qwen2" | "qwen3" | "olmo2" => {
                 let raw: RawLlama = deserialize(value, origin)?;
                 let rope = RopeFields::read(value, origin, "rope_theta", None)?;
                 if rope.partial != 1.0 {
@@ -160,7 +175,7 @@ impl Config {
                 path: origin.to_path_buf(),
                 field: "model_type".to_string(),
                 value: other.to_string(),
-                supported: "llama, mistral, qwen2, qwen3, gpt2, gpt_neox".to_string(),
+                supported: "llama, mistral, qwen2, qwen3, olmo2, gpt2, gpt_neox".to_string(),
             }),
         }
     }
@@ -305,7 +320,12 @@ fn llama_from_raw(
         qkv_bias: is_qwen2 || raw.attention_bias.unwrap_or(false),
         o_bias: !is_qwen2 && raw.attention_bias.unwrap_or(false),
         mlp_bias: raw.mlp_bias.unwrap_or(false),
-        qk_norm: model_type == "qwen3",
+        qk_norm: match model_type.as_str() {
+            "qwen3" => QkNorm::PerHead,
+            "olmo2" => QkNorm::Whole,
+            _ => QkNorm::None,
+        },
+        norms_after: model_type == "olmo2",
         sliding_window,
         special,
         model_type,
@@ -375,7 +395,7 @@ mod tests {
                 pad: None
             }
         );
-        assert!(!c.qkv_bias && !c.qk_norm);
+        assert!(!c.qkv_bias && c.qk_norm == QkNorm::None && !c.norms_after);
     }
 
     #[test]
@@ -448,12 +468,12 @@ mod tests {
         let Config::Llama(c) = Config::from_json(&v, "c").unwrap() else {
             panic!()
         };
-        assert!(c.qkv_bias && !c.o_bias && !c.qk_norm);
+        assert!(c.qkv_bias && !c.o_bias && c.qk_norm == QkNorm::None);
         v["model_type"] = json!("qwen3");
         v["head_dim"] = json!(128);
         let Config::Llama(c) = Config::from_json(&v, "c").unwrap() else {
             panic!()
         };
-        assert!(c.qk_norm && !c.qkv_bias && c.head_dim == 128);
+        assert!(c.qk_norm == QkNorm::PerHead && !c.qkv_bias && c.head_dim == 128);
     }
 }

@@ -9,7 +9,7 @@ use crate::model::arch::decoder::{BlockAt, Decoder, HeadOp, Kv};
 use crate::model::arch::gpt2::Gpt2;
 use crate::model::arch::llama::Llama;
 use crate::model::arch::ragged::Ragged;
-use crate::model::load::config::{Gpt2Config, LlamaConfig, SpecialIds};
+use crate::model::load::config::{Gpt2Config, LlamaConfig, QkNorm, SpecialIds};
 use crate::model::load::weights::Weights;
 use crate::model::testing::seeded::SeededNormal;
 
@@ -54,7 +54,8 @@ fn llama(dtype: DType) -> Llama {
         qkv_bias: true,
         o_bias: false,
         mlp_bias: false,
-        qk_norm: true,
+        qk_norm: QkNorm::PerHead,
+        norms_after: false,
         sliding_window: None,
         special: SpecialIds::default(),
     };
