@@ -1,8 +1,9 @@
-//! The generic Llama-style decoder (llama, mistral, qwen2, qwen3, olmo2): RMSNorm on the sublayer
+//! The generic Llama-style decoder (llama, mistral, qwen2, qwen3, olmo2, phi3): RMSNorm on the sublayer
 //! inputs (or, OLMo 2, on their outputs), RoPE (optionally llama3- or linearly scaled),
 //! grouped-query attention, SwiGLU MLP, optional q/k/v bias, optional q/k RMSNorm (per head, or
-//! over the whole projection), explicit head_dim, tied or separate lm_head. Head ops act on each
-//! query head's context before `o_proj`.
+//! over the whole projection), q/k/v and gate/up as separate or fused (Phi-3) projections, RoPE
+//! over all or part of each head, explicit head_dim, tied or separate lm_head. Head ops act on
+//! each query head's context before `o_proj`.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::RmsNorm;
@@ -97,13 +98,34 @@ fn linear(
     Projection::new(weight, bias, w.products())
 }
 
+/// A bias-free projection stored as one weight whose row blocks of `sizes` are separate
+/// projections (Phi-3's `qkv_proj`, `gate_up_proj`), split at load.
+fn split_rows<const N: usize>(
+    w: &Weights,
+    name: &str,
+    sizes: [usize; N],
+    in_dim: usize,
+) -> ModelResult<[Projection; N]> {
+    let weight = w.take(&format!("{name}.weight"), &[sizes.iter().sum(), in_dim])?;
+    let mut start = 0;
+    let mut parts = Vec::with_capacity(N);
+    for rows in sizes {
+        let part = weight.narrow(0, start, rows)?.contiguous()?;
+        parts.push(Projection::new(part, None, w.products())?);
+        start += rows;
+    }
+    Ok(parts
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one projection per size")))
+}
+
 fn rms(w: &Weights, name: &str, dim: usize, eps: f64) -> ModelResult<RmsNorm> {
     Ok(RmsNorm::new(w.get(&format!("{name}.weight"), &[dim])?, eps))
 }
 
 /// Inverse RoPE frequencies (radians per position) for `dim / 2` pairs, after scaling.
 pub(crate) fn inv_freq(cfg: &LlamaConfig) -> Vec<f64> {
-    let dim = cfg.head_dim;
+    let dim = cfg.rotary_dims;
     let base: Vec<f64> = (0..dim / 2)
         .map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f64 / dim as f64))
         .collect();
@@ -153,30 +175,52 @@ impl Llama {
                 };
                 rms(w, &format!("{p}.self_attn.{name}"), width, cfg.rms_norm_eps).map(Some)
             };
+            let fused = |name: &str| w.contains(&format!("{p}.{name}.weight"));
+            let [q, k, v] = match fused("self_attn.qkv_proj") {
+                // Phi-3: one [q; k; v] projection.
+                true => split_rows(
+                    w,
+                    &format!("{p}.self_attn.qkv_proj"),
+                    [h * hd, hkv * hd, hkv * hd],
+                    d,
+                )?,
+                false => {
+                    let proj = |name: &str, heads: usize| {
+                        linear(
+                            w,
+                            &format!("{p}.self_attn.{name}"),
+                            heads * hd,
+                            d,
+                            cfg.qkv_bias,
+                        )
+                    };
+                    [
+                        proj("q_proj", h)?,
+                        proj("k_proj", hkv)?,
+                        proj("v_proj", hkv)?,
+                    ]
+                }
+            };
             let attn = Attention {
-                q: linear(w, &format!("{p}.self_attn.q_proj"), h * hd, d, cfg.qkv_bias)?,
-                k: linear(
-                    w,
-                    &format!("{p}.self_attn.k_proj"),
-                    hkv * hd,
-                    d,
-                    cfg.qkv_bias,
-                )?,
-                v: linear(
-                    w,
-                    &format!("{p}.self_attn.v_proj"),
-                    hkv * hd,
-                    d,
-                    cfg.qkv_bias,
-                )?,
+                q,
+                k,
+                v,
                 o: linear(w, &format!("{p}.self_attn.o_proj"), d, h * hd, cfg.o_bias)?,
                 q_norm: qk_norm("q_norm", h)?,
                 k_norm: qk_norm("k_norm", hkv)?,
             };
             let i = cfg.intermediate_size;
+            let [gate, up] = match fused("mlp.gate_up_proj") {
+                // Phi-3: one [gate; up] projection.
+                true => split_rows(w, &format!("{p}.mlp.gate_up_proj"), [i, i], d)?,
+                false => [
+                    linear(w, &format!("{p}.mlp.gate_proj"), i, d, cfg.mlp_bias)?,
+                    linear(w, &format!("{p}.mlp.up_proj"), i, d, cfg.mlp_bias)?,
+                ],
+            };
             let mlp = Mlp {
-                gate: linear(w, &format!("{p}.mlp.gate_proj"), i, d, cfg.mlp_bias)?,
-                up: linear(w, &format!("{p}.mlp.up_proj"), i, d, cfg.mlp_bias)?,
+                gate,
+                up,
                 down: linear(w, &format!("{p}.mlp.down_proj"), d, i, cfg.mlp_bias)?,
             };
             let norm = |name: &str| rms(w, &format!("{p}.{name}"), d, cfg.rms_norm_eps);

@@ -35,6 +35,9 @@ pub struct LlamaConfig {
     pub num_key_value_heads: usize,
     /// Per-head width Dh.
     pub head_dim: usize,
+    /// Dimensions of each head that RoPE rotates: Dh, or a fraction of it (Phi-3's
+    /// `partial_rotary_factor`).
+    pub rotary_dims: usize,
     /// RMSNorm epsilon.
     pub rms_norm_eps: f64,
     /// RoPE base.
@@ -150,10 +153,11 @@ impl Config {
         };
         let special = special_ids(value, origin)?;
         match model_type.as_str() {
-            "llama" | "mistral" | "qwen2" | "qwen3" | "olmo2" => {
+            "llama" | "mistral" | "qwen2" | "qwen3" | "olmo2" | "phi3" => {
                 let raw: RawLlama = deserialize(value, origin)?;
-                let rope = RopeFields::read(value, origin, "rope_theta", None)?;
-                if rope.partial != 1.0 {
+                let rope =
+                    RopeFields::read(value, origin, "rope_theta", Some("partial_rotary_factor"))?;
+                if rope.partial != 1.0 && model_type != "phi3" {
                     return Err(ModelError::field(
                         origin,
                         "rope_parameters.partial_rotary_factor",
@@ -175,7 +179,7 @@ impl Config {
                 path: origin.to_path_buf(),
                 field: "model_type".to_string(),
                 value: other.to_string(),
-                supported: "llama, mistral, qwen2, qwen3, olmo2, gpt2, gpt_neox".to_string(),
+                supported: "llama, mistral, qwen2, qwen3, olmo2, phi3, gpt2, gpt_neox".to_string(),
             }),
         }
     }
@@ -254,6 +258,15 @@ fn llama_from_raw(
             "must be even for RoPE",
         ));
     }
+    // transformers rounds down: int(head_dim * partial_rotary_factor).
+    let rotary_dims = (head_dim as f64 * rope.partial) as usize;
+    if rotary_dims == 0 || !rotary_dims.is_multiple_of(2) {
+        return Err(ModelError::field(
+            origin,
+            "partial_rotary_factor",
+            format!("{} of a {head_dim}-wide head rotates {rotary_dims} dimensions: must be even and positive", rope.partial),
+        ));
+    }
     if let Some(act) = raw.hidden_act.as_deref() {
         if act != "silu" {
             return Err(ModelError::field(
@@ -311,6 +324,7 @@ fn llama_from_raw(
         num_attention_heads: heads,
         num_key_value_heads: kv_heads,
         head_dim,
+        rotary_dims,
         rms_norm_eps: raw.rms_norm_eps,
         rope_theta: rope.theta,
         rope_scaling: rope.scaling,
@@ -445,6 +459,32 @@ mod tests {
                 .to_string();
             assert!(err.contains(field), "{field}: {err}");
         }
+    }
+
+    #[test]
+    fn phi3_reads_partial_rotary_and_names_longrope() {
+        let mut v = smol();
+        v["model_type"] = json!("phi3");
+        v["partial_rotary_factor"] = json!(0.75);
+        match Config::from_json(&v, "config.json").unwrap() {
+            Config::Llama(c) => assert_eq!((c.head_dim, c.rotary_dims), (64, 48)),
+            other => panic!("{other:?}"),
+        }
+        v["rope_scaling"] =
+            json!({"type": "longrope", "short_factor": [1.0], "long_factor": [2.0]});
+        let err = Config::from_json(&v, "config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("rope_scaling.rope_type") && err.contains("longrope"),
+            "{err}"
+        );
+        v["model_type"] = json!("llama");
+        v["rope_scaling"] = Value::Null;
+        let err = Config::from_json(&v, "config.json")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("partial_rotary_factor"), "{err}");
     }
 
     #[test]

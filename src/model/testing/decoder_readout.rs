@@ -46,6 +46,7 @@ fn llama(dtype: DType) -> Llama {
         num_attention_heads: 4,
         num_key_value_heads: 2,
         head_dim: 8,
+        rotary_dims: 8,
         rms_norm_eps: 1e-6,
         rope_theta: 10_000.0,
         rope_scaling: None,
