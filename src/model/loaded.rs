@@ -25,7 +25,7 @@ use crate::model::load::weights::Weights;
 /// Shape and special tokens of a loaded model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
-    /// `model_type` from the config (llama, mistral, qwen2, qwen3, gpt2).
+    /// `model_type` from the config (llama, mistral, qwen2, qwen3, olmo2, phi3, gpt2, gpt_neox).
     pub arch: String,
     /// Decoder layers L.
     pub n_layers: usize,
@@ -74,6 +74,60 @@ impl std::fmt::Debug for Model {
             .field("device", &self.device)
             .field("dtype", &self.dtype)
             .finish()
+    }
+}
+
+impl ModelInfo {
+    /// The shape and special ids `config` states; what depends on the loaded decoder and
+    /// tokenizer (longest prompt, `<unk>`, baseline token) is left for [`Model`] to fill in.
+    fn of(config: &Config) -> ModelInfo {
+        let (arch, n_layers, n_heads, n_kv_heads, head_dim, d_model, vocab, special) = match config
+        {
+            Config::Llama(c) => (
+                c.model_type.clone(),
+                c.num_hidden_layers,
+                c.num_attention_heads,
+                c.num_key_value_heads,
+                c.head_dim,
+                c.hidden_size,
+                c.vocab_size,
+                &c.special,
+            ),
+            Config::Gpt2(c) => (
+                "gpt2".to_string(),
+                c.n_layer,
+                c.n_head,
+                c.n_head,
+                c.n_embd / c.n_head,
+                c.n_embd,
+                c.vocab_size,
+                &c.special,
+            ),
+            Config::GptNeox(c) => (
+                "gpt_neox".to_string(),
+                c.num_hidden_layers,
+                c.num_attention_heads,
+                c.num_attention_heads,
+                c.head_dim,
+                c.hidden_size,
+                c.vocab_size,
+                &c.special,
+            ),
+        };
+        ModelInfo {
+            arch,
+            n_layers,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            d_model,
+            vocab,
+            max_positions: 0,
+            special: special.clone(),
+            unk: None,
+            baseline_token: 0,
+            baseline_source: String::new(),
+        }
     }
 }
 
@@ -134,60 +188,11 @@ impl Model {
         device: &Device,
         dtype: DType,
     ) -> ModelResult<Model> {
-        let (decoder, mut info): (Box<dyn Decoder>, ModelInfo) = match config {
-            Config::Llama(c) => {
-                let info = ModelInfo {
-                    arch: c.model_type.clone(),
-                    n_layers: c.num_hidden_layers,
-                    n_heads: c.num_attention_heads,
-                    n_kv_heads: c.num_key_value_heads,
-                    head_dim: c.head_dim,
-                    d_model: c.hidden_size,
-                    vocab: c.vocab_size,
-                    max_positions: 0,
-                    special: c.special.clone(),
-                    unk: None,
-                    baseline_token: 0,
-                    baseline_source: String::new(),
-                };
-                let decoder = Llama::new(c, weights, weights.dtype(), device)?;
-                (Box::new(decoder), info)
-            }
-            Config::Gpt2(c) => {
-                let info = ModelInfo {
-                    arch: "gpt2".into(),
-                    n_layers: c.n_layer,
-                    n_heads: c.n_head,
-                    n_kv_heads: c.n_head,
-                    head_dim: c.n_embd / c.n_head,
-                    d_model: c.n_embd,
-                    vocab: c.vocab_size,
-                    max_positions: 0,
-                    special: c.special.clone(),
-                    unk: None,
-                    baseline_token: 0,
-                    baseline_source: String::new(),
-                };
-                (Box::new(Gpt2::new(c, weights)?), info)
-            }
-            Config::GptNeox(c) => {
-                let info = ModelInfo {
-                    arch: "gpt_neox".into(),
-                    n_layers: c.num_hidden_layers,
-                    n_heads: c.num_attention_heads,
-                    n_kv_heads: c.num_attention_heads,
-                    head_dim: c.head_dim,
-                    d_model: c.hidden_size,
-                    vocab: c.vocab_size,
-                    max_positions: 0,
-                    special: c.special.clone(),
-                    unk: None,
-                    baseline_token: 0,
-                    baseline_source: String::new(),
-                };
-                let decoder = GptNeox::new(c, weights, weights.dtype(), device)?;
-                (Box::new(decoder), info)
-            }
+        let mut info = ModelInfo::of(&config);
+        let decoder: Box<dyn Decoder> = match config {
+            Config::Llama(c) => Box::new(Llama::new(c, weights, weights.dtype(), device)?),
+            Config::Gpt2(c) => Box::new(Gpt2::new(c, weights)?),
+            Config::GptNeox(c) => Box::new(GptNeox::new(c, weights, weights.dtype(), device)?),
         };
         let tok_vocab = tokenizer.get_vocab_size(true);
         if tok_vocab > info.vocab {

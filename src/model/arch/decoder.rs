@@ -149,6 +149,31 @@ impl BlockAt<'_> {
         }
     }
 
+    /// Queries, keys and values `[N, H, T', Dh]`, `[N, H, T, Dh]` x 2 from a fused projection
+    /// `qkv` laid out `[q; k; v]` per position (position-wise like [`BlockAt::at_readout`]'s `y`,
+    /// each part `H Dh` wide), the queries scaled by `q_scale` and, with a readout, taken at the
+    /// read-out positions only (`T' = 1`).
+    pub fn split_fused_qkv(
+        &self,
+        qkv: &Tensor,
+        (n, t): (usize, usize),
+        (h, hd): (usize, usize),
+        q_scale: f64,
+    ) -> ModelResult<(Tensor, Tensor, Tensor)> {
+        let d = h * hd;
+        let part = |i: usize, scale: f64| {
+            ragged::to_heads(self.ragged, qkv, i * d, (n, t), (h, hd), scale)
+        };
+        let q = match self.readout {
+            Some(_) => {
+                let rows = self.at_readout(qkv, (n, t))?;
+                ragged::to_heads(None, &rows, 0, (n, 1), (h, hd), q_scale)?
+            }
+            None => part(0, q_scale)?,
+        };
+        Ok((q, part(1, 1.0)?, part(2, 1.0)?))
+    }
+
     /// The query layout's `(rows, positions)`: `(N, 1)` with a readout, else `(N, T)`.
     pub fn query_shape(&self, (n, t): (usize, usize)) -> (usize, usize) {
         match self.readout {

@@ -99,21 +99,7 @@ impl Decoder for Gpt2 {
         let (h, hd) = (self.cfg.n_head, d / self.cfg.n_head);
         let xn = blk.ln_1.forward(&ragged::pack(at.ragged, x)?)?;
         let qkv = blk.c_attn.forward(&xn)?;
-        let split =
-            |i: usize, scale: f64| ragged::to_heads(at.ragged, &qkv, i * d, (n, t), (h, hd), scale);
-        let q_scale = 1.0 / (hd as f64).sqrt();
-        let q = match at.readout {
-            Some(_) => ragged::to_heads(
-                None,
-                &at.at_readout(&qkv, (n, t))?,
-                0,
-                (n, 1),
-                (h, hd),
-                q_scale,
-            )?,
-            None => split(0, q_scale)?,
-        };
-        let (k, v) = (split(1, 1.0)?, split(2, 1.0)?);
+        let (q, k, v) = at.split_fused_qkv(&qkv, (n, t), (h, hd), 1.0 / (hd as f64).sqrt())?;
         let all = Kv::extended_by(at.past, &k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, &at.query_starts())?;
         let padding = at.query_ragged();

@@ -144,30 +144,16 @@ impl Decoder for GptNeox {
 
     fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut> {
         let blk = &self.blocks[l];
-        let (n, t, d) = x.dims3()?;
+        let (n, t, _) = x.dims3()?;
         let (h, hd) = (self.cfg.num_attention_heads, self.cfg.head_dim);
         let qkv = blk
             .qkv
             .forward(&blk.input_norm.forward(&ragged::pack(at.ragged, x)?)?)?;
-        let split =
-            |i: usize, scale: f64| ragged::to_heads(at.ragged, &qkv, i * d, (n, t), (h, hd), scale);
         // RoPE is linear, so the 1/sqrt(Dh) score scale can be applied to q before it.
-        let q_scale = 1.0 / (hd as f64).sqrt();
-        let q = match at.readout {
-            Some(_) => ragged::to_heads(
-                None,
-                &at.at_readout(&qkv, (n, t))?,
-                0,
-                (n, 1),
-                (h, hd),
-                q_scale,
-            )?,
-            None => split(0, q_scale)?,
-        };
+        let (q, k, v) = at.split_fused_qkv(&qkv, (n, t), (h, hd), 1.0 / (hd as f64).sqrt())?;
         let starts = at.query_starts();
         let q = self.rope.apply(&q, &starts)?;
-        let k = self.rope.apply(&split(1, 1.0)?, &[at.pos0])?;
-        let v = split(2, 1.0)?;
+        let k = self.rope.apply(&k, &[at.pos0])?;
         let all = Kv::extended_by(at.past, &k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, &starts)?;
         let padding = at.query_ragged();

@@ -258,15 +258,7 @@ fn llama_from_raw(
             "must be even for RoPE",
         ));
     }
-    // transformers rounds down: int(head_dim * partial_rotary_factor).
-    let rotary_dims = (head_dim as f64 * rope.partial) as usize;
-    if rotary_dims == 0 || !rotary_dims.is_multiple_of(2) {
-        return Err(ModelError::field(
-            origin,
-            "partial_rotary_factor",
-            format!("{} of a {head_dim}-wide head rotates {rotary_dims} dimensions: must be even and positive", rope.partial),
-        ));
-    }
+    let rotary_dims = rope.rotary_dims(head_dim, "partial_rotary_factor", origin)?;
     if let Some(act) = raw.hidden_act.as_deref() {
         if act != "silu" {
             return Err(ModelError::field(

@@ -141,6 +141,26 @@ impl RopeFields {
     }
 }
 
+impl RopeFields {
+    /// How many of a `head_dim`-wide head's dimensions RoPE rotates, as transformers counts them
+    /// (`int(head_dim * partial_rotary_factor)`); an odd or zero count is an error naming
+    /// `field`.
+    pub fn rotary_dims(&self, head_dim: usize, field: &str, origin: &Path) -> ModelResult<usize> {
+        let dims = (head_dim as f64 * self.partial) as usize;
+        if dims == 0 || !dims.is_multiple_of(2) {
+            return Err(ModelError::field(
+                origin,
+                field,
+                format!(
+                    "{} of a {head_dim}-wide head rotates {dims} dimensions: must be even and positive",
+                    self.partial
+                ),
+            ));
+        }
+        Ok(dims)
+    }
+}
+
 /// The scaling a `rope_scaling` or `rope_parameters` object (named `name` in errors) asks for.
 fn rope_scaling(
     raw: Option<&Value>,

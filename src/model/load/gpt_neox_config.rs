@@ -90,18 +90,7 @@ impl GptNeoxConfig {
                 "RoPE scaling is not supported for gpt_neox (default)",
             ));
         }
-        // transformers rounds down: int(head_dim * partial_rotary_factor).
-        let rotary_dims = (head_dim as f64 * rope.partial) as usize;
-        if rotary_dims == 0 || !rotary_dims.is_multiple_of(2) {
-            return Err(ModelError::field(
-                origin,
-                "rotary_pct",
-                format!(
-                    "{} of a {head_dim}-wide head rotates {rotary_dims} dimensions: must be even and positive",
-                    rope.partial
-                ),
-            ));
-        }
+        let rotary_dims = rope.rotary_dims(head_dim, "rotary_pct", origin)?;
         let gelu_erf = match raw.hidden_act.as_deref() {
             None | Some("gelu") => true,
             Some("gelu_new") | Some("gelu_pytorch_tanh") | Some("gelu_fast") => false,
