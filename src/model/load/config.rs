@@ -6,15 +6,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::config_fields::{deserialize, positive, RopeFields};
+use super::config_fields::{deserialize, positive, rope_tables_fit, RopeFields};
 pub use super::config_fields::{RopeScaling, SpecialIds};
 pub use super::gpt_neox_config::GptNeoxConfig;
 use crate::model::error::{ModelError, ModelResult};
-
-/// Most `max_position_embeddings x head_dim` entries of the RoPE tables built at load (2^32:
-/// 24 GiB over the three f32 tables of half that many values; real models stay far below, e.g.
-/// 131072 x 128 = 2^24).
-const MAX_ROPE_ENTRIES: u128 = 1 << 32;
 
 /// Config of the generic Llama-style decoder (llama, mistral, qwen2, qwen3).
 #[derive(Debug, Clone)]
@@ -294,15 +289,7 @@ fn llama_from_raw(
             ));
         }
     }
-    if positions as u128 * head_dim as u128 > MAX_ROPE_ENTRIES {
-        return Err(ModelError::field(
-            origin,
-            "max_position_embeddings",
-            format!(
-                "{positions} positions x head dimension {head_dim}: RoPE tables over more than {MAX_ROPE_ENTRIES} entries (24 GiB) are not built"
-            ),
-        ));
-    }
+    rope_tables_fit(positions, head_dim, origin)?;
     let is_qwen2 = model_type == "qwen2";
     let sliding_window = match raw.use_sliding_window {
         Some(false) => None,

@@ -8,6 +8,11 @@ use serde_json::Value;
 
 use crate::model::error::{ModelError, ModelResult};
 
+/// Most `max_position_embeddings x head_dim` entries of the RoPE tables built at load (2^32:
+/// 24 GiB over the three f32 tables of half that many values; real models stay far below, e.g.
+/// 131072 x 128 = 2^24).
+const MAX_ROPE_ENTRIES: u128 = 1 << 32;
+
 /// RoPE frequency scaling, from `rope_scaling` (units: factors are dimensionless).
 #[derive(Debug, Clone, PartialEq)]
 pub enum RopeScaling {
@@ -206,4 +211,19 @@ fn rope_scaling(
             format!("`{other}` is not supported (supported: default, linear, llama3)"),
         )),
     }
+}
+
+/// An error naming `max_position_embeddings` unless RoPE tables for `positions` positions of a
+/// `head_dim`-wide head stay within [`MAX_ROPE_ENTRIES`].
+pub fn rope_tables_fit(positions: usize, head_dim: usize, origin: &Path) -> ModelResult<()> {
+    if positions as u128 * head_dim as u128 > MAX_ROPE_ENTRIES {
+        return Err(ModelError::field(
+            origin,
+            "max_position_embeddings",
+            format!(
+                "{positions} positions x head dimension {head_dim}: RoPE tables over more than {MAX_ROPE_ENTRIES} entries (24 GiB) are not built"
+            ),
+        ));
+    }
+    Ok(())
 }

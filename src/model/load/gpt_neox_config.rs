@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::config_fields::{deserialize, positive, RopeFields, SpecialIds};
+use super::config_fields::{deserialize, positive, rope_tables_fit, RopeFields, SpecialIds};
 use crate::model::error::{ModelError, ModelResult};
 
 /// Config of a GPT-NeoX decoder.
@@ -109,13 +109,7 @@ impl GptNeoxConfig {
             "max_position_embeddings",
             origin,
         )?;
-        if positions.checked_mul(head_dim).is_none_or(|e| e > 1 << 32) {
-            return Err(ModelError::field(
-                origin,
-                "max_position_embeddings",
-                format!("{positions} positions: RoPE tables that large are not built"),
-            ));
-        }
+        rope_tables_fit(positions, head_dim, origin)?;
         Ok(GptNeoxConfig {
             vocab_size: positive(raw.vocab_size, "vocab_size", origin)?,
             hidden_size: hidden,
@@ -188,6 +182,11 @@ mod tests {
             ("rotary_pct", json!(0.01), "rotary_pct"),
             ("rotary_pct", json!(1.5), "rotary_pct"),
             ("hidden_size", json!(500), "hidden_size"),
+            (
+                "max_position_embeddings",
+                json!(1u64 << 40),
+                "max_position_embeddings",
+            ),
             (
                 "rope_scaling",
                 json!({"rope_type": "linear", "factor": 2.0}),
