@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::model::arch::attention::softcapped;
 use crate::model::arch::decoder::{BlockAt, HeadOp, Kv};
 use crate::model::arch::ragged::Ragged;
 use crate::model::batching::{for_each_batch, one_row};
@@ -765,6 +766,10 @@ impl Model {
         };
         let hidden = self.decoder.final_norm(&hidden)?;
         let logits = hidden.matmul(&unembed.weight.t()?)?.to_dtype(DType::F32)?;
+        let logits = match self.decoder.logit_softcap() {
+            Some(cap) => softcapped(&logits, cap)?,
+            None => logits,
+        };
         let sizes = reads.iter().map(Range::len);
         match &unembed.keep {
             Keep::All => Ok(logits.to_vec2::<f32>()?),

@@ -190,7 +190,7 @@ impl Model {
     ) -> ModelResult<Model> {
         let mut info = ModelInfo::of(&config);
         let decoder: Box<dyn Decoder> = match config {
-            Config::Llama(c) => Box::new(Llama::new(c, weights, weights.dtype(), device)?),
+            Config::Llama(c) => Box::new(Llama::new(*c, weights, weights.dtype(), device)?),
             Config::Gpt2(c) => Box::new(Gpt2::new(c, weights)?),
             Config::GptNeox(c) => Box::new(GptNeox::new(c, weights, weights.dtype(), device)?),
         };

@@ -90,11 +90,47 @@ def phi3():
     return model, [layer.self_attn.o_proj for layer in model.model.layers]
 
 
+def gemma2():
+    """Gemma 2: (1 + w) RMSNorms before and after each sublayer, scaled embeddings, GeGLU, a
+    sliding window of 4 on every other layer (the prompts cross it), query_pre_attn_scalar
+    unlike head_dim, attention and final soft caps low enough to bind, GQA, tied embeddings."""
+    cfg = transformers.Gemma2Config(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, intermediate_size=64, max_position_embeddings=64,
+        sliding_window=4, query_pre_attn_scalar=12, attn_logit_softcapping=2.0,
+        final_logit_softcapping=3.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+        hidden_activation="gelu_pytorch_tanh",
+        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+    )
+    model = transformers.Gemma2ForCausalLM(cfg)
+    return model, [layer.self_attn.o_proj for layer in model.model.layers]
+
+
+def gemma3():
+    """Gemma 3 text: per-head (1 + w) q/k norms, its own RoPE base on the sliding layers (window
+    4, layer 2 global) and linear scaling on the global one, no soft caps."""
+    cfg = transformers.Gemma3TextConfig(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, intermediate_size=64, max_position_embeddings=64,
+        sliding_window=4, query_pre_attn_scalar=8, rms_norm_eps=1e-6, tie_word_embeddings=True,
+        layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"],
+        rope_parameters={
+            "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 100.0},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 10.0},
+        },
+        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+    )
+    model = transformers.Gemma3ForCausalLM(cfg)
+    return model, [layer.self_attn.o_proj for layer in model.model.layers]
+
+
 ARCHITECTURES = {
     "gpt_neox": gpt_neox,
     "gpt_neox_sequential": gpt_neox_sequential,
     "olmo2": olmo2,
     "phi3": phi3,
+    "gemma2": gemma2,
+    "gemma3": gemma3,
 }
 
 

@@ -3,7 +3,7 @@
 
 use candle_core::Tensor;
 
-use super::attention::{attention, causal_bias};
+use super::attention::{attention, causal_bias, AttentionRules};
 use crate::model::arch::ragged::{self, Ragged};
 use crate::model::cpu::attention::fused_causal_attention;
 use crate::model::cpu::f32::is_cpu_f32;
@@ -201,26 +201,29 @@ pub(crate) trait Decoder: Send + Sync {
     fn final_norm(&self, x: &Tensor) -> ModelResult<Tensor>;
     /// The unembedding matrix `[V, D]`.
     fn unembed(&self) -> &Tensor;
+    /// Soft cap c on the logits, `c tanh(logit / c)` (Gemma 2's `final_logit_softcapping`).
+    fn logit_softcap(&self) -> Option<f64>;
     /// Longest prompt (tokens) the model accepts.
     fn max_positions(&self) -> usize;
 }
 
 /// Causal attention of `q [N, H, T, Dh]` (already scaled) over `k, v [N, Hkv, S, Dh]`, row r's
-/// queries at positions `first[r]..first[r]+T` (one shared entry, or one per row) ->
-/// `[N, H, T, Dh]`: the fused kernel for f32 on the CPU, the bias-and-softmax path
-/// ([`attention`]) elsewhere.
+/// queries at positions `first[r]..first[r]+T` (one shared entry, or one per row), under the
+/// layer's `rules` (sliding window, score soft cap) -> `[N, H, T, Dh]`: the fused kernel for f32
+/// on the CPU, the bias-and-softmax path ([`attention`]) elsewhere.
 pub(crate) fn causal_attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     first: &[usize],
+    rules: AttentionRules,
 ) -> ModelResult<Tensor> {
     if is_cpu_f32(q) && is_cpu_f32(k) && is_cpu_f32(v) {
-        return fused_causal_attention(q, k, v, first);
+        return fused_causal_attention(q, k, v, first, rules);
     }
     let (n, _, t, _) = q.dims4()?;
-    let bias = causal_bias(t, first, k.dim(2)?, n, q.dtype(), q.device())?;
-    attention(q, k, v, &bias)
+    let bias = causal_bias(t, first, k.dim(2)?, n, rules, q.dtype(), q.device())?;
+    attention(q, k, v, &bias, rules.softcap)
 }
 
 #[cfg(test)]

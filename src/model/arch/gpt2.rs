@@ -101,7 +101,7 @@ impl Decoder for Gpt2 {
         let qkv = blk.c_attn.forward(&xn)?;
         let (q, k, v) = at.split_fused_qkv(&qkv, (n, t), (h, hd), 1.0 / (hd as f64).sqrt())?;
         let all = Kv::extended_by(at.past, &k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, &at.query_starts())?;
+        let ctx = causal_attention(&q, &all.k, &all.v, &at.query_starts(), Default::default())?;
         let padding = at.query_ragged();
         let merged = merge_heads(&ctx, at.op, padding)?;
         let x = at.residual_at_queries(x)?;
@@ -128,6 +128,10 @@ impl Decoder for Gpt2 {
 
     fn unembed(&self) -> &Tensor {
         &self.wte
+    }
+
+    fn logit_softcap(&self) -> Option<f64> {
+        None
     }
 
     fn max_positions(&self) -> usize {

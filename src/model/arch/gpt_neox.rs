@@ -155,7 +155,7 @@ impl Decoder for GptNeox {
         let q = self.rope.apply(&q, &starts)?;
         let k = self.rope.apply(&k, &[at.pos0])?;
         let all = Kv::extended_by(at.past, &k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, &starts)?;
+        let ctx = causal_attention(&q, &all.k, &all.v, &starts, Default::default())?;
         let padding = at.query_ragged();
         let attn = blk.dense.forward(&merge_heads(&ctx, at.op, padding)?)?;
         let x = at.residual_at_queries(x)?;
@@ -183,6 +183,10 @@ impl Decoder for GptNeox {
 
     fn unembed(&self) -> &Tensor {
         &self.unembed
+    }
+
+    fn logit_softcap(&self) -> Option<f64> {
+        None
     }
 
     fn max_positions(&self) -> usize {

@@ -1,20 +1,23 @@
-//! The generic Llama-style decoder (llama, mistral, qwen2, qwen3, olmo2, phi3): RMSNorm on the sublayer
-//! inputs (or, OLMo 2, on their outputs), RoPE (optionally llama3- or linearly scaled),
-//! grouped-query attention, SwiGLU MLP, optional q/k/v bias, optional q/k RMSNorm (per head, or
-//! over the whole projection), q/k/v and gate/up as separate or fused (Phi-3) projections, RoPE
-//! over all or part of each head, explicit head_dim, tied or separate lm_head. Head ops act on
-//! each query head's context before `o_proj`.
+//! The generic Llama-style decoder (llama, mistral, qwen2, qwen3, olmo2, phi3, gemma2,
+//! gemma3_text): RMSNorm on the sublayer inputs, outputs (OLMo 2) or both (Gemma, with (1 + w)
+//! weights), RoPE (optionally llama3- or linearly scaled; Gemma 3's own base on its sliding
+//! layers), grouped-query attention with optional per-layer sliding windows and score soft caps,
+//! SwiGLU or GeGLU MLP, optional q/k/v bias, optional q/k RMSNorm (per head, or over the whole
+//! projection), q/k/v and gate/up as separate or fused (Phi-3) projections, RoPE over all or part
+//! of each head, explicit head_dim, scaled embeddings, soft-capped logits, tied or separate
+//! lm_head. Head ops act on each query head's context before `o_proj`.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::RmsNorm;
 
+use crate::model::arch::attention::AttentionRules;
 use crate::model::arch::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
 use crate::model::arch::ragged;
 use crate::model::arch::rope::Rope;
+use crate::model::cpu::gated::gated;
 use crate::model::cpu::projection::Projection;
-use crate::model::cpu::swiglu::swiglu;
 use crate::model::error::ModelResult;
-use crate::model::load::config::{LlamaConfig, QkNorm, RopeScaling};
+use crate::model::load::config::{LlamaConfig, NormPlacement, QkNorm, RopeScaling};
 use crate::model::load::weights::Weights;
 
 struct Attention {
@@ -32,12 +35,12 @@ struct Mlp {
     down: Projection,
 }
 
-/// A block's RMSNorms: on each sublayer's input (Llama: `input_layernorm` before attention,
-/// `post_attention_layernorm` before the MLP), or on each sublayer's output (OLMo 2:
-/// `post_attention_layernorm` after attention, `post_feedforward_layernorm` after the MLP).
-enum Norms {
-    Before { attn: RmsNorm, mlp: RmsNorm },
-    After { attn: RmsNorm, mlp: RmsNorm },
+/// A block's RMSNorms on each sublayer's input and output, where it has them.
+struct Norms {
+    attn_in: Option<RmsNorm>,
+    attn_out: Option<RmsNorm>,
+    mlp_in: Option<RmsNorm>,
+    mlp_out: Option<RmsNorm>,
 }
 
 /// `norm` of `x` where there is one, else `x`.
@@ -49,20 +52,33 @@ fn maybe(norm: Option<&RmsNorm>, x: Tensor) -> ModelResult<Tensor> {
 }
 
 impl Norms {
-    /// The norms on the attention's and the MLP's inputs.
-    fn inputs(&self) -> (Option<&RmsNorm>, Option<&RmsNorm>) {
-        match self {
-            Norms::Before { attn, mlp } => (Some(attn), Some(mlp)),
-            Norms::After { .. } => (None, None),
-        }
-    }
-
-    /// The norms on the attention's and the MLP's outputs.
-    fn outputs(&self) -> (Option<&RmsNorm>, Option<&RmsNorm>) {
-        match self {
-            Norms::Before { .. } => (None, None),
-            Norms::After { attn, mlp } => (Some(attn), Some(mlp)),
-        }
+    /// Layer `p`'s norms (`model.layers.N`) as `placement` puts them, `rms` loading one by name.
+    fn load(
+        placement: NormPlacement,
+        p: &str,
+        rms: impl Fn(&str) -> ModelResult<RmsNorm>,
+    ) -> ModelResult<Norms> {
+        let norm = |name: &str| rms(&format!("{p}.{name}")).map(Some);
+        Ok(match placement {
+            NormPlacement::Inputs => Norms {
+                attn_in: norm("input_layernorm")?,
+                attn_out: None,
+                mlp_in: norm("post_attention_layernorm")?,
+                mlp_out: None,
+            },
+            NormPlacement::Outputs => Norms {
+                attn_in: None,
+                attn_out: norm("post_attention_layernorm")?,
+                mlp_in: None,
+                mlp_out: norm("post_feedforward_layernorm")?,
+            },
+            NormPlacement::Both => Norms {
+                attn_in: norm("input_layernorm")?,
+                attn_out: norm("post_attention_layernorm")?,
+                mlp_in: norm("pre_feedforward_layernorm")?,
+                mlp_out: norm("post_feedforward_layernorm")?,
+            },
+        })
     }
 }
 
@@ -70,6 +86,10 @@ struct Block {
     norms: Norms,
     attn: Attention,
     mlp: Mlp,
+    /// Sliding window and score soft cap.
+    rules: AttentionRules,
+    /// Whether the block uses the local RoPE (Gemma 3's sliding layers).
+    local_rope: bool,
 }
 
 /// A loaded Llama-style decoder.
@@ -80,6 +100,8 @@ pub(crate) struct Llama {
     norm: RmsNorm,
     lm_head: Tensor,
     rope: Rope,
+    /// The sliding layers' RoPE where it differs (Gemma 3).
+    local_rope: Option<Rope>,
 }
 
 fn linear(
@@ -119,20 +141,31 @@ fn split_rows<const N: usize>(
         .unwrap_or_else(|_| unreachable!("one projection per size")))
 }
 
-fn rms(w: &Weights, name: &str, dim: usize, eps: f64) -> ModelResult<RmsNorm> {
-    Ok(RmsNorm::new(w.get(&format!("{name}.weight"), &[dim])?, eps))
+/// The RMSNorm `name` over `dim` values, `offset` added to its weight (Gemma's `1 + w`).
+fn rms(w: &Weights, name: &str, dim: usize, eps: f64, offset: f64) -> ModelResult<RmsNorm> {
+    let weight = w.get(&format!("{name}.weight"), &[dim])?;
+    let weight = match offset {
+        0.0 => weight,
+        _ => (weight + offset)?,
+    };
+    Ok(RmsNorm::new(weight, eps))
 }
 
-/// Inverse RoPE frequencies (radians per position) for `dim / 2` pairs, after scaling.
+/// Inverse RoPE frequencies (radians per position) for `dim / 2` pairs of the global layers,
+/// after scaling.
 pub(crate) fn inv_freq(cfg: &LlamaConfig) -> Vec<f64> {
-    let dim = cfg.rotary_dims;
+    scaled_inv_freq(cfg.rotary_dims, cfg.rope_theta, cfg.rope_scaling.as_ref())
+}
+
+/// Inverse RoPE frequencies for `dim / 2` pairs of base `theta`, after `scaling`.
+fn scaled_inv_freq(dim: usize, theta: f64, scaling: Option<&RopeScaling>) -> Vec<f64> {
     let base: Vec<f64> = (0..dim / 2)
-        .map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f64 / dim as f64))
+        .map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64))
         .collect();
-    match cfg.rope_scaling {
+    match scaling {
         None => base,
-        Some(RopeScaling::Linear { factor }) => base.iter().map(|f| f / factor).collect(),
-        Some(RopeScaling::Llama3 {
+        Some(&RopeScaling::Linear { factor }) => base.iter().map(|f| f / factor).collect(),
+        Some(&RopeScaling::Llama3 {
             factor,
             low_freq_factor,
             high_freq_factor,
@@ -163,6 +196,9 @@ impl Llama {
     pub fn new(cfg: LlamaConfig, w: &Weights, dtype: DType, device: &Device) -> ModelResult<Llama> {
         let (d, hd) = (cfg.hidden_size, cfg.head_dim);
         let (h, hkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let variants = &cfg.variants;
+        let rms =
+            |name: &str, dim: usize| rms(w, name, dim, cfg.rms_norm_eps, variants.norm_offset);
         let embed = w.get("model.embed_tokens.weight", &[cfg.vocab_size, d])?;
         let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
@@ -173,7 +209,7 @@ impl Llama {
                     QkNorm::PerHead => hd,
                     QkNorm::Whole => heads * hd,
                 };
-                rms(w, &format!("{p}.self_attn.{name}"), width, cfg.rms_norm_eps).map(Some)
+                rms(&format!("{p}.self_attn.{name}"), width).map(Some)
             };
             let fused = |name: &str| w.contains(&format!("{p}.{name}.weight"));
             let [q, k, v] = match fused("self_attn.qkv_proj") {
@@ -223,28 +259,38 @@ impl Llama {
                 up,
                 down: linear(w, &format!("{p}.mlp.down_proj"), d, i, cfg.mlp_bias)?,
             };
-            let norm = |name: &str| rms(w, &format!("{p}.{name}"), d, cfg.rms_norm_eps);
-            let norms = match cfg.norms_after {
-                false => Norms::Before {
-                    attn: norm("input_layernorm")?,
-                    mlp: norm("post_attention_layernorm")?,
-                },
-                true => Norms::After {
-                    attn: norm("post_attention_layernorm")?,
-                    mlp: norm("post_feedforward_layernorm")?,
-                },
+            let norms = Norms::load(cfg.norms, &p, |name| rms(name, d))?;
+            let window = variants.layer_windows.get(l).copied().flatten();
+            let rules = AttentionRules {
+                window,
+                softcap: variants.attn_softcap.map(|c| c as f32),
             };
-            blocks.push(Block { norms, attn, mlp });
+            blocks.push(Block {
+                norms,
+                attn,
+                mlp,
+                rules,
+                local_rope: window.is_some() && variants.local_rope.is_some(),
+            });
         }
-        let norm = rms(w, "model.norm", d, cfg.rms_norm_eps)?;
+        let norm = rms("model.norm", d)?;
         let lm_head = match w.get_opt("lm_head.weight", &[cfg.vocab_size, d])? {
             Some(t) if !cfg.tie_word_embeddings => t,
             _ if cfg.tie_word_embeddings => embed.clone(),
             _ => return Err(w.missing("lm_head.weight")),
         };
-        let rope = Rope::new(&inv_freq(&cfg), cfg.max_position_embeddings, dtype, device)?;
+        let positions = cfg.max_position_embeddings;
+        let rope = Rope::new(&inv_freq(&cfg), positions, dtype, device)?;
+        let local_rope = match &variants.local_rope {
+            Some((theta, scaling)) => {
+                let freq = scaled_inv_freq(cfg.rotary_dims, *theta, scaling.as_ref());
+                Some(Rope::new(&freq, positions, dtype, device)?)
+            }
+            None => None,
+        };
         Ok(Llama {
             rope,
+            local_rope,
             cfg,
             embed,
             blocks,
@@ -257,11 +303,16 @@ impl Llama {
 impl Decoder for Llama {
     fn embed(&self, ids: &Tensor, _pos0: usize) -> ModelResult<Tensor> {
         let (n, t) = ids.dims2()?;
-        Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
+        let x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
             n,
             t,
             self.cfg.hidden_size,
-        ))?)
+        ))?;
+        // Gemma multiplies by the scale in the embedding's dtype.
+        Ok(match self.cfg.variants.embed_scale {
+            Some(scale) => (x * f64::from(scale as f32))?,
+            None => x,
+        })
     }
 
     fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut> {
@@ -273,9 +324,8 @@ impl Decoder for Llama {
             self.cfg.head_dim,
         );
         let a = &blk.attn;
-        let (attn_in, mlp_in) = blk.norms.inputs();
-        let (attn_out, mlp_out) = blk.norms.outputs();
-        let xn = maybe(attn_in, ragged::pack(at.ragged, x)?)?;
+        let norms = &blk.norms;
+        let xn = maybe(norms.attn_in.as_ref(), ragged::pack(at.ragged, x)?)?;
         // Projections stay position-wise; q/k norms act per head or per position, so they run
         // there too.
         let cfg_qk = self.cfg.qk_norm;
@@ -302,25 +352,34 @@ impl Decoder for Llama {
             };
             ragged::to_heads(padding, &y, 0, shape, (count, hd), scale)
         };
-        // RoPE is linear, so the 1/sqrt(Dh) score scale can be applied to q before it.
-        let q_scale = 1.0 / (hd as f64).sqrt();
+        // RoPE is linear, so the 1/sqrt(Dh) (Gemma: 1/sqrt(query_pre_attn_scalar)) score scale
+        // can be applied to q before it.
+        let scalar = self.cfg.variants.query_pre_attn_scalar;
+        let q_scale = 1.0 / scalar.unwrap_or(hd as f64).sqrt();
+        let rope = match blk.local_rope {
+            true => self.local_rope.as_ref().unwrap_or(&self.rope),
+            false => &self.rope,
+        };
         let q_in = at.at_readout(&xn, (n, t))?;
         let q = heads(&q_in, &a.q, h, a.q_norm.as_ref(), q_scale, true)?;
         let starts = at.query_starts();
-        let q = self.rope.apply(&q, &starts)?;
+        let q = rope.apply(&q, &starts)?;
         let k = heads(&xn, &a.k, hkv, a.k_norm.as_ref(), 1.0, false)?;
-        let k = self.rope.apply(&k, &[at.pos0])?;
+        let k = rope.apply(&k, &[at.pos0])?;
         let v = heads(&xn, &a.v, hkv, None, 1.0, false)?;
         let all = Kv::extended_by(at.past, &k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, &starts)?;
+        let ctx = causal_attention(&q, &all.k, &all.v, &starts, blk.rules)?;
         let padding = at.query_ragged();
         let merged = merge_heads(&ctx, at.op, padding)?;
         let x = at.residual_at_queries(x)?;
-        let x = ragged::add_unpacked(padding, &x, &maybe(attn_out, a.o.forward(&merged)?)?)?;
-        let xn = maybe(mlp_in, ragged::pack(padding, &x)?)?;
+        let attended = maybe(norms.attn_out.as_ref(), a.o.forward(&merged)?)?;
+        let x = ragged::add_unpacked(padding, &x, &attended)?;
+        let xn = maybe(norms.mlp_in.as_ref(), ragged::pack(padding, &x)?)?;
         let m = &blk.mlp;
-        let act = swiglu(&m.gate.forward(&xn)?, &m.up.forward(&xn)?)?;
-        let x = ragged::add_unpacked(padding, &x, &maybe(mlp_out, m.down.forward(&act)?)?)?;
+        let gate_act = self.cfg.variants.gate_activation;
+        let act = gated(&m.gate.forward(&xn)?, &m.up.forward(&xn)?, gate_act)?;
+        let mlp = maybe(norms.mlp_out.as_ref(), m.down.forward(&act)?)?;
+        let x = ragged::add_unpacked(padding, &x, &mlp)?;
         Ok(BlockOut {
             x,
             kv: Kv { k, v },
@@ -334,6 +393,10 @@ impl Decoder for Llama {
 
     fn unembed(&self) -> &Tensor {
         &self.lm_head
+    }
+
+    fn logit_softcap(&self) -> Option<f64> {
+        self.cfg.variants.final_softcap
     }
 
     fn max_positions(&self) -> usize {

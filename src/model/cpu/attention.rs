@@ -7,6 +7,7 @@
 use candle_core::Tensor;
 use rayon::prelude::*;
 
+use crate::model::arch::attention::AttentionRules;
 use crate::model::cpu::f32::with_values;
 use crate::model::error::ModelResult;
 
@@ -15,13 +16,15 @@ const LANES: usize = 8;
 
 /// `q [N, H, T, Dh]` (already scaled by 1/sqrt(Dh)), row r's queries at positions
 /// `first[r]..first[r]+T` (a `first` of length 1 serves every row), against `k, v [N, Hkv, S, Dh]`:
-/// each query sees the keys up to its own position. Query head `h` reads KV head `h / (H / Hkv)`.
+/// each query sees the keys up to its own position (and within the sliding window of `rules`),
+/// its scores soft-capped where `rules` says. Query head `h` reads KV head `h / (H / Hkv)`.
 /// Returns the per-head context `[N, H, T, Dh]`. All three must be f32 CPU tensors.
 pub(crate) fn fused_causal_attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     first: &[usize],
+    rules: AttentionRules,
 ) -> ModelResult<Tensor> {
     let (n, h, t, dh) = q.dims4()?;
     let (_, hkv, s, _) = k.dims4()?;
@@ -31,6 +34,7 @@ pub(crate) fn fused_causal_attention(
         s,
         dh,
         pos0: first[if first.len() == 1 { 0 } else { row }],
+        rules,
     };
     let out = with_values(q, |q| {
         with_values(k, |k| {
@@ -52,12 +56,13 @@ pub(crate) fn fused_causal_attention(
     Ok(Tensor::from_vec(out, (n, h, t, dh), q.device())?)
 }
 
-/// Sizes of one head's problem.
+/// Sizes of one head's problem, and the layer's attention rules.
 struct Shape {
     t: usize,
     s: usize,
     dh: usize,
     pos0: usize,
+    rules: AttentionRules,
 }
 
 /// One (row, head): `q [T, Dh]`, `k, v [S, Dh]` -> `out [T, Dh]`.
@@ -95,22 +100,34 @@ fn one_head_body(
     shape: &Shape,
     scores_of: impl Fn(&[f32], &[f32], &mut [f32]),
 ) {
-    let Shape { t, s, dh, pos0 } = *shape;
+    let Shape {
+        t,
+        s,
+        dh,
+        pos0,
+        rules,
+    } = *shape;
     let mut scores = vec![0.0f32; s];
     for i in 0..t {
         let seen = (pos0 + i + 1).min(s);
+        let lo = rules.first_key(pos0 + i).min(seen);
+        let scores = &mut scores[..seen - lo];
         let qi = &q[i * dh..(i + 1) * dh];
-        scores_of(qi, &k[..seen * dh], &mut scores[..seen]);
-        let max = scores[..seen]
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        scores_of(qi, &k[lo * dh..seen * dh], scores);
+        if let Some(cap) = rules.softcap {
+            for score in scores.iter_mut() {
+                *score = (*score / cap).tanh() * cap;
+            }
+        }
+        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
         let mut total = 0.0f32;
-        for score in &mut scores[..seen] {
+        for score in scores.iter_mut() {
             *score = (*score - max).exp();
             total += *score;
         }
         let oi = &mut out[i * dh..(i + 1) * dh];
-        for (j, &w) in scores[..seen].iter().enumerate() {
+        for (j, &w) in scores.iter().enumerate() {
+            let j = lo + j;
             for (o, &x) in oi.iter_mut().zip(&v[j * dh..(j + 1) * dh]) {
                 *o += w * x;
             }
@@ -201,7 +218,13 @@ mod tests {
     use candle_core::{DType, Device};
 
     /// The kernel's portable path (what non-AVX2 CPUs run), head by head.
-    fn plain_path(q: &Tensor, k: &Tensor, v: &Tensor, pos0: usize) -> anyhow::Result<Tensor> {
+    fn plain_path(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        pos0: usize,
+        rules: AttentionRules,
+    ) -> anyhow::Result<Tensor> {
         let (n, h, t, dh) = q.dims4()?;
         let (_, hkv, s, _) = k.dims4()?;
         let (qv, kv, vv) = (
@@ -210,7 +233,13 @@ mod tests {
             v.flatten_all()?.to_vec1::<f32>()?,
         );
         let mut out = vec![0.0f32; n * h * t * dh];
-        let shape = Shape { t, s, dh, pos0 };
+        let shape = Shape {
+            t,
+            s,
+            dh,
+            pos0,
+            rules,
+        };
         for rh in 0..n * h {
             let base = (rh / h * hkv + rh % h / (h / hkv)) * s * dh;
             one_head_body(
@@ -239,16 +268,76 @@ mod tests {
             let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
             let k = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
             let v = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
-            let bias = causal_bias(t, &[p], p + t, n, DType::F32, &dev)?;
-            let want = attention(&q, &k, &v, &bias)?;
-            let got = fused_causal_attention(&q, &k, &v, &[p])?;
-            let plain = plain_path(&q, &k, &v, p)?;
-            let gap = (&plain - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(gap < 1e-5, "portable path n={n} h={h} t={t} p={p}: {gap}");
-            assert_eq!(got.dims(), want.dims());
-            let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(diff < 1e-5, "n={n} h={h} hkv={hkv} t={t} p={p}: {diff}");
+            for rules in [
+                AttentionRules::default(),
+                AttentionRules {
+                    window: Some(3),
+                    softcap: None,
+                },
+                AttentionRules {
+                    window: Some(1),
+                    softcap: Some(0.7),
+                },
+                AttentionRules {
+                    window: None,
+                    softcap: Some(2.0),
+                },
+            ] {
+                let bias = causal_bias(t, &[p], p + t, n, rules, DType::F32, &dev)?;
+                let want = attention(&q, &k, &v, &bias, rules.softcap)?;
+                let got = fused_causal_attention(&q, &k, &v, &[p], rules)?;
+                let plain = plain_path(&q, &k, &v, p, rules)?;
+                let gap = (&plain - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                let what = format!("n={n} h={h} hkv={hkv} t={t} p={p} {rules:?}");
+                assert!(gap < 1e-5, "portable path {what}: {gap}");
+                assert_eq!(got.dims(), want.dims());
+                let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5, "{what}: {diff}");
+            }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_sliding_window_hides_the_keys_before_it() -> anyhow::Result<()> {
+        // A window of w over a prompt of S keys: the last query's context is the attention over
+        // the last w keys alone, and a window as long as the prompt changes nothing.
+        let mut rng = SeededNormal::new(2);
+        let (n, h, s, dh, w) = (2, 2, 9, 8, 4);
+        let q = rng.tensor((n, h, s, dh), 0.0, 1.0);
+        let k = rng.tensor((n, h, s, dh), 0.0, 1.0);
+        let v = rng.tensor((n, h, s, dh), 0.0, 1.0);
+        let rules = AttentionRules {
+            window: Some(w),
+            softcap: None,
+        };
+        let windowed = fused_causal_attention(&q, &k, &v, &[0], rules)?;
+        let tail = |x: &Tensor| x.narrow(2, s - w, w).map(|x| x.contiguous());
+        let last_q = q.narrow(2, s - 1, 1)?.contiguous()?;
+        let alone = fused_causal_attention(
+            &last_q,
+            &tail(&k)??,
+            &tail(&v)??,
+            &[w - 1],
+            AttentionRules::default(),
+        )?;
+        let gap = (windowed.narrow(2, s - 1, 1)? - alone)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(gap < 1e-6, "window {w}: {gap}");
+        let whole = AttentionRules {
+            window: Some(s),
+            softcap: None,
+        };
+        let plain = fused_causal_attention(&q, &k, &v, &[0], AttentionRules::default())?;
+        let same = fused_causal_attention(&q, &k, &v, &[0], whole)?;
+        assert_eq!(
+            plain.flatten_all()?.to_vec1::<f32>()?,
+            same.flatten_all()?.to_vec1::<f32>()?
+        );
+        let gap = (windowed - plain)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(gap > 1e-3, "the window changed nothing: {gap}");
         Ok(())
     }
 
@@ -261,16 +350,18 @@ mod tests {
         let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
         let k = rng.tensor((n, hkv, s, dh), 0.0, 1.0);
         let v = rng.tensor((n, hkv, s, dh), 0.0, 1.0);
-        let bias = causal_bias(t, &first, s, n, DType::F32, &dev)?;
-        let got = fused_causal_attention(&q, &k, &v, &first)?;
-        let want = attention(&q, &k, &v, &bias)?;
+        let rules = AttentionRules::default();
+        let bias = causal_bias(t, &first, s, n, rules, DType::F32, &dev)?;
+        let got = fused_causal_attention(&q, &k, &v, &first, rules)?;
+        let want = attention(&q, &k, &v, &bias, None)?;
         let diff = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-5, "per-row positions: {diff}");
         for (r, &p) in first.iter().enumerate() {
             let row = |x: &Tensor| -> anyhow::Result<Tensor> {
                 Ok(x.narrow(0, r, 1)?.narrow(2, 0, p + 1)?.contiguous()?)
             };
-            let alone = fused_causal_attention(&q.narrow(0, r, 1)?, &row(&k)?, &row(&v)?, &[p])?;
+            let alone =
+                fused_causal_attention(&q.narrow(0, r, 1)?, &row(&k)?, &row(&v)?, &[p], rules)?;
             let gap = (got.narrow(0, r, 1)? - alone)?
                 .abs()?
                 .max_all()?

@@ -1,12 +1,12 @@
 //! Our own CPU kernels, for the hot loops where candle's CPU ops are slow: the packed projection
-//! product ([`sgemm`] on x86-64, f32 or bf16 products), the fused causal attention and the fused
-//! SwiGLU, with direct access to the values of f32 CPU tensors, and the CPU [`features`] they
+//! product ([`sgemm`] on x86-64, f32 or bf16 products), the fused causal attention (sliding windows and
+//! soft caps included) and the fused MLP gate (SwiGLU, GeGLU), with direct access to the values of f32 CPU tensors, and the CPU [`features`] they
 //! may use.
 
 pub(super) mod attention;
 pub(super) mod f32;
 pub mod features;
+pub(super) mod gated;
 pub(super) mod projection;
 #[cfg(target_arch = "x86_64")]
 pub mod sgemm;
-pub(super) mod swiglu;

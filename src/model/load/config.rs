@@ -1,5 +1,6 @@
-//! Model configs mirroring Hugging Face `config.json` for llama, mistral, qwen2, qwen3, gpt2 and
-//! gpt_neox (its own file), with validation errors that name the field.
+//! Model configs mirroring Hugging Face `config.json` for llama, mistral, qwen2, qwen3, olmo2,
+//! phi3, gpt2, gpt_neox and gemma2/gemma3_text (their own files), with validation errors that name
+//! the field.
 
 use std::path::Path;
 
@@ -8,10 +9,12 @@ use serde_json::Value;
 
 use super::config_fields::{deserialize, positive, rope_tables_fit, RopeFields};
 pub use super::config_fields::{RopeScaling, SpecialIds};
+use super::gemma_config::gemma_from_json;
 pub use super::gpt_neox_config::GptNeoxConfig;
 use crate::model::error::{ModelError, ModelResult};
 
-/// Config of the generic Llama-style decoder (llama, mistral, qwen2, qwen3).
+/// Config of the generic Llama-style decoder (llama, mistral, qwen2, qwen3, olmo2, phi3, gemma2,
+/// gemma3_text).
 #[derive(Debug, Clone)]
 pub struct LlamaConfig {
     /// `model_type` as written in config.json.
@@ -52,13 +55,61 @@ pub struct LlamaConfig {
     /// How q and k are RMS-normalised before RoPE: not at all, per head (qwen3) or over the
     /// whole projection (olmo2).
     pub qk_norm: QkNorm,
-    /// Where the blocks' RMSNorms sit: on each sublayer's input (Llama), or on each sublayer's
-    /// output before it joins the residual (OLMo 2).
-    pub norms_after: bool,
-    /// Sliding-window width (tokens) when the model uses one; prompts longer than it are refused.
+    /// Where the blocks' RMSNorms sit.
+    pub norms: NormPlacement,
+    /// Sliding-window width (tokens) of a model whose windows spex does not apply (mistral,
+    /// qwen2): prompts longer than it are refused. Gemma's windows are in `variants`.
     pub sliding_window: Option<usize>,
+    /// Where the block departs from Llama's (Gemma 2 and 3).
+    pub variants: BlockVariants,
     /// Special token ids from config.json.
     pub special: SpecialIds,
+}
+
+/// Where a Llama-family block's RMSNorms sit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormPlacement {
+    /// On each sublayer's input (Llama: `input_layernorm`, `post_attention_layernorm`).
+    Inputs,
+    /// On each sublayer's output before it joins the residual (OLMo 2:
+    /// `post_attention_layernorm`, `post_feedforward_layernorm`).
+    Outputs,
+    /// On both (Gemma 2 and 3: `input_layernorm`, `post_attention_layernorm`,
+    /// `pre_feedforward_layernorm`, `post_feedforward_layernorm`).
+    Both,
+}
+
+/// The activation on the MLP's gate projection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GateActivation {
+    /// SiLU: the SwiGLU MLP of Llama.
+    #[default]
+    Silu,
+    /// GELU, tanh approximation (`gelu_pytorch_tanh`): Gemma's GeGLU.
+    GeluTanh,
+}
+
+/// Where Gemma 2 and 3 depart from the Llama block; `Default` is Llama's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlockVariants {
+    /// Added to every RMSNorm weight: 1 for Gemma's `normed x (1 + w)`, else 0.
+    pub norm_offset: f64,
+    /// Factor on the token embeddings (Gemma: sqrt(hidden_size)).
+    pub embed_scale: Option<f64>,
+    /// Attention scores are scaled by 1/sqrt(this) instead of 1/sqrt(head_dim)
+    /// (`query_pre_attn_scalar`).
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Soft cap c on the attention scores, `c tanh(s / c)` (`attn_logit_softcapping`).
+    pub attn_softcap: Option<f64>,
+    /// Soft cap on the final logits (`final_logit_softcapping`).
+    pub final_softcap: Option<f64>,
+    /// The MLP gate's activation.
+    pub gate_activation: GateActivation,
+    /// Each layer's sliding window (tokens), honoured in attention; empty where no layer has one.
+    pub layer_windows: Vec<Option<usize>>,
+    /// The sliding-window layers' own RoPE (base, scaling) where it differs from the global
+    /// layers' (Gemma 3's local base).
+    pub local_rope: Option<(f64, Option<RopeScaling>)>,
 }
 
 /// How a Llama-family decoder normalises q and k before RoPE.
@@ -98,8 +149,8 @@ pub struct Gpt2Config {
 /// A parsed config of one of the supported architectures.
 #[derive(Debug, Clone)]
 pub enum Config {
-    /// llama, mistral, qwen2, qwen3.
-    Llama(LlamaConfig),
+    /// llama, mistral, qwen2, qwen3, olmo2, phi3, gemma2, gemma3_text (boxed: the largest).
+    Llama(Box<LlamaConfig>),
     /// gpt2.
     Gpt2(Gpt2Config),
     /// gpt_neox (Pythia).
@@ -107,7 +158,7 @@ pub enum Config {
 }
 
 #[derive(Deserialize)]
-struct RawLlama {
+pub(super) struct RawLlama {
     vocab_size: usize,
     hidden_size: usize,
     intermediate_size: usize,
@@ -159,9 +210,9 @@ impl Config {
                         format!("{} is not supported for {model_type} (1.0)", rope.partial),
                     ));
                 }
-                Ok(Config::Llama(llama_from_raw(
+                Ok(Config::Llama(Box::new(llama_from_raw(
                     raw, model_type, special, rope, origin,
-                )?))
+                )?)))
             }
             "gpt2" => {
                 let raw: RawGpt2 = deserialize(value, origin)?;
@@ -170,11 +221,16 @@ impl Config {
             "gpt_neox" => Ok(Config::GptNeox(GptNeoxConfig::from_json(
                 value, special, origin,
             )?)),
+            "gemma2" | "gemma3_text" => Ok(Config::Llama(Box::new(gemma_from_json(
+                value, model_type, special, origin,
+            )?))),
             other => Err(ModelError::UnsupportedArchitecture {
                 path: origin.to_path_buf(),
                 field: "model_type".to_string(),
                 value: other.to_string(),
-                supported: "llama, mistral, qwen2, qwen3, olmo2, phi3, gpt2, gpt_neox".to_string(),
+                supported:
+                    "llama, mistral, qwen2, qwen3, olmo2, phi3, gemma2, gemma3_text, gpt2, gpt_neox"
+                        .to_string(),
             }),
         }
     }
@@ -214,7 +270,8 @@ fn special_ids(value: &Value, origin: &Path) -> ModelResult<SpecialIds> {
     })
 }
 
-fn llama_from_raw(
+/// The Llama-family config of `raw`, its RoPE read as `rope`; the block's variants are Llama's.
+pub(super) fn llama_from_raw(
     raw: RawLlama,
     model_type: String,
     special: SpecialIds,
@@ -318,8 +375,12 @@ fn llama_from_raw(
             "olmo2" => QkNorm::Whole,
             _ => QkNorm::None,
         },
-        norms_after: model_type == "olmo2",
+        norms: match model_type.as_str() {
+            "olmo2" => NormPlacement::Outputs,
+            _ => NormPlacement::Inputs,
+        },
         sliding_window,
+        variants: BlockVariants::default(),
         special,
         model_type,
     })
@@ -388,7 +449,7 @@ mod tests {
                 pad: None
             }
         );
-        assert!(!c.qkv_bias && c.qk_norm == QkNorm::None && !c.norms_after);
+        assert!(!c.qkv_bias && c.qk_norm == QkNorm::None && c.norms == NormPlacement::Inputs);
     }
 
     #[test]

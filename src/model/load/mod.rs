@@ -5,6 +5,7 @@
 
 pub mod config;
 mod config_fields;
+mod gemma_config;
 pub mod gguf;
 mod gpt_neox_config;
 pub mod hub;

@@ -9,7 +9,7 @@ use crate::model::arch::decoder::{BlockAt, Decoder, HeadOp, Kv};
 use crate::model::arch::gpt2::Gpt2;
 use crate::model::arch::llama::Llama;
 use crate::model::arch::ragged::Ragged;
-use crate::model::load::config::{Gpt2Config, LlamaConfig, QkNorm, SpecialIds};
+use crate::model::load::config::{Gpt2Config, LlamaConfig, NormPlacement, QkNorm, SpecialIds};
 use crate::model::load::weights::Weights;
 use crate::model::testing::seeded::SeededNormal;
 
@@ -56,8 +56,9 @@ fn llama(dtype: DType) -> Llama {
         o_bias: false,
         mlp_bias: false,
         qk_norm: QkNorm::PerHead,
-        norms_after: false,
+        norms: NormPlacement::Inputs,
         sliding_window: None,
+        variants: Default::default(),
         special: SpecialIds::default(),
     };
     let mut shapes = vec![

@@ -42,6 +42,10 @@ impl Decoder for FullAbove {
         self.inner.unembed()
     }
 
+    fn logit_softcap(&self) -> Option<f64> {
+        self.inner.logit_softcap()
+    }
+
     fn max_positions(&self) -> usize {
         self.inner.max_positions()
     }
@@ -166,6 +170,10 @@ impl Decoder for StopAfterFirst {
 
     fn unembed(&self) -> &Tensor {
         self.inner.unembed()
+    }
+
+    fn logit_softcap(&self) -> Option<f64> {
+        self.inner.logit_softcap()
     }
 
     fn max_positions(&self) -> usize {
