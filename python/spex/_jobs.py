@@ -17,7 +17,7 @@ from . import _spex
 from ._result import InteractionValues
 
 #: The defaults of the flags every model job shares (``spex eval --help``).
-_MODEL = {"model": None, "device": "auto", "dtype": "auto"}
+_MODEL = {"model": None, "revision": None, "device": "auto", "dtype": "auto"}
 _TASK = {
     "task": "mmlu",
     "data_dir": None,
@@ -197,7 +197,7 @@ def heads(
 ) -> HeadsRun | GroupsRun:
     """``spex heads``: which heads, and which pairs of heads, drive the model's score on a task.
 
-    Keyword arguments are ``spex heads``'s flags: ``model``, ``device``, ``dtype``, ``task``,
+    Keyword arguments are ``spex heads``'s flags: ``model``, ``revision``, ``device``, ``dtype``, ``task``,
     ``data_dir``, ``subjects``, ``split``, ``offset``, ``limit``, ``shots``, ``strict``,
     ``format``, ``value``, ``ablation``, ``mean_prompts``, ``max_batch_tokens``, ``layers``
     (``"27-29"`` or ``25``), ``groups`` (``["0-2", "14-16", "27-29"]``: each its own game, and a
@@ -246,7 +246,7 @@ def tokens(
     log-probability of ``target`` (mind its leading space).
 
     Keyword arguments are ``spex tokens``'s flags: ``players`` (``words`` or ``tokens``),
-    ``baseline_token``, ``max_batch_tokens``, ``model``, ``device``, ``dtype`` and the design's
+    ``baseline_token``, ``max_batch_tokens``, ``model``, ``revision``, ``device``, ``dtype`` and the design's
     (``method``, ``seed``, ``held_out``, ...). Writes ``out`` as the command does (resumable).
     """
     settings = _settings(
@@ -284,7 +284,7 @@ def eval(*, json: str | os.PathLike | None = None, head_mask: Any = None, **kwar
     """``spex eval``: the model's accuracy on a task (lm-evaluation-harness's acc and acc_norm),
     optionally with heads ablated for the whole run.
 
-    Keyword arguments are ``spex eval``'s flags: ``model``, ``device``, ``dtype``, ``task``,
+    Keyword arguments are ``spex eval``'s flags: ``model``, ``revision``, ``device``, ``dtype``, ``task``,
     ``data_dir``, ``subjects``, ``split``, ``offset``, ``limit``, ``shots``, ``strict``,
     ``format``, ``ablation``, ``mean_prompts``, ``max_batch_tokens``; ``head_mask`` is the flag's
     text (``"29:0,29:3"``, ``"29:*"``, a JSON file) or a list of ``(layer, head)`` pairs;

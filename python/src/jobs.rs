@@ -24,11 +24,12 @@ use spex::task::{default_data_dir, TaskSpec};
 
 use super::{parse_decoder, parse_method, parse_refit, to_py, Decoded};
 
-/// `model`, `device`, `dtype`.
+/// `model`, `revision`, `device`, `dtype`.
 #[derive(FromPyObject)]
 #[pyo3(from_item_all)]
 struct ModelKw {
     model: Option<String>,
+    revision: Option<String>,
     device: String,
     dtype: String,
 }
@@ -37,6 +38,7 @@ impl ModelKw {
     fn spec(self) -> ModelSpec {
         ModelSpec {
             model: self.model,
+            revision: self.revision,
             device: self.device,
             dtype: self.dtype,
         }

@@ -106,13 +106,25 @@ pub enum ModelError {
     },
 
     /// An `org/name` model id is not in the local Hugging Face cache.
-    #[error("model `{repo}` is not in the Hugging Face cache at {cache}: {reason} (spex never downloads; name a folder or a .gguf file, or download the model into that cache first)")]
+    #[error("model `{repo}` is not in the Hugging Face cache at {cache}: {reason}")]
     NotInCache {
         /// The model id as given.
         repo: String,
         /// The hub cache folder searched.
         cache: PathBuf,
         /// What is missing there.
+        reason: String,
+    },
+    /// A file of an `org/name` model could not be had from the Hugging Face Hub.
+    #[error("model `{repo}` (revision {revision}): cannot get {file} from the Hugging Face Hub: {reason}")]
+    Hub {
+        /// The model id as given.
+        repo: String,
+        /// The branch, tag or commit asked for.
+        revision: String,
+        /// The file in the repository.
+        file: String,
+        /// What went wrong.
         reason: String,
     },
 

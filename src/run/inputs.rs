@@ -16,9 +16,12 @@ use crate::{Error, Result};
 /// Which model, on which device, computing in which dtype.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelSpec {
-    /// A Hugging Face folder, an `org/name` in the local Hugging Face cache, or a .gguf file
-    /// (`None`: the default model under `$SPEX_HOME`).
+    /// A Hugging Face folder, an `org/name` on the Hugging Face Hub (read from its cache,
+    /// downloaded into it when missing), or a .gguf file (`None`: the default model under
+    /// `$SPEX_HOME`).
     pub model: Option<String>,
+    /// Branch, tag or commit of an `org/name` model (`None`: `main`).
+    pub revision: Option<String>,
     /// `cpu`, `cuda`, `metal` or `auto`.
     pub device: String,
     /// `auto`, `f32`, `f16` or `bf16`.
@@ -29,6 +32,7 @@ impl Default for ModelSpec {
     fn default() -> Self {
         ModelSpec {
             model: None,
+            revision: None,
             device: "auto".into(),
             dtype: "auto".into(),
         }
@@ -36,11 +40,14 @@ impl Default for ModelSpec {
 }
 
 impl ModelSpec {
-    /// How the model was named, for reports and stored identities.
+    /// How the model was named (`org/name@revision` when a revision was asked), for reports
+    /// and stored identities.
     pub fn label(&self) -> String {
-        self.model
-            .clone()
-            .unwrap_or_else(|| "SmolLM2-135M-Instruct (default)".to_string())
+        match (&self.model, &self.revision) {
+            (Some(model), Some(revision)) => format!("{model}@{revision}"),
+            (Some(model), None) => model.clone(),
+            (None, _) => "SmolLM2-135M-Instruct (default)".to_string(),
+        }
     }
 
     /// Resolves and loads the model on the chosen device, in the chosen dtype.
@@ -53,13 +60,14 @@ impl ModelSpec {
             .dtype
             .parse::<DTypeChoice>()
             .and_then(|choice| choice.resolve(&device))?;
-        let source = ModelSource::resolve(self.model.as_deref()).map_err(|e| {
-            let named = match &self.model {
-                Some(model) => model.clone(),
-                None => "the default model (`model` names another)".to_string(),
-            };
-            Error::invalid("model", format!("{named}: {e}"))
-        })?;
+        let source = ModelSource::resolve_at(self.model.as_deref(), self.revision.as_deref())
+            .map_err(|e| {
+                let named = match &self.model {
+                    Some(model) => model.clone(),
+                    None => "the default model (`model` names another)".to_string(),
+                };
+                Error::invalid("model", format!("{named}: {e}"))
+            })?;
         let model = Model::open(&source, &device, dtype)?;
         tracing::info!(
             "model: {} on {}, {}",

@@ -1,11 +1,87 @@
-//! Finds a model `org/name` in the local Hugging Face hub cache (never the network).
+//! Finds a model `org/name` in the local Hugging Face hub cache, and the settings under which a
+//! missing one is downloaded ([`HubAccess`], read from the variables Hugging Face tools read).
 //!
-//! Layout: `<cache>/models--org--name/refs/main` holds a commit hash and
+//! Layout: `<cache>/models--org--name/refs/<revision>` holds a commit hash and
 //! `<cache>/models--org--name/snapshots/<hash>/` holds the files (symlinks into `blobs/`).
 
 use std::path::{Path, PathBuf};
 
 use crate::model::error::{ModelError, ModelResult};
+
+/// The Hub that `HF_ENDPOINT` replaces.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// How an `org/name` model is found: the cache, the revision, and whether and from where a
+/// missing one is downloaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubAccess {
+    /// The hub cache folder ([`hub_cache_dir`]); `None` when no variable locates one.
+    pub cache: Option<PathBuf>,
+    /// Branch, tag or commit hash (`main` unless asked).
+    pub revision: String,
+    /// The Hub's address (`HF_ENDPOINT`, else [`DEFAULT_ENDPOINT`]).
+    pub endpoint: String,
+    /// Access token for gated and private repositories (`HF_TOKEN`, else the token file that
+    /// `hf auth login` writes).
+    pub token: Option<String>,
+    /// `HF_HUB_OFFLINE`: the cache only, never the network.
+    pub offline: bool,
+    /// Whether downloads draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+impl HubAccess {
+    /// The settings the environment gives, at `revision` (default `main`).
+    pub fn from_env(revision: Option<&str>) -> HubAccess {
+        Self::from_env_with(revision, |key| {
+            std::env::var(key).ok().filter(|v| !v.is_empty())
+        })
+    }
+
+    /// [`HubAccess::from_env`] with the environment as a lookup function (for tests).
+    pub fn from_env_with(
+        revision: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> HubAccess {
+        let path_env = |key: &str| env(key).map(PathBuf::from);
+        let token_file = path_env("HF_TOKEN_PATH").or_else(|| {
+            let home = path_env("HF_HOME").or_else(|| {
+                let cache = path_env("XDG_CACHE_HOME")
+                    .or_else(|| path_env("HOME").map(|h| h.join(".cache")))?;
+                Some(cache.join("huggingface"))
+            })?;
+            Some(home.join("token"))
+        });
+        let token = env("HF_TOKEN").or_else(|| {
+            let text = std::fs::read_to_string(token_file?).ok()?;
+            Some(text.trim().to_string()).filter(|t| !t.is_empty())
+        });
+        // huggingface_hub's truthy spellings.
+        let offline = env("HF_HUB_OFFLINE").is_some_and(|v| {
+            matches!(v.to_ascii_lowercase().as_str(), "1" | "on" | "yes" | "true")
+        });
+        HubAccess {
+            cache: hub_cache_dir_from(path_env),
+            revision: revision.unwrap_or("main").to_string(),
+            endpoint: env("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()),
+            token,
+            offline,
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+
+    /// The cache at `cache` only, revision `main`: no download is ever tried.
+    pub fn offline(cache: Option<&Path>) -> HubAccess {
+        HubAccess {
+            cache: cache.map(Path::to_path_buf),
+            revision: "main".to_string(),
+            endpoint: DEFAULT_ENDPOINT.to_string(),
+            token: None,
+            offline: true,
+            progress: false,
+        }
+    }
+}
 
 /// The hub cache folder: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
 /// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`; `None` without any of them.
@@ -43,8 +119,10 @@ pub fn looks_like_repo_id(arg: &str) -> bool {
     (parts.len() == 1 || parts.len() == 2) && parts.iter().all(|p| part_ok(p))
 }
 
-/// The snapshot folder of `repo` (`org/name`) at `refs/main` inside the hub cache `cache`.
-pub fn snapshot_dir(cache: &Path, repo: &str) -> ModelResult<PathBuf> {
+/// The snapshot folder of `repo` (`org/name`) at `revision` inside the hub cache `cache`: the
+/// commit that `refs/<revision>` names, a commit hash given as the revision, or (for `main`
+/// without a ref) the only snapshot there is.
+pub fn snapshot_dir(cache: &Path, repo: &str, revision: &str) -> ModelResult<PathBuf> {
     let not_in_cache = |reason: String| ModelError::NotInCache {
         repo: repo.to_string(),
         cache: cache.to_path_buf(),
@@ -55,9 +133,14 @@ pub fn snapshot_dir(cache: &Path, repo: &str) -> ModelResult<PathBuf> {
         return Err(not_in_cache(format!("no folder {}", repo_dir.display())));
     }
     let snapshots = repo_dir.join("snapshots");
-    let ref_file = repo_dir.join("refs").join("main");
+    let ref_file = repo_dir.join("refs").join(revision);
+    let is_commit = revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit());
     let hash = match std::fs::read_to_string(&ref_file) {
         Ok(text) => text.trim().to_string(),
+        Err(_) if is_commit => revision.to_string(),
+        Err(_) if revision != "main" => {
+            return Err(not_in_cache(format!("no {}", ref_file.display())))
+        }
         Err(_) => only_snapshot(&snapshots).ok_or_else(|| {
             not_in_cache(format!(
                 "no {} and not exactly one folder in {}",
@@ -173,20 +256,20 @@ mod tests {
         let snap = fake_cache(tmp.path(), "0123abcd", true);
         // A second, older snapshot must not confuse the lookup.
         std::fs::create_dir_all(tmp.path().join("models--org--name/snapshots/ffff0000")).unwrap();
-        assert_eq!(snapshot_dir(tmp.path(), "org/name").unwrap(), snap);
+        assert_eq!(snapshot_dir(tmp.path(), "org/name", "main").unwrap(), snap);
     }
 
     #[test]
     fn single_snapshot_is_used_without_refs_main() {
         let tmp = tempfile::tempdir().unwrap();
         let snap = fake_cache(tmp.path(), "0123abcd", false);
-        assert_eq!(snapshot_dir(tmp.path(), "org/name").unwrap(), snap);
+        assert_eq!(snapshot_dir(tmp.path(), "org/name", "main").unwrap(), snap);
     }
 
     #[test]
     fn missing_repo_and_missing_snapshot_are_named() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = snapshot_dir(tmp.path(), "org/other")
+        let err = snapshot_dir(tmp.path(), "org/other", "main")
             .unwrap_err()
             .to_string();
         assert!(
@@ -196,9 +279,60 @@ mod tests {
 
         fake_cache(tmp.path(), "0123abcd", true);
         std::fs::write(tmp.path().join("models--org--name/refs/main"), "deadbeef").unwrap();
-        let err = snapshot_dir(tmp.path(), "org/name")
+        let err = snapshot_dir(tmp.path(), "org/name", "main")
             .unwrap_err()
             .to_string();
         assert!(err.contains("snapshots/deadbeef"), "{err}");
+        let err = snapshot_dir(tmp.path(), "org/name", "v2")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refs/v2"), "{err}");
+    }
+
+    #[test]
+    fn revisions_are_refs_or_commit_hashes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let snap = fake_cache(tmp.path(), commit, false);
+        assert_eq!(snapshot_dir(tmp.path(), "org/name", commit).unwrap(), snap);
+        let refs = tmp.path().join("models--org--name/refs");
+        std::fs::create_dir_all(&refs).unwrap();
+        std::fs::write(refs.join("v1"), commit).unwrap();
+        assert_eq!(snapshot_dir(tmp.path(), "org/name", "v1").unwrap(), snap);
+    }
+
+    #[test]
+    fn access_reads_the_hugging_face_variables() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("token"), "hf_file\n").unwrap();
+        let home = tmp.path().to_str().unwrap().to_string();
+        let env = |pairs: Vec<(&'static str, String)>| {
+            move |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.clone())
+            }
+        };
+        let a = HubAccess::from_env_with(None, env(vec![("HF_HOME", home.clone())]));
+        assert_eq!(a.token.as_deref(), Some("hf_file"));
+        assert_eq!(a.cache, Some(tmp.path().join("hub")));
+        assert_eq!((a.revision.as_str(), a.offline), ("main", false));
+        assert_eq!(a.endpoint, DEFAULT_ENDPOINT);
+        let a = HubAccess::from_env_with(
+            Some("v1"),
+            env(vec![
+                ("HF_HOME", home),
+                ("HF_TOKEN", "hf_env".into()),
+                ("HF_HUB_OFFLINE", "TRUE".into()),
+                ("HF_ENDPOINT", "http://127.0.0.1:9".into()),
+            ]),
+        );
+        assert_eq!(a.token.as_deref(), Some("hf_env"));
+        assert!(a.offline && a.revision == "v1" && a.endpoint == "http://127.0.0.1:9");
+        for off in ["0", "no", "false"] {
+            let a = HubAccess::from_env_with(None, env(vec![("HF_HUB_OFFLINE", off.into())]));
+            assert!(!a.offline, "{off}");
+        }
     }
 }

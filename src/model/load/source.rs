@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::hub;
+use super::download::download_snapshot;
+use super::hub::{self, HubAccess};
 use crate::home::default_model_path;
 use crate::model::error::{ModelError, ModelResult};
 
@@ -26,12 +27,18 @@ pub enum ModelSource {
 }
 
 impl ModelSource {
-    /// Resolves a model argument: a folder, a `.gguf` file, an `org/name` in the hub cache, or
-    /// (for `None`) the default model.
+    /// Resolves a model argument: a folder, a `.gguf` file, an `org/name` at its `main` revision
+    /// (see [`ModelSource::resolve_at`]), or (for `None`) the default model.
     pub fn resolve(arg: Option<&str>) -> ModelResult<ModelSource> {
+        Self::resolve_at(arg, None)
+    }
+
+    /// [`ModelSource::resolve`], an `org/name` taken at `revision` (default `main`): from the hub
+    /// cache, or downloaded into it as the environment allows ([`HubAccess::from_env`]).
+    pub fn resolve_at(arg: Option<&str>, revision: Option<&str>) -> ModelResult<ModelSource> {
         match arg {
             None => Self::default_model(),
-            Some(arg) => Self::resolve_with_cache(arg, hub::hub_cache_dir().as_deref()),
+            Some(arg) => Self::resolve_with(arg, &HubAccess::from_env(revision)),
         }
     }
 
@@ -48,8 +55,10 @@ impl ModelSource {
         Ok(ModelSource::Gguf(path))
     }
 
-    /// [`ModelSource::resolve`] for a given argument with an explicit hub cache folder.
-    pub fn resolve_with_cache(arg: &str, cache: Option<&Path>) -> ModelResult<ModelSource> {
+    /// [`ModelSource::resolve`] for a given argument under explicit hub settings: a complete
+    /// snapshot in the cache is used as it is; otherwise, unless offline, the missing files are
+    /// downloaded.
+    pub fn resolve_with(arg: &str, access: &HubAccess) -> ModelResult<ModelSource> {
         let path = Path::new(arg);
         if path.is_dir() {
             return Self::from_folder(path);
@@ -66,12 +75,30 @@ impl ModelSource {
         if is_gguf(path) || !hub::looks_like_repo_id(arg) {
             return Err(ModelError::missing(path, "model (folder or .gguf file)"));
         }
-        let cache = cache.ok_or_else(|| ModelError::NotInCache {
-            repo: arg.to_string(),
-            cache: PathBuf::from("~/.cache/huggingface/hub"),
-            reason: "no HF_HUB_CACHE, HF_HOME or HOME is set".to_string(),
-        })?;
-        Self::from_folder(&hub::snapshot_dir(cache, arg)?)
+        let cache = access
+            .cache
+            .as_deref()
+            .ok_or_else(|| ModelError::NotInCache {
+                repo: arg.to_string(),
+                cache: PathBuf::from("~/.cache/huggingface/hub"),
+                reason: "no HF_HUB_CACHE, HF_HOME or HOME is set".to_string(),
+            })?;
+        let cached =
+            hub::snapshot_dir(cache, arg, &access.revision).and_then(|dir| Self::from_folder(&dir));
+        match cached {
+            Ok(source) => Ok(source),
+            Err(ModelError::NotInCache {
+                repo,
+                cache,
+                reason,
+            }) if access.offline => Err(ModelError::NotInCache {
+                repo,
+                cache,
+                reason: format!("{reason}; HF_HUB_OFFLINE is set, so nothing is downloaded"),
+            }),
+            Err(e) if access.offline => Err(e),
+            Err(_) => Self::from_folder(&download_snapshot(cache, arg, access)?),
+        }
     }
 
     /// A Hugging Face folder (config.json, tokenizer.json, safetensors) or a folder holding a
@@ -143,16 +170,33 @@ fn safetensors_files(dir: &Path) -> ModelResult<Vec<PathBuf>> {
             "model.safetensors (nor model.safetensors.index.json)",
         ));
     }
-    let text = std::fs::read_to_string(&index).map_err(|e| ModelError::File {
-        path: index.clone(),
+    let mut weights = Vec::new();
+    for name in index_shards(&index)? {
+        let shard = dir.join(&name);
+        if !shard.is_file() {
+            return Err(ModelError::missing(
+                shard,
+                "safetensors shard named by model.safetensors.index.json",
+            ));
+        }
+        weights.push(shard);
+    }
+    Ok(weights)
+}
+
+/// The shard file names `model.safetensors.index.json` at `index` lists (sorted, unique; each a
+/// plain file name).
+pub(super) fn index_shards(index: &Path) -> ModelResult<Vec<String>> {
+    let text = std::fs::read_to_string(index).map_err(|e| ModelError::File {
+        path: index.to_path_buf(),
         reason: e.to_string(),
     })?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::File {
-        path: index.clone(),
+        path: index.to_path_buf(),
         reason: format!("invalid JSON: {e}"),
     })?;
     let field_error = |reason: &str| ModelError::Field {
-        path: index.clone(),
+        path: index.to_path_buf(),
         field: "weight_map".to_string(),
         reason: reason.to_string(),
     };
@@ -174,18 +218,7 @@ fn safetensors_files(dir: &Path) -> ModelResult<Vec<PathBuf>> {
     if shards.is_empty() {
         return Err(field_error("lists no shard"));
     }
-    let mut weights = Vec::with_capacity(shards.len());
-    for name in shards {
-        let shard = dir.join(&name);
-        if !shard.is_file() {
-            return Err(ModelError::missing(
-                shard,
-                "safetensors shard named by model.safetensors.index.json",
-            ));
-        }
-        weights.push(shard);
-    }
-    Ok(weights)
+    Ok(shards.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -207,7 +240,9 @@ mod tests {
     fn folder_with_single_safetensors() {
         let tmp = tempfile::tempdir().unwrap();
         hf_folder(tmp.path());
-        let src = ModelSource::resolve_with_cache(tmp.path().to_str().unwrap(), None).unwrap();
+        let src =
+            ModelSource::resolve_with(tmp.path().to_str().unwrap(), &HubAccess::offline(None))
+                .unwrap();
         assert_eq!(
             src,
             ModelSource::Folder {
@@ -283,15 +318,15 @@ mod tests {
         touch(&file, "");
         let arg = file.to_str().unwrap();
         assert_eq!(
-            ModelSource::resolve_with_cache(arg, None).unwrap(),
+            ModelSource::resolve_with(arg, &HubAccess::offline(None)).unwrap(),
             ModelSource::Gguf(file.clone())
         );
         let folder = tmp.path().to_str().unwrap();
         assert_eq!(
-            ModelSource::resolve_with_cache(folder, None).unwrap(),
+            ModelSource::resolve_with(folder, &HubAccess::offline(None)).unwrap(),
             ModelSource::Gguf(file)
         );
-        let err = ModelSource::resolve_with_cache("/no/such/model.gguf", None)
+        let err = ModelSource::resolve_with("/no/such/model.gguf", &HubAccess::offline(None))
             .unwrap_err()
             .to_string();
         assert!(
@@ -308,15 +343,19 @@ mod tests {
         hf_folder(&snap);
         touch(&repo.join("refs").join("main"), "abc123");
         // Run from a folder where no `HuggingFaceTB/SmolLM2-135M` path exists.
-        let src = ModelSource::resolve_with_cache("HuggingFaceTB/SmolLM2-135M", Some(tmp.path()))
-            .unwrap();
+        let src = ModelSource::resolve_with(
+            "HuggingFaceTB/SmolLM2-135M",
+            &HubAccess::offline(Some(tmp.path())),
+        )
+        .unwrap();
         let ModelSource::Folder { config, .. } = src else {
             panic!("expected a folder source");
         };
         assert_eq!(config, snap.join("config.json"));
-        let err = ModelSource::resolve_with_cache("HuggingFaceTB/other", Some(tmp.path()))
-            .unwrap_err()
-            .to_string();
+        let err =
+            ModelSource::resolve_with("HuggingFaceTB/other", &HubAccess::offline(Some(tmp.path())))
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("HuggingFaceTB/other"), "{err}");
     }
 }
