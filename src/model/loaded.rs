@@ -25,7 +25,8 @@ use crate::model::load::weights::Weights;
 /// Shape and special tokens of a loaded model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
-    /// `model_type` from the config (llama, mistral, qwen2, qwen3, olmo2, phi3, gpt2, gpt_neox).
+    /// `model_type` from the config (llama, mistral, qwen2, qwen3, olmo2, phi3, gemma2,
+    /// gemma3_text, gpt2, gpt_neox).
     pub arch: String,
     /// Decoder layers L.
     pub n_layers: usize,
@@ -43,6 +44,9 @@ pub struct ModelInfo {
     pub max_positions: usize,
     /// Special token ids from the config (and the tokenizer's `<unk>` when it has one).
     pub special: SpecialIds,
+    /// Whether [`Model::encode`] starts every text with the BOS token: for the Gemma family,
+    /// which is unusable without it (lm-evaluation-harness adds it for them alone).
+    pub bos_first: bool,
     /// The tokenizer's unknown token id, if any.
     pub unk: Option<u32>,
     /// The default baseline token that replaces removed tokens.
@@ -114,6 +118,7 @@ impl ModelInfo {
                 &c.special,
             ),
         };
+        let bos_first = arch.contains("gemma") && special.bos.is_some();
         ModelInfo {
             arch,
             n_layers,
@@ -123,6 +128,7 @@ impl ModelInfo {
             d_model,
             vocab,
             max_positions: 0,
+            bos_first,
             special: special.clone(),
             unk: None,
             baseline_token: 0,
@@ -258,12 +264,17 @@ impl Model {
         Arc::clone(&self.stop)
     }
 
-    /// Token ids of `text` with no special tokens added (as `add_special_tokens=False`).
+    /// Token ids of `text` as lm-evaluation-harness encodes it: no special tokens added (as
+    /// `add_special_tokens=False`), except the BOS token first where [`ModelInfo::bos_first`].
     pub fn encode(&self, text: &str) -> ModelResult<Vec<u32>> {
         let enc = self.tokenizer.encode(text, false).map_err(|e| {
             ModelError::input("prompt", format!("the tokenizer cannot encode it: {e}"))
         })?;
-        Ok(enc.get_ids().to_vec())
+        let bos = self.info.special.bos.filter(|_| self.info.bos_first);
+        Ok(bos
+            .into_iter()
+            .chain(enc.get_ids().iter().copied())
+            .collect())
     }
 }
 

@@ -7,7 +7,7 @@ tokenizer.json over the words `w3`..`w63`; every parameter is redrawn larger tha
 initialisation (see `randomize`) so that the logits depend visibly on every part. Reference: transformers in f32 on the CPU with eager
 attention, the last position's logits for 3 prompts, unmasked and under two head masks applied by
 zeroing each masked head's slice of the output projection's input (a forward pre-hook), as spex
-masks heads. Written to tests/data/tiny_models/reference_logits.json.
+masks heads. Gemma prompts start with BOS, as lm-evaluation-harness and spex encode them. Written to tests/data/tiny_models/reference_logits.json.
 
 Usage (reference venv pinned in tests/reference/requirements-ref.txt):
     python tests/reference/make_tiny_architectures.py [--out tests/data/tiny_models]
@@ -189,6 +189,9 @@ def main() -> None:
         cases = []
         for text in prompts:
             ids = tok.encode(text).ids
+            if name.startswith("gemma"):
+                # lm-evaluation-harness (and spex) start Gemma prompts with BOS.
+                ids = [model.config.bos_token_id] + ids
             cases.append({
                 "ids": ids,
                 "logits": [masked_logits(model, o_projs, n_heads, ids, m) for m in ({}, *MASKS)],
