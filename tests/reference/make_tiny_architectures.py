@@ -90,6 +90,32 @@ def phi3():
     return model, [layer.self_attn.o_proj for layer in model.model.layers]
 
 
+def mistral():
+    """Mistral: a sliding window of 4 on every layer (the prompts cross it), GQA."""
+    cfg = transformers.MistralConfig(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64,
+        sliding_window=4, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+    )
+    model = transformers.MistralForCausalLM(cfg)
+    return model, [layer.self_attn.o_proj for layer in model.model.layers]
+
+
+def qwen2_sliding():
+    """Qwen2 with use_sliding_window: layer 0 global, layers 1 and 2 windowed to 4 tokens
+    (max_window_layers = 1), q/k/v biases, GQA."""
+    cfg = transformers.Qwen2Config(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64,
+        use_sliding_window=True, sliding_window=4, max_window_layers=1, rope_theta=10000.0,
+        rms_norm_eps=1e-6, tie_word_embeddings=False,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+    )
+    model = transformers.Qwen2ForCausalLM(cfg)
+    return model, [layer.self_attn.o_proj for layer in model.model.layers]
+
+
 def gemma2():
     """Gemma 2: (1 + w) RMSNorms before and after each sublayer, scaled embeddings, GeGLU, a
     sliding window of 4 on every other layer (the prompts cross it), query_pre_attn_scalar
@@ -131,6 +157,8 @@ ARCHITECTURES = {
     "phi3": phi3,
     "gemma2": gemma2,
     "gemma3": gemma3,
+    "mistral": mistral,
+    "qwen2_sliding": qwen2_sliding,
 }
 
 

@@ -400,7 +400,6 @@ impl Decoder for Llama {
     }
 
     fn max_positions(&self) -> usize {
-        let max = self.cfg.max_position_embeddings;
-        self.cfg.sliding_window.map_or(max, |w| w.min(max))
+        self.cfg.max_position_embeddings
     }
 }

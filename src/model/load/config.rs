@@ -57,9 +57,6 @@ pub struct LlamaConfig {
     pub qk_norm: QkNorm,
     /// Where the blocks' RMSNorms sit.
     pub norms: NormPlacement,
-    /// Sliding-window width (tokens) of a model whose windows spex does not apply (mistral,
-    /// qwen2): prompts longer than it are refused. Gemma's windows are in `variants`.
-    pub sliding_window: Option<usize>,
     /// Where the block departs from Llama's (Gemma 2 and 3).
     pub variants: BlockVariants,
     /// Special token ids from config.json.
@@ -105,7 +102,9 @@ pub struct BlockVariants {
     pub final_softcap: Option<f64>,
     /// The MLP gate's activation.
     pub gate_activation: GateActivation,
-    /// Each layer's sliding window (tokens), honoured in attention; empty where no layer has one.
+    /// Each layer's sliding window (tokens), honoured in attention at any prompt length; empty
+    /// where no layer has one. Mistral and Phi-3 window every layer, Qwen2/3 (with
+    /// `use_sliding_window`) the layers from `max_window_layers` on, Gemma its sliding layers.
     pub layer_windows: Vec<Option<usize>>,
     /// The sliding-window layers' own RoPE (base, scaling) where it differs from the global
     /// layers' (Gemma 3's local base).
@@ -174,6 +173,8 @@ pub(super) struct RawLlama {
     hidden_act: Option<String>,
     sliding_window: Option<usize>,
     use_sliding_window: Option<bool>,
+    max_window_layers: Option<usize>,
+    layer_types: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -348,15 +349,13 @@ pub(super) fn llama_from_raw(
     }
     rope_tables_fit(positions, head_dim, origin)?;
     let is_qwen2 = model_type == "qwen2";
-    let sliding_window = match raw.use_sliding_window {
-        Some(false) => None,
-        _ => raw.sliding_window,
-    };
+    let layers = positive(raw.num_hidden_layers, "num_hidden_layers", origin)?;
+    let layer_windows = layer_windows(&raw, &model_type, layers, origin)?;
     Ok(LlamaConfig {
         vocab_size: vocab,
         hidden_size: hidden,
         intermediate_size: ffn,
-        num_hidden_layers: positive(raw.num_hidden_layers, "num_hidden_layers", origin)?,
+        num_hidden_layers: layers,
         num_attention_heads: heads,
         num_key_value_heads: kv_heads,
         head_dim,
@@ -379,10 +378,65 @@ pub(super) fn llama_from_raw(
             "olmo2" => NormPlacement::Outputs,
             _ => NormPlacement::Inputs,
         },
-        sliding_window,
-        variants: BlockVariants::default(),
+        variants: BlockVariants {
+            layer_windows,
+            ..BlockVariants::default()
+        },
         special,
         model_type,
+    })
+}
+
+/// Each layer's sliding window as transformers applies it: every layer for mistral and phi3 when
+/// `sliding_window` is set; for qwen2 and qwen3 with `use_sliding_window`, the layers that
+/// `layer_types` marks `sliding_attention`, else those from `max_window_layers` (default 28) on;
+/// none for the others (Llama's attention has no window). Empty where no layer has one.
+fn layer_windows(
+    raw: &RawLlama,
+    model_type: &str,
+    layers: usize,
+    origin: &Path,
+) -> ModelResult<Vec<Option<usize>>> {
+    let Some(window) = raw.sliding_window else {
+        return Ok(Vec::new());
+    };
+    let window = positive(window, "sliding_window", origin)?;
+    let sliding: Vec<bool> = match model_type {
+        "mistral" | "phi3" => vec![true; layers],
+        "qwen2" | "qwen3" if raw.use_sliding_window == Some(true) => {
+            match &raw.layer_types {
+                Some(types) => {
+                    if types.len() != layers {
+                        return Err(ModelError::field(
+                            origin,
+                            "layer_types",
+                            format!("{} entries for num_hidden_layers = {layers}", types.len()),
+                        ));
+                    }
+                    types
+                    .iter()
+                    .map(|t| match t.as_str() {
+                        "sliding_attention" => Ok(true),
+                        "full_attention" => Ok(false),
+                        other => Err(ModelError::field(
+                            origin,
+                            "layer_types",
+                            format!("`{other}` is not supported (sliding_attention, full_attention)"),
+                        )),
+                    })
+                    .collect::<ModelResult<_>>()?
+                }
+                None => {
+                    let first = raw.max_window_layers.unwrap_or(28);
+                    (0..layers).map(|l| l >= first).collect()
+                }
+            }
+        }
+        _ => return Ok(Vec::new()),
+    };
+    Ok(match sliding.iter().any(|&s| s) {
+        true => sliding.iter().map(|&s| s.then_some(window)).collect(),
+        false => Vec::new(),
     })
 }
 
@@ -539,6 +593,41 @@ mod tests {
         v["num_key_value_heads"] = json!(2);
         let err = Config::from_json(&v, "c.json").unwrap_err().to_string();
         assert!(err.contains("num_key_value_heads"), "{err}");
+    }
+
+    #[test]
+    fn sliding_windows_follow_transformers_per_model_type() {
+        let windows = |v: &Value| match Config::from_json(v, "c").unwrap() {
+            Config::Llama(c) => c.variants.layer_windows,
+            other => panic!("{other:?}"),
+        };
+        let mut v = smol();
+        v["num_hidden_layers"] = json!(3);
+        v["sliding_window"] = json!(8);
+        // Llama's attention has no window; Mistral and Phi-3 window every layer.
+        assert!(windows(&v).is_empty());
+        for every in ["mistral", "phi3"] {
+            v["model_type"] = json!(every);
+            assert_eq!(windows(&v), vec![Some(8); 3], "{every}");
+        }
+        // Qwen2/3: only with use_sliding_window, from max_window_layers on or as layer_types say.
+        v["model_type"] = json!("qwen2");
+        assert!(windows(&v).is_empty());
+        v["use_sliding_window"] = json!(true);
+        v["max_window_layers"] = json!(1);
+        assert_eq!(windows(&v), vec![None, Some(8), Some(8)]);
+        v["layer_types"] = json!(["sliding_attention", "full_attention", "sliding_attention"]);
+        assert_eq!(windows(&v), vec![Some(8), None, Some(8)]);
+        for (field, bad) in [
+            ("layer_types", json!(["full_attention"])),
+            ("layer_types", json!(["chunked_attention", "x", "y"])),
+            ("sliding_window", json!(0)),
+        ] {
+            let mut b = v.clone();
+            b[field] = bad;
+            let err = Config::from_json(&b, "c").unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]

@@ -112,8 +112,6 @@ pub(super) fn gemma_from_json(
         Generation::Two => QkNorm::None,
         Generation::Three => QkNorm::PerHead,
     };
-    // The windows are applied, so they bound nothing.
-    cfg.sliding_window = None;
     cfg.tie_word_embeddings = value
         .get("tie_word_embeddings")
         .and_then(Value::as_bool)
@@ -286,7 +284,7 @@ mod tests {
         assert_eq!((v.norm_offset, v.embed_scale), (1.0, Some(32f64.sqrt())));
         assert_eq!(v.gate_activation, GateActivation::GeluTanh);
         assert!(c.tie_word_embeddings && c.norms == NormPlacement::Both);
-        assert_eq!((c.sliding_window, c.qk_norm), (None, QkNorm::None));
+        assert_eq!(c.qk_norm, QkNorm::None);
     }
 
     #[test]

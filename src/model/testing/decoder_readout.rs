@@ -57,7 +57,6 @@ fn llama(dtype: DType) -> Llama {
         mlp_bias: false,
         qk_norm: QkNorm::PerHead,
         norms: NormPlacement::Inputs,
-        sliding_window: None,
         variants: Default::default(),
         special: SpecialIds::default(),
     };
