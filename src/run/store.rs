@@ -589,10 +589,13 @@ impl LogLock {
 }
 
 impl Drop for LogLock {
-    /// Empties the lock file (its pid is stale from now on); closing the file releases the lock.
+    /// Empties the lock file (its pid is stale from now on) and releases the lock. Unlocking
+    /// explicitly, not by closing: a child process forked meanwhile (another thread spawning a
+    /// command) shares the open file until it execs, and would hold the lock that long.
     fn drop(&mut self) {
         if let Some(file) = &self.file {
             let _ = file.set_len(0);
+            let _ = file.unlock();
         }
     }
 }
