@@ -26,6 +26,8 @@ import torch
 import transformers
 from safetensors.torch import save_file
 
+from make_tiny_architectures import masked_logits
+
 MASKS = ({3: [0, 2], 11: [1]}, {5: [0, 1, 2, 3], 17: [3]})
 PARAGRAPH = (
     "Gemma is a family of lightweight open models built from the research and technology used "
@@ -65,19 +67,7 @@ def main() -> None:
         ids = [model.config.bos_token_id] + tok(text, add_special_tokens=False).input_ids
         cases.append({"text": text, "ids": ids})
         for mask in ({}, *MASKS):
-            hooks = []
-            for layer, heads in mask.items():
-                def hook(module, args, heads=heads):
-                    (x,) = args
-                    b, t, d = x.shape
-                    keep = torch.ones(n_heads)
-                    keep[heads] = 0.0
-                    return ((x.view(b, t, n_heads, d // n_heads) * keep.view(1, 1, n_heads, 1)).view(b, t, d),)
-                hooks.append(o_projs[layer].register_forward_pre_hook(hook))
-            with torch.no_grad():
-                logits.append(model(torch.tensor([ids])).logits[0, -1].numpy().astype(np.float32))
-            for h in hooks:
-                h.remove()
+            logits.append(np.array(masked_logits(model, o_projs, n_heads, ids, mask), dtype=np.float32))
         print(f"{len(ids)} tokens: top {tok.decode(int(logits[-3].argmax()))!r}")
     np.save(out / "reference_logits.npy", np.stack(logits))
     record = {
