@@ -78,12 +78,13 @@ def olmo2():
 
 
 def phi3():
-    """Phi-3: fused [q; k; v] and [gate; up] projections, partial rotary (as Phi-4-mini), GQA."""
+    """Phi-3: fused [q; k; v] and [gate; up] projections, partial rotary (as Phi-4-mini), GQA,
+    a sliding window of 4 on every layer (Phi-3-mini's is 2047)."""
     cfg = transformers.Phi3Config(
         vocab_size=VOCAB, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
         num_key_value_heads=2, intermediate_size=64, max_position_embeddings=64,
         original_max_position_embeddings=64, rope_theta=10000.0, partial_rotary_factor=0.5,
-        sliding_window=None, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        sliding_window=4, rms_norm_eps=1e-5, tie_word_embeddings=False,
         pad_token_id=1, bos_token_id=0, eos_token_id=2,
     )
     model = transformers.Phi3ForCausalLM(cfg)
