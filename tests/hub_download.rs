@@ -302,7 +302,7 @@ fn misses_gates_and_outages_are_named_errors() {
 
     refused(
         logits(&["org/absent"], &cache, &online),
-        &["org/absent", "config.json", "404"],
+        &["--model", "org/absent", "config.json", "404"],
     );
     refused(
         logits(&["org/untokenized"], &cache, &online),

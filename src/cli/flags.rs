@@ -26,6 +26,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("max_order", "--max-order"),
     ("mean_prompts", "--mean-prompts"),
     ("method", "--method"),
+    ("model", "--model"),
     ("prompt", "--prompt"),
     ("refit", "--refit"),
     ("seed", "--seed"),
