@@ -8,7 +8,7 @@ use hf_hub::api::sync::{ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
 
 use super::hub::HubAccess;
-use super::source::index_shards;
+use super::safetensors::index_shards;
 use crate::model::error::{ModelError, ModelResult};
 
 /// The snapshot folder of `repo` at `access.revision` in the cache `cache`, with config.json,

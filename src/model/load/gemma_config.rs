@@ -8,10 +8,10 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::config::{
+use super::config_fields::{deserialize, RopeFields, RopeScaling, SpecialIds};
+use super::llama_config::{
     llama_from_raw, BlockVariants, GateActivation, LlamaConfig, NormPlacement, QkNorm, RawLlama,
 };
-use super::config_fields::{deserialize, RopeFields, RopeScaling, SpecialIds};
 use crate::model::error::{ModelError, ModelResult};
 
 /// Which Gemma generation a config is.
@@ -257,7 +257,6 @@ fn gemma3_ropes(value: &Value, origin: &Path) -> ModelResult<(RopeFields, RopeFi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::load::config::Config;
     use serde_json::json;
 
     fn gemma2() -> Value {
@@ -268,10 +267,13 @@ mod tests {
     }
 
     fn llama(v: &Value) -> ModelResult<LlamaConfig> {
-        match Config::from_json(v, "config.json")? {
-            Config::Llama(c) => Ok(*c),
-            other => panic!("{other:?}"),
-        }
+        let model_type = v["model_type"].as_str().unwrap().to_string();
+        gemma_from_json(
+            v,
+            model_type,
+            SpecialIds::default(),
+            Path::new("config.json"),
+        )
     }
 
     #[test]

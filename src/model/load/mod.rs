@@ -10,6 +10,7 @@ mod gemma_config;
 pub mod gguf;
 mod gpt_neox_config;
 pub mod hub;
+mod llama_config;
 pub(super) mod safetensors;
 pub mod source;
 pub mod tokenizer;

@@ -7,9 +7,10 @@
 //!
 //! Format: an 8-byte little-endian header length, a JSON header mapping each tensor name to
 //! `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative to the end of the header),
-//! then the data.
+//! then the data. A sharded checkpoint's `model.safetensors.index.json` names its shards
+//! ([`index_shards`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -114,6 +115,43 @@ fn dtype_of(name: &str) -> Option<DType> {
         "I64" => DType::I64,
         _ => return None,
     })
+}
+
+/// The shard file names `model.safetensors.index.json` at `index` lists (sorted, unique; each a
+/// plain file name).
+pub(super) fn index_shards(index: &Path) -> ModelResult<Vec<String>> {
+    let text = std::fs::read_to_string(index).map_err(|e| ModelError::File {
+        path: index.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::File {
+        path: index.to_path_buf(),
+        reason: format!("invalid JSON: {e}"),
+    })?;
+    let field_error = |reason: &str| ModelError::Field {
+        path: index.to_path_buf(),
+        field: "weight_map".to_string(),
+        reason: reason.to_string(),
+    };
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| field_error("missing or not an object"))?;
+    let mut shards = BTreeSet::new();
+    for value in map.values() {
+        let name = value
+            .as_str()
+            .ok_or_else(|| field_error("a value is not a file name"))?;
+        let plain = Path::new(name).file_name().is_some_and(|f| f == name);
+        if !plain {
+            return Err(field_error(&format!("`{name}` is not a plain file name")));
+        }
+        shards.insert(name.to_string());
+    }
+    if shards.is_empty() {
+        return Err(field_error("lists no shard"));
+    }
+    Ok(shards.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -2,11 +2,11 @@
 //! or the default model (SmolLM2-135M-Instruct as a GGUF under [`spex_home`](crate::home::spex_home)).
 //! Resolved once: [`Model::open`](crate::model::Model::open) reads exactly the paths found here.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::download::download_snapshot;
 use super::hub::{self, HubAccess};
+use super::safetensors::index_shards;
 use crate::home::default_model_path;
 use crate::model::error::{ModelError, ModelResult};
 
@@ -182,43 +182,6 @@ fn safetensors_files(dir: &Path) -> ModelResult<Vec<PathBuf>> {
         weights.push(shard);
     }
     Ok(weights)
-}
-
-/// The shard file names `model.safetensors.index.json` at `index` lists (sorted, unique; each a
-/// plain file name).
-pub(super) fn index_shards(index: &Path) -> ModelResult<Vec<String>> {
-    let text = std::fs::read_to_string(index).map_err(|e| ModelError::File {
-        path: index.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| ModelError::File {
-        path: index.to_path_buf(),
-        reason: format!("invalid JSON: {e}"),
-    })?;
-    let field_error = |reason: &str| ModelError::Field {
-        path: index.to_path_buf(),
-        field: "weight_map".to_string(),
-        reason: reason.to_string(),
-    };
-    let map = json
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| field_error("missing or not an object"))?;
-    let mut shards = BTreeSet::new();
-    for value in map.values() {
-        let name = value
-            .as_str()
-            .ok_or_else(|| field_error("a value is not a file name"))?;
-        let plain = Path::new(name).file_name().is_some_and(|f| f == name);
-        if !plain {
-            return Err(field_error(&format!("`{name}` is not a plain file name")));
-        }
-        shards.insert(name.to_string());
-    }
-    if shards.is_empty() {
-        return Err(field_error("lists no shard"));
-    }
-    Ok(shards.into_iter().collect())
 }
 
 #[cfg(test)]
