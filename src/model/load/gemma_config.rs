@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::config_fields::{deserialize, RopeFields, RopeScaling, SpecialIds};
 use super::llama_config::{
-    llama_from_raw, BlockVariants, GateActivation, LlamaConfig, NormPlacement, QkNorm, RawLlama,
+    llama_from_raw, sliding_from_layer_types, BlockVariants, GateActivation, LlamaConfig,
+    NormPlacement, QkNorm, RawLlama,
 };
 use crate::model::error::{ModelError, ModelResult};
 
@@ -46,6 +47,7 @@ pub(super) fn gemma_from_json(
         fields.remove("hidden_act");
     }
     let raw: RawLlama = deserialize(&plain, origin)?;
+    let layer_types = raw.layer_types.clone();
     let (global, local) = match generation {
         Generation::Two => (RopeFields::read(value, origin, "rope_theta", None)?, None),
         Generation::Three => {
@@ -56,7 +58,7 @@ pub(super) fn gemma_from_json(
     let mut cfg = llama_from_raw(raw, model_type, special, global, origin)?;
     let layers = cfg.num_hidden_layers;
     let window = optional_number(value, "sliding_window", origin)?;
-    let sliding = sliding_layers(value, generation, layers, origin)?;
+    let sliding = sliding_layers(value, layer_types.as_deref(), generation, layers, origin)?;
     let layer_windows = match (sliding.iter().any(|&s| s), window) {
         (false, _) => Vec::new(),
         (true, Some(w)) if w >= 1.0 && w.fract() == 0.0 => {
@@ -154,33 +156,13 @@ fn gate_activation(value: &Value, origin: &Path) -> ModelResult<GateActivation> 
 /// default 6).
 fn sliding_layers(
     value: &Value,
+    layer_types: Option<&[String]>,
     generation: Generation,
     layers: usize,
     origin: &Path,
 ) -> ModelResult<Vec<bool>> {
-    if let Some(types) = value.get("layer_types").filter(|v| !v.is_null()) {
-        let types = types
-            .as_array()
-            .ok_or_else(|| ModelError::field(origin, "layer_types", "not a list"))?;
-        if types.len() != layers {
-            return Err(ModelError::field(
-                origin,
-                "layer_types",
-                format!("{} entries for num_hidden_layers = {layers}", types.len()),
-            ));
-        }
-        return types
-            .iter()
-            .map(|t| match t.as_str() {
-                Some("sliding_attention") => Ok(true),
-                Some("full_attention") => Ok(false),
-                _ => Err(ModelError::field(
-                    origin,
-                    "layer_types",
-                    format!("{t} is not supported (sliding_attention, full_attention)"),
-                )),
-            })
-            .collect();
+    if let Some(types) = layer_types {
+        return sliding_from_layer_types(types, layers, origin);
     }
     let period = match generation {
         Generation::Two => 2,

@@ -136,7 +136,7 @@ pub(super) struct RawLlama {
     sliding_window: Option<usize>,
     use_sliding_window: Option<bool>,
     max_window_layers: Option<usize>,
-    layer_types: Option<Vec<String>>,
+    pub(super) layer_types: Option<Vec<String>>,
 }
 
 /// The Llama-family config of `raw`, its RoPE read as `rope`; the block's variants are Llama's.
@@ -271,39 +271,45 @@ fn layer_windows(
     let window = positive(window, "sliding_window", origin)?;
     let sliding: Vec<bool> = match model_type {
         "mistral" | "phi3" => vec![true; layers],
-        "qwen2" | "qwen3" if raw.use_sliding_window == Some(true) => {
-            match &raw.layer_types {
-                Some(types) => {
-                    if types.len() != layers {
-                        return Err(ModelError::field(
-                            origin,
-                            "layer_types",
-                            format!("{} entries for num_hidden_layers = {layers}", types.len()),
-                        ));
-                    }
-                    types
-                    .iter()
-                    .map(|t| match t.as_str() {
-                        "sliding_attention" => Ok(true),
-                        "full_attention" => Ok(false),
-                        other => Err(ModelError::field(
-                            origin,
-                            "layer_types",
-                            format!("`{other}` is not supported (sliding_attention, full_attention)"),
-                        )),
-                    })
-                    .collect::<ModelResult<_>>()?
-                }
-                None => {
-                    let first = raw.max_window_layers.unwrap_or(28);
-                    (0..layers).map(|l| l >= first).collect()
-                }
+        "qwen2" | "qwen3" if raw.use_sliding_window == Some(true) => match &raw.layer_types {
+            Some(types) => sliding_from_layer_types(types, layers, origin)?,
+            None => {
+                let first = raw.max_window_layers.unwrap_or(28);
+                (0..layers).map(|l| l >= first).collect()
             }
-        }
+        },
         _ => return Ok(Vec::new()),
     };
     Ok(match sliding.iter().any(|&s| s) {
         true => sliding.iter().map(|&s| s.then_some(window)).collect(),
         false => Vec::new(),
     })
+}
+
+/// Which layers `layer_types` (one entry per layer, `sliding_attention` or `full_attention`)
+/// marks sliding; any other entry or length is an error naming the field.
+pub(super) fn sliding_from_layer_types(
+    types: &[String],
+    layers: usize,
+    origin: &Path,
+) -> ModelResult<Vec<bool>> {
+    if types.len() != layers {
+        return Err(ModelError::field(
+            origin,
+            "layer_types",
+            format!("{} entries for num_hidden_layers = {layers}", types.len()),
+        ));
+    }
+    types
+        .iter()
+        .map(|t| match t.as_str() {
+            "sliding_attention" => Ok(true),
+            "full_attention" => Ok(false),
+            other => Err(ModelError::field(
+                origin,
+                "layer_types",
+                format!("`{other}` is not supported (sliding_attention, full_attention)"),
+            )),
+        })
+        .collect()
 }
