@@ -98,8 +98,8 @@ pub struct IndexArgs {
     /// Largest interaction order reported [default: 2; fourier and moebius: the whole spectrum].
     #[arg(long)]
     pub max_order: Option<usize>,
-    /// ProxySPEX's refit: `cv` (the trees' terms plus the pairs the samples afford, l1 chosen by
-    /// cross-validation), `reference` (shapiq's: 95 % energy cut, ridge) or `centred` (the
+    /// ProxySPEX's refit: `cv` (l1 over the trees' terms and the pairs the samples afford, over
+    /// pairs, or over single heads, ridge over pairs or the reference, chosen by cross-validation), `reference` (shapiq's: 95 % energy cut, ridge) or `centred` (the
     /// reference with an unpenalised constant). It changes only the decoding: rerun in the same
     /// folder with another refit to re-decode the values.
     #[arg(long, value_enum, default_value_t = RefitArg::Cv)]
