@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::model::arch::attention::AttentionRules;
 use crate::model::cpu::f32::with_values;
+use crate::model::cpu::fast_exp;
 use crate::model::error::ModelResult;
 
 /// Lanes of the independent partial sums in [`dot`] (lets the compiler use 8-wide vectors).
@@ -120,11 +121,10 @@ fn one_head_body(
             }
         }
         let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        let mut total = 0.0f32;
         for score in scores.iter_mut() {
-            *score = (*score - max).exp();
-            total += *score;
+            *score = fast_exp::exp(*score - max);
         }
+        let total: f32 = scores.iter().sum();
         let oi = &mut out[i * dh..(i + 1) * dh];
         for (j, &w) in scores.iter().enumerate() {
             let j = lo + j;

@@ -5,6 +5,7 @@
 
 pub(super) mod attention;
 pub(super) mod f32;
+pub(super) mod fast_exp;
 pub mod features;
 pub(super) mod gated;
 pub(super) mod projection;

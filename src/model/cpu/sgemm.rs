@@ -16,10 +16,11 @@
 //!   of the sums differs.
 
 use std::arch::x86_64::{
-    __m256, __m512, __m512bh, _mm256_add_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_load_ps,
-    _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm512_add_ps, _mm512_dpbf16_ps,
-    _mm512_fmadd_ps, _mm512_load_ps, _mm512_load_si512, _mm512_loadu_ps, _mm512_set1_epi32,
-    _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    __m256, __m512, __m512bh, __m512i, __mmask16, _mm256_add_ps, _mm256_broadcast_ss,
+    _mm256_fmadd_ps, _mm256_load_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    _mm512_add_ps, _mm512_cvtne2ps_pbh, _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_load_ps,
+    _mm512_load_si512, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_set1_epi32, _mm512_set1_ps,
+    _mm512_setzero_ps, _mm512_storeu_ps, _mm512_storeu_si512,
 };
 
 use rayon::prelude::*;
@@ -283,10 +284,9 @@ impl PackedMatrix {
                 let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
                 match (self.kernel, self.round_bf16) {
                     (Kernel::Avx512Bf16, _) => {
-                        for (word, pair) in column.zip(src.chunks(2)) {
-                            let high = pair.get(1).map_or(0, |&x| bf16_bits(x) as u32);
-                            *word = bf16_bits(pair[0]) as u32 | (high << 16);
-                        }
+                        // SAFETY: the kernel runs here (checked by `matmul`); word q of this
+                        // row lands at panel[q * mr + r], inside the panel's mr * kq words.
+                        unsafe { bf16_pairs_strided(src, panel.as_mut_ptr().add(r), mr) }
                     }
                     (_, true) => {
                         for (word, &x) in column.zip(src) {
@@ -300,6 +300,30 @@ impl PackedMatrix {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Rounds a row of depths `src` to bf16 pairs with VCVTNE2PS2BF16 and writes word `q` (depths 2q
+/// and 2q + 1, the odd one in the high half, zero past the end) at `dst[q * stride]`. Ties go to
+/// even as in [`bf16_bits`]; subnormal inputs become zero, as VDPBF16PS would treat them anyway.
+///
+/// # Safety
+/// AVX512-BF16 available; `dst` valid for writes at `q * stride` for every `q < src.len() / 2`
+/// rounded up.
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn bf16_pairs_strided(src: &[f32], dst: *mut u32, stride: usize) {
+    let mut words = [0u32; 16];
+    for (c, chunk) in src.chunks(32).enumerate() {
+        let n = chunk.len();
+        let lanes = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as __mmask16 };
+        let low = _mm512_maskz_loadu_ps(lanes(n), chunk.as_ptr());
+        let high =
+            _mm512_maskz_loadu_ps(lanes(n.saturating_sub(16)), chunk.as_ptr().wrapping_add(16));
+        let pairs: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(high, low));
+        _mm512_storeu_si512(words.as_mut_ptr().cast(), pairs);
+        for (j, &word) in words[..n.div_ceil(2)].iter().enumerate() {
+            *dst.add((c * 16 + j) * stride) = word;
         }
     }
 }
@@ -456,7 +480,7 @@ unsafe fn bf16_12x32(kq: usize, a: *const u32, b: *const u32, tile: &Tile) {
 ///
 /// # Safety
 /// AVX-512F available; the tile's valid part lies inside C.
-#[target_feature(enable = "avx512f")]
+#[inline(always)]
 unsafe fn store_12x32(acc: &[[__m512; 2]; 12], tile: &Tile) {
     const NR: usize = 32;
     if tile.rows == acc.len() && tile.cols == NR {
@@ -624,6 +648,39 @@ mod tests {
                         exact[idx]
                     );
                 }
+            }
+        }
+    }
+
+    /// The vector rounding of activations gives the words of the scalar one ([`bf16_bits`],
+    /// pairs low then high, zero past the end) on every length up to three chunks, ties to
+    /// even and a NaN included, and writes nothing between its strided words.
+    #[test]
+    fn bf16_pairs_strided_gives_the_scalar_words() {
+        if !Kernel::Avx512Bf16.runs_here() {
+            return;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for len in 0..100 {
+            let mut src = random(len, &mut rng);
+            if len > 5 {
+                src[1] = f32::from_bits(0x3f80_8000); // a tie: rounds down to even
+                src[3] = f32::from_bits(0x3f81_8000); // a tie: rounds up to even
+                src[4] = f32::NAN;
+            }
+            let (words, stride) = (len.div_ceil(2), 3);
+            let mut dst = vec![u32::MAX; words * stride];
+            // SAFETY: AVX512-BF16 checked above; dst holds words * stride entries.
+            unsafe { bf16_pairs_strided(&src, dst.as_mut_ptr(), stride) };
+            for q in 0..words {
+                let high = src.get(2 * q + 1).map_or(0, |&x| bf16_bits(x) as u32);
+                let want = bf16_bits(src[2 * q]) as u32 | (high << 16);
+                assert_eq!(dst[q * stride], want, "len {len} word {q}");
+                assert_eq!(
+                    dst[q * stride + 1],
+                    u32::MAX,
+                    "len {len}: wrote between words"
+                );
             }
         }
     }
