@@ -274,56 +274,68 @@ impl PackedMatrix {
         let (k, kq) = (self.k, kc.div_ceil(pair));
         for i in 0..rows.div_ceil(mr) {
             let panel = &mut dst[i * mr * kq..(i + 1) * mr * kq];
-            for r in 0..mr {
-                let row = i * mr + r;
-                let column = panel.iter_mut().skip(r).step_by(mr);
-                if row >= rows {
-                    column.for_each(|word| *word = 0);
-                    continue;
-                }
-                let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
-                match (self.kernel, self.round_bf16) {
-                    (Kernel::Avx512Bf16, _) => {
-                        // SAFETY: the kernel runs here (checked by `matmul`); word q of this
-                        // row lands at panel[q * mr + r], inside the panel's mr * kq words.
-                        unsafe { bf16_pairs_strided(src, panel.as_mut_ptr().add(r), mr) }
-                    }
-                    (_, true) => {
-                        for (word, &x) in column.zip(src) {
-                            *word = round_to_bf16(x).to_bits();
-                        }
-                    }
-                    (_, false) => {
-                        for (word, &x) in column.zip(src) {
-                            *word = x.to_bits();
-                        }
-                    }
-                }
+            let valid = mr.min(rows - i * mr);
+            let first = (r0 + i * mr) * k + pc;
+            let block = &a[first..first + (valid - 1) * k + kc];
+            match (self.kernel, self.round_bf16) {
+                // SAFETY: the kernel runs here (checked by `matmul`), so AVX512-BF16 does.
+                (Kernel::Avx512Bf16, _) => unsafe { bf16_panel(block, k, valid, kc, panel) },
+                (_, true) => f32_panel(block, k, valid, kc, mr, panel, |x| {
+                    round_to_bf16(x).to_bits()
+                }),
+                (_, false) => f32_panel(block, k, valid, kc, mr, panel, f32::to_bits),
             }
         }
     }
 }
 
-/// Rounds a row of depths `src` to bf16 pairs with VCVTNE2PS2BF16 and writes word `q` (depths 2q
-/// and 2q + 1, the odd one in the high half, zero past the end) at `dst[q * stride]`. Ties go to
-/// even as in [`bf16_bits`]; subnormal inputs become zero, as VDPBF16PS would treat them anyway.
+/// One f32 kernel's activation panel: word `q * mr + r` = `word(block[r * k + q])` for the
+/// `valid` rows of `block` (rows `k` apart, `kc` deep), zero for rows `valid..mr`. Written in
+/// order, reading the rows side by side.
+#[inline(always)]
+fn f32_panel(
+    block: &[f32],
+    k: usize,
+    valid: usize,
+    kc: usize,
+    mr: usize,
+    panel: &mut [u32],
+    word: impl Fn(f32) -> u32,
+) {
+    for (q, out) in panel.chunks_exact_mut(mr).take(kc).enumerate() {
+        for (r, slot) in out.iter_mut().enumerate() {
+            *slot = if r < valid { word(block[r * k + q]) } else { 0 };
+        }
+    }
+}
+
+/// The bf16 kernel's activation panel (12 rows): word `q * 12 + r` holds depths 2q and 2q + 1 of
+/// row `r` of `block` (rows `k` apart, `kc` deep) rounded to bf16 with VCVTNE2PS2BF16, the odd
+/// one in the high half, zero past the end and for rows `valid..12`. Ties go to even as in
+/// [`bf16_bits`]; subnormal inputs become zero, as VDPBF16PS would treat them anyway. Each
+/// 32-deep chunk is rounded row by row into registers' worth of words, then written in order.
 ///
 /// # Safety
-/// AVX512-BF16 available; `dst` valid for writes at `q * stride` for every `q < src.len() / 2`
-/// rounded up.
+/// AVX512-BF16 available.
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn bf16_pairs_strided(src: &[f32], dst: *mut u32, stride: usize) {
-    let mut words = [0u32; 16];
-    for (c, chunk) in src.chunks(32).enumerate() {
-        let n = chunk.len();
-        let lanes = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as __mmask16 };
-        let low = _mm512_maskz_loadu_ps(lanes(n), chunk.as_ptr());
-        let high =
-            _mm512_maskz_loadu_ps(lanes(n.saturating_sub(16)), chunk.as_ptr().wrapping_add(16));
-        let pairs: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(high, low));
-        _mm512_storeu_si512(words.as_mut_ptr().cast(), pairs);
-        for (j, &word) in words[..n.div_ceil(2)].iter().enumerate() {
-            *dst.add((c * 16 + j) * stride) = word;
+unsafe fn bf16_panel(block: &[f32], k: usize, valid: usize, kc: usize, panel: &mut [u32]) {
+    const MR: usize = 12;
+    let lanes = |count: usize| -> __mmask16 { ((1u32 << count.min(16)) - 1) as __mmask16 };
+    let mut words = [[0u32; 16]; MR];
+    for c in 0..kc.div_ceil(32) {
+        let depth = 32.min(kc - c * 32);
+        for (r, row_words) in words.iter_mut().enumerate().take(valid) {
+            let src = block[r * k + c * 32..].as_ptr();
+            let low = _mm512_maskz_loadu_ps(lanes(depth), src);
+            let high = _mm512_maskz_loadu_ps(lanes(depth.saturating_sub(16)), src.wrapping_add(16));
+            let pairs: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(high, low));
+            _mm512_storeu_si512(row_words.as_mut_ptr().cast(), pairs);
+        }
+        let chunk = &mut panel[c * 16 * MR..(c * 16 + depth.div_ceil(2)) * MR];
+        for (j, out) in chunk.chunks_exact_mut(MR).enumerate() {
+            for (r, slot) in out.iter_mut().enumerate() {
+                *slot = if r < valid { words[r][j] } else { 0 };
+            }
         }
     }
 }
@@ -652,35 +664,45 @@ mod tests {
         }
     }
 
-    /// The vector rounding of activations gives the words of the scalar one ([`bf16_bits`],
-    /// pairs low then high, zero past the end) on every length up to three chunks, ties to
-    /// even and a NaN included, and writes nothing between its strided words.
+    /// Packed activation panels hold the words [`packed_word`] defines (bf16 pairs from the
+    /// vector rounding included: ties to even, a NaN), rows past the end zero, on every kernel
+    /// and rounding, with ragged rows, depths and slice offsets.
     #[test]
-    fn bf16_pairs_strided_gives_the_scalar_words() {
-        if !Kernel::Avx512Bf16.runs_here() {
-            return;
-        }
+    fn packed_activations_hold_the_scalar_words() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
-        for len in 0..100 {
-            let mut src = random(len, &mut rng);
-            if len > 5 {
-                src[1] = f32::from_bits(0x3f80_8000); // a tie: rounds down to even
-                src[3] = f32::from_bits(0x3f81_8000); // a tie: rounds up to even
-                src[4] = f32::NAN;
-            }
-            let (words, stride) = (len.div_ceil(2), 3);
-            let mut dst = vec![u32::MAX; words * stride];
-            // SAFETY: AVX512-BF16 checked above; dst holds words * stride entries.
-            unsafe { bf16_pairs_strided(&src, dst.as_mut_ptr(), stride) };
-            for q in 0..words {
-                let high = src.get(2 * q + 1).map_or(0, |&x| bf16_bits(x) as u32);
-                let want = bf16_bits(src[2 * q]) as u32 | (high << 16);
-                assert_eq!(dst[q * stride], want, "len {len} word {q}");
-                assert_eq!(
-                    dst[q * stride + 1],
-                    u32::MAX,
-                    "len {len}: wrote between words"
-                );
+        let k = 101;
+        let mut a = random(40 * k, &mut rng);
+        a[1] = f32::from_bits(0x3f80_8000); // a tie: rounds down to even
+        a[3] = f32::from_bits(0x3f81_8000); // a tie: rounds up to even
+        a[k + 4] = f32::NAN;
+        for kernel in runnable() {
+            for round in [false, true] {
+                let packed = PackedMatrix::pack(&random(3 * k, &mut rng), 3, k, kernel, round);
+                let (mr, _, pair) = kernel.shape();
+                for (r0, rows, pc, kc) in [
+                    (0usize, 1usize, 0usize, 1usize),
+                    (1, 13, 0, 101),
+                    (2, 25, 4, 64),
+                    (5, 30, 33, 67),
+                ] {
+                    let kq = kc.div_ceil(pair);
+                    let mut dst = vec![u32::MAX; rows.div_ceil(mr) * mr * kq];
+                    packed.pack_activations(&a, r0, rows, pc, kc, &mut dst);
+                    for (idx, &got) in dst.iter().enumerate() {
+                        let (i, q, r) = (idx / (mr * kq), idx / mr % kq, idx % mr);
+                        let row = i * mr + r;
+                        let want = if row < rows {
+                            let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
+                            packed_word(kernel, src, q, packed.round_bf16)
+                        } else {
+                            0
+                        };
+                        assert_eq!(
+                            got, want,
+                            "{kernel:?} round {round} {r0},{rows},{pc},{kc}: row {row} word {q}"
+                        );
+                    }
+                }
             }
         }
     }
