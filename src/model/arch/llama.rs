@@ -14,6 +14,7 @@ use crate::model::arch::attention::AttentionRules;
 use crate::model::arch::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
 use crate::model::arch::ragged;
 use crate::model::arch::rope::Rope;
+use crate::model::cpu::features::CpuFeatures;
 use crate::model::cpu::gated::gated;
 use crate::model::cpu::projection::Projection;
 use crate::model::error::ModelResult;
@@ -33,6 +34,8 @@ struct Mlp {
     gate: Projection,
     up: Projection,
     down: Projection,
+    /// The instruction sets the fused gate may use (the model's, `SPEX_CPU_KERNELS` applied).
+    features: CpuFeatures,
 }
 
 /// A block's RMSNorms on each sublayer's input and output, where it has them.
@@ -258,6 +261,7 @@ impl Llama {
                 gate,
                 up,
                 down: linear(w, &format!("{p}.mlp.down_proj"), d, i, cfg.mlp_bias)?,
+                features: w.products().features,
             };
             let norms = Norms::load(cfg.norms, &p, |name| rms(name, d))?;
             let window = variants.layer_windows.get(l).copied().flatten();
@@ -377,7 +381,12 @@ impl Decoder for Llama {
         let xn = maybe(norms.mlp_in.as_ref(), ragged::pack(padding, &x)?)?;
         let m = &blk.mlp;
         let gate_act = self.cfg.variants.gate_activation;
-        let act = gated(&m.gate.forward(&xn)?, &m.up.forward(&xn)?, gate_act)?;
+        let act = gated(
+            &m.gate.forward(&xn)?,
+            &m.up.forward(&xn)?,
+            gate_act,
+            m.features,
+        )?;
         let mlp = maybe(norms.mlp_out.as_ref(), m.down.forward(&act)?)?;
         let x = ragged::add_unpacked(padding, &x, &mlp)?;
         Ok(BlockOut {

@@ -17,8 +17,14 @@ const CHUNK: usize = 8192;
 /// sqrt(2 / pi), in the tanh approximation of GELU.
 const SQRT_2_OVER_PI: f32 = 0.797_884_6;
 
-/// `act(gate) * up`, elementwise; both `[..., I]` of one shape.
-pub(crate) fn gated(gate: &Tensor, up: &Tensor, act: GateActivation) -> ModelResult<Tensor> {
+/// `act(gate) * up`, elementwise; both `[..., I]` of one shape; `features`: the instruction sets
+/// the f32 CPU path may use.
+pub(crate) fn gated(
+    gate: &Tensor,
+    up: &Tensor,
+    act: GateActivation,
+    features: CpuFeatures,
+) -> ModelResult<Tensor> {
     if !(is_cpu_f32(gate) && is_cpu_f32(up) && gate.dims() == up.dims()) {
         let activated = match act {
             GateActivation::Silu => candle_nn::ops::silu(gate)?,
@@ -26,7 +32,6 @@ pub(crate) fn gated(gate: &Tensor, up: &Tensor, act: GateActivation) -> ModelRes
         };
         return Ok((activated * up)?);
     }
-    let features = CpuFeatures::detect();
     let values = with_values(gate, |g| {
         with_values(up, |u| {
             let mut out = vec![0.0f32; g.len()];
@@ -136,7 +141,7 @@ mod tests {
             (GateActivation::GeluTanh, g.gelu()?),
         ] {
             let want = (activated * &u)?;
-            let got = gated(&g, &u, act)?;
+            let got = gated(&g, &u, act, CpuFeatures::detect())?;
             assert_eq!(got.dims(), want.dims());
             let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-5, "{act:?}: largest difference {diff}");
