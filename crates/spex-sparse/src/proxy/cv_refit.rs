@@ -364,14 +364,17 @@ mod tests {
         assert_eq!(cv_support(&wide, 100).len(), 401, "singles only");
     }
 
-    #[test]
-    fn the_honest_choice_holds_up_on_noisy_samples() {
-        // Few noisy samples: the trees' terms fit noise, and choosing by the lasso's own folds
-        // over their support would keep them; cross-validating the whole refit does not.
-        let (n, m) = (16, 200);
-        let truth = game(n, 5, 12, 0, 4);
-        let (masks, y) = samples(&truth, m, 0.6, 5);
-        let (fresh, _) = samples(&truth, 4000, 0.0, 6);
+    /// The honest choice on `m` noisy samples of `truth` (noise `noise`, masks seeded from
+    /// `seed`), with its R^2 on 4,000 fresh masks and the best baseline's there.
+    fn honest_against_baselines(
+        truth: &Spectrum,
+        m: usize,
+        noise: f64,
+        seed: u64,
+    ) -> (CvRefit, f64, f64) {
+        let n = truth.n_players();
+        let (masks, y) = samples(truth, m, noise, seed);
+        let (fresh, _) = samples(truth, 4000, 0.0, seed + 1);
         let want = truth.eval(&fresh);
         let plan = ProxyPlan {
             cv_refit: true,
@@ -381,44 +384,35 @@ mod tests {
             panic!("the samples do not cover the cube: trees expected");
         };
         let honest = fit_honest(&plan, &trees, &masks, &y).unwrap();
-        assert!(CANDIDATES.contains(&honest.chosen));
+        assert_eq!(fit_honest(&plan, &trees, &masks, &y).unwrap(), honest);
         let r2 = honest.spectrum.r2(&fresh, &want);
         let best = Baseline::ALL
             .iter()
             .map(|b| b.fit(&masks, &y, 5).unwrap().r2(&fresh, &want))
             .fold(f64::NEG_INFINITY, f64::max);
+        (honest, r2, best)
+    }
+
+    #[test]
+    fn the_honest_choice_holds_up_on_noisy_samples() {
+        // Few noisy samples: the trees' terms fit noise, and choosing by the lasso's own folds
+        // over their support would keep them; cross-validating the whole refit does not.
+        let (honest, r2, best) = honest_against_baselines(&game(16, 5, 12, 0, 4), 200, 0.6, 5);
+        assert!(CANDIDATES.contains(&honest.chosen));
         assert!(
             r2 >= best - 0.02,
             "honest {r2} ({}) vs best baseline {best}",
             honest.chosen
         );
-        assert_eq!(fit_honest(&plan, &trees, &masks, &y).unwrap(), honest);
     }
 
     #[test]
     fn the_honest_choice_is_first_order_on_a_noisy_first_order_game() {
         // As accuracy over 40 questions: heads act alone and the samples are noisy; every pair
         // column a lasso keeps fits noise, so the first-order lasso must win.
-        let (n, m) = (27, 200);
-        let truth = game(n, 8, 0, 0, 31);
-        let (masks, y) = samples(&truth, m, 1.5, 32);
-        let (fresh, _) = samples(&truth, 4000, 0.0, 33);
-        let want = truth.eval(&fresh);
-        let plan = ProxyPlan {
-            cv_refit: true,
-            ..small_grid_plan(n, m)
-        };
-        let Ok(crate::proxy::Proxied::Trees(trees)) = plan.proxy_spectrum(&masks, &y) else {
-            panic!("the samples do not cover the cube: trees expected");
-        };
-        let honest = fit_honest(&plan, &trees, &masks, &y).unwrap();
+        let (honest, r2, best) = honest_against_baselines(&game(27, 8, 0, 0, 31), 200, 1.5, 32);
         assert_eq!(honest.chosen, "lasso-singles");
         assert!(honest.spectrum.iter().all(|(s, _)| s.len() <= 1));
-        let r2 = honest.spectrum.r2(&fresh, &want);
-        let best = Baseline::ALL
-            .iter()
-            .map(|b| b.fit(&masks, &y, 5).unwrap().r2(&fresh, &want))
-            .fold(f64::NEG_INFINITY, f64::max);
         assert!(r2 >= best - 0.01, "honest {r2} vs best baseline {best}");
     }
 
