@@ -364,21 +364,35 @@ pub fn check_writable(path: &Path) -> Result<()> {
     std::fs::remove_file(path).map_err(|e| Error::file(path, e))
 }
 
-/// Checks that files can be created in the folder `dir` (a probe file, removed again).
+/// Checks that files can be created in the folder `dir`: creates the probe `.spex-write-check`
+/// and removes it again. The name is fixed, as the temporary files of [`write_atomically`] are,
+/// so a probe left by a killed run is removed by the next check (a per-process name would stay);
+/// a probe another process removed first is no error.
 pub fn check_writable_dir(dir: &Path) -> Result<()> {
-    let probe = dir.join(format!(".spex-write-check-{}", std::process::id()));
+    let probe = dir.join(".spex-write-check");
     std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&probe)
         .map_err(|e| Error::file(dir, format!("cannot write in this folder: {e}")))?;
-    std::fs::remove_file(&probe).map_err(|e| Error::file(&probe, e))
+    match std::fs::remove_file(&probe) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::file(&probe, e)),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_write_check_removes_a_probe_a_killed_run_left() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".spex-write-check"), "left by a killed run").unwrap();
+        check_writable_dir(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn writes_are_whole_or_nothing() {
