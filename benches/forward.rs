@@ -53,6 +53,8 @@ fn masks(model: &Model, b: usize, from: usize, seed: u64) -> Vec<Job> {
 }
 
 fn bench(c: &mut Criterion) {
+    // As the command line runs: freed buffers stay in the heap (src/model/cpu/heap.rs).
+    spex::model::cpu::heap::keep_freed_buffers();
     let home = std::env::var_os("SPEX_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 fn main() -> ExitCode {
+    spex::model::cpu::heap::keep_freed_buffers();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
