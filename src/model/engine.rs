@@ -11,6 +11,8 @@ use crate::model::arch::attention::softcapped;
 use crate::model::arch::decoder::{BlockAt, HeadOp, Kv};
 use crate::model::arch::ragged::Ragged;
 use crate::model::batching::{for_each_batch, one_row};
+use crate::model::cpu::features::Products;
+use crate::model::cpu::projection::Projection;
 use crate::model::error::{ModelError, ModelResult};
 use crate::model::loaded::Model;
 use crate::model::masks::{HeadMask, HeadScales, TokenMask};
@@ -79,11 +81,29 @@ impl Default for RunOptions {
 }
 
 /// The unembedding rows a run multiplies by, and what it keeps of each position's logits.
-struct Unembed {
-    /// `[K, D]`: the whole vocabulary, or only the requested rows.
-    weight: Tensor,
+struct Unembed<'m> {
+    /// The whole vocabulary's product, or only the requested rows.
+    weight: UnembedRows<'m>,
     /// What a read position yields from its logits.
     keep: Keep,
+}
+
+/// The rows of the unembedding a readout multiplies by.
+enum UnembedRows<'m> {
+    /// Every row, as the model's packed product ([`Model::full_unembed`]).
+    All(&'m Projection),
+    /// The requested rows `[K, D]`.
+    Picked(Tensor),
+}
+
+impl UnembedRows<'_> {
+    /// Logits `[P, K]` of the final-normed `hidden [P, D]`.
+    fn logits(&self, hidden: &Tensor) -> ModelResult<Tensor> {
+        match self {
+            UnembedRows::All(product) => product.forward(hidden),
+            UnembedRows::Picked(rows) => Ok(hidden.matmul(&rows.t()?)?),
+        }
+    }
 }
 
 /// What one read position yields from its `[K]` logits.
@@ -486,15 +506,29 @@ impl Model {
         })
     }
 
-    fn unembed_rows(&self, readout: &Readout) -> ModelResult<Unembed> {
+    /// The whole unembedding as an f32 product, packed for the CPU kernels at the first call
+    /// (the readout's largest product: 49k rows for the default model).
+    fn full_unembed(&self) -> ModelResult<&Projection> {
+        if let Some(product) = self.full_unembed.get() {
+            return Ok(product);
+        }
+        let products = Products {
+            features: self.features,
+            bf16: false,
+        };
+        let product = Projection::new(self.decoder.unembed().clone(), None, products)?;
+        Ok(self.full_unembed.get_or_init(|| product))
+    }
+
+    fn unembed_rows(&self, readout: &Readout) -> ModelResult<Unembed<'_>> {
         let w = self.decoder.unembed();
         match readout {
             Readout::Full => Ok(Unembed {
-                weight: w.clone(),
+                weight: UnembedRows::All(self.full_unembed()?),
                 keep: Keep::All,
             }),
             Readout::Continuations(_) => Ok(Unembed {
-                weight: w.clone(),
+                weight: UnembedRows::All(self.full_unembed()?),
                 keep: Keep::TargetLogProb,
             }),
             Readout::Tokens(ids) | Readout::TokensAndLogsumexp(ids) => {
@@ -504,13 +538,13 @@ impl Model {
                 self.check_ids(ids, "readout")?;
                 if matches!(readout, Readout::TokensAndLogsumexp(_)) {
                     return Ok(Unembed {
-                        weight: w.clone(),
+                        weight: UnembedRows::All(self.full_unembed()?),
                         keep: Keep::PickAndLogsumexp(ids.iter().map(|&i| i as usize).collect()),
                     });
                 }
                 let idx = Tensor::new(ids.as_slice(), &self.device)?;
                 Ok(Unembed {
-                    weight: w.index_select(&idx, 0)?,
+                    weight: UnembedRows::Picked(w.index_select(&idx, 0)?),
                     keep: Keep::All,
                 })
             }
@@ -765,7 +799,7 @@ impl Model {
             x.reshape((n * t, d))?.index_select(&idx, 0)?
         };
         let hidden = self.decoder.final_norm(&hidden)?;
-        let logits = hidden.matmul(&unembed.weight.t()?)?.to_dtype(DType::F32)?;
+        let logits = unembed.weight.logits(&hidden)?.to_dtype(DType::F32)?;
         let logits = match self.decoder.logit_softcap() {
             Some(cap) => softcapped(&logits, cap)?,
             None => logits,

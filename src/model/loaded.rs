@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
 use tokenizers::Tokenizer;
@@ -15,6 +15,7 @@ use crate::model::arch::gpt_neox::GptNeox;
 use crate::model::arch::llama::Llama;
 use crate::model::batching::BatchLimit;
 use crate::model::cpu::features::{CpuFeatures, Products};
+use crate::model::cpu::projection::Projection;
 use crate::model::error::{ModelError, ModelResult};
 use crate::model::load::config::{Config, SpecialIds};
 use crate::model::load::gguf::load_gguf;
@@ -69,6 +70,11 @@ pub struct Model {
     pub(super) batch_limit: BatchLimit,
     /// Set from any thread to stop every run before its next batch.
     pub(super) stop: Arc<AtomicBool>,
+    /// The features the CPU products may use (`SPEX_CPU_KERNELS` applied).
+    pub(super) features: CpuFeatures,
+    /// The whole unembedding `[V, D]` as an f32 product, built at the first readout that needs
+    /// every logit (packed for the CPU kernels: the readout's largest product).
+    pub(super) full_unembed: OnceLock<Projection>,
 }
 
 impl std::fmt::Debug for Model {
@@ -229,6 +235,8 @@ impl Model {
             compute_dtype: weights.dtype(),
             batch_limit: BatchLimit::default(),
             stop: Arc::default(),
+            features: weights.products().features,
+            full_unembed: OnceLock::new(),
         })
     }
 
