@@ -356,6 +356,76 @@ fn prompts_sharing_a_prefix_equal_separate_runs() {
     }
 }
 
+/// Prefix groups of different prefix lengths and head scales, run together (their prefixes in
+/// one padded pass, their members on per-row pasts, in small batches): every job's readout,
+/// last logits and a continuation's log-probabilities, equals its run alone from the embedding.
+fn prefix_groups_batch_together_on_per_row_pasts(m: &Model, layers: usize, heads: usize) {
+    let contexts = [prompt(20, 91), prompt(9, 92), prompt(14, 93)];
+    let own: [&[usize]; 3] = [&[1, 4, 7], &[2, 9], &[3, 3, 5]];
+    let mask = random_mask(2, layers, heads, 94);
+    let group_heads = [None, Some(mask.row(0).clone()), Some(mask.row(1).clone())];
+    let mut prompts = Vec::new();
+    let mut targets = Vec::new();
+    let mut scales = Vec::new();
+    for (g, context) in contexts.iter().enumerate() {
+        for (i, &k) in own[g].iter().enumerate() {
+            let tail = prompt(k, 100 + (10 * g + i) as u64);
+            prompts.push([context.clone(), tail[..k - 1].to_vec()].concat());
+            targets.push(tail);
+            scales.push(group_heads[g].clone());
+        }
+    }
+    let jobs: Vec<Job> = (0..prompts.len())
+        .map(|p| Job {
+            prompt: p,
+            heads: scales[p].clone(),
+            tokens: None,
+        })
+        .collect();
+    let small = RunOptions {
+        max_batch_tokens: 48,
+        ..RunOptions::default()
+    };
+    let continuations = Readout::Continuations(targets.clone());
+    for readout in [Readout::Full, continuations] {
+        for opts in [RunOptions::default(), small.clone()] {
+            let together = m.run(&prompts, &jobs, &readout, &opts).unwrap();
+            let alone: Vec<Vec<f32>> = (0..prompts.len())
+                .map(|p| {
+                    let one = Job {
+                        prompt: 0,
+                        ..jobs[p].clone()
+                    };
+                    let readout = match &readout {
+                        Readout::Continuations(_) => {
+                            Readout::Continuations(vec![targets[p].clone()])
+                        }
+                        other => other.clone(),
+                    };
+                    m.run(&[prompts[p].clone()], &[one], &readout, &no_reuse())
+                        .unwrap()
+                        .remove(0)
+                })
+                .collect();
+            let what = format!(
+                "{readout:?} at {} positions per batch",
+                opts.max_batch_tokens
+            );
+            assert_close(&together, &alone, 1e-5, &what[..what.len().min(60)]);
+        }
+    }
+}
+
+#[test]
+fn prefix_groups_of_different_lengths_equal_runs_alone() {
+    let (_d, m, _) = tiny("llama", 90);
+    prefix_groups_batch_together_on_per_row_pasts(&m, 4, 4);
+    // GPT-2's learned positions: each member's rows embedded at its own group's offset.
+    let tmp = tempfile::tempdir().unwrap();
+    write_model(tmp.path(), &gpt2_config(), &gpt2_weights(95));
+    prefix_groups_batch_together_on_per_row_pasts(&load(tmp.path()), 3, 3);
+}
+
 #[test]
 fn token_mask_replaces_tokens_by_the_baseline_in_place() {
     let (_d, m, _) = tiny("llama", 14);
@@ -732,8 +802,8 @@ fn log_prob(row: &[f32], target: u32) -> f32 {
 #[test]
 fn continuation_readout_equals_each_prefix_run_alone() {
     let (_d, m, _) = tiny("llama", 61);
-    // Three (context, continuation) prompts sharing a 40-token context (one prefix group: it
-    // spares more than 64 positions), one alone; the prompt holds the context and every target
+    // Three (context, continuation) prompts sharing a 40-token context (one prefix group), one
+    // alone; the prompt holds the context and every target
     // but the last.
     let context = prompt(40, 62);
     let continuations: Vec<Vec<u32>> = [1usize, 3, 5, 4]

@@ -64,23 +64,95 @@ pub(crate) struct Kv {
 }
 
 impl Kv {
-    /// `k, v [N, Hkv, T, Dh]` appended to `past` (broadcast over the N rows) along positions:
-    /// the keys and values the new positions attend to, `[N, Hkv, P + T, Dh]` each.
-    pub fn extended_by(past: Option<&Kv>, k: &Tensor, v: &Tensor) -> ModelResult<Kv> {
-        Ok(match past {
-            None => Kv {
+    /// `k, v [N, Hkv, T, Dh]` (positions `starts`) appended to `past` along positions: the keys
+    /// and values the new positions attend to, `[N, Hkv, S, Dh]` each, key `j` of a row at
+    /// position `j`. A shared past (`[1|N, Hkv, P, Dh]`, broadcast over the rows) comes whole
+    /// (`S = P + T`); a per-row past keeps row r's first `starts[r]` positions, then its new
+    /// ones, then zeros (`S = P + T`, the zeros never seen by a causal query).
+    pub fn extended_by(
+        past: Option<&Kv>,
+        k: &Tensor,
+        v: &Tensor,
+        starts: Starts,
+    ) -> ModelResult<Kv> {
+        let Some(p) = past else {
+            return Ok(Kv {
                 k: k.clone(),
                 v: v.clone(),
+            });
+        };
+        let (n, hkv, _, dh) = k.dims4()?;
+        let shape = (n, hkv, p.k.dim(2)?, dh);
+        Ok(match starts {
+            Starts::Shared(_) => Kv {
+                k: Tensor::cat(&[&p.k.broadcast_as(shape)?, k], 2)?,
+                v: Tensor::cat(&[&p.v.broadcast_as(shape)?, v], 2)?,
             },
-            Some(p) => {
-                let (n, hkv, _, dh) = k.dims4()?;
-                let shape = (n, hkv, p.k.dim(2)?, dh);
-                Kv {
-                    k: Tensor::cat(&[&p.k.broadcast_as(shape)?, k], 2)?,
-                    v: Tensor::cat(&[&p.v.broadcast_as(shape)?, v], 2)?,
-                }
-            }
+            Starts::PerRow(rows) => Kv {
+                k: per_row_past(&p.k.broadcast_as(shape)?, k, rows)?,
+                v: per_row_past(&p.v.broadcast_as(shape)?, v, rows)?,
+            },
         })
+    }
+}
+
+/// Row r of `past [N, Hkv, P, Dh]` cut to its first `starts[r]` positions, followed by row r of
+/// `new [N, Hkv, T, Dh]` and zeros to `P + T` positions: `[N, Hkv, P + T, Dh]`.
+fn per_row_past(past: &Tensor, new: &Tensor, starts: &[usize]) -> ModelResult<Tensor> {
+    let (n, hkv, p, dh) = past.dims4()?;
+    let t = new.dim(2)?;
+    let rows = (0..n)
+        .map(|r| {
+            let s = starts[r].min(p);
+            let mut parts = vec![new.narrow(0, r, 1)?];
+            if s > 0 {
+                parts.insert(0, past.narrow(0, r, 1)?.narrow(2, 0, s)?);
+            }
+            if s < p {
+                parts.push(Tensor::zeros(
+                    (1, hkv, p - s, dh),
+                    new.dtype(),
+                    new.device(),
+                )?);
+            }
+            Ok(Tensor::cat(&parts, 2)?)
+        })
+        .collect::<ModelResult<Vec<Tensor>>>()?;
+    debug_assert!(rows.iter().all(|r| r.dim(2).ok() == Some(p + t)));
+    Ok(Tensor::cat(&rows, 0)?)
+}
+
+/// Where the rows of a block's input start, and how much of its past each row sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Starts<'a> {
+    /// Every row's first column is at this position; a past holds positions `0..p` for all rows.
+    Shared(usize),
+    /// Row r's first column is at position `starts[r]`; the past `[N, Hkv, P, Dh]` holds row r's
+    /// positions `0..starts[r]`, then padding (prefixes of different lengths, batched).
+    PerRow(&'a [usize]),
+}
+
+impl Default for Starts<'_> {
+    fn default() -> Self {
+        Starts::Shared(0)
+    }
+}
+
+impl Starts<'_> {
+    /// Row r's first position.
+    pub fn of(&self, r: usize) -> usize {
+        match self {
+            Starts::Shared(p) => *p,
+            Starts::PerRow(s) => s[r],
+        }
+    }
+
+    /// One shared start, or one per row (the form RoPE and the causal mask take).
+    pub fn to_vec(&self) -> Vec<usize> {
+        match self {
+            Starts::Shared(p) => vec![*p],
+            Starts::PerRow(s) => s.to_vec(),
+        }
     }
 }
 
@@ -98,28 +170,40 @@ pub(crate) struct BlockOut {
 /// Where and how one block runs on `x [N, T, D]`.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct BlockAt<'a> {
-    /// Position of `x`'s first column: `x` holds positions `pos0..pos0+T`.
-    pub pos0: usize,
+    /// Position of each row's first column: row r of `x` holds positions `s_r..s_r+T`.
+    pub starts: Starts<'a>,
     /// The head op before `o_proj`, if any row removes a head here.
     pub op: Option<&'a HeadOp>,
-    /// Keys and values of positions `0..pos0`, shared by every row (`[1, Hkv, pos0, Dh]`).
+    /// Keys and values of the positions before `starts`: shared by every row (`[1, Hkv, p, Dh]`)
+    /// or one padded row each ([`Starts::PerRow`]).
     pub past: Option<&'a Kv>,
     /// The real positions, when rows are right-padded: only they go through the position-wise
     /// parts; padded positions of the result are then meaningless (no real position reads them).
     pub ragged: Option<&'a Ragged>,
     /// When only one position per row is needed after this block (the last layer before the
-    /// readout): row r's position `readout[r]` (relative to `pos0`). Keys and values still cover
+    /// readout): row r's position `readout[r]` (relative to its start). Keys and values still cover
     /// every position; the query, `o_proj` and MLP run on the `N` read-out positions only.
     pub readout: Option<&'a [usize]>,
 }
 
 impl BlockAt<'_> {
-    /// Absolute position of each row's first query: `pos0 + readout[r]` with a readout, else `[pos0]`.
+    /// Absolute position of each row's first query: `s_r + readout[r]` with a readout, else the
+    /// starts (one shared entry, or one per row).
     pub fn query_starts(&self) -> Vec<usize> {
         match self.readout {
-            Some(at) => at.iter().map(|&p| self.pos0 + p).collect(),
-            None => vec![self.pos0],
+            Some(at) => at
+                .iter()
+                .enumerate()
+                .map(|(r, &p)| self.starts.of(r) + p)
+                .collect(),
+            None => self.starts.to_vec(),
         }
+    }
+
+    /// This block's keys and values `k, v [N, Hkv, T, Dh]` after its past, as attention reads
+    /// them ([`Kv::extended_by`]).
+    pub fn attended(&self, k: &Tensor, v: &Tensor) -> ModelResult<Kv> {
+        Kv::extended_by(self.past, k, v, self.starts)
     }
 
     /// `y`'s rows at the read-out positions, `[N, C]`: `y` is position-wise, `[M, C]` with
@@ -193,8 +277,9 @@ impl BlockAt<'_> {
 
 /// A stateless decoder-only transformer split into the stages the engine drives.
 pub(crate) trait Decoder: Send + Sync {
-    /// Token and (for learned positions) position embedding: ids `[N, T]` at positions `pos0..pos0+T` -> `[N, T, D]`.
-    fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor>;
+    /// Token and (for learned positions) position embedding: ids `[N, T]`, row r at positions
+    /// `starts[r]..starts[r]+T` -> `[N, T, D]`.
+    fn embed(&self, ids: &Tensor, starts: Starts) -> ModelResult<Tensor>;
     /// Block `l` on `x [N, T, D]`, run as `at` says.
     fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut>;
     /// The final norm on `[N, D]`.

@@ -4,7 +4,9 @@
 use candle_core::{Module, Tensor};
 use candle_nn::LayerNorm;
 
-use crate::model::arch::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
+use crate::model::arch::decoder::{
+    causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv, Starts,
+};
 use crate::model::arch::ragged;
 use crate::model::cpu::projection::Projection;
 use crate::model::error::ModelResult;
@@ -82,14 +84,26 @@ impl Gpt2 {
 }
 
 impl Decoder for Gpt2 {
-    fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor> {
+    fn embed(&self, ids: &Tensor, starts: Starts) -> ModelResult<Tensor> {
         let (n, t) = ids.dims2()?;
         let d = self.cfg.n_embd;
         let tok = self
             .wte
             .index_select(&ids.flatten_all()?, 0)?
             .reshape((n, t, d))?;
-        let pos = self.wpe.narrow(0, pos0, t)?.unsqueeze(0)?;
+        let pos = match starts {
+            Starts::Shared(p0) => self.wpe.narrow(0, p0, t)?.unsqueeze(0)?,
+            Starts::PerRow(rows) => {
+                // A short row's padding may run past the table: its positions are never read.
+                let last = self.cfg.n_positions - 1;
+                let idx: Vec<u32> = rows
+                    .iter()
+                    .flat_map(|&p0| (p0..p0 + t).map(move |p| p.min(last) as u32))
+                    .collect();
+                let idx = Tensor::from_vec(idx, n * t, self.wpe.device())?;
+                self.wpe.index_select(&idx, 0)?.reshape((n, t, d))?
+            }
+        };
         Ok(tok.broadcast_add(&pos)?)
     }
 
@@ -100,7 +114,7 @@ impl Decoder for Gpt2 {
         let xn = blk.ln_1.forward(&ragged::pack(at.ragged, x)?)?;
         let qkv = blk.c_attn.forward(&xn)?;
         let (q, k, v) = at.split_fused_qkv(&qkv, (n, t), (h, hd), 1.0 / (hd as f64).sqrt())?;
-        let all = Kv::extended_by(at.past, &k, &v)?;
+        let all = at.attended(&k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, &at.query_starts(), Default::default())?;
         let padding = at.query_ragged();
         let merged = merge_heads(&ctx, at.op, padding)?;

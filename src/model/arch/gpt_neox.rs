@@ -6,7 +6,9 @@
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::LayerNorm;
 
-use crate::model::arch::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
+use crate::model::arch::decoder::{
+    causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv, Starts,
+};
 use crate::model::arch::ragged;
 use crate::model::arch::rope::Rope;
 use crate::model::cpu::projection::Projection;
@@ -133,7 +135,7 @@ impl GptNeox {
 }
 
 impl Decoder for GptNeox {
-    fn embed(&self, ids: &Tensor, _pos0: usize) -> ModelResult<Tensor> {
+    fn embed(&self, ids: &Tensor, _starts: Starts) -> ModelResult<Tensor> {
         let (n, t) = ids.dims2()?;
         Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
             n,
@@ -153,8 +155,8 @@ impl Decoder for GptNeox {
         let (q, k, v) = at.split_fused_qkv(&qkv, (n, t), (h, hd), 1.0 / (hd as f64).sqrt())?;
         let starts = at.query_starts();
         let q = self.rope.apply(&q, &starts)?;
-        let k = self.rope.apply(&k, &[at.pos0])?;
-        let all = Kv::extended_by(at.past, &k, &v)?;
+        let k = self.rope.apply(&k, &at.starts.to_vec())?;
+        let all = at.attended(&k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, &starts, Default::default())?;
         let padding = at.query_ragged();
         let attn = blk.dense.forward(&merge_heads(&ctx, at.op, padding)?)?;

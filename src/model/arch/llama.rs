@@ -11,7 +11,9 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::RmsNorm;
 
 use crate::model::arch::attention::AttentionRules;
-use crate::model::arch::decoder::{causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv};
+use crate::model::arch::decoder::{
+    causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv, Starts,
+};
 use crate::model::arch::ragged;
 use crate::model::arch::rope::Rope;
 use crate::model::cpu::features::CpuFeatures;
@@ -305,7 +307,7 @@ impl Llama {
 }
 
 impl Decoder for Llama {
-    fn embed(&self, ids: &Tensor, _pos0: usize) -> ModelResult<Tensor> {
+    fn embed(&self, ids: &Tensor, _starts: Starts) -> ModelResult<Tensor> {
         let (n, t) = ids.dims2()?;
         let x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((
             n,
@@ -369,9 +371,9 @@ impl Decoder for Llama {
         let starts = at.query_starts();
         let q = rope.apply(&q, &starts)?;
         let k = heads(&xn, &a.k, hkv, a.k_norm.as_ref(), 1.0, false)?;
-        let k = rope.apply(&k, &[at.pos0])?;
+        let k = rope.apply(&k, &at.starts.to_vec())?;
         let v = heads(&xn, &a.v, hkv, None, 1.0, false)?;
-        let all = Kv::extended_by(at.past, &k, &v)?;
+        let all = at.attended(&k, &v)?;
         let ctx = causal_attention(&q, &all.k, &all.v, &starts, blk.rules)?;
         let padding = at.query_ragged();
         let merged = merge_heads(&ctx, at.op, padding)?;

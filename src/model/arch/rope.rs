@@ -39,9 +39,11 @@ impl Rope {
         if let [p] = first {
             return Ok((self.cos.narrow(0, *p, t)?, self.sin.narrow(0, *p, t)?));
         }
+        // A short row's padding may run past the table: its positions are never read.
+        let last = self.cos.dim(0)? - 1;
         let idx: Vec<u32> = first
             .iter()
-            .flat_map(|&p| (p..p + t).map(|i| i as u32))
+            .flat_map(|&p| (p..p + t).map(move |i| i.min(last) as u32))
             .collect();
         let idx = Tensor::from_vec(idx, first.len() * t, self.cos.device())?;
         let half = self.cos.dim(1)?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::model::arch::decoder::{BlockAt, Decoder, HeadOp, Kv};
+use crate::model::arch::decoder::{BlockAt, Decoder, HeadOp, Kv, Starts};
 use crate::model::arch::gpt2::Gpt2;
 use crate::model::arch::llama::Llama;
 use crate::model::arch::ragged::Ragged;
@@ -172,7 +172,7 @@ fn readout_equals_the_full_block(model: &dyn Decoder, kv_heads: usize, dtype: DT
         assert_eq!(ragged.is_some(), lens != [7, 7, 7], "padding is skipped");
         for (with_past, with_op) in [(false, false), (true, false), (false, true), (true, true)] {
             let full_at = BlockAt {
-                pos0: if with_past { past_len } else { 0 },
+                starts: Starts::Shared(if with_past { past_len } else { 0 }),
                 op: with_op.then_some(&op),
                 past: with_past.then_some(&past),
                 ragged: ragged.as_ref(),

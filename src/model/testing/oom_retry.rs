@@ -11,7 +11,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
-use crate::model::arch::decoder::{BlockAt, BlockOut, Decoder};
+use crate::model::arch::decoder::{BlockAt, BlockOut, Decoder, Starts};
 use crate::model::{HeadScales, Job, Model, ModelError, ModelResult, Readout, RunOptions};
 
 /// A decoder that fails as a full GPU does whenever a block gets more than `rows` rows.
@@ -21,8 +21,8 @@ struct FullAbove {
 }
 
 impl Decoder for FullAbove {
-    fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor> {
-        self.inner.embed(ids, pos0)
+    fn embed(&self, ids: &Tensor, starts: Starts) -> ModelResult<Tensor> {
+        self.inner.embed(ids, starts)
     }
 
     fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut> {
@@ -154,8 +154,8 @@ struct StopAfterFirst {
 }
 
 impl Decoder for StopAfterFirst {
-    fn embed(&self, ids: &Tensor, pos0: usize) -> ModelResult<Tensor> {
-        self.inner.embed(ids, pos0)
+    fn embed(&self, ids: &Tensor, starts: Starts) -> ModelResult<Tensor> {
+        self.inner.embed(ids, starts)
     }
 
     fn block(&self, l: usize, x: &Tensor, at: BlockAt<'_>) -> ModelResult<BlockOut> {
