@@ -140,17 +140,17 @@ impl Default for Starts<'_> {
 
 impl Starts<'_> {
     /// Row r's first position.
-    pub fn of(&self, r: usize) -> usize {
+    pub fn of(self, r: usize) -> usize {
         match self {
-            Starts::Shared(p) => *p,
+            Starts::Shared(p) => p,
             Starts::PerRow(s) => s[r],
         }
     }
 
     /// One shared start, or one per row (the form RoPE and the causal mask take).
-    pub fn to_vec(&self) -> Vec<usize> {
+    pub fn to_vec(self) -> Vec<usize> {
         match self {
-            Starts::Shared(p) => vec![*p],
+            Starts::Shared(p) => vec![p],
             Starts::PerRow(s) => s.to_vec(),
         }
     }

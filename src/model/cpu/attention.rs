@@ -66,15 +66,318 @@ struct Shape {
     rules: AttentionRules,
 }
 
-/// One (row, head): `q [T, Dh]`, `k, v [S, Dh]` -> `out [T, Dh]`.
+/// Queries per block of [`blocked_body`]: each key and value row loaded serves this many.
+const QUERY_BLOCK: usize = 4;
+
+/// Keys per score tile of [`blocked_body`] (two 16-lane vectors per query).
+const KEY_BLOCK: usize = 32;
+
+/// Value columns per tile of [`blocked_body`]'s weighted sum (two 16-lane vectors per query).
+const VALUE_BLOCK: usize = 32;
+
+/// One (row, head): `q [T, Dh]`, `k, v [S, Dh]` -> `out [T, Dh]`. From [`QUERY_BLOCK`] queries
+/// on, blocks of queries share each key and value row ([`blocked_body`], AVX-512 or portable);
+/// fewer (a readout's one query), and AVX2-only CPUs, take one query at a time
+/// ([`one_head_body`]).
 fn one_head(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: &Shape) {
+    let blocked = shape.t >= QUERY_BLOCK;
     #[cfg(target_arch = "x86_64")]
-    if crate::model::cpu::features::CpuFeatures::detect().avx2_fma {
-        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-        unsafe { one_head_avx2(q, k, v, out, shape) };
-        return;
+    {
+        let features = crate::model::cpu::features::CpuFeatures::detect();
+        if blocked && features.avx512f {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
+            unsafe { blocked_avx512(q, k, v, out, shape) };
+            return;
+        }
+        if features.avx2_fma {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            unsafe { one_head_avx2(q, k, v, out, shape) };
+            return;
+        }
     }
-    one_head_body(q, k, v, out, shape, scores_plain);
+    match blocked {
+        true => blocked_body(q, k, v, out, shape, &PlainTiles),
+        false => one_head_body(q, k, v, out, shape, scores_plain),
+    }
+}
+
+/// [`blocked_body`] compiled for AVX-512 (16-lane FMAs).
+///
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn blocked_avx512(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: &Shape) {
+    blocked_body(q, k, v, out, shape, &Avx512Tiles);
+}
+
+/// [`one_head_body`]'s result for blocks of [`QUERY_BLOCK`] queries: the scores of a block as
+/// tiles of [`KEY_BLOCK`] keys against the keys transposed (`Kᵀ [Dh, S]`, one row of keys per
+/// dimension, so a tile is a sum of vector products, no horizontal sums), the weighted values as
+/// tiles of [`VALUE_BLOCK`] columns held in registers over every key; `tiles` computes both. Each
+/// query sums its own keys in key order, so its result does not depend on the block it is in.
+#[inline(always)]
+fn blocked_body(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    shape: &Shape,
+    tiles: &impl Tiles,
+) {
+    let Shape {
+        t,
+        s,
+        dh,
+        pos0,
+        rules,
+    } = *shape;
+    let hi_all = (pos0 + t).min(s);
+    // Kᵀ, its rows zero-padded by a tile: a block's last tile reads past its keys.
+    let stride = hi_all + KEY_BLOCK;
+    let mut kt = vec![0.0f32; dh * stride];
+    for (j, row) in k[..hi_all * dh].chunks_exact(dh.max(1)).enumerate() {
+        for (d, &x) in row.iter().enumerate() {
+            kt[d * stride + j] = x;
+        }
+    }
+    let mut qb = vec![0.0f32; QUERY_BLOCK * dh];
+    let mut weights = vec![0.0f32; QUERY_BLOCK * hi_all];
+    for i0 in (0..t).step_by(QUERY_BLOCK) {
+        let rows = (t - i0).min(QUERY_BLOCK);
+        qb.fill(0.0);
+        qb[..rows * dh].copy_from_slice(&q[i0 * dh..(i0 + rows) * dh]);
+        // Keys any query of the block sees: [lo, hi).
+        let hi = (pos0 + i0 + rows).min(s);
+        let lo = rules.first_key(pos0 + i0).min(hi);
+        let width = hi - lo;
+        let w = &mut weights[..QUERY_BLOCK * width];
+        tiles.scores(&qb, &kt, (lo, hi, stride), dh, w);
+        for r in 0..rows {
+            let position = pos0 + i0 + r;
+            let seen = (position + 1).min(s);
+            let first = rules.first_key(position).min(seen);
+            let row = &mut w[r * width..(r + 1) * width];
+            let mine = first - lo..seen - lo;
+            if let Some(cap) = rules.softcap {
+                for score in &mut row[mine.clone()] {
+                    *score = (*score / cap).tanh() * cap;
+                }
+            }
+            let max = row[mine.clone()]
+                .iter()
+                .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            row[..mine.start].fill(0.0);
+            row[mine.end..].fill(0.0);
+            let seen_scores = &mut row[mine];
+            for score in seen_scores.iter_mut() {
+                *score = fast_exp::exp(*score - max);
+            }
+            let inv = 1.0 / seen_scores.iter().sum::<f32>();
+            for score in seen_scores.iter_mut() {
+                *score *= inv;
+            }
+        }
+        let o = &mut out[i0 * dh..(i0 + rows) * dh];
+        tiles.weighted_values(
+            &w[..rows * width],
+            &v[lo * dh..hi * dh],
+            o,
+            (rows, width, dh),
+        );
+    }
+}
+
+/// The two tile products of [`blocked_body`].
+trait Tiles {
+    /// `scores[r][j - lo] = q_r · k_j` for the block's [`QUERY_BLOCK`] queries `qb [QB, Dh]` and
+    /// the keys `lo..hi` of `kt [Dh, stride]` (keys transposed, `stride >= hi + KEY_BLOCK`, zero
+    /// past the keys), in tiles of [`KEY_BLOCK`] keys; `scores` is `[QB, hi - lo]`.
+    fn scores(
+        &self,
+        qb: &[f32],
+        kt: &[f32],
+        keys: (usize, usize, usize),
+        dh: usize,
+        scores: &mut [f32],
+    );
+
+    /// `out[r] = Σ_j weights[r][j] v_j` for `rows` queries over `width` value rows
+    /// `v [width, Dh]`, in tiles of [`VALUE_BLOCK`] columns.
+    fn weighted_values(
+        &self,
+        weights: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        shape: (usize, usize, usize),
+    );
+}
+
+/// [`Tiles`] in plain loops (the reference, and what CPUs without AVX-512 would run).
+struct PlainTiles;
+
+impl Tiles for PlainTiles {
+    fn scores(
+        &self,
+        qb: &[f32],
+        kt: &[f32],
+        (lo, hi, stride): (usize, usize, usize),
+        dh: usize,
+        scores: &mut [f32],
+    ) {
+        let width = hi - lo;
+        for r in 0..QUERY_BLOCK {
+            for j in lo..hi {
+                let mut a = 0.0f32;
+                for d in 0..dh {
+                    a += qb[r * dh + d] * kt[d * stride + j];
+                }
+                scores[r * width + j - lo] = a;
+            }
+        }
+    }
+
+    fn weighted_values(
+        &self,
+        weights: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        (rows, width, dh): (usize, usize, usize),
+    ) {
+        for r in 0..rows {
+            for c in 0..dh {
+                let mut a = 0.0f32;
+                for j in 0..width {
+                    a += weights[r * width + j] * v[j * dh + c];
+                }
+                out[r * dh + c] = a;
+            }
+        }
+    }
+}
+
+/// [`Tiles`] in AVX-512 registers: a score tile is 4 queries x 32 keys (8 vectors), a value tile
+/// 4 queries x 32 columns; only built where the CPU has AVX-512F ([`blocked_avx512`]).
+#[cfg(target_arch = "x86_64")]
+struct Avx512Tiles;
+
+#[cfg(target_arch = "x86_64")]
+impl Tiles for Avx512Tiles {
+    fn scores(
+        &self,
+        qb: &[f32],
+        kt: &[f32],
+        keys: (usize, usize, usize),
+        dh: usize,
+        scores: &mut [f32],
+    ) {
+        // SAFETY: Avx512Tiles is only used by blocked_avx512, which runs where AVX-512F is.
+        unsafe { scores_avx512(qb, kt, keys, dh, scores) }
+    }
+
+    fn weighted_values(
+        &self,
+        weights: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        shape: (usize, usize, usize),
+    ) {
+        // SAFETY: as above.
+        unsafe { weighted_values_avx512(weights, v, out, shape) }
+    }
+}
+
+/// [`Tiles::scores`] with AVX-512 FMAs.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `qb` holds [`QUERY_BLOCK`] rows of `dh` and `kt` `dh` rows of
+/// `stride >= hi + KEY_BLOCK`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn scores_avx512(
+    qb: &[f32],
+    kt: &[f32],
+    (lo, hi, stride): (usize, usize, usize),
+    dh: usize,
+    scores: &mut [f32],
+) {
+    use std::arch::x86_64::{
+        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    };
+    assert!(qb.len() >= QUERY_BLOCK * dh && kt.len() >= dh * stride && hi + KEY_BLOCK <= stride);
+    let width = hi - lo;
+    let mut tile = [0.0f32; KEY_BLOCK];
+    for j0 in (lo..hi).step_by(KEY_BLOCK) {
+        let mut acc = [_mm512_setzero_ps(); 2 * QUERY_BLOCK];
+        for d in 0..dh {
+            let kp = kt.as_ptr().add(d * stride + j0);
+            let (k0, k1) = (_mm512_loadu_ps(kp), _mm512_loadu_ps(kp.add(16)));
+            for r in 0..QUERY_BLOCK {
+                let x = _mm512_set1_ps(*qb.get_unchecked(r * dh + d));
+                acc[2 * r] = _mm512_fmadd_ps(x, k0, acc[2 * r]);
+                acc[2 * r + 1] = _mm512_fmadd_ps(x, k1, acc[2 * r + 1]);
+            }
+        }
+        let n = (hi - j0).min(KEY_BLOCK);
+        for r in 0..QUERY_BLOCK {
+            _mm512_storeu_ps(tile.as_mut_ptr(), acc[2 * r]);
+            _mm512_storeu_ps(tile.as_mut_ptr().add(16), acc[2 * r + 1]);
+            let at = r * width + j0 - lo;
+            scores[at..at + n].copy_from_slice(&tile[..n]);
+        }
+    }
+}
+
+/// [`Tiles::weighted_values`] with AVX-512 FMAs (plain loops for columns past the last whole tile).
+///
+/// # Safety
+/// The CPU must support AVX-512F; `weights` holds `rows <= QUERY_BLOCK` rows of `width`, `v`
+/// `width` rows of `dh`, `out` `rows` rows of `dh`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn weighted_values_avx512(
+    weights: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    (rows, width, dh): (usize, usize, usize),
+) {
+    use std::arch::x86_64::{
+        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+    };
+    assert!(
+        rows <= QUERY_BLOCK
+            && weights.len() >= rows * width
+            && v.len() >= width * dh
+            && out.len() >= rows * dh
+    );
+    let mut c0 = 0;
+    while c0 + VALUE_BLOCK <= dh {
+        let mut acc = [_mm512_setzero_ps(); 2 * QUERY_BLOCK];
+        for j in 0..width {
+            let vp = v.as_ptr().add(j * dh + c0);
+            let (v0, v1) = (_mm512_loadu_ps(vp), _mm512_loadu_ps(vp.add(16)));
+            for r in 0..rows {
+                let w = _mm512_set1_ps(*weights.get_unchecked(r * width + j));
+                acc[2 * r] = _mm512_fmadd_ps(w, v0, acc[2 * r]);
+                acc[2 * r + 1] = _mm512_fmadd_ps(w, v1, acc[2 * r + 1]);
+            }
+        }
+        for r in 0..rows {
+            let op = out.as_mut_ptr().add(r * dh + c0);
+            _mm512_storeu_ps(op, acc[2 * r]);
+            _mm512_storeu_ps(op.add(16), acc[2 * r + 1]);
+        }
+        c0 += VALUE_BLOCK;
+    }
+    for r in 0..rows {
+        for c in c0..dh {
+            let mut a = 0.0f32;
+            for j in 0..width {
+                a = weights[r * width + j].mul_add(v[j * dh + c], a);
+            }
+            out[r * dh + c] = a;
+        }
+    }
 }
 
 /// [`one_head_body`] compiled for AVX2, with [`scores_avx2`].
@@ -217,13 +520,15 @@ mod tests {
     use crate::model::testing::seeded::SeededNormal;
     use candle_core::{DType, Device};
 
-    /// The kernel's portable path (what non-AVX2 CPUs run), head by head.
+    /// The kernel's portable paths (what non-AVX2 CPUs run), head by head: one query at a time
+    /// (`blocked` false) or in blocks of queries.
     fn plain_path(
         q: &Tensor,
         k: &Tensor,
         v: &Tensor,
         pos0: usize,
         rules: AttentionRules,
+        blocked: bool,
     ) -> anyhow::Result<Tensor> {
         let (n, h, t, dh) = q.dims4()?;
         let (_, hkv, s, _) = k.dims4()?;
@@ -242,14 +547,16 @@ mod tests {
         };
         for rh in 0..n * h {
             let base = (rh / h * hkv + rh % h / (h / hkv)) * s * dh;
-            one_head_body(
+            let (qs, ks, vs) = (
                 &qv[rh * t * dh..(rh + 1) * t * dh],
                 &kv[base..base + s * dh],
                 &vv[base..base + s * dh],
-                &mut out[rh * t * dh..(rh + 1) * t * dh],
-                &shape,
-                scores_plain,
             );
+            let o = &mut out[rh * t * dh..(rh + 1) * t * dh];
+            match blocked {
+                true => blocked_body(qs, ks, vs, o, &shape, &PlainTiles),
+                false => one_head_body(qs, ks, vs, o, &shape, scores_plain),
+            }
         }
         Ok(Tensor::from_vec(out, (n, h, t, dh), q.device())?)
     }
@@ -264,6 +571,7 @@ mod tests {
             (3, 4, 4, 7, 9, 12),
             (1, 9, 3, 33, 4, 64),
             (2, 2, 1, 6, 3, 10),
+            (1, 3, 1, 70, 30, 64),
         ] {
             let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
             let k = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
@@ -286,10 +594,15 @@ mod tests {
                 let bias = causal_bias(t, &[p], p + t, n, rules, DType::F32, &dev)?;
                 let want = attention(&q, &k, &v, &bias, rules.softcap)?;
                 let got = fused_causal_attention(&q, &k, &v, &[p], rules)?;
-                let plain = plain_path(&q, &k, &v, p, rules)?;
-                let gap = (&plain - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 let what = format!("n={n} h={h} hkv={hkv} t={t} p={p} {rules:?}");
-                assert!(gap < 1e-5, "portable path {what}: {gap}");
+                for blocked in [false, true] {
+                    let plain = plain_path(&q, &k, &v, p, rules, blocked)?;
+                    let gap = (&plain - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                    assert!(
+                        gap < 1e-5,
+                        "portable path (blocked {blocked}) {what}: {gap}"
+                    );
+                }
                 assert_eq!(got.dims(), want.dims());
                 let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 assert!(diff < 1e-5, "{what}: {diff}");
