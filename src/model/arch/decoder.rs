@@ -7,6 +7,7 @@ use super::attention::{attention, causal_bias, AttentionRules};
 use crate::model::arch::ragged::{self, Ragged};
 use crate::model::cpu::attention::fused_causal_attention;
 use crate::model::cpu::f32::is_cpu_f32;
+use crate::model::cpu::features::CpuFeatures;
 use crate::model::error::ModelResult;
 
 /// How one layer's query-head outputs are changed before `o_proj`.
@@ -302,9 +303,10 @@ pub(crate) fn causal_attention(
     v: &Tensor,
     first: &[usize],
     rules: AttentionRules,
+    features: CpuFeatures,
 ) -> ModelResult<Tensor> {
     if is_cpu_f32(q) && is_cpu_f32(k) && is_cpu_f32(v) {
-        return fused_causal_attention(q, k, v, first, rules);
+        return fused_causal_attention(q, k, v, first, rules, features);
     }
     let (n, _, t, _) = q.dims4()?;
     let bias = causal_bias(t, first, k.dim(2)?, n, rules, q.dtype(), q.device())?;

@@ -8,6 +8,7 @@ use crate::model::arch::decoder::{
     causal_attention, merge_heads, BlockAt, BlockOut, Decoder, Kv, Starts,
 };
 use crate::model::arch::ragged;
+use crate::model::cpu::features::CpuFeatures;
 use crate::model::cpu::projection::Projection;
 use crate::model::error::ModelResult;
 use crate::model::load::config::Gpt2Config;
@@ -29,6 +30,8 @@ pub(crate) struct Gpt2 {
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
+    /// The instruction sets the attention kernel may use (`SPEX_CPU_KERNELS` applied).
+    features: CpuFeatures,
 }
 
 /// A Conv1D (`[in, out]` weight) as a projection (`[out, in]`).
@@ -79,6 +82,7 @@ impl Gpt2 {
             wpe,
             blocks,
             ln_f,
+            features: w.products().features,
         })
     }
 }
@@ -115,7 +119,15 @@ impl Decoder for Gpt2 {
         let qkv = blk.c_attn.forward(&xn)?;
         let (q, k, v) = at.split_fused_qkv(&qkv, (n, t), (h, hd), 1.0 / (hd as f64).sqrt())?;
         let all = at.attended(&k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, &at.query_starts(), Default::default())?;
+        let starts = at.query_starts();
+        let ctx = causal_attention(
+            &q,
+            &all.k,
+            &all.v,
+            &starts,
+            Default::default(),
+            self.features,
+        )?;
         let padding = at.query_ragged();
         let merged = merge_heads(&ctx, at.op, padding)?;
         let x = at.residual_at_queries(x)?;

@@ -11,6 +11,7 @@ use crate::model::arch::decoder::{
 };
 use crate::model::arch::ragged;
 use crate::model::arch::rope::Rope;
+use crate::model::cpu::features::CpuFeatures;
 use crate::model::cpu::projection::Projection;
 use crate::model::error::ModelResult;
 use crate::model::load::config::GptNeoxConfig;
@@ -35,6 +36,8 @@ pub(crate) struct GptNeox {
     final_norm: LayerNorm,
     unembed: Tensor,
     rope: Rope,
+    /// The instruction sets the attention kernel may use (`SPEX_CPU_KERNELS` applied).
+    features: CpuFeatures,
 }
 
 fn layer_norm(w: &Weights, name: &str, d: usize, eps: f64) -> ModelResult<LayerNorm> {
@@ -120,6 +123,7 @@ impl GptNeox {
             final_norm,
             unembed,
             rope,
+            features: w.products().features,
         })
     }
 
@@ -157,7 +161,14 @@ impl Decoder for GptNeox {
         let q = self.rope.apply(&q, &starts)?;
         let k = self.rope.apply(&k, &at.starts.to_vec())?;
         let all = at.attended(&k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, &starts, Default::default())?;
+        let ctx = causal_attention(
+            &q,
+            &all.k,
+            &all.v,
+            &starts,
+            Default::default(),
+            self.features,
+        )?;
         let padding = at.query_ragged();
         let attn = blk.dense.forward(&merge_heads(&ctx, at.op, padding)?)?;
         let x = at.residual_at_queries(x)?;

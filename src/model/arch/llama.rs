@@ -374,7 +374,7 @@ impl Decoder for Llama {
         let k = rope.apply(&k, &at.starts.to_vec())?;
         let v = heads(&xn, &a.v, hkv, None, 1.0, false)?;
         let all = at.attended(&k, &v)?;
-        let ctx = causal_attention(&q, &all.k, &all.v, &starts, blk.rules)?;
+        let ctx = causal_attention(&q, &all.k, &all.v, &starts, blk.rules, blk.mlp.features)?;
         let padding = at.query_ragged();
         let merged = merge_heads(&ctx, at.op, padding)?;
         let x = at.residual_at_queries(x)?;

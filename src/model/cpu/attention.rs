@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use crate::model::arch::attention::AttentionRules;
 use crate::model::cpu::f32::with_values;
 use crate::model::cpu::fast_exp;
+use crate::model::cpu::features::CpuFeatures;
 use crate::model::error::ModelResult;
 
 /// Lanes of the independent partial sums in [`dot`] (lets the compiler use 8-wide vectors).
@@ -19,13 +20,15 @@ const LANES: usize = 8;
 /// `first[r]..first[r]+T` (a `first` of length 1 serves every row), against `k, v [N, Hkv, S, Dh]`:
 /// each query sees the keys up to its own position (and within the sliding window of `rules`),
 /// its scores soft-capped where `rules` says. Query head `h` reads KV head `h / (H / Hkv)`.
-/// Returns the per-head context `[N, H, T, Dh]`. All three must be f32 CPU tensors.
+/// Returns the per-head context `[N, H, T, Dh]`. All three must be f32 CPU tensors; the kernels
+/// use what `features` allows.
 pub(crate) fn fused_causal_attention(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     first: &[usize],
     rules: AttentionRules,
+    features: CpuFeatures,
 ) -> ModelResult<Tensor> {
     let (n, h, t, dh) = q.dims4()?;
     let (_, hkv, s, _) = k.dims4()?;
@@ -48,7 +51,8 @@ pub(crate) fn fused_causal_attention(
                         let kv = (row * hkv + head / group) * s * dh;
                         let qs = &q[row_head * t * dh..(row_head + 1) * t * dh];
                         let shape = shape_of(row);
-                        one_head(qs, &k[kv..kv + s * dh], &v[kv..kv + s * dh], out, &shape);
+                        let (k, v) = (&k[kv..kv + s * dh], &v[kv..kv + s * dh]);
+                        one_head(qs, k, v, out, &shape, features);
                     });
                 out
             })
@@ -79,11 +83,17 @@ const VALUE_BLOCK: usize = 32;
 /// on, blocks of queries share each key and value row ([`blocked_body`], AVX-512 or portable);
 /// fewer (a readout's one query), and AVX2-only CPUs, take one query at a time
 /// ([`one_head_body`]).
-fn one_head(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: &Shape) {
+fn one_head(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    shape: &Shape,
+    features: CpuFeatures,
+) {
     let blocked = shape.t >= QUERY_BLOCK;
     #[cfg(target_arch = "x86_64")]
     {
-        let features = crate::model::cpu::features::CpuFeatures::detect();
         if blocked && features.avx512f {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
             unsafe { blocked_avx512(q, k, v, out, shape) };
@@ -520,47 +530,6 @@ mod tests {
     use crate::model::testing::seeded::SeededNormal;
     use candle_core::{DType, Device};
 
-    /// The kernel's portable paths (what non-AVX2 CPUs run), head by head: one query at a time
-    /// (`blocked` false) or in blocks of queries.
-    fn plain_path(
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        pos0: usize,
-        rules: AttentionRules,
-        blocked: bool,
-    ) -> anyhow::Result<Tensor> {
-        let (n, h, t, dh) = q.dims4()?;
-        let (_, hkv, s, _) = k.dims4()?;
-        let (qv, kv, vv) = (
-            q.flatten_all()?.to_vec1::<f32>()?,
-            k.flatten_all()?.to_vec1::<f32>()?,
-            v.flatten_all()?.to_vec1::<f32>()?,
-        );
-        let mut out = vec![0.0f32; n * h * t * dh];
-        let shape = Shape {
-            t,
-            s,
-            dh,
-            pos0,
-            rules,
-        };
-        for rh in 0..n * h {
-            let base = (rh / h * hkv + rh % h / (h / hkv)) * s * dh;
-            let (qs, ks, vs) = (
-                &qv[rh * t * dh..(rh + 1) * t * dh],
-                &kv[base..base + s * dh],
-                &vv[base..base + s * dh],
-            );
-            let o = &mut out[rh * t * dh..(rh + 1) * t * dh];
-            match blocked {
-                true => blocked_body(qs, ks, vs, o, &shape, &PlainTiles),
-                false => one_head_body(qs, ks, vs, o, &shape, scores_plain),
-            }
-        }
-        Ok(Tensor::from_vec(out, (n, h, t, dh), q.device())?)
-    }
-
     #[test]
     fn matches_the_bias_and_softmax_reference() -> anyhow::Result<()> {
         let dev = Device::Cpu;
@@ -572,6 +541,7 @@ mod tests {
             (1, 9, 3, 33, 4, 64),
             (2, 2, 1, 6, 3, 10),
             (1, 3, 1, 70, 30, 64),
+            (2, 2, 2, 2, 5, 32),
         ] {
             let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
             let k = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
@@ -593,15 +563,21 @@ mod tests {
             ] {
                 let bias = causal_bias(t, &[p], p + t, n, rules, DType::F32, &dev)?;
                 let want = attention(&q, &k, &v, &bias, rules.softcap)?;
-                let got = fused_causal_attention(&q, &k, &v, &[p], rules)?;
                 let what = format!("n={n} h={h} hkv={hkv} t={t} p={p} {rules:?}");
-                for blocked in [false, true] {
-                    let plain = plain_path(&q, &k, &v, p, rules, blocked)?;
-                    let gap = (&plain - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
-                    assert!(
-                        gap < 1e-5,
-                        "portable path (blocked {blocked}) {what}: {gap}"
-                    );
+                let got = fused_causal_attention(&q, &k, &v, &[p], rules, CpuFeatures::detect())?;
+                // AVX-512 off: AVX2's per-query kernel; nothing: the portable one.
+                let mut without = CpuFeatures::detect();
+                without.avx512f = false;
+                let avx2 = fused_causal_attention(&q, &k, &v, &[p], rules, without)?;
+                let none = CpuFeatures {
+                    avx2_fma: false,
+                    avx512f: false,
+                    avx512_bf16: false,
+                };
+                let portable = fused_causal_attention(&q, &k, &v, &[p], rules, none)?;
+                for (path, x) in [("avx512 off", avx2), ("portable", portable)] {
+                    let gap = (&x - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                    assert!(gap < 1e-5, "{path} {what}: {gap}");
                 }
                 assert_eq!(got.dims(), want.dims());
                 let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
@@ -624,7 +600,7 @@ mod tests {
             window: Some(w),
             softcap: None,
         };
-        let windowed = fused_causal_attention(&q, &k, &v, &[0], rules)?;
+        let windowed = fused_causal_attention(&q, &k, &v, &[0], rules, CpuFeatures::detect())?;
         let tail = |x: &Tensor| x.narrow(2, s - w, w).map(|x| x.contiguous());
         let last_q = q.narrow(2, s - 1, 1)?.contiguous()?;
         let alone = fused_causal_attention(
@@ -633,6 +609,7 @@ mod tests {
             &tail(&v)??,
             &[w - 1],
             AttentionRules::default(),
+            CpuFeatures::detect(),
         )?;
         let gap = (windowed.narrow(2, s - 1, 1)? - alone)?
             .abs()?
@@ -643,8 +620,15 @@ mod tests {
             window: Some(s),
             softcap: None,
         };
-        let plain = fused_causal_attention(&q, &k, &v, &[0], AttentionRules::default())?;
-        let same = fused_causal_attention(&q, &k, &v, &[0], whole)?;
+        let plain = fused_causal_attention(
+            &q,
+            &k,
+            &v,
+            &[0],
+            AttentionRules::default(),
+            CpuFeatures::detect(),
+        )?;
+        let same = fused_causal_attention(&q, &k, &v, &[0], whole, CpuFeatures::detect())?;
         assert_eq!(
             plain.flatten_all()?.to_vec1::<f32>()?,
             same.flatten_all()?.to_vec1::<f32>()?
@@ -665,7 +649,7 @@ mod tests {
         let v = rng.tensor((n, hkv, s, dh), 0.0, 1.0);
         let rules = AttentionRules::default();
         let bias = causal_bias(t, &first, s, n, rules, DType::F32, &dev)?;
-        let got = fused_causal_attention(&q, &k, &v, &first, rules)?;
+        let got = fused_causal_attention(&q, &k, &v, &first, rules, CpuFeatures::detect())?;
         let want = attention(&q, &k, &v, &bias, None)?;
         let diff = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-5, "per-row positions: {diff}");
@@ -673,8 +657,14 @@ mod tests {
             let row = |x: &Tensor| -> anyhow::Result<Tensor> {
                 Ok(x.narrow(0, r, 1)?.narrow(2, 0, p + 1)?.contiguous()?)
             };
-            let alone =
-                fused_causal_attention(&q.narrow(0, r, 1)?, &row(&k)?, &row(&v)?, &[p], rules)?;
+            let alone = fused_causal_attention(
+                &q.narrow(0, r, 1)?,
+                &row(&k)?,
+                &row(&v)?,
+                &[p],
+                rules,
+                CpuFeatures::detect(),
+            )?;
             let gap = (got.narrow(0, r, 1)? - alone)?
                 .abs()?
                 .max_all()?
