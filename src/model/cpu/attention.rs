@@ -80,9 +80,8 @@ const KEY_BLOCK: usize = 32;
 const VALUE_BLOCK: usize = 32;
 
 /// One (row, head): `q [T, Dh]`, `k, v [S, Dh]` -> `out [T, Dh]`. From [`QUERY_BLOCK`] queries
-/// on, blocks of queries share each key and value row ([`blocked_body`], AVX-512 or portable);
-/// fewer (a readout's one query), and AVX2-only CPUs, take one query at a time
-/// ([`one_head_body`]).
+/// on, blocks of queries share each key and value row ([`blocked_body`]: AVX-512 and AVX2 give
+/// the same bits); fewer (a readout's one query) take one query at a time ([`one_head_body`]).
 fn one_head(
     q: &[f32],
     k: &[f32],
@@ -101,7 +100,10 @@ fn one_head(
         }
         if features.avx2_fma {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            unsafe { one_head_avx2(q, k, v, out, shape) };
+            match blocked {
+                true => unsafe { blocked_avx2(q, k, v, out, shape) },
+                false => unsafe { one_head_avx2(q, k, v, out, shape) },
+            }
             return;
         }
     }
@@ -119,6 +121,16 @@ fn one_head(
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn blocked_avx512(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: &Shape) {
     blocked_body(q, k, v, out, shape, &Avx512Tiles);
+}
+
+/// [`blocked_body`] compiled for AVX2 (8-lane FMAs).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn blocked_avx2(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: &Shape) {
+    blocked_body(q, k, v, out, shape, &Avx2Tiles);
 }
 
 /// [`one_head_body`]'s result for blocks of [`QUERY_BLOCK`] queries: the scores of a block as
@@ -294,6 +306,135 @@ impl Tiles for Avx512Tiles {
     ) {
         // SAFETY: as above.
         unsafe { weighted_values_avx512(weights, v, out, shape) }
+    }
+}
+
+/// [`Tiles`] in AVX2 registers: a score tile is 4 queries x 16 keys (8 vectors), a value tile 4
+/// queries x 16 columns. Every score and value is the same chain of FMAs as [`Avx512Tiles`]'
+/// (lanes run across keys and columns, never along a sum), so the two give the same bits.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Tiles;
+
+#[cfg(target_arch = "x86_64")]
+impl Tiles for Avx2Tiles {
+    fn scores(
+        &self,
+        qb: &[f32],
+        kt: &[f32],
+        keys: (usize, usize, usize),
+        dh: usize,
+        scores: &mut [f32],
+    ) {
+        // SAFETY: Avx2Tiles is only used by blocked_avx2, which runs where AVX2 and FMA are.
+        unsafe { scores_avx2_tiles(qb, kt, keys, dh, scores) }
+    }
+
+    fn weighted_values(
+        &self,
+        weights: &[f32],
+        v: &[f32],
+        out: &mut [f32],
+        shape: (usize, usize, usize),
+    ) {
+        // SAFETY: as above.
+        unsafe { weighted_values_avx2(weights, v, out, shape) }
+    }
+}
+
+/// Keys per AVX2 score tile and columns per AVX2 value tile (two 8-lane vectors).
+#[cfg(target_arch = "x86_64")]
+const AVX2_TILE: usize = 16;
+
+/// [`Tiles::scores`] with AVX2 FMAs.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; `qb` holds [`QUERY_BLOCK`] rows of `dh` and `kt` `dh` rows
+/// of `stride >= hi + KEY_BLOCK`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scores_avx2_tiles(
+    qb: &[f32],
+    kt: &[f32],
+    (lo, hi, stride): (usize, usize, usize),
+    dh: usize,
+    scores: &mut [f32],
+) {
+    use std::arch::x86_64::{
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    assert!(qb.len() >= QUERY_BLOCK * dh && kt.len() >= dh * stride && hi + KEY_BLOCK <= stride);
+    let width = hi - lo;
+    let mut tile = [0.0f32; AVX2_TILE];
+    for j0 in (lo..hi).step_by(AVX2_TILE) {
+        let mut acc = [_mm256_setzero_ps(); 2 * QUERY_BLOCK];
+        for d in 0..dh {
+            let kp = kt.as_ptr().add(d * stride + j0);
+            let (k0, k1) = (_mm256_loadu_ps(kp), _mm256_loadu_ps(kp.add(8)));
+            for r in 0..QUERY_BLOCK {
+                let x = _mm256_set1_ps(*qb.get_unchecked(r * dh + d));
+                acc[2 * r] = _mm256_fmadd_ps(x, k0, acc[2 * r]);
+                acc[2 * r + 1] = _mm256_fmadd_ps(x, k1, acc[2 * r + 1]);
+            }
+        }
+        let n = (hi - j0).min(AVX2_TILE);
+        for r in 0..QUERY_BLOCK {
+            _mm256_storeu_ps(tile.as_mut_ptr(), acc[2 * r]);
+            _mm256_storeu_ps(tile.as_mut_ptr().add(8), acc[2 * r + 1]);
+            let at = r * width + j0 - lo;
+            scores[at..at + n].copy_from_slice(&tile[..n]);
+        }
+    }
+}
+
+/// [`Tiles::weighted_values`] with AVX2 FMAs (fused scalar FMAs for columns past the last whole
+/// tile).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; the slices as [`weighted_values_avx512`] asks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn weighted_values_avx2(
+    weights: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    (rows, width, dh): (usize, usize, usize),
+) {
+    use std::arch::x86_64::{
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    assert!(
+        rows <= QUERY_BLOCK
+            && weights.len() >= rows * width
+            && v.len() >= width * dh
+            && out.len() >= rows * dh
+    );
+    let mut c0 = 0;
+    while c0 + AVX2_TILE <= dh {
+        let mut acc = [_mm256_setzero_ps(); 2 * QUERY_BLOCK];
+        for j in 0..width {
+            let vp = v.as_ptr().add(j * dh + c0);
+            let (v0, v1) = (_mm256_loadu_ps(vp), _mm256_loadu_ps(vp.add(8)));
+            for r in 0..rows {
+                let w = _mm256_set1_ps(*weights.get_unchecked(r * width + j));
+                acc[2 * r] = _mm256_fmadd_ps(w, v0, acc[2 * r]);
+                acc[2 * r + 1] = _mm256_fmadd_ps(w, v1, acc[2 * r + 1]);
+            }
+        }
+        for r in 0..rows {
+            let op = out.as_mut_ptr().add(r * dh + c0);
+            _mm256_storeu_ps(op, acc[2 * r]);
+            _mm256_storeu_ps(op.add(8), acc[2 * r + 1]);
+        }
+        c0 += AVX2_TILE;
+    }
+    for r in 0..rows {
+        for c in c0..dh {
+            let mut a = 0.0f32;
+            for j in 0..width {
+                a = weights[r * width + j].mul_add(v[j * dh + c], a);
+            }
+            out[r * dh + c] = a;
+        }
     }
 }
 
@@ -575,6 +716,9 @@ mod tests {
                     avx512_bf16: false,
                 };
                 let portable = fused_causal_attention(&q, &k, &v, &[p], rules, none)?;
+                let same =
+                    got.flatten_all()?.to_vec1::<f32>()? == avx2.flatten_all()?.to_vec1::<f32>()?;
+                assert!(same, "AVX-512 and AVX2 differ: {what}");
                 for (path, x) in [("avx512 off", avx2), ("portable", portable)] {
                     let gap = (&x - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
                     assert!(gap < 1e-5, "{path} {what}: {gap}");
