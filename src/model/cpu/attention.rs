@@ -76,9 +76,6 @@ const QUERY_BLOCK: usize = 4;
 /// Keys per score tile of [`blocked_body`] (two 16-lane vectors per query).
 const KEY_BLOCK: usize = 32;
 
-/// Value columns per tile of [`blocked_body`]'s weighted sum (two 16-lane vectors per query).
-const VALUE_BLOCK: usize = 32;
-
 /// One (row, head): `q [T, Dh]`, `k, v [S, Dh]` -> `out [T, Dh]`. From [`QUERY_BLOCK`] queries
 /// on, blocks of queries share each key and value row ([`blocked_body`]: AVX-512 and AVX2 give
 /// the same bits); fewer (a readout's one query) take one query at a time ([`one_head_body`]).
@@ -136,7 +133,7 @@ unsafe fn blocked_avx2(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: 
 /// [`one_head_body`]'s result for blocks of [`QUERY_BLOCK`] queries: the scores of a block as
 /// tiles of [`KEY_BLOCK`] keys against the keys transposed (`Kᵀ [Dh, S]`, one row of keys per
 /// dimension, so a tile is a sum of vector products, no horizontal sums), the weighted values as
-/// tiles of [`VALUE_BLOCK`] columns held in registers over every key; `tiles` computes both. Each
+/// tiles of columns held in registers over every key; `tiles` computes both. Each
 /// query sums its own keys in key order, so its result does not depend on the block it is in.
 #[inline(always)]
 fn blocked_body(
@@ -225,7 +222,7 @@ trait Tiles {
     );
 
     /// `out[r] = Σ_j weights[r][j] v_j` for `rows` queries over `width` value rows
-    /// `v [width, Dh]`, in tiles of [`VALUE_BLOCK`] columns.
+    /// `v [width, Dh]`, in tiles of columns.
     fn weighted_values(
         &self,
         weights: &[f32],
@@ -345,191 +342,136 @@ impl Tiles for Avx2Tiles {
 #[cfg(target_arch = "x86_64")]
 const AVX2_TILE: usize = 16;
 
-/// [`Tiles::scores`] with AVX2 FMAs.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA; `qb` holds [`QUERY_BLOCK`] rows of `dh` and `kt` `dh` rows
-/// of `stride >= hi + KEY_BLOCK`.
+/// Defines the two [`Tiles`] kernels for one vector width: `$scores` ([`Tiles::scores`]) and
+/// `$values` ([`Tiles::weighted_values`]), each tile two vectors of `$lanes` lanes per query,
+/// compiled for `$feature` with that width's intrinsics (`$load`, `$store`, `$fma`, `$set1`,
+/// `$zero`). Lanes run across keys and columns, never along a sum, so every width computes each
+/// score and value as the same chain of FMAs and gives the same bits.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn scores_avx2_tiles(
-    qb: &[f32],
-    kt: &[f32],
-    (lo, hi, stride): (usize, usize, usize),
-    dh: usize,
-    scores: &mut [f32],
-) {
-    use std::arch::x86_64::{
-        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    };
-    assert!(qb.len() >= QUERY_BLOCK * dh && kt.len() >= dh * stride && hi + KEY_BLOCK <= stride);
-    let width = hi - lo;
-    let mut tile = [0.0f32; AVX2_TILE];
-    for j0 in (lo..hi).step_by(AVX2_TILE) {
-        let mut acc = [_mm256_setzero_ps(); 2 * QUERY_BLOCK];
-        for d in 0..dh {
-            let kp = kt.as_ptr().add(d * stride + j0);
-            let (k0, k1) = (_mm256_loadu_ps(kp), _mm256_loadu_ps(kp.add(8)));
-            for r in 0..QUERY_BLOCK {
-                let x = _mm256_set1_ps(*qb.get_unchecked(r * dh + d));
-                acc[2 * r] = _mm256_fmadd_ps(x, k0, acc[2 * r]);
-                acc[2 * r + 1] = _mm256_fmadd_ps(x, k1, acc[2 * r + 1]);
+macro_rules! tile_kernels {
+    (
+        $feature:literal, $lanes:expr, $scores:ident, $values:ident,
+        $load:ident, $store:ident, $fma:ident, $set1:ident, $zero:ident
+    ) => {
+        /// [`Tiles::scores`] in tiles of two vectors per query.
+        ///
+        /// # Safety
+        /// The CPU must support the target feature; `qb` holds [`QUERY_BLOCK`] rows of `dh` and
+        /// `kt` `dh` rows of `stride >= hi + KEY_BLOCK`.
+        #[target_feature(enable = $feature)]
+        unsafe fn $scores(
+            qb: &[f32],
+            kt: &[f32],
+            (lo, hi, stride): (usize, usize, usize),
+            dh: usize,
+            scores: &mut [f32],
+        ) {
+            use std::arch::x86_64::{$fma, $load, $set1, $store, $zero};
+            const TILE: usize = 2 * $lanes;
+            assert!(
+                qb.len() >= QUERY_BLOCK * dh && kt.len() >= dh * stride && hi + KEY_BLOCK <= stride
+            );
+            let width = hi - lo;
+            let mut tile = [0.0f32; TILE];
+            for j0 in (lo..hi).step_by(TILE) {
+                let mut acc = [$zero(); 2 * QUERY_BLOCK];
+                for d in 0..dh {
+                    let kp = kt.as_ptr().add(d * stride + j0);
+                    let (k0, k1) = ($load(kp), $load(kp.add($lanes)));
+                    for r in 0..QUERY_BLOCK {
+                        let x = $set1(*qb.get_unchecked(r * dh + d));
+                        acc[2 * r] = $fma(x, k0, acc[2 * r]);
+                        acc[2 * r + 1] = $fma(x, k1, acc[2 * r + 1]);
+                    }
+                }
+                let n = (hi - j0).min(TILE);
+                for r in 0..QUERY_BLOCK {
+                    $store(tile.as_mut_ptr(), acc[2 * r]);
+                    $store(tile.as_mut_ptr().add($lanes), acc[2 * r + 1]);
+                    let at = r * width + j0 - lo;
+                    scores[at..at + n].copy_from_slice(&tile[..n]);
+                }
             }
         }
-        let n = (hi - j0).min(AVX2_TILE);
-        for r in 0..QUERY_BLOCK {
-            _mm256_storeu_ps(tile.as_mut_ptr(), acc[2 * r]);
-            _mm256_storeu_ps(tile.as_mut_ptr().add(8), acc[2 * r + 1]);
-            let at = r * width + j0 - lo;
-            scores[at..at + n].copy_from_slice(&tile[..n]);
-        }
-    }
-}
 
-/// [`Tiles::weighted_values`] with AVX2 FMAs (fused scalar FMAs for columns past the last whole
-/// tile).
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA; the slices as [`weighted_values_avx512`] asks.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn weighted_values_avx2(
-    weights: &[f32],
-    v: &[f32],
-    out: &mut [f32],
-    (rows, width, dh): (usize, usize, usize),
-) {
-    use std::arch::x86_64::{
-        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    };
-    assert!(
-        rows <= QUERY_BLOCK
-            && weights.len() >= rows * width
-            && v.len() >= width * dh
-            && out.len() >= rows * dh
-    );
-    let mut c0 = 0;
-    while c0 + AVX2_TILE <= dh {
-        let mut acc = [_mm256_setzero_ps(); 2 * QUERY_BLOCK];
-        for j in 0..width {
-            let vp = v.as_ptr().add(j * dh + c0);
-            let (v0, v1) = (_mm256_loadu_ps(vp), _mm256_loadu_ps(vp.add(8)));
+        /// [`Tiles::weighted_values`] in tiles of two vectors per query (fused scalar FMAs for
+        /// the columns past the last whole tile).
+        ///
+        /// # Safety
+        /// The CPU must support the target feature; `weights` holds `rows <= QUERY_BLOCK` rows
+        /// of `width`, `v` `width` rows of `dh`, `out` `rows` rows of `dh`.
+        #[target_feature(enable = $feature)]
+        unsafe fn $values(
+            weights: &[f32],
+            v: &[f32],
+            out: &mut [f32],
+            (rows, width, dh): (usize, usize, usize),
+        ) {
+            use std::arch::x86_64::{$fma, $load, $set1, $store, $zero};
+            const TILE: usize = 2 * $lanes;
+            assert!(
+                rows <= QUERY_BLOCK
+                    && weights.len() >= rows * width
+                    && v.len() >= width * dh
+                    && out.len() >= rows * dh
+            );
+            let mut c0 = 0;
+            while c0 + TILE <= dh {
+                let mut acc = [$zero(); 2 * QUERY_BLOCK];
+                for j in 0..width {
+                    let vp = v.as_ptr().add(j * dh + c0);
+                    let (v0, v1) = ($load(vp), $load(vp.add($lanes)));
+                    for r in 0..rows {
+                        let w = $set1(*weights.get_unchecked(r * width + j));
+                        acc[2 * r] = $fma(w, v0, acc[2 * r]);
+                        acc[2 * r + 1] = $fma(w, v1, acc[2 * r + 1]);
+                    }
+                }
+                for r in 0..rows {
+                    let op = out.as_mut_ptr().add(r * dh + c0);
+                    $store(op, acc[2 * r]);
+                    $store(op.add($lanes), acc[2 * r + 1]);
+                }
+                c0 += TILE;
+            }
             for r in 0..rows {
-                let w = _mm256_set1_ps(*weights.get_unchecked(r * width + j));
-                acc[2 * r] = _mm256_fmadd_ps(w, v0, acc[2 * r]);
-                acc[2 * r + 1] = _mm256_fmadd_ps(w, v1, acc[2 * r + 1]);
+                for c in c0..dh {
+                    let mut a = 0.0f32;
+                    for j in 0..width {
+                        a = weights[r * width + j].mul_add(v[j * dh + c], a);
+                    }
+                    out[r * dh + c] = a;
+                }
             }
         }
-        for r in 0..rows {
-            let op = out.as_mut_ptr().add(r * dh + c0);
-            _mm256_storeu_ps(op, acc[2 * r]);
-            _mm256_storeu_ps(op.add(8), acc[2 * r + 1]);
-        }
-        c0 += AVX2_TILE;
-    }
-    for r in 0..rows {
-        for c in c0..dh {
-            let mut a = 0.0f32;
-            for j in 0..width {
-                a = weights[r * width + j].mul_add(v[j * dh + c], a);
-            }
-            out[r * dh + c] = a;
-        }
-    }
+    };
 }
 
-/// [`Tiles::scores`] with AVX-512 FMAs.
-///
-/// # Safety
-/// The CPU must support AVX-512F; `qb` holds [`QUERY_BLOCK`] rows of `dh` and `kt` `dh` rows of
-/// `stride >= hi + KEY_BLOCK`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn scores_avx512(
-    qb: &[f32],
-    kt: &[f32],
-    (lo, hi, stride): (usize, usize, usize),
-    dh: usize,
-    scores: &mut [f32],
-) {
-    use std::arch::x86_64::{
-        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
-    };
-    assert!(qb.len() >= QUERY_BLOCK * dh && kt.len() >= dh * stride && hi + KEY_BLOCK <= stride);
-    let width = hi - lo;
-    let mut tile = [0.0f32; KEY_BLOCK];
-    for j0 in (lo..hi).step_by(KEY_BLOCK) {
-        let mut acc = [_mm512_setzero_ps(); 2 * QUERY_BLOCK];
-        for d in 0..dh {
-            let kp = kt.as_ptr().add(d * stride + j0);
-            let (k0, k1) = (_mm512_loadu_ps(kp), _mm512_loadu_ps(kp.add(16)));
-            for r in 0..QUERY_BLOCK {
-                let x = _mm512_set1_ps(*qb.get_unchecked(r * dh + d));
-                acc[2 * r] = _mm512_fmadd_ps(x, k0, acc[2 * r]);
-                acc[2 * r + 1] = _mm512_fmadd_ps(x, k1, acc[2 * r + 1]);
-            }
-        }
-        let n = (hi - j0).min(KEY_BLOCK);
-        for r in 0..QUERY_BLOCK {
-            _mm512_storeu_ps(tile.as_mut_ptr(), acc[2 * r]);
-            _mm512_storeu_ps(tile.as_mut_ptr().add(16), acc[2 * r + 1]);
-            let at = r * width + j0 - lo;
-            scores[at..at + n].copy_from_slice(&tile[..n]);
-        }
-    }
-}
+tile_kernels!(
+    "avx2,fma",
+    AVX2_TILE / 2,
+    scores_avx2_tiles,
+    weighted_values_avx2,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_fmadd_ps,
+    _mm256_set1_ps,
+    _mm256_setzero_ps
+);
 
-/// [`Tiles::weighted_values`] with AVX-512 FMAs (plain loops for columns past the last whole tile).
-///
-/// # Safety
-/// The CPU must support AVX-512F; `weights` holds `rows <= QUERY_BLOCK` rows of `width`, `v`
-/// `width` rows of `dh`, `out` `rows` rows of `dh`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn weighted_values_avx512(
-    weights: &[f32],
-    v: &[f32],
-    out: &mut [f32],
-    (rows, width, dh): (usize, usize, usize),
-) {
-    use std::arch::x86_64::{
-        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
-    };
-    assert!(
-        rows <= QUERY_BLOCK
-            && weights.len() >= rows * width
-            && v.len() >= width * dh
-            && out.len() >= rows * dh
-    );
-    let mut c0 = 0;
-    while c0 + VALUE_BLOCK <= dh {
-        let mut acc = [_mm512_setzero_ps(); 2 * QUERY_BLOCK];
-        for j in 0..width {
-            let vp = v.as_ptr().add(j * dh + c0);
-            let (v0, v1) = (_mm512_loadu_ps(vp), _mm512_loadu_ps(vp.add(16)));
-            for r in 0..rows {
-                let w = _mm512_set1_ps(*weights.get_unchecked(r * width + j));
-                acc[2 * r] = _mm512_fmadd_ps(w, v0, acc[2 * r]);
-                acc[2 * r + 1] = _mm512_fmadd_ps(w, v1, acc[2 * r + 1]);
-            }
-        }
-        for r in 0..rows {
-            let op = out.as_mut_ptr().add(r * dh + c0);
-            _mm512_storeu_ps(op, acc[2 * r]);
-            _mm512_storeu_ps(op.add(16), acc[2 * r + 1]);
-        }
-        c0 += VALUE_BLOCK;
-    }
-    for r in 0..rows {
-        for c in c0..dh {
-            let mut a = 0.0f32;
-            for j in 0..width {
-                a = weights[r * width + j].mul_add(v[j * dh + c], a);
-            }
-            out[r * dh + c] = a;
-        }
-    }
-}
+tile_kernels!(
+    "avx512f",
+    KEY_BLOCK / 2,
+    scores_avx512,
+    weighted_values_avx512,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_fmadd_ps,
+    _mm512_set1_ps,
+    _mm512_setzero_ps
+);
 
 /// [`one_head_body`] compiled for AVX2, with [`scores_avx2`].
 ///
