@@ -17,7 +17,7 @@ use crate::model::arch::decoder::{
 use crate::model::arch::ragged;
 use crate::model::arch::rope::Rope;
 use crate::model::cpu::features::CpuFeatures;
-use crate::model::cpu::gated::gated;
+use crate::model::cpu::gate_up::GateUp;
 use crate::model::cpu::projection::Projection;
 use crate::model::error::ModelResult;
 use crate::model::load::config::{LlamaConfig, NormPlacement, QkNorm, RopeScaling};
@@ -33,8 +33,7 @@ struct Attention {
 }
 
 struct Mlp {
-    gate: Projection,
-    up: Projection,
+    gate_up: GateUp,
     down: Projection,
     /// The instruction sets the fused gate may use (the model's, `SPEX_CPU_KERNELS` applied).
     features: CpuFeatures,
@@ -260,8 +259,7 @@ impl Llama {
                 ],
             };
             let mlp = Mlp {
-                gate,
-                up,
+                gate_up: GateUp::new(gate, up)?,
                 down: linear(w, &format!("{p}.mlp.down_proj"), d, i, cfg.mlp_bias)?,
                 features: w.products().features,
             };
@@ -383,12 +381,7 @@ impl Decoder for Llama {
         let xn = maybe(norms.mlp_in.as_ref(), ragged::pack(padding, &x)?)?;
         let m = &blk.mlp;
         let gate_act = self.cfg.variants.gate_activation;
-        let act = gated(
-            &m.gate.forward(&xn)?,
-            &m.up.forward(&xn)?,
-            gate_act,
-            m.features,
-        )?;
+        let act = m.gate_up.forward(&xn, gate_act, m.features)?;
         let mlp = maybe(norms.mlp_out.as_ref(), m.down.forward(&act)?)?;
         let x = ragged::add_unpacked(padding, &x, &mlp)?;
         Ok(BlockOut {

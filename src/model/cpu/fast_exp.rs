@@ -26,7 +26,8 @@ const ROUNDER: f32 = 12_582_912.0;
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let clamped = x.clamp(MIN_ARG, MAX_ARG);
-    let n = (clamped * LOG2_E + ROUNDER) - ROUNDER;
+    let shifted = clamped * LOG2_E + ROUNDER;
+    let n = shifted - ROUNDER;
     let r = n.mul_add(-LN2_HIGH, clamped);
     let r = n.mul_add(-LN2_LOW, r);
     let mut p: f32 = 1.0 / 5040.0;
@@ -37,8 +38,16 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p.mul_add(r, 0.5);
     p = p.mul_add(r, 1.0);
     p = p.mul_add(r, 1.0);
-    // n is in [-126, 127] here (NaN gives 0 and leaves p NaN), so 2^n is a normal f32.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n is in [-126, 127] here, so 2^n is a normal f32. `shifted`'s low bits hold n (its
+    // exponent fixes one unit per integer), read without a float-to-int cast: Rust's saturating
+    // cast is scalar code per lane. NaN leaves p NaN, whatever the scale.
+    let scale = f32::from_bits(
+        shifted
+            .to_bits()
+            .wrapping_sub(ROUNDER.to_bits())
+            .wrapping_add(127)
+            << 23,
+    );
     if x < MIN_ARG {
         0.0
     } else {

@@ -37,19 +37,30 @@ pub(crate) fn gated(
             let mut out = vec![0.0f32; g.len()];
             out.par_chunks_mut(CHUNK)
                 .zip(g.par_chunks(CHUNK).zip(u.par_chunks(CHUNK)))
-                .for_each(|(o, (g, u))| match act {
-                    GateActivation::Silu => silu_gate(o, g, u, features),
-                    GateActivation::GeluTanh => {
-                        for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                            let inner = SQRT_2_OVER_PI * (g + 0.044715 * g * g * g);
-                            *o = 0.5 * g * (1.0 + inner.tanh()) * u;
-                        }
-                    }
-                });
+                .for_each(|(o, (g, u))| activate_gate(o, g, u, act, features));
             out
         })
     })??;
     Ok(Tensor::from_vec(values, gate.shape(), gate.device())?)
+}
+
+/// `out[i] = act(g[i]) * u[i]`, in the widest vectors `features` allow for SiLU.
+pub(crate) fn activate_gate(
+    out: &mut [f32],
+    g: &[f32],
+    u: &[f32],
+    act: GateActivation,
+    features: CpuFeatures,
+) {
+    match act {
+        GateActivation::Silu => silu_gate(out, g, u, features),
+        GateActivation::GeluTanh => {
+            for ((o, &g), &u) in out.iter_mut().zip(g).zip(u) {
+                let inner = SQRT_2_OVER_PI * (g + 0.044715 * g * g * g);
+                *o = 0.5 * g * (1.0 + inner.tanh()) * u;
+            }
+        }
+    }
 }
 
 /// `out[i] = silu(g[i]) * u[i]` with [`fast_exp::exp`], in the widest vectors `features` allow;

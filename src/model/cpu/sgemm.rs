@@ -30,7 +30,7 @@ use crate::model::cpu::features::{bf16_bits, round_to_bf16, CpuFeatures};
 /// Depth of one K slice (even, so bf16 pairs never straddle two): the default model's 576-wide
 /// inputs take one slice, so each C tile is written once. Measured against 256 with
 /// benches/sgemm.rs: about 10% faster at 1024 rows.
-const KC: usize = 768;
+pub(crate) const KC: usize = 768;
 /// Most rows of one packed activation block (a multiple of every kernel's tile height).
 const MC: usize = 144;
 /// Fewest register tiles of rows a task takes, so small inputs split by columns instead.
@@ -96,6 +96,10 @@ impl Kernel {
     }
 }
 
+/// What [`PackedMatrix::gated_matmul`] makes of a tile's gate and up values for one row:
+/// `(out, gate, up, first column)`, all three slices of one length.
+pub type Combine<'a> = dyn Fn(&mut [f32], &[f32], &[f32], usize) + Sync + 'a;
+
 /// 64 bytes of a packed weight panel (16 words), aligned to a cache line.
 #[repr(C, align(64))]
 #[derive(Clone, Copy)]
@@ -156,21 +160,77 @@ impl PackedMatrix {
 
     /// `a [m, K]` row-major times this matrix transposed: `[m, N]` row-major.
     pub fn matmul(&self, a: &[f32], m: usize) -> Vec<f32> {
+        self.check_input(a, m);
+        let n = self.n;
+        if m == 0 || n == 0 || self.k == 0 {
+            return vec![0.0; m * n];
+        }
+        // Left uninitialised: the first K slice of every task overwrites each element of its
+        // tiles, and the tiles cover C.
+        let mut c: Vec<f32> = Vec::with_capacity(m * n);
+        let out = OutPtr(c.as_mut_ptr());
+        self.for_each_task(m, |rows, panels| {
+            // SAFETY: tasks write disjoint (row range, panel range) tiles of `c`, which outlives
+            // the parallel loop; the kernel runs here (checked above).
+            unsafe { self.block_product(a, rows, panels, &out) }
+        });
+        // SAFETY: every element of C was written above (see the allocation).
+        unsafe { c.set_len(m * n) };
+        c
+    }
+
+    /// `combine(act(a Gᵀ) , a Uᵀ)` without either product written out: `self` is the gate `G
+    /// [N, K]`, `up` the up projection `U [N, K]` packed for the same kernel. For each register
+    /// tile, both products run over the whole depth, then `combine(out, g, u, col)` writes
+    /// `out[j] = f(g[j], u[j])` for the tile's part of one row, its first column being `col`.
+    /// Returns `[m, N]` row-major.
+    pub fn gated_matmul(
+        &self,
+        up: &PackedMatrix,
+        a: &[f32],
+        m: usize,
+        combine: &Combine<'_>,
+    ) -> Vec<f32> {
+        assert!(
+            up.kernel == self.kernel
+                && up.round_bf16 == self.round_bf16
+                && (up.n, up.k) == (self.n, self.k),
+            "gate and up packed differently"
+        );
+        self.check_input(a, m);
+        let n = self.n;
+        let mut c = vec![0.0f32; m * n];
+        if m == 0 || n == 0 {
+            return c;
+        }
+        let out = OutPtr(c.as_mut_ptr());
+        self.for_each_task(m, |rows, panels| {
+            // SAFETY: as in `matmul`.
+            unsafe { self.gated_block(up, a, rows, panels, &out, combine) }
+        });
+        c
+    }
+
+    /// Panics unless the kernel runs here and `a` holds `m` rows of K.
+    fn check_input(&self, a: &[f32], m: usize) {
         assert!(
             self.kernel.runs_here(),
             "{:?} kernel on a CPU without it",
             self.kernel
         );
         assert_eq!(a.len(), m * self.k, "activation length is not m * K");
-        let n = self.n;
-        if m == 0 || n == 0 || self.k == 0 {
-            return vec![0.0; m * n];
-        }
+    }
+
+    /// Runs `block(rows, panels)` over the blocks of at most [`MC`] rows (whole register tiles)
+    /// and groups of weight panels that split an `m`-row product over rayon's threads: row
+    /// chunks first, and columns too when there are too few rows to keep every thread busy.
+    fn for_each_task(
+        &self,
+        m: usize,
+        block: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) + Sync,
+    ) {
         let (mr, nr, _) = self.kernel.shape();
-        // Left uninitialised: the first K slice of every task overwrites each element of its
-        // tiles, and the tiles cover C.
-        let mut c: Vec<f32> = Vec::with_capacity(m * n);
-        let panels = n.div_ceil(nr);
+        let panels = self.n.div_ceil(nr);
         let want = TASKS_PER_THREAD * rayon::current_num_threads();
         let row_chunks = want.min(m.div_ceil(MIN_TASK_TILES * mr)).max(1);
         let rows_per_chunk = m.div_ceil(row_chunks).next_multiple_of(mr);
@@ -179,7 +239,6 @@ impl PackedMatrix {
             .div_ceil(row_chunks)
             .clamp(1, (panels / MIN_TASK_PANELS).max(1));
         let panels_per_group = panels.div_ceil(col_groups);
-        let out = OutPtr(c.as_mut_ptr());
         (0..row_chunks * col_groups)
             .into_par_iter()
             .for_each(|task| {
@@ -193,34 +252,28 @@ impl PackedMatrix {
                     let blocks = (r1 - r0).div_ceil(MC);
                     let step = (r1 - r0).div_ceil(blocks).next_multiple_of(mr);
                     for b0 in (r0..r1).step_by(step) {
-                        // SAFETY: tasks write disjoint (row range, panel range) tiles of `c`,
-                        // which outlives the parallel loop; the kernel runs here (checked above).
-                        unsafe { self.block_product(a, b0, step.min(r1 - b0), p0..p1, &out) };
+                        block(b0..(b0 + step).min(r1), p0..p1);
                     }
                 }
             });
-        // SAFETY: every element of C was written above (see the allocation).
-        unsafe { c.set_len(m * n) };
-        c
     }
 
-    /// Rows `r0..r0 + rows` of the product, over panels `panels`, written into `out`.
+    /// Rows `rows` of the product, over panels `panels`, written into `out`.
     ///
     /// # Safety
-    /// The CPU must run `self.kernel`; `out` must point at an `[M, N]` buffer (M >= r0 + rows)
+    /// The CPU must run `self.kernel`; `out` must point at an `[M, N]` buffer (M >= rows.end)
     /// that no other thread writes in this tile.
     unsafe fn block_product(
         &self,
         a: &[f32],
-        r0: usize,
-        rows: usize,
+        rows: std::ops::Range<usize>,
         panels: std::ops::Range<usize>,
         out: &OutPtr,
     ) {
         let (n, k) = (self.n, self.k);
         let (mr, nr, pair) = self.kernel.shape();
         let depth = k.div_ceil(pair);
-        let micro = rows.div_ceil(mr);
+        let micro = rows.len().div_ceil(mr);
         PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
             packed_a.resize(micro * mr * KC.min(k).div_ceil(pair), 0);
             let words = self.lines.as_ptr() as *const u32;
@@ -228,29 +281,20 @@ impl PackedMatrix {
             while pc < k {
                 let kc = KC.min(k - pc);
                 let kq = kc.div_ceil(pair);
-                self.pack_activations(a, r0, rows, pc, kc, packed_a);
+                self.pack_activations(a, rows.clone(), pc, kc, packed_a);
                 for panel in panels.clone() {
                     let b = words.add((panel * depth + pc / pair) * nr);
                     let cols = nr.min(n - panel * nr);
                     for i in 0..micro {
-                        let row = r0 + i * mr;
+                        let row = rows.start + i * mr;
                         let tile = Tile {
                             c: out.0.add(row * n + panel * nr),
                             ldc: n,
-                            rows: mr.min(r0 + rows - row),
+                            rows: mr.min(rows.end - row),
                             cols,
                             accumulate: pc > 0,
                         };
-                        let a_panel = packed_a.as_ptr().add(i * mr * kq);
-                        match self.kernel {
-                            Kernel::Avx2 => {
-                                f32_6x16(kq, a_panel as *const f32, b as *const f32, &tile)
-                            }
-                            Kernel::Avx512 => {
-                                f32_12x32(kq, a_panel as *const f32, b as *const f32, &tile)
-                            }
-                            Kernel::Avx512Bf16 => bf16_12x32(kq, a_panel, b, &tile),
-                        }
+                        self.tile(kq, packed_a.as_ptr().add(i * mr * kq), b, &tile);
                     }
                 }
                 pc += kc;
@@ -258,20 +302,99 @@ impl PackedMatrix {
         });
     }
 
-    /// Copies rows `r0..r0 + rows`, depths `pc..pc + kc` of `a [_, K]` into tile-high panels of
+    /// [`PackedMatrix::gated_matmul`] for rows `rows` and panels `panels`: activations packed
+    /// once for the whole depth, each gate tile and up tile into scratch, then `combine` into
+    /// `out` row by row.
+    ///
+    /// # Safety
+    /// As [`PackedMatrix::block_product`]; `up` packed like `self`.
+    unsafe fn gated_block(
+        &self,
+        up: &PackedMatrix,
+        a: &[f32],
+        rows: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        out: &OutPtr,
+        combine: &Combine<'_>,
+    ) {
+        let (n, k) = (self.n, self.k);
+        let (mr, nr, pair) = self.kernel.shape();
+        let kq = k.div_ceil(pair);
+        let micro = rows.len().div_ceil(mr);
+        let mut gate_tile = [0.0f32; MAX_TILE];
+        let mut up_tile = [0.0f32; MAX_TILE];
+        let scratch = |t: &mut [f32; MAX_TILE]| Tile {
+            c: t.as_mut_ptr(),
+            ldc: nr,
+            rows: mr,
+            cols: nr,
+            accumulate: false,
+        };
+        PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
+            packed_a.resize(micro * mr * kq, 0);
+            self.pack_activations(a, rows.clone(), 0, k, packed_a);
+            let (gate_words, up_words) = (
+                self.lines.as_ptr() as *const u32,
+                up.lines.as_ptr() as *const u32,
+            );
+            for panel in panels {
+                let col = panel * nr;
+                let cols = nr.min(n - col);
+                for i in 0..micro {
+                    let a_panel = packed_a.as_ptr().add(i * mr * kq);
+                    self.tile(
+                        kq,
+                        a_panel,
+                        gate_words.add(panel * kq * nr),
+                        &scratch(&mut gate_tile),
+                    );
+                    self.tile(
+                        kq,
+                        a_panel,
+                        up_words.add(panel * kq * nr),
+                        &scratch(&mut up_tile),
+                    );
+                    let row = rows.start + i * mr;
+                    for r in 0..mr.min(rows.end - row) {
+                        let dst =
+                            std::slice::from_raw_parts_mut(out.0.add((row + r) * n + col), cols);
+                        let at = r * nr..r * nr + cols;
+                        combine(dst, &gate_tile[at.clone()], &up_tile[at], col);
+                    }
+                }
+            }
+        });
+    }
+
+    /// One register tile: `kq` packed words of the activation panel `a` against the weight
+    /// panel `b`, into `tile`.
+    ///
+    /// # Safety
+    /// The CPU must run `self.kernel`; `a` and `b` hold `kq` words per row and column of the
+    /// kernel's tile; the tile lies inside its buffer.
+    #[inline(always)]
+    unsafe fn tile(&self, kq: usize, a: *const u32, b: *const u32, tile: &Tile) {
+        match self.kernel {
+            Kernel::Avx2 => f32_6x16(kq, a as *const f32, b as *const f32, tile),
+            Kernel::Avx512 => f32_12x32(kq, a as *const f32, b as *const f32, tile),
+            Kernel::Avx512Bf16 => bf16_12x32(kq, a, b, tile),
+        }
+    }
+
+    /// Copies rows `rows`, depths `pc..pc + kc` of `a [_, K]` into tile-high panels of
     /// packed words: panel `i`, word `q`, row `r` at `dst[(i * kq + q) * MR + r]`, rows past the
     /// end zeroed.
     fn pack_activations(
         &self,
         a: &[f32],
-        r0: usize,
-        rows: usize,
+        rows: std::ops::Range<usize>,
         pc: usize,
         kc: usize,
         dst: &mut [u32],
     ) {
         let (mr, _, pair) = self.kernel.shape();
         let (k, kq) = (self.k, kc.div_ceil(pair));
+        let (r0, rows) = (rows.start, rows.len());
         for i in 0..rows.div_ceil(mr) {
             let panel = &mut dst[i * mr * kq..(i + 1) * mr * kq];
             let valid = mr.min(rows - i * mr);
@@ -687,7 +810,7 @@ mod tests {
                 ] {
                     let kq = kc.div_ceil(pair);
                     let mut dst = vec![u32::MAX; rows.div_ceil(mr) * mr * kq];
-                    packed.pack_activations(&a, r0, rows, pc, kc, &mut dst);
+                    packed.pack_activations(&a, r0..r0 + rows, pc, kc, &mut dst);
                     for (idx, &got) in dst.iter().enumerate() {
                         let (i, q, r) = (idx / (mr * kq), idx / mr % kq, idx % mr);
                         let row = i * mr + r;
