@@ -7,8 +7,7 @@
 //! of each head, explicit head_dim, scaled embeddings, soft-capped logits, tied or separate
 //! lm_head. Head ops act on each query head's context before `o_proj`.
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::RmsNorm;
+use candle_core::{DType, Device, Tensor};
 
 use crate::model::arch::attention::AttentionRules;
 use crate::model::arch::decoder::{
@@ -19,6 +18,7 @@ use crate::model::arch::rope::Rope;
 use crate::model::cpu::features::CpuFeatures;
 use crate::model::cpu::gate_up::GateUp;
 use crate::model::cpu::projection::Projection;
+use crate::model::cpu::rms_norm::RmsNorm;
 use crate::model::error::ModelResult;
 use crate::model::load::config::{LlamaConfig, NormPlacement, QkNorm, RopeScaling};
 use crate::model::load::weights::Weights;
@@ -392,7 +392,7 @@ impl Decoder for Llama {
     }
 
     fn final_norm(&self, x: &Tensor) -> ModelResult<Tensor> {
-        Ok(self.norm.forward(x)?)
+        self.norm.forward(x)
     }
 
     fn unembed(&self) -> &Tensor {

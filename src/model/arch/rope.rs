@@ -4,6 +4,8 @@
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::model::cpu::f32::is_cpu_f32;
+use crate::model::cpu::rotary::rotate_half;
 use crate::model::error::ModelResult;
 
 /// RoPE tables for `positions` positions and `rotated` dimensions of each head.
@@ -59,11 +61,16 @@ impl Rope {
         let (_, _, t, dh) = x.dims4()?;
         let (cos, sin) = self.tables(first, t)?;
         let rotated = 2 * self.cos.dim(1)?;
+        let rope = |x: &Tensor| -> ModelResult<Tensor> {
+            match is_cpu_f32(x) && is_cpu_f32(&cos) {
+                true => rotate_half(x, &cos, &sin),
+                false => Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)?),
+            }
+        };
         if rotated == dh {
-            return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)?);
+            return rope(x);
         }
-        let head = x.narrow(3, 0, rotated)?.contiguous()?;
-        let head = candle_nn::rotary_emb::rope(&head, &cos, &sin)?;
+        let head = rope(&x.narrow(3, 0, rotated)?)?;
         Ok(Tensor::cat(
             &[&head, &x.narrow(3, rotated, dh - rotated)?],
             3,
