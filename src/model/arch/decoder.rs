@@ -34,7 +34,8 @@ impl HeadOp {
 
 /// The `o_proj` input from the per-head context `ctx [N, H, T, Dh]` after `op`: `[N, T, H*Dh]`, or
 /// the real positions `[M, H*Dh]` with `ragged`. On CUDA and Metal without `ragged`, a head op
-/// runs fused with the merge (`kernels/head_mask.cu`, `.metal`); elsewhere the plain tensor ops.
+/// runs fused with the merge (`kernels/head_mask.cu`, `.metal`), on f32 CPU tensors in the merge's
+/// copy ([`ragged::from_heads`]), elsewhere as tensor ops.
 pub(crate) fn merge_heads(
     ctx: &Tensor,
     op: Option<&HeadOp>,
@@ -49,10 +50,7 @@ pub(crate) fn merge_heads(
         };
         return crate::model::gpu::head_mask_merge(ctx, &op.scale.reshape((n, h))?, mean.as_ref());
     }
-    match op {
-        Some(op) => ragged::from_heads(ragged, &op.apply(ctx)?),
-        None => ragged::from_heads(ragged, ctx),
-    }
+    ragged::from_heads(ragged, ctx, op)
 }
 
 /// Keys and values of one layer after RoPE, `[N|1, Hkv, S, Dh]` each.

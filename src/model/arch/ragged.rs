@@ -8,9 +8,10 @@
 
 use std::borrow::Cow;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
+use crate::model::arch::decoder::HeadOp;
 use crate::model::cpu::f32::{is_cpu_f32, with_values};
 use crate::model::error::ModelResult;
 
@@ -186,12 +187,23 @@ pub(crate) fn to_heads(
 }
 
 /// Heads `ctx [N, H, T, Dh]` merged into the position-wise layout: `[M, H * Dh]` with `ragged`
-/// (real positions only), else `[N, T, H * Dh]`.
-pub(crate) fn from_heads(ragged: Option<&Ragged>, ctx: &Tensor) -> ModelResult<Tensor> {
+/// (real positions only), else `[N, T, H * Dh]`, after `op` (if any) on each head's values. On
+/// f32 CPU tensors `op` is applied as the values are copied ([`HeadOp::apply`]'s operations in
+/// its order, so the same bits).
+pub(crate) fn from_heads(
+    ragged: Option<&Ragged>,
+    ctx: &Tensor,
+    op: Option<&HeadOp>,
+) -> ModelResult<Tensor> {
     let (n, h, t, hd) = ctx.dims4()?;
     if is_cpu_f32(ctx) {
         let slots = real_slots(ragged, n, t);
         let c = h * hd;
+        let values = |t: &Tensor| -> ModelResult<Vec<f32>> {
+            Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+        };
+        let scales = op.map(|op| values(&op.scale)).transpose()?;
+        let mean = op.and_then(|op| op.mean.as_ref()).map(values).transpose()?;
         let out = with_values(ctx, |src| {
             let mut out = vec![0f32; slots.len() * c];
             out.par_chunks_mut(c.max(1))
@@ -200,7 +212,24 @@ pub(crate) fn from_heads(ragged: Option<&Ragged>, ctx: &Tensor) -> ModelResult<T
                     let (row, p) = (s / t, s % t);
                     for (head, d) in dst.chunks_exact_mut(hd.max(1)).enumerate() {
                         let at = ((row * h + head) * t + p) * hd;
-                        d.copy_from_slice(&src[at..at + hd]);
+                        let from = &src[at..at + hd];
+                        match (&scales, &mean) {
+                            (None, _) => d.copy_from_slice(from),
+                            (Some(scales), None) => {
+                                let s = scales[row * h + head];
+                                for (d, &v) in d.iter_mut().zip(from) {
+                                    *d = v * s;
+                                }
+                            }
+                            (Some(scales), Some(mean)) => {
+                                let s = scales[row * h + head];
+                                let rest = 1.0 - s;
+                                let m = &mean[head * hd..(head + 1) * hd];
+                                for ((d, &v), &m) in d.iter_mut().zip(from).zip(m) {
+                                    *d = v * s + m * rest;
+                                }
+                            }
+                        }
                     }
                 });
             out
@@ -210,6 +239,10 @@ pub(crate) fn from_heads(ragged: Option<&Ragged>, ctx: &Tensor) -> ModelResult<T
             None => Tensor::from_vec(out, (n, t, c), ctx.device())?,
         });
     }
+    let ctx = match op {
+        Some(op) => op.apply(ctx)?,
+        None => ctx.clone(),
+    };
     let merged = ctx.transpose(1, 2)?.contiguous()?.reshape((n, t, h * hd))?;
     pack(ragged, &merged)
 }
@@ -312,12 +345,43 @@ mod tests {
             };
             let (a, b) = both_paths(&y, |y| to_heads(ragged, y, 2, (n, t), (2, 3), 0.5))?;
             assert_eq!(a, b, "to_heads");
-            let (a, b) = both_paths(&ctx, |ctx| from_heads(ragged, ctx))?;
+            let (a, b) = both_paths(&ctx, |ctx| from_heads(ragged, ctx, None))?;
             assert_eq!(a, b, "from_heads");
             let (a, b) = both_paths(&x, |x| pack(ragged, x))?;
             assert_eq!(a, b, "pack");
             let (a, b) = both_paths(&x, |x| add_unpacked(ragged, x, &y.to_dtype(x.dtype())?))?;
             assert_eq!(a, b, "add_unpacked");
+        }
+        Ok(())
+    }
+
+    /// A head op applied while merging gives the bits of the op's tensor ops, then the merge:
+    /// zero and mean ablation, kept and half-kept heads, with and without padding.
+    #[test]
+    fn head_ops_applied_in_the_merge_equal_the_tensor_ops() -> anyhow::Result<()> {
+        let dev = Device::Cpu;
+        let (n, h, t, hd) = (3, 2, 5, 4);
+        let mut rng = SeededNormal::new(9);
+        let ctx = rng.tensor((n, h, t, hd), 0.0, 1.0);
+        let scale = Tensor::from_vec(vec![1f32, 0.0, 0.5, 1.0, 0.0, 0.0], (n, h, 1, 1), &dev)?;
+        let r = Ragged::new(&[5, 2, 3], t, &dev)?.expect("5 of 15 slots are padding");
+        for mean in [None, Some(rng.tensor((1, h, 1, hd), 0.0, 1.0))] {
+            let op = HeadOp {
+                scale: scale.clone(),
+                mean,
+            };
+            for ragged in [Some(&r), None] {
+                let fused = from_heads(ragged, &ctx, Some(&op))?;
+                let apart = from_heads(ragged, &op.apply(&ctx)?, None)?;
+                assert_eq!(fused.dims(), apart.dims());
+                assert_eq!(
+                    fused.flatten_all()?.to_vec1::<f32>()?,
+                    apart.flatten_all()?.to_vec1::<f32>()?,
+                    "mean {}, ragged {}",
+                    op.mean.is_some(),
+                    ragged.is_some()
+                );
+            }
         }
         Ok(())
     }
