@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use crate::model::arch::decoder::HeadOp;
-use crate::model::cpu::f32::{is_cpu_f32, with_values};
+use crate::model::cpu::f32::{is_cpu_f32, par_filled, with_values};
 use crate::model::error::ModelResult;
 
 /// Padding below this share of a batch's slots is left in place: packing and unpacking copy
@@ -205,20 +205,25 @@ pub(crate) fn from_heads(
         let scales = op.map(|op| values(&op.scale)).transpose()?;
         let mean = op.and_then(|op| op.mean.as_ref()).map(values).transpose()?;
         let out = with_values(ctx, |src| {
-            let mut out = vec![0f32; slots.len() * c];
-            out.par_chunks_mut(c.max(1))
-                .zip(&*slots)
-                .for_each(|(dst, &s)| {
+            // SAFETY: every head of every position writes its `hd` values, and the heads cover
+            // the `c = h * hd` values of a position.
+            unsafe {
+                par_filled(slots.len() * c, c, |slot, dst| {
+                    let s = slots[slot];
                     let (row, p) = (s / t, s % t);
                     for (head, d) in dst.chunks_exact_mut(hd.max(1)).enumerate() {
                         let at = ((row * h + head) * t + p) * hd;
                         let from = &src[at..at + hd];
                         match (&scales, &mean) {
-                            (None, _) => d.copy_from_slice(from),
+                            (None, _) => {
+                                for (d, &v) in d.iter_mut().zip(from) {
+                                    d.write(v);
+                                }
+                            }
                             (Some(scales), None) => {
                                 let s = scales[row * h + head];
                                 for (d, &v) in d.iter_mut().zip(from) {
-                                    *d = v * s;
+                                    d.write(v * s);
                                 }
                             }
                             (Some(scales), Some(mean)) => {
@@ -226,13 +231,13 @@ pub(crate) fn from_heads(
                                 let rest = 1.0 - s;
                                 let m = &mean[head * hd..(head + 1) * hd];
                                 for ((d, &v), &m) in d.iter_mut().zip(from).zip(m) {
-                                    *d = v * s + m * rest;
+                                    d.write(v * s + m * rest);
                                 }
                             }
                         }
                     }
-                });
-            out
+                })
+            }
         })?;
         return Ok(match ragged {
             Some(_) => Tensor::from_vec(out, (slots.len(), c), ctx.device())?,
@@ -255,19 +260,25 @@ pub(crate) fn add_unpacked(ragged: Option<&Ragged>, x: &Tensor, y: &Tensor) -> M
         let rows = slot_rows(ragged, n, t);
         let out = with_values(x, |xs| {
             with_values(y, |ys| {
-                let mut out = vec![0f32; xs.len()];
-                out.par_chunks_mut(c.max(1))
-                    .zip(xs.par_chunks(c.max(1)))
-                    .zip(&*rows)
-                    .for_each(|((dst, xr), slot)| {
-                        dst.copy_from_slice(xr);
-                        if let Some(m) = slot {
-                            for (d, &v) in dst.iter_mut().zip(&ys[m * c..(m + 1) * c]) {
-                                *d += v;
+                // SAFETY: every position writes its `c` values, from x alone at padding.
+                unsafe {
+                    par_filled(xs.len(), c, |slot, dst| {
+                        let xr = &xs[slot * c..(slot + 1) * c];
+                        match rows[slot] {
+                            Some(m) => {
+                                let yr = &ys[m * c..(m + 1) * c];
+                                for ((d, &x), &y) in dst.iter_mut().zip(xr).zip(yr) {
+                                    d.write(x + y);
+                                }
+                            }
+                            None => {
+                                for (d, &x) in dst.iter_mut().zip(xr) {
+                                    d.write(x);
+                                }
                             }
                         }
-                    });
-                out
+                    })
+                }
             })
         })??;
         return Ok(Tensor::from_vec(out, (n, t, c), x.device())?);

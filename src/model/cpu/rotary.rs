@@ -4,9 +4,8 @@
 //! ablated pass). The same operations in the same order as candle's, so the same bits.
 
 use candle_core::Tensor;
-use rayon::prelude::*;
 
-use crate::model::cpu::f32::with_values;
+use crate::model::cpu::f32::{par_filled, with_values};
 use crate::model::error::ModelResult;
 
 /// `x [N, H, T, D]` (f32, CPU) rotated by `cos, sin`, each `[T, D/2]` (shared by every row) or
@@ -14,15 +13,24 @@ use crate::model::error::ModelResult;
 pub(crate) fn rotate_half(x: &Tensor, cos: &Tensor, sin: &Tensor) -> ModelResult<Tensor> {
     let (_, h, t, d) = x.dims4()?;
     let half = d / 2;
+    if cos.dims().last() != Some(&half) || d % 2 != 0 {
+        return Err(candle_core::Error::ShapeMismatchBinaryOp {
+            lhs: x.shape().clone(),
+            rhs: cos.shape().clone(),
+            op: "rotate_half",
+        }
+        .into());
+    }
     let per_row = cos.rank() == 3;
     let values = with_values(x, |x| {
         with_values(cos, |cos| {
             with_values(sin, |sin| {
-                let mut out = vec![0.0f32; x.len()];
-                out.par_chunks_mut((t * d).max(1))
-                    .zip(x.par_chunks((t * d).max(1)))
-                    .enumerate()
-                    .for_each(|(row_head, (out, x))| {
+                let block = (t * d).max(1);
+                // SAFETY: each (row, head) block writes both halves of every position; `d` is
+                // even (`cos` has `d / 2` columns per position).
+                unsafe {
+                    par_filled(x.len(), block, |row_head, out| {
+                        let x = &x[row_head * block..(row_head + 1) * block];
                         let table = if per_row { row_head / h * t * half } else { 0 };
                         let (cos, sin) = (&cos[table..], &sin[table..]);
                         for (i, (out, x)) in
@@ -35,12 +43,12 @@ pub(crate) fn rotate_half(x: &Tensor, cos: &Tensor, sin: &Tensor) -> ModelResult
                             let (x1, x2) = x.split_at(half);
                             let (o1, o2) = out.split_at_mut(half);
                             for j in 0..half {
-                                o1[j] = x1[j] * c[j] - x2[j] * s[j];
-                                o2[j] = x1[j] * s[j] + x2[j] * c[j];
+                                o1[j].write(x1[j] * c[j] - x2[j] * s[j]);
+                                o2[j].write(x1[j] * s[j] + x2[j] * c[j]);
                             }
                         }
-                    });
-                out
+                    })
+                }
             })
         })
     })???;

@@ -199,15 +199,18 @@ impl PackedMatrix {
         );
         self.check_input(a, m);
         let n = self.n;
-        let mut c = vec![0.0f32; m * n];
         if m == 0 || n == 0 {
-            return c;
+            return vec![0.0; m * n];
         }
+        // Left uninitialised, as in `matmul`: the tiles cover C and each is copied in whole.
+        let mut c: Vec<f32> = Vec::with_capacity(m * n);
         let out = OutPtr(c.as_mut_ptr());
         self.for_each_task(m, |rows, panels| {
             // SAFETY: as in `matmul`.
             unsafe { self.gated_block(up, a, rows, panels, &out, combine) }
         });
+        // SAFETY: every element of C was written above.
+        unsafe { c.set_len(m * n) };
         c
     }
 
@@ -303,8 +306,8 @@ impl PackedMatrix {
     }
 
     /// [`PackedMatrix::gated_matmul`] for rows `rows` and panels `panels`: activations packed
-    /// once for the whole depth, each gate tile and up tile into scratch, then `combine` into
-    /// `out` row by row.
+    /// once for the whole depth, each gate tile and up tile into scratch, then `combine` row by
+    /// row into scratch, copied into `out`.
     ///
     /// # Safety
     /// As [`PackedMatrix::block_product`]; `up` packed like `self`.
@@ -323,6 +326,7 @@ impl PackedMatrix {
         let micro = rows.len().div_ceil(mr);
         let mut gate_tile = [0.0f32; MAX_TILE];
         let mut up_tile = [0.0f32; MAX_TILE];
+        let mut combined = [0.0f32; MAX_TILE];
         let scratch = |t: &mut [f32; MAX_TILE]| Tile {
             c: t.as_mut_ptr(),
             ldc: nr,
@@ -356,10 +360,11 @@ impl PackedMatrix {
                     );
                     let row = rows.start + i * mr;
                     for r in 0..mr.min(rows.end - row) {
-                        let dst =
-                            std::slice::from_raw_parts_mut(out.0.add((row + r) * n + col), cols);
                         let at = r * nr..r * nr + cols;
-                        combine(dst, &gate_tile[at.clone()], &up_tile[at], col);
+                        let combined = &mut combined[..cols];
+                        combine(combined, &gate_tile[at.clone()], &up_tile[at], col);
+                        let dst = out.0.add((row + r) * n + col);
+                        std::ptr::copy_nonoverlapping(combined.as_ptr(), dst, cols);
                     }
                 }
             }
