@@ -3,9 +3,11 @@
 //! products summed in f32.
 //!
 //! Weights are constant for the life of a model, so they are packed at load time into column
-//! panels as wide as the kernel's register tile and no call repacks them. Each call packs its
-//! activations into row panels per 768-deep slice of K and runs the register tile over them; row
-//! blocks (and, for short inputs, column groups) are spread over rayon's threads. Three kernels,
+//! panels as wide as the kernel's register tile and no call repacks them. The f32 kernels read
+//! the activations in place, row by row; bf16 products (and f32 kernels fed bf16-rounded values)
+//! pack them into row panels per 768-deep slice of K. The register tile runs over 768-deep
+//! slices; row blocks (and, for short inputs, column groups) are spread over rayon's threads.
+//! Three kernels,
 //! chosen from the CPU's features ([`Kernel::choose`]):
 //! - [`Kernel::Avx2`]: f32, a 6x16 AVX2/FMA tile;
 //! - [`Kernel::Avx512`]: f32, a 12x32 AVX-512 tile. Each element of C is the same chain of fused
@@ -277,27 +279,41 @@ impl PackedMatrix {
         let (mr, nr, pair) = self.kernel.shape();
         let depth = k.div_ceil(pair);
         let micro = rows.len().div_ceil(mr);
+        let direct = self.reads_rows();
         PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
-            packed_a.resize(micro * mr * KC.min(k).div_ceil(pair), 0);
+            if !direct {
+                packed_a.resize(micro * mr * KC.min(k).div_ceil(pair), 0);
+            }
             let words = self.lines.as_ptr() as *const u32;
             let mut pc = 0;
             while pc < k {
                 let kc = KC.min(k - pc);
                 let kq = kc.div_ceil(pair);
-                self.pack_activations(a, rows.clone(), pc, kc, packed_a);
+                if !direct {
+                    self.pack_activations(a, rows.clone(), pc, kc, packed_a);
+                }
                 for panel in panels.clone() {
                     let b = words.add((panel * depth + pc / pair) * nr);
                     let cols = nr.min(n - panel * nr);
                     for i in 0..micro {
                         let row = rows.start + i * mr;
+                        let valid = mr.min(rows.end - row);
                         let tile = Tile {
                             c: out.0.add(row * n + panel * nr),
                             ldc: n,
-                            rows: mr.min(rows.end - row),
+                            rows: valid,
                             cols,
                             accumulate: pc > 0,
                         };
-                        self.tile(kq, packed_a.as_ptr().add(i * mr * kq), b, &tile);
+                        let lhs = match direct {
+                            true => Lhs::Rows {
+                                first: a.as_ptr().add(row * k + pc),
+                                ld: k,
+                                valid,
+                            },
+                            false => Lhs::Packed(packed_a.as_ptr().add(i * mr * kq)),
+                        };
+                        self.tile(kq, lhs, b, &tile);
                     }
                 }
                 pc += kc;
@@ -334,9 +350,12 @@ impl PackedMatrix {
             cols: nr,
             accumulate: false,
         };
+        let direct = self.reads_rows();
         PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
-            packed_a.resize(micro * mr * kq, 0);
-            self.pack_activations(a, rows.clone(), 0, k, packed_a);
+            if !direct {
+                packed_a.resize(micro * mr * kq, 0);
+                self.pack_activations(a, rows.clone(), 0, k, packed_a);
+            }
             let (gate_words, up_words) = (
                 self.lines.as_ptr() as *const u32,
                 up.lines.as_ptr() as *const u32,
@@ -345,20 +364,28 @@ impl PackedMatrix {
                 let col = panel * nr;
                 let cols = nr.min(n - col);
                 for i in 0..micro {
-                    let a_panel = packed_a.as_ptr().add(i * mr * kq);
+                    let row = rows.start + i * mr;
+                    // Rows past the end (direct reads repeat the last one) are computed, not used.
+                    let lhs = match direct {
+                        true => Lhs::Rows {
+                            first: a.as_ptr().add(row * k),
+                            ld: k,
+                            valid: mr.min(rows.end - row),
+                        },
+                        false => Lhs::Packed(packed_a.as_ptr().add(i * mr * kq)),
+                    };
                     self.tile(
                         kq,
-                        a_panel,
+                        lhs,
                         gate_words.add(panel * kq * nr),
                         &scratch(&mut gate_tile),
                     );
                     self.tile(
                         kq,
-                        a_panel,
+                        lhs,
                         up_words.add(panel * kq * nr),
                         &scratch(&mut up_tile),
                     );
-                    let row = rows.start + i * mr;
                     for r in 0..mr.min(rows.end - row) {
                         let at = r * nr..r * nr + cols;
                         let combined = &mut combined[..cols];
@@ -371,19 +398,29 @@ impl PackedMatrix {
         });
     }
 
-    /// One register tile: `kq` packed words of the activation panel `a` against the weight
-    /// panel `b`, into `tile`.
+    /// One register tile: `kq` words of the activations `a` against the weight panel `b`, into
+    /// `tile`.
     ///
     /// # Safety
     /// The CPU must run `self.kernel`; `a` and `b` hold `kq` words per row and column of the
-    /// kernel's tile; the tile lies inside its buffer.
+    /// kernel's tile (`a` packed for the bf16 kernel); the tile lies inside its buffer.
     #[inline(always)]
-    unsafe fn tile(&self, kq: usize, a: *const u32, b: *const u32, tile: &Tile) {
-        match self.kernel {
-            Kernel::Avx2 => f32_6x16(kq, a as *const f32, b as *const f32, tile),
-            Kernel::Avx512 => f32_12x32(kq, a as *const f32, b as *const f32, tile),
-            Kernel::Avx512Bf16 => bf16_12x32(kq, a, b, tile),
+    unsafe fn tile(&self, kq: usize, a: Lhs, b: *const u32, tile: &Tile) {
+        match (self.kernel, a) {
+            (Kernel::Avx2, a) => f32_6x16(kq, &a.rows(), b as *const f32, tile),
+            (Kernel::Avx512, a) => f32_12x32(kq, &a.rows(), b as *const f32, tile),
+            (Kernel::Avx512Bf16, Lhs::Packed(a)) => bf16_12x32(kq, a, b, tile),
+            (Kernel::Avx512Bf16, Lhs::Rows { .. }) => {
+                unreachable!("bf16 products read packed activations")
+            }
         }
+    }
+
+    /// Whether the kernel reads the activations in place, row by row (f32 products of unrounded
+    /// values), instead of from packed panels: packing them took 5 % of an f32 pass, and a tile's
+    /// rows stay in L1 across its depth either way.
+    fn reads_rows(&self) -> bool {
+        self.kernel != Kernel::Avx512Bf16 && !self.round_bf16
     }
 
     /// Copies rows `rows`, depths `pc..pc + kc` of `a [_, K]` into tile-high panels of
@@ -522,22 +559,62 @@ impl Tile {
     }
 }
 
-/// One 6x16 f32 tile of C from a packed 6-row activation panel `a` and a packed weight panel
-/// `b` (64-byte aligned), both `kc` deep.
+/// Where a register tile's activations are.
+#[derive(Clone, Copy)]
+enum Lhs {
+    /// A packed panel: word `q * MR + r` is row `r`, depth word `q`.
+    Packed(*const u32),
+    /// Rows of f32 in place: row `r` at `first + r * ld`, the rows from `valid` on (past the
+    /// end of the input) read as its last one.
+    Rows {
+        first: *const f32,
+        ld: usize,
+        valid: usize,
+    },
+}
+
+impl Lhs {
+    /// Pointers to the `MR` rows of an f32 tile and the step between depths.
+    ///
+    /// # Safety
+    /// As the tile kernels ask of `a`.
+    #[inline(always)]
+    unsafe fn rows<const MR: usize>(self) -> LhsRows<MR> {
+        match self {
+            Lhs::Packed(panel) => LhsRows {
+                rows: std::array::from_fn(|r| (panel as *const f32).add(r)),
+                step: MR,
+            },
+            Lhs::Rows { first, ld, valid } => LhsRows {
+                rows: std::array::from_fn(|r| first.add(r.min(valid.max(1) - 1) * ld)),
+                step: 1,
+            },
+        }
+    }
+}
+
+/// An f32 tile's activations: depth `p` of row `r` at `rows[r] + p * step`.
+struct LhsRows<const MR: usize> {
+    rows: [*const f32; MR],
+    step: usize,
+}
+
+/// One 6x16 f32 tile of C from 6 activation rows `a` and a packed weight panel `b` (64-byte
+/// aligned), both `kc` deep.
 ///
 /// # Safety
-/// AVX2/FMA available; `a` holds `6 * kc` floats, `b` `16 * kc`; the tile lies inside C.
+/// AVX2/FMA available; `a`'s rows hold `kc` values, `b` `16 * kc`; the tile lies inside C.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn f32_6x16(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
+unsafe fn f32_6x16(kc: usize, a: &LhsRows<6>, b: *const f32, tile: &Tile) {
     const MR: usize = 6;
     const NR: usize = 16;
     let mut acc = [[_mm256_setzero_ps(); 2]; MR];
     for p in 0..kc {
         let b0 = _mm256_load_ps(b.add(p * NR));
         let b1 = _mm256_load_ps(b.add(p * NR + 8));
-        let ap = a.add(p * MR);
+        let at = p * a.step;
         for (r, row) in acc.iter_mut().enumerate() {
-            let x = _mm256_broadcast_ss(&*ap.add(r));
+            let x = _mm256_broadcast_ss(&*a.rows[r].add(at));
             row[0] = _mm256_fmadd_ps(x, b0, row[0]);
             row[1] = _mm256_fmadd_ps(x, b1, row[1]);
         }
@@ -569,22 +646,22 @@ unsafe fn store8(c: *mut f32, v: __m256, accumulate: bool) {
     _mm256_storeu_ps(c, v);
 }
 
-/// One 12x32 f32 tile of C from a packed 12-row activation panel `a` and a packed 32-column
-/// weight panel `b` (64-byte aligned), both `kc` deep.
+/// One 12x32 f32 tile of C from 12 activation rows `a` and a packed 32-column weight panel `b`
+/// (64-byte aligned), both `kc` deep.
 ///
 /// # Safety
-/// AVX-512F available; `a` holds `12 * kc` floats, `b` `32 * kc`; the tile lies inside C.
+/// AVX-512F available; `a`'s rows hold `kc` values, `b` `32 * kc`; the tile lies inside C.
 #[target_feature(enable = "avx512f,fma")]
-unsafe fn f32_12x32(kc: usize, a: *const f32, b: *const f32, tile: &Tile) {
+unsafe fn f32_12x32(kc: usize, a: &LhsRows<12>, b: *const f32, tile: &Tile) {
     const MR: usize = 12;
     const NR: usize = 32;
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     for p in 0..kc {
         let b0 = _mm512_load_ps(b.add(p * NR));
         let b1 = _mm512_load_ps(b.add(p * NR + 16));
-        let ap = a.add(p * MR);
+        let at = p * a.step;
         for (r, row) in acc.iter_mut().enumerate() {
-            let x = _mm512_set1_ps(*ap.add(r));
+            let x = _mm512_set1_ps(*a.rows[r].add(at));
             row[0] = _mm512_fmadd_ps(x, b0, row[0]);
             row[1] = _mm512_fmadd_ps(x, b1, row[1]);
         }
