@@ -5,12 +5,12 @@
 
 use candle_core::Tensor;
 
-#[cfg(target_arch = "x86_64")]
-use crate::model::cpu::f32::with_values;
 use crate::model::cpu::features::CpuFeatures;
 #[cfg(target_arch = "x86_64")]
 use crate::model::cpu::gated::activate_gate;
 use crate::model::cpu::gated::gated;
+#[cfg(target_arch = "x86_64")]
+use crate::model::cpu::projection::packed_rows;
 use crate::model::cpu::projection::Projection;
 #[cfg(target_arch = "x86_64")]
 use crate::model::cpu::sgemm::PackedMatrix;
@@ -76,17 +76,6 @@ impl GateUp {
         match self {
             #[cfg(target_arch = "x86_64")]
             GateUp::Fused { gate, up, biases } => {
-                let mut dims = x.dims().to_vec();
-                let k = dims.pop().unwrap_or(0);
-                if k != gate.k() {
-                    return Err(candle_core::Error::ShapeMismatchBinaryOp {
-                        lhs: x.shape().clone(),
-                        rhs: (gate.n(), gate.k()).into(),
-                        op: "gate_up",
-                    }
-                    .into());
-                }
-                let m: usize = dims.iter().product();
                 let combine = |out: &mut [f32], g: &[f32], u: &[f32], col: usize| match biases {
                     None => activate_gate(out, g, u, act, features),
                     Some((gb, ub)) => {
@@ -97,10 +86,9 @@ impl GateUp {
                         activate_gate(out, &g, &u, act, features)
                     }
                 };
-                let x = x.to_dtype(candle_core::DType::F32)?;
-                let values = with_values(&x, |a| gate.gated_matmul(up, a, m, &combine))?;
-                dims.push(gate.n());
-                Ok(Tensor::from_vec(values, dims, x.device())?)
+                packed_rows(gate, x, "gate_up", |a, m| {
+                    gate.gated_matmul(up, a, m, &combine)
+                })
             }
             GateUp::Separate { gate, up } => {
                 gated(&gate.forward(x)?, &up.forward(x)?, act, features)

@@ -88,18 +88,30 @@ fn round_to_bf16(t: &Tensor) -> ModelResult<Tensor> {
 /// `x [..., K]` (f32, CPU) times the packed `W [N, K]` transposed: `[..., N]`.
 #[cfg(target_arch = "x86_64")]
 fn packed_forward(weight: &PackedMatrix, x: &Tensor) -> ModelResult<Tensor> {
+    packed_rows(weight, x, "projection", |a, m| weight.matmul(a, m))
+}
+
+/// `product(a, m)` over the `m` rows of `x [..., K]` (as f32 values, row-major), for a product
+/// with `weight`'s shape `[N, K]`: `[..., N]`. A width other than K is an error naming `op`.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn packed_rows(
+    weight: &PackedMatrix,
+    x: &Tensor,
+    op: &'static str,
+    product: impl FnOnce(&[f32], usize) -> Vec<f32>,
+) -> ModelResult<Tensor> {
     let mut dims = x.dims().to_vec();
     let k = dims.pop().unwrap_or(0);
     if k != weight.k() {
         return Err(candle_core::Error::ShapeMismatchBinaryOp {
             lhs: x.shape().clone(),
             rhs: (weight.n(), weight.k()).into(),
-            op: "projection",
+            op,
         }
         .into());
     }
     let m: usize = dims.iter().product();
-    let values = with_values(&x.to_dtype(DType::F32)?, |a| weight.matmul(a, m))?;
+    let values = with_values(&x.to_dtype(DType::F32)?, |a| product(a, m))?;
     dims.push(weight.n());
     Ok(Tensor::from_vec(values, dims, x.device())?)
 }
