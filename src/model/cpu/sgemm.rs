@@ -7,8 +7,7 @@
 //! the activations in place, row by row; bf16 products (and f32 kernels fed bf16-rounded values)
 //! pack them into row panels per 768-deep slice of K. The register tile runs over 768-deep
 //! slices; row blocks (and, for short inputs, column groups) are spread over rayon's threads.
-//! Three kernels,
-//! chosen from the CPU's features ([`Kernel::choose`]):
+//! Three kernels, chosen from the CPU's features ([`Kernel::choose`]):
 //! - [`Kernel::Avx2`]: f32, a 6x16 AVX2/FMA tile;
 //! - [`Kernel::Avx512`]: f32, a 12x32 AVX-512 tile. Each element of C is the same chain of fused
 //!   multiply-adds in the same order as in the AVX2 kernel, so both give the same bits;
@@ -181,8 +180,8 @@ impl PackedMatrix {
         c
     }
 
-    /// `combine(act(a Gᵀ) , a Uᵀ)` without either product written out: `self` is the gate `G
-    /// [N, K]`, `up` the up projection `U [N, K]` packed for the same kernel. For each register
+    /// `combine(a Gᵀ, a Uᵀ)` without either product written out: `self` is the gate `G [N, K]`,
+    /// `up` the up projection `U [N, K]` packed for the same kernel. For each register
     /// tile, both products run over the whole depth, then `combine(out, g, u, col)` writes
     /// `out[j] = f(g[j], u[j])` for the tile's part of one row, its first column being `col`.
     /// Returns `[m, N]` row-major.
