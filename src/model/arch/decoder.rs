@@ -4,33 +4,12 @@
 use candle_core::Tensor;
 
 use super::attention::{attention, causal_bias, AttentionRules};
+pub(crate) use crate::model::arch::head_op::HeadOp;
 use crate::model::arch::ragged::{self, Ragged};
 use crate::model::cpu::attention::fused_causal_attention;
 use crate::model::cpu::f32::is_cpu_f32;
 use crate::model::cpu::features::CpuFeatures;
 use crate::model::error::ModelResult;
-
-/// How one layer's query-head outputs are changed before `o_proj`.
-pub(crate) struct HeadOp {
-    /// Per-row, per-head scale `[N, H, 1, 1]` (1 keeps, 0 removes).
-    pub scale: Tensor,
-    /// Mean-ablation target `[1, H, 1, Dh]`, blended in as `ctx * s + (1 - s) * mean`; zero ablation when `None`.
-    pub mean: Option<Tensor>,
-}
-
-impl HeadOp {
-    /// Applies the op to the per-head context `ctx [N, H, T, Dh]`.
-    pub fn apply(&self, ctx: &Tensor) -> ModelResult<Tensor> {
-        let scaled = ctx.broadcast_mul(&self.scale)?;
-        Ok(match &self.mean {
-            None => scaled,
-            Some(mean) => {
-                let rest = self.scale.affine(-1.0, 1.0)?;
-                scaled.broadcast_add(&mean.broadcast_mul(&rest)?)?
-            }
-        })
-    }
-}
 
 /// The `o_proj` input from the per-head context `ctx [N, H, T, Dh]` after `op`: `[N, T, H*Dh]`, or
 /// the real positions `[M, H*Dh]` with `ragged`. On CUDA and Metal without `ragged`, a head op

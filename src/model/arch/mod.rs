@@ -6,6 +6,7 @@ pub(super) mod attention;
 pub(super) mod decoder;
 pub(super) mod gpt2;
 pub(super) mod gpt_neox;
+pub(super) mod head_op;
 pub(super) mod llama;
 pub(super) mod ragged;
 pub(super) mod rope;

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
-use crate::model::arch::decoder::HeadOp;
+use crate::model::arch::head_op::HeadOp;
 use crate::model::cpu::f32::{is_cpu_f32, par_filled, with_values};
 use crate::model::error::ModelResult;
 
