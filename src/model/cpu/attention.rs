@@ -275,84 +275,52 @@ impl Tiles for PlainTiles {
     }
 }
 
-/// [`Tiles`] in AVX-512 registers: a score tile is 4 queries x 32 keys (8 vectors), a value tile
-/// 4 queries x 32 columns; only built where the CPU has AVX-512F ([`blocked_avx512`]).
-#[cfg(target_arch = "x86_64")]
-struct Avx512Tiles;
-
-#[cfg(target_arch = "x86_64")]
-impl Tiles for Avx512Tiles {
-    fn scores(
-        &self,
-        qb: &[f32],
-        kt: &[f32],
-        keys: (usize, usize, usize),
-        dh: usize,
-        scores: &mut [f32],
-    ) {
-        // SAFETY: Avx512Tiles is only used by blocked_avx512, which runs where AVX-512F is.
-        unsafe { scores_avx512(qb, kt, keys, dh, scores) }
-    }
-
-    fn weighted_values(
-        &self,
-        weights: &[f32],
-        v: &[f32],
-        out: &mut [f32],
-        shape: (usize, usize, usize),
-    ) {
-        // SAFETY: as above.
-        unsafe { weighted_values_avx512(weights, v, out, shape) }
-    }
-}
-
-/// [`Tiles`] in AVX2 registers: a score tile is 4 queries x 16 keys (8 vectors), a value tile 4
-/// queries x 16 columns. Every score and value is the same chain of FMAs as [`Avx512Tiles`]'
-/// (lanes run across keys and columns, never along a sum), so the two give the same bits.
-#[cfg(target_arch = "x86_64")]
-struct Avx2Tiles;
-
-#[cfg(target_arch = "x86_64")]
-impl Tiles for Avx2Tiles {
-    fn scores(
-        &self,
-        qb: &[f32],
-        kt: &[f32],
-        keys: (usize, usize, usize),
-        dh: usize,
-        scores: &mut [f32],
-    ) {
-        // SAFETY: Avx2Tiles is only used by blocked_avx2, which runs where AVX2 and FMA are.
-        unsafe { scores_avx2_tiles(qb, kt, keys, dh, scores) }
-    }
-
-    fn weighted_values(
-        &self,
-        weights: &[f32],
-        v: &[f32],
-        out: &mut [f32],
-        shape: (usize, usize, usize),
-    ) {
-        // SAFETY: as above.
-        unsafe { weighted_values_avx2(weights, v, out, shape) }
-    }
-}
-
 /// Keys per AVX2 score tile and columns per AVX2 value tile (two 8-lane vectors).
 #[cfg(target_arch = "x86_64")]
 const AVX2_TILE: usize = 16;
 
-/// Defines the two [`Tiles`] kernels for one vector width: `$scores` ([`Tiles::scores`]) and
-/// `$values` ([`Tiles::weighted_values`]), each tile two vectors of `$lanes` lanes per query,
-/// compiled for `$feature` with that width's intrinsics (`$load`, `$store`, `$fma`, `$set1`,
-/// `$zero`). Lanes run across keys and columns, never along a sum, so every width computes each
-/// score and value as the same chain of FMAs and gives the same bits.
+/// Defines the [`Tiles`] of one vector width: the unit struct `$tiles`, whose [`Tiles`] impl
+/// calls the two kernels it defines, `$scores` ([`Tiles::scores`]) and `$values`
+/// ([`Tiles::weighted_values`]), each tile two vectors of `$lanes` lanes per query, compiled for
+/// `$feature` with that width's intrinsics (`$load`, `$store`, `$fma`, `$set1`, `$zero`). Lanes
+/// run across keys and columns, never along a sum, so every width computes each score and value
+/// as the same chain of FMAs and gives the same bits. `$tiles` must only be used where the CPU
+/// has `$feature` (by the `#[target_feature]` function `$user`).
 #[cfg(target_arch = "x86_64")]
 macro_rules! tile_kernels {
     (
-        $feature:literal, $lanes:expr, $scores:ident, $values:ident,
+        $(#[$doc:meta])* $tiles:ident, $user:ident, $feature:literal, $lanes:expr,
+        $scores:ident, $values:ident,
         $load:ident, $store:ident, $fma:ident, $set1:ident, $zero:ident
     ) => {
+        $(#[$doc])*
+        struct $tiles;
+
+        impl Tiles for $tiles {
+            fn scores(
+                &self,
+                qb: &[f32],
+                kt: &[f32],
+                keys: (usize, usize, usize),
+                dh: usize,
+                scores: &mut [f32],
+            ) {
+                // SAFETY: the tiles are only used by `$user`, which runs where `$feature` is.
+                unsafe { $scores(qb, kt, keys, dh, scores) }
+            }
+
+            fn weighted_values(
+                &self,
+                weights: &[f32],
+                v: &[f32],
+                out: &mut [f32],
+                shape: (usize, usize, usize),
+            ) {
+                // SAFETY: as above.
+                unsafe { $values(weights, v, out, shape) }
+            }
+        }
+
         /// [`Tiles::scores`] in tiles of two vectors per query.
         ///
         /// # Safety
@@ -449,6 +417,10 @@ macro_rules! tile_kernels {
 
 #[cfg(target_arch = "x86_64")]
 tile_kernels!(
+    /// [`Tiles`] in AVX2 registers: a score tile is 4 queries x 16 keys (8 vectors), a value
+    /// tile 4 queries x 16 columns; the same bits as [`Avx512Tiles`].
+    Avx2Tiles,
+    blocked_avx2,
     "avx2,fma",
     AVX2_TILE / 2,
     scores_avx2_tiles,
@@ -462,6 +434,10 @@ tile_kernels!(
 
 #[cfg(target_arch = "x86_64")]
 tile_kernels!(
+    /// [`Tiles`] in AVX-512 registers: a score tile is 4 queries x 32 keys (8 vectors), a value
+    /// tile 4 queries x 32 columns.
+    Avx512Tiles,
+    blocked_avx512,
     "avx512f",
     KEY_BLOCK / 2,
     scores_avx512,
