@@ -1,7 +1,8 @@
 //! The CPU projection product `[M, K] x [N, K]^T` on the default model's shapes: candle's matmul
-//! (the `gemm` crate) against spex's packed kernels (AVX2 f32, AVX-512 f32, AVX512-BF16) in the
+//! (the `gemm` crate) against spex's packed kernels (AVX2 f32, AVX-512 f32, AVX512-BF16, AMX bf16) in the
 //! same run, after this machine's multiply-add peak measured by a register-only loop (best of 5,
-//! on every rayon thread at once), so each kernel reads as a fraction of the peak.
+//! on every rayon thread at once), so each kernel reads as a fraction of the peak (AMX's is not
+//! measured: 1024 FLOP per cycle and core by Intel's tables).
 //!
 //! `cargo bench --bench sgemm` (env `SPEX_BENCH_M=1024` restricts the row counts).
 
@@ -109,10 +110,15 @@ mod peak {
 fn bench(c: &mut Criterion) {
     use spex::model::cpu::sgemm::{Kernel, PackedMatrix};
     peak::print();
-    let kernels: Vec<Kernel> = [Kernel::Avx2, Kernel::Avx512, Kernel::Avx512Bf16]
-        .into_iter()
-        .filter(|k| k.runs_here())
-        .collect();
+    let kernels: Vec<Kernel> = [
+        Kernel::Avx2,
+        Kernel::Avx512,
+        Kernel::Avx512Bf16,
+        Kernel::AmxBf16,
+    ]
+    .into_iter()
+    .filter(|k| k.runs_here())
+    .collect();
     let rows: Vec<usize> = std::env::var("SPEX_BENCH_M")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
@@ -139,7 +145,7 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| x.matmul(&w.t().expect("t")).expect("matmul"))
             });
             for &kernel in &kernels {
-                let bf16 = kernel == Kernel::Avx512Bf16;
+                let bf16 = matches!(kernel, Kernel::Avx512Bf16 | Kernel::AmxBf16);
                 let packed = PackedMatrix::pack(&values, n, k, kernel, bf16);
                 let name = format!("spex_{kernel:?}").to_lowercase();
                 group.bench_with_input(BenchmarkId::new(name, &id), &xs, |b, xs| {

@@ -129,14 +129,14 @@ fn cpu_kernels_forced_narrower_and_bf16_products() {
     let auto = top_logits(&[], &[]);
     assert_eq!(auto, top_logits(&[], &[(VAR, "avx2")]));
     assert!(largest_gap(&auto, &top_logits(&[], &[(VAR, "portable")])) < 1e-3);
-    // bf16 products: AVX512-BF16, the f32 kernels fed bf16 values (the same bits on both) and
-    // candle's matmul fed them. Each path rounds slightly different f32 activations to bf16, so
+    // bf16 products: AMX tiles, AVX512-BF16, the f32 kernels fed bf16 values (the same bits on
+    // both) and candle's matmul fed them. Each path rounds slightly different f32 activations to bf16, so
     // the paths differ from one another by about as much as each differs from f32.
     let out = spex(&["logits", "--prompt", "Hi", "--top", "1", "--dtype", "bf16"]);
     assert!(stderr(&out).contains(" on cpu, bf16"), "{}", stderr(&out));
     let bf16 = |limit: &str| top_logits(&["--dtype", "bf16"], &[(VAR, limit)]);
     assert_eq!(bf16("avx512"), bf16("avx2"));
-    for limit in ["auto", "avx2", "portable"] {
+    for limit in ["auto", "avx512bf16", "avx2", "portable"] {
         let gap = largest_gap(&auto, &bf16(limit));
         assert!(gap > 1e-3 && gap < 0.3, "{limit}: bf16 against f32: {gap}");
     }

@@ -628,11 +628,7 @@ mod tests {
                 let mut without = CpuFeatures::detect();
                 without.avx512f = false;
                 let avx2 = fused_causal_attention(&q, &k, &v, &[p], rules, without)?;
-                let none = CpuFeatures {
-                    avx2_fma: false,
-                    avx512f: false,
-                    avx512_bf16: false,
-                };
+                let none = CpuFeatures::default();
                 let portable = fused_causal_attention(&q, &k, &v, &[p], rules, none)?;
                 let same =
                     got.flatten_all()?.to_vec1::<f32>()? == avx2.flatten_all()?.to_vec1::<f32>()?;

@@ -4,7 +4,8 @@
 
 use crate::model::error::{ModelError, ModelResult};
 
-/// The environment variable that limits the CPU kernels: `auto`, `avx512`, `avx2` or `portable`.
+/// The environment variable that limits the CPU kernels: `auto`, `avx512bf16`, `avx512`, `avx2`
+/// or `portable`.
 pub const KERNELS_VAR: &str = "SPEX_CPU_KERNELS";
 
 /// What the CPU offers to spex's kernels.
@@ -16,6 +17,9 @@ pub struct CpuFeatures {
     pub avx512f: bool,
     /// AVX512-BF16 (VDPBF16PS: bf16 pair products accumulated in f32).
     pub avx512_bf16: bool,
+    /// AMX-BF16 with the tile registers granted by the OS (TDPBF16PS: 16x16 tiles of bf16
+    /// pair products accumulated in f32), on top of AVX512-BF16.
+    pub amx_bf16: bool,
 }
 
 impl CpuFeatures {
@@ -25,24 +29,31 @@ impl CpuFeatures {
         {
             let avx2_fma = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
             let avx512f = avx2_fma && is_x86_feature_detected!("avx512f");
+            let avx512_bf16 = avx512f && is_x86_feature_detected!("avx512bf16");
             CpuFeatures {
                 avx2_fma,
                 avx512f,
-                avx512_bf16: avx512f && is_x86_feature_detected!("avx512bf16"),
+                avx512_bf16,
+                amx_bf16: avx512_bf16 && super::amx::bf16_available(),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         CpuFeatures::default()
     }
 
-    /// These features narrowed to `limit`: `auto` (all of them), `avx512` (no bf16 products),
-    /// `avx2` (no AVX-512) or `portable` (none: candle's matmul).
+    /// These features narrowed to `limit`: `auto` (all of them), `avx512bf16` (no AMX),
+    /// `avx512` (no bf16 products), `avx2` (no AVX-512) or `portable` (none: candle's matmul).
     pub fn limited_to(self, limit: &str) -> ModelResult<CpuFeatures> {
         let none = CpuFeatures::default();
         Ok(match limit.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => self,
+            "avx512bf16" => CpuFeatures {
+                amx_bf16: false,
+                ..self
+            },
             "avx512" => CpuFeatures {
                 avx512_bf16: false,
+                amx_bf16: false,
                 ..self
             },
             "avx2" => CpuFeatures {
@@ -53,7 +64,7 @@ impl CpuFeatures {
             other => {
                 return Err(ModelError::input(
                     KERNELS_VAR,
-                    format!("`{other}` is not one of auto, avx512, avx2, portable"),
+                    format!("`{other}` is not one of auto, avx512bf16, avx512, avx2, portable"),
                 ))
             }
         })
@@ -114,12 +125,21 @@ mod tests {
             avx2_fma: true,
             avx512f: true,
             avx512_bf16: true,
+            amx_bf16: true,
         };
         assert_eq!(all.limited_to("AUTO").unwrap(), all);
+        assert_eq!(
+            all.limited_to("avx512bf16").unwrap(),
+            CpuFeatures {
+                amx_bf16: false,
+                ..all
+            }
+        );
         assert_eq!(
             all.limited_to("avx512").unwrap(),
             CpuFeatures {
                 avx512_bf16: false,
+                amx_bf16: false,
                 ..all
             }
         );

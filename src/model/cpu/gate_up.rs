@@ -114,7 +114,7 @@ mod tests {
             let x = rng.tensor((rows, k), 0.0, 1.0);
             let (wg, wu) = (rng.tensor((n, k), 0.0, 0.3), rng.tensor((n, k), 0.0, 0.3));
             let (bg, bu) = (rng.tensor(n, 0.0, 1.0), rng.tensor(n, 0.0, 1.0));
-            for limit in ["auto", "avx512", "avx2", "portable"] {
+            for limit in ["auto", "avx512bf16", "avx512", "avx2", "portable"] {
                 let features = detected.limited_to(limit)?;
                 for (bf16, bias, act) in [
                     (false, false, GateActivation::Silu),

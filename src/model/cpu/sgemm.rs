@@ -26,6 +26,8 @@ use std::arch::x86_64::{
 
 use rayon::prelude::*;
 
+use super::amx;
+use super::tile::{Tile, MAX_TILE};
 use crate::model::cpu::features::{bf16_bits, round_to_bf16, CpuFeatures};
 
 /// Depth of one K slice (even, so bf16 pairs never straddle two): the default model's 576-wide
@@ -41,8 +43,6 @@ const MIN_TASK_TILES: usize = 4;
 const MIN_TASK_PANELS: usize = 4;
 /// Tasks per rayon thread: enough that a short last task or a busy core costs little.
 const TASKS_PER_THREAD: usize = 4;
-/// The largest tile (rows x columns) of any kernel: the scratch for partial tiles.
-const MAX_TILE: usize = 12 * 32;
 
 /// The register kernel a packed matrix runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub enum Kernel {
     Avx512,
     /// bf16 products summed in f32, a 12x32 AVX512-BF16 tile.
     Avx512Bf16,
+    /// bf16 products summed in f32, a 32x32 tile of four AMX accumulator tiles (the weights
+    /// packed as for [`Kernel::Avx512Bf16`]).
+    AmxBf16,
 }
 
 impl Kernel {
@@ -60,7 +63,9 @@ impl Kernel {
     /// bf16 falls back to an f32 kernel (fed bf16-rounded values) where the CPU lacks AVX512-BF16;
     /// `None` where it lacks AVX2/FMA too.
     pub fn choose(features: CpuFeatures, bf16: bool) -> Option<Kernel> {
-        if bf16 && features.avx512_bf16 {
+        if bf16 && features.amx_bf16 {
+            Some(Kernel::AmxBf16)
+        } else if bf16 && features.avx512_bf16 {
             Some(Kernel::Avx512Bf16)
         } else if features.avx512f {
             Some(Kernel::Avx512)
@@ -73,8 +78,13 @@ impl Kernel {
 
     /// Whether this CPU can run the kernel.
     pub fn runs_here(self) -> bool {
-        Kernel::choose(CpuFeatures::detect(), self == Kernel::Avx512Bf16)
+        Kernel::choose(CpuFeatures::detect(), self.bf16_products())
             .is_some_and(|best| best.width() >= self.width())
+    }
+
+    /// Whether the kernel multiplies bf16 pairs (else f32 values, perhaps rounded to bf16).
+    fn bf16_products(self) -> bool {
+        matches!(self, Kernel::Avx512Bf16 | Kernel::AmxBf16)
     }
 
     /// How wide a kernel is, for [`Kernel::runs_here`]: each needs what the narrower ones do.
@@ -83,6 +93,7 @@ impl Kernel {
             Kernel::Avx2 => 1,
             Kernel::Avx512 => 2,
             Kernel::Avx512Bf16 => 3,
+            Kernel::AmxBf16 => 4,
         }
     }
 
@@ -93,6 +104,17 @@ impl Kernel {
             Kernel::Avx2 => (6, 16, 1),
             Kernel::Avx512 => (12, 32, 1),
             Kernel::Avx512Bf16 => (12, 32, 2),
+            Kernel::AmxBf16 => (amx::MR, amx::NR, 2),
+        }
+    }
+
+    /// Packed words per row of `depth` values: whole AMX steps for the AMX kernel (zero-padded),
+    /// else one per value or pair.
+    fn words(self, depth: usize) -> usize {
+        let (_, _, pair) = self.shape();
+        match self {
+            Kernel::AmxBf16 => depth.div_ceil(pair).next_multiple_of(amx::STEP),
+            _ => depth.div_ceil(pair),
         }
     }
 }
@@ -119,12 +141,12 @@ pub struct PackedMatrix {
 
 impl PackedMatrix {
     /// Packs the row-major `w [n, k]` (a Linear weight: output features by input features) for
-    /// `kernel`, with bf16 products when `bf16` (always so for [`Kernel::Avx512Bf16`]).
+    /// `kernel`, with bf16 products when `bf16` (always so for the bf16 kernels).
     pub fn pack(w: &[f32], n: usize, k: usize, kernel: Kernel, bf16: bool) -> PackedMatrix {
         assert_eq!(w.len(), n * k, "weight length is not n * k");
-        let (_, nr, pair) = kernel.shape();
-        let round_bf16 = bf16 && kernel != Kernel::Avx512Bf16;
-        let depth = k.div_ceil(pair);
+        let (_, nr, _) = kernel.shape();
+        let round_bf16 = bf16 && !kernel.bf16_products();
+        let depth = kernel.words(k);
         let words = n.div_ceil(nr) * depth * nr;
         let mut lines = vec![Line([0; 16]); words / 16];
         let flat = lines.as_mut_slice();
@@ -276,18 +298,19 @@ impl PackedMatrix {
     ) {
         let (n, k) = (self.n, self.k);
         let (mr, nr, pair) = self.kernel.shape();
-        let depth = k.div_ceil(pair);
+        let depth = self.kernel.words(k);
         let micro = rows.len().div_ceil(mr);
         let direct = self.reads_rows();
+        let _tiles = AmxTiles::configure(self.kernel);
         PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
             if !direct {
-                packed_a.resize(micro * mr * KC.min(k).div_ceil(pair), 0);
+                packed_a.resize(micro * mr * self.kernel.words(KC.min(k)), 0);
             }
             let words = self.lines.as_ptr() as *const u32;
             let mut pc = 0;
             while pc < k {
                 let kc = KC.min(k - pc);
-                let kq = kc.div_ceil(pair);
+                let kq = self.kernel.words(kc);
                 if !direct {
                     self.pack_activations(a, rows.clone(), pc, kc, packed_a);
                 }
@@ -336,8 +359,8 @@ impl PackedMatrix {
         combine: &Combine<'_>,
     ) {
         let (n, k) = (self.n, self.k);
-        let (mr, nr, pair) = self.kernel.shape();
-        let kq = k.div_ceil(pair);
+        let (mr, nr, _) = self.kernel.shape();
+        let kq = self.kernel.words(k);
         let micro = rows.len().div_ceil(mr);
         let mut gate_tile = [0.0f32; MAX_TILE];
         let mut up_tile = [0.0f32; MAX_TILE];
@@ -350,6 +373,7 @@ impl PackedMatrix {
             accumulate: false,
         };
         let direct = self.reads_rows();
+        let _tiles = AmxTiles::configure(self.kernel);
         PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
             if !direct {
                 packed_a.resize(micro * mr * kq, 0);
@@ -409,7 +433,8 @@ impl PackedMatrix {
             (Kernel::Avx2, a) => f32_6x16(kq, &a.rows(), b as *const f32, tile),
             (Kernel::Avx512, a) => f32_12x32(kq, &a.rows(), b as *const f32, tile),
             (Kernel::Avx512Bf16, Lhs::Packed(a)) => bf16_12x32(kq, a, b, tile),
-            (Kernel::Avx512Bf16, Lhs::Rows { .. }) => {
+            (Kernel::AmxBf16, Lhs::Packed(a)) => amx::tile_32x32(kq, a, b, tile),
+            (Kernel::Avx512Bf16 | Kernel::AmxBf16, Lhs::Rows { .. }) => {
                 unreachable!("bf16 products read packed activations")
             }
         }
@@ -419,7 +444,7 @@ impl PackedMatrix {
     /// values), instead of from packed panels: packing them took 5 % of an f32 pass, and a tile's
     /// rows stay in L1 across its depth either way.
     fn reads_rows(&self) -> bool {
-        self.kernel != Kernel::Avx512Bf16 && !self.round_bf16
+        !self.kernel.bf16_products() && !self.round_bf16
     }
 
     /// Copies rows `rows`, depths `pc..pc + kc` of `a [_, K]` into tile-high panels of
@@ -433,8 +458,8 @@ impl PackedMatrix {
         kc: usize,
         dst: &mut [u32],
     ) {
-        let (mr, _, pair) = self.kernel.shape();
-        let (k, kq) = (self.k, kc.div_ceil(pair));
+        let (mr, _, _) = self.kernel.shape();
+        let (k, kq) = (self.k, self.kernel.words(kc));
         let (r0, rows) = (rows.start, rows.len());
         for i in 0..rows.div_ceil(mr) {
             let panel = &mut dst[i * mr * kq..(i + 1) * mr * kq];
@@ -444,6 +469,8 @@ impl PackedMatrix {
             match (self.kernel, self.round_bf16) {
                 // SAFETY: the kernel runs here (checked by `matmul`), so AVX512-BF16 does.
                 (Kernel::Avx512Bf16, _) => unsafe { bf16_panel(block, k, valid, kc, panel) },
+                // SAFETY: as above; the AMX kernel runs where AVX512-BF16 does.
+                (Kernel::AmxBf16, _) => unsafe { amx::pack_panel(block, k, valid, kc, kq, panel) },
                 (_, true) => f32_panel(block, k, valid, kc, mr, panel, |x| {
                     round_to_bf16(x).to_bits()
                 }),
@@ -508,13 +535,40 @@ unsafe fn bf16_panel(block: &[f32], k: usize, valid: usize, kc: usize, panel: &m
 /// `round_bf16`), or the bf16 pair of depths 2q and 2q + 1 (zero past the end).
 fn packed_word(kernel: Kernel, src: &[f32], q: usize, round_bf16: bool) -> u32 {
     match kernel {
-        Kernel::Avx512Bf16 => {
+        Kernel::Avx512Bf16 | Kernel::AmxBf16 if 2 * q >= src.len() => 0,
+        Kernel::Avx512Bf16 | Kernel::AmxBf16 => {
             let low = bf16_bits(src[2 * q]) as u32;
             let high = src.get(2 * q + 1).map_or(0, |&x| bf16_bits(x) as u32);
             low | (high << 16)
         }
         Kernel::Avx2 | Kernel::Avx512 if round_bf16 => round_to_bf16(src[q]).to_bits(),
         Kernel::Avx2 | Kernel::Avx512 => src[q].to_bits(),
+    }
+}
+
+/// The AMX tile configuration of one task, loaded on this thread while it lives (for the AMX
+/// kernel only) and released when it drops.
+struct AmxTiles(bool);
+
+impl AmxTiles {
+    /// Configures the tiles when `kernel` is [`Kernel::AmxBf16`] (which runs here: checked by
+    /// the product's entry points).
+    fn configure(kernel: Kernel) -> AmxTiles {
+        let on = kernel == Kernel::AmxBf16;
+        if on {
+            // SAFETY: the AMX kernel runs here, so the tiles were granted.
+            unsafe { amx::configure() };
+        }
+        AmxTiles(on)
+    }
+}
+
+impl Drop for AmxTiles {
+    fn drop(&mut self) {
+        if self.0 {
+            // SAFETY: configured in `configure`, on this thread.
+            unsafe { amx::release() };
+        }
     }
 }
 
@@ -528,35 +582,6 @@ thread_local! {
 struct OutPtr(*mut f32);
 // SAFETY: each task writes only its own tile (see `PackedMatrix::matmul`).
 unsafe impl Sync for OutPtr {}
-
-/// Where one register tile lands in C.
-struct Tile {
-    /// Top-left element.
-    c: *mut f32,
-    /// Row stride of C (elements).
-    ldc: usize,
-    /// Valid rows and columns (at most the kernel's tile).
-    rows: usize,
-    cols: usize,
-    /// Add to C instead of overwriting it (every K slice after the first).
-    accumulate: bool,
-}
-
-impl Tile {
-    /// Writes (or adds) the valid part of a full `[mr, nr]` tile held in `tmp`.
-    ///
-    /// # Safety
-    /// The tile's valid rows and columns lie inside C.
-    unsafe fn store_partial(&self, tmp: &[f32], nr: usize) {
-        for r in 0..self.rows {
-            for j in 0..self.cols {
-                let c = self.c.add(r * self.ldc + j);
-                let v = tmp[r * nr + j];
-                *c = if self.accumulate { *c + v } else { v };
-            }
-        }
-    }
-}
 
 /// Where a register tile's activations are.
 #[derive(Clone, Copy)]
@@ -759,12 +784,26 @@ mod tests {
         c
     }
 
+    /// Offset of row `r`, word `q` in `kernel`'s packed activation panel of `kq` words per row:
+    /// rows side by side for the register kernels, one row after another for AMX tiles.
+    fn panel_word(kernel: Kernel, kq: usize, q: usize, r: usize) -> usize {
+        match kernel {
+            Kernel::AmxBf16 => r * kq + q,
+            _ => q * kernel.shape().0 + r,
+        }
+    }
+
     /// The kernels this CPU runs.
     fn runnable() -> Vec<Kernel> {
-        [Kernel::Avx2, Kernel::Avx512, Kernel::Avx512Bf16]
-            .into_iter()
-            .filter(|k| k.runs_here())
-            .collect()
+        [
+            Kernel::Avx2,
+            Kernel::Avx512,
+            Kernel::Avx512Bf16,
+            Kernel::AmxBf16,
+        ]
+        .into_iter()
+        .filter(|k| k.runs_here())
+        .collect()
     }
 
     #[test]
@@ -773,6 +812,7 @@ mod tests {
             avx2_fma,
             avx512f,
             avx512_bf16,
+            amx_bf16: false,
         };
         for bf16 in [false, true] {
             assert_eq!(Kernel::choose(f(false, false, false), bf16), None);
@@ -793,12 +833,18 @@ mod tests {
             Kernel::choose(f(true, true, true), true),
             Some(Kernel::Avx512Bf16)
         );
+        let amx = CpuFeatures {
+            amx_bf16: true,
+            ..f(true, true, true)
+        };
+        assert_eq!(Kernel::choose(amx, true), Some(Kernel::AmxBf16));
+        assert_eq!(Kernel::choose(amx, false), Some(Kernel::Avx512));
     }
 
     #[test]
     fn f32_kernels_match_the_f64_product_on_ragged_shapes() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        for kernel in runnable().into_iter().filter(|k| *k != Kernel::Avx512Bf16) {
+        for kernel in runnable().into_iter().filter(|k| !k.bf16_products()) {
             for &(m, n, k) in SHAPES {
                 let a = random(m * k, &mut rng);
                 let w = random(n * k, &mut rng);
@@ -882,29 +928,32 @@ mod tests {
         for kernel in runnable() {
             for round in [false, true] {
                 let packed = PackedMatrix::pack(&random(3 * k, &mut rng), 3, k, kernel, round);
-                let (mr, _, pair) = kernel.shape();
+                let (mr, _, _) = kernel.shape();
                 for (r0, rows, pc, kc) in [
                     (0usize, 1usize, 0usize, 1usize),
                     (1, 13, 0, 101),
                     (2, 25, 4, 64),
                     (5, 30, 33, 67),
+                    (3, 37, 2, 99),
                 ] {
-                    let kq = kc.div_ceil(pair);
+                    let kq = kernel.words(kc);
                     let mut dst = vec![u32::MAX; rows.div_ceil(mr) * mr * kq];
                     packed.pack_activations(&a, r0..r0 + rows, pc, kc, &mut dst);
-                    for (idx, &got) in dst.iter().enumerate() {
-                        let (i, q, r) = (idx / (mr * kq), idx / mr % kq, idx % mr);
-                        let row = i * mr + r;
-                        let want = if row < rows {
-                            let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
-                            packed_word(kernel, src, q, packed.round_bf16)
-                        } else {
-                            0
-                        };
-                        assert_eq!(
-                            got, want,
-                            "{kernel:?} round {round} {r0},{rows},{pc},{kc}: row {row} word {q}"
-                        );
+                    for row in 0..rows.div_ceil(mr) * mr {
+                        let panel = &dst[row / mr * mr * kq..][..mr * kq];
+                        for q in 0..kq {
+                            let got = panel[panel_word(kernel, kq, q, row % mr)];
+                            let want = if row < rows {
+                                let src = &a[(r0 + row) * k + pc..(r0 + row) * k + pc + kc];
+                                packed_word(kernel, src, q, packed.round_bf16)
+                            } else {
+                                0
+                            };
+                            assert_eq!(
+                                got, want,
+                                "{kernel:?} round {round} {r0},{rows},{pc},{kc}: row {row} word {q}"
+                            );
+                        }
                     }
                 }
             }
