@@ -4,7 +4,9 @@
 //! Skips when the model folder is absent.
 //!
 //! `cargo bench --bench forward` (env `SPEX_BENCH_T=64`, `SPEX_BENCH_B=1,8`, `SPEX_BENCH_DTYPE=bf16`
-//! restrict the grid; `SPEX_CPU_KERNELS=avx2` forces the narrower kernels).
+//! restrict the grid; `SPEX_CPU_KERNELS=avx2` forces the narrower kernels;
+//! `SPEX_BENCH_BATCH_TOKENS` sets the positions per batch, default 16384: each B runs as one
+//! batch, as torch_heads.py runs it; the CLI's CPU default is 1024).
 
 use std::path::PathBuf;
 
@@ -88,6 +90,10 @@ fn bench_model(
     let layers = model.info().n_layers;
     let readout = Readout::Tokens(vec![330, 389, 426, 420]);
     let dtype = model.dtype().as_str();
+    let batch_tokens = grid("SPEX_BENCH_BATCH_TOKENS", &[64 * 256])
+        .first()
+        .copied()
+        .unwrap_or(64 * 256);
     for t in grid("SPEX_BENCH_T", &[64, 256]) {
         let prompt = all[..t.min(all.len())].to_vec();
         for b in grid("SPEX_BENCH_B", &[1, 8, 32, 64]) {
@@ -99,7 +105,7 @@ fn bench_model(
                 let jobs = masks(model, b, from, 7);
                 let opts = RunOptions {
                     reuse,
-                    max_batch_tokens: 64 * 256,
+                    max_batch_tokens: batch_tokens,
                     ..RunOptions::default()
                 };
                 group.bench_with_input(

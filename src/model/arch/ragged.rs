@@ -149,23 +149,36 @@ pub(crate) fn to_heads(
     if is_cpu_f32(y) {
         let c = y.dims().last().copied().unwrap_or(0);
         let rows = slot_rows(ragged, n, t);
+        let scale = scale as f32;
         let out = with_values(y, |src| {
-            let mut out = vec![0f32; n * count * t * hd];
-            out.par_chunks_mut((t * hd).max(1))
-                .enumerate()
-                .for_each(|(block, dst)| {
+            // SAFETY: every position of every (row, head) block writes its `hd` values: a copy,
+            // a scaled copy, or zeros at padding.
+            unsafe {
+                par_filled(n * count * t * hd, t * hd, |block, dst| {
                     let (row, head) = (block / count, block % count);
                     let from = col0 + head * hd;
-                    for (p, slot) in rows[row * t..(row + 1) * t].iter().enumerate() {
-                        if let Some(m) = slot {
-                            let s = &src[m * c + from..m * c + from + hd];
-                            for (d, &v) in dst[p * hd..(p + 1) * hd].iter_mut().zip(s) {
-                                *d = v * scale as f32;
+                    let slots = &rows[row * t..(row + 1) * t];
+                    for (slot, d) in slots.iter().zip(dst.chunks_exact_mut(hd.max(1))) {
+                        match slot {
+                            Some(m) => {
+                                let s = &src[m * c + from..m * c + from + hd];
+                                if scale == 1.0 {
+                                    for (d, &v) in d.iter_mut().zip(s) {
+                                        d.write(v);
+                                    }
+                                } else {
+                                    for (d, &v) in d.iter_mut().zip(s) {
+                                        d.write(v * scale);
+                                    }
+                                }
                             }
+                            None => d.iter_mut().for_each(|d| {
+                                d.write(0.0);
+                            }),
                         }
                     }
-                });
-            out
+                })
+            }
         })?;
         return Ok(Tensor::from_vec(out, (n, count, t, hd), y.device())?);
     }
@@ -354,8 +367,10 @@ mod tests {
                 Some(_) => y,
                 None => y.reshape((n, t, c))?,
             };
-            let (a, b) = both_paths(&y, |y| to_heads(ragged, y, 2, (n, t), (2, 3), 0.5))?;
-            assert_eq!(a, b, "to_heads");
+            for scale in [0.5, 1.0] {
+                let (a, b) = both_paths(&y, |y| to_heads(ragged, y, 2, (n, t), (2, 3), scale))?;
+                assert_eq!(a, b, "to_heads, scale {scale}");
+            }
             let (a, b) = both_paths(&ctx, |ctx| from_heads(ragged, ctx, None))?;
             assert_eq!(a, b, "from_heads");
             let (a, b) = both_paths(&x, |x| pack(ragged, x))?;
