@@ -110,15 +110,7 @@ mod peak {
 fn bench(c: &mut Criterion) {
     use spex::model::cpu::sgemm::{Kernel, PackedMatrix};
     peak::print();
-    let kernels: Vec<Kernel> = [
-        Kernel::Avx2,
-        Kernel::Avx512,
-        Kernel::Avx512Bf16,
-        Kernel::AmxBf16,
-    ]
-    .into_iter()
-    .filter(|k| k.runs_here())
-    .collect();
+    let kernels: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.runs_here()).collect();
     let rows: Vec<usize> = std::env::var("SPEX_BENCH_M")
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())

@@ -140,29 +140,29 @@ pub(crate) unsafe fn tile_32x32(kq: usize, a: *const u32, b: *const u32, tile: &
         }
     }
     if full {
-        let ldc = tile.ldc * 4;
-        let c = tile.c;
-        asm!(
-            "tilestored [{c} + {ldc}*1], tmm0",
-            "tilestored [{c} + {ldc}*1 + 64], tmm1",
-            "tilestored [{d} + {ldc}*1], tmm2",
-            "tilestored [{d} + {ldc}*1 + 64], tmm3",
-            c = in(reg) c, d = in(reg) c.add(16 * tile.ldc), ldc = in(reg) ldc,
-            options(nostack),
-        );
+        store_accumulators(tile.c, tile.ldc);
     } else {
         let mut tmp = [0.0f32; MAX_TILE];
-        let t = tmp.as_mut_ptr();
-        asm!(
-            "tilestored [{c} + {ldc}*1], tmm0",
-            "tilestored [{c} + {ldc}*1 + 64], tmm1",
-            "tilestored [{d} + {ldc}*1], tmm2",
-            "tilestored [{d} + {ldc}*1 + 64], tmm3",
-            c = in(reg) t, d = in(reg) t.add(16 * NR), ldc = in(reg) NR * 4,
-            options(nostack),
-        );
+        store_accumulators(tmp.as_mut_ptr(), NR);
         tile.store_partial(&tmp, NR);
     }
+}
+
+/// Stores the four accumulator tiles as a 32x32 block of f32 at `c`, rows `ldc` apart: tiles 0
+/// and 1 the top 16 rows (left and right), 2 and 3 the bottom 16.
+///
+/// # Safety
+/// [`configure`] ran on this thread; `c` has room for 32 rows of 32 values, `ldc` apart.
+#[inline(always)]
+unsafe fn store_accumulators(c: *mut f32, ldc: usize) {
+    asm!(
+        "tilestored [{c} + {ld}*1], tmm0",
+        "tilestored [{c} + {ld}*1 + 64], tmm1",
+        "tilestored [{d} + {ld}*1], tmm2",
+        "tilestored [{d} + {ld}*1 + 64], tmm3",
+        c = in(reg) c, d = in(reg) c.add(16 * ldc), ld = in(reg) ldc * 4,
+        options(nostack),
+    );
 }
 
 /// The AMX kernel's activation panel: row `r` at words `r * kq ..`, word `q` holding depths 2q

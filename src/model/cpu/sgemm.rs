@@ -59,6 +59,14 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// Every kernel, narrowest first.
+    pub const ALL: [Kernel; 4] = [
+        Kernel::Avx2,
+        Kernel::Avx512,
+        Kernel::Avx512Bf16,
+        Kernel::AmxBf16,
+    ];
+
     /// The fastest kernel `features` allow for f32 products (`bf16` false) or bf16 products:
     /// bf16 falls back to an f32 kernel (fed bf16-rounded values) where the CPU lacks AVX512-BF16;
     /// `None` where it lacks AVX2/FMA too.
@@ -795,15 +803,7 @@ mod tests {
 
     /// The kernels this CPU runs.
     fn runnable() -> Vec<Kernel> {
-        [
-            Kernel::Avx2,
-            Kernel::Avx512,
-            Kernel::Avx512Bf16,
-            Kernel::AmxBf16,
-        ]
-        .into_iter()
-        .filter(|k| k.runs_here())
-        .collect()
+        Kernel::ALL.into_iter().filter(|k| k.runs_here()).collect()
     }
 
     #[test]
