@@ -4,8 +4,8 @@
 //! 128-byte row per pair of depths), which is the layout of an AMX right-hand tile; the
 //! activations are packed row by row as bf16 pairs, the layout of a left-hand tile.
 //!
-//! Linux hands out the tile registers only on request ([`bf16_available`] asks), and each thread must
-//! load a tile configuration before it uses them ([`configure`]).
+//! Linux hands out the tile registers only on request ([`bf16_available`] asks), and each
+//! thread must load a tile configuration before it uses them ([`configure`]).
 
 use std::arch::asm;
 use std::arch::x86_64::{__m512i, __mmask16, _mm512_cvtne2ps_pbh, _mm512_maskz_loadu_ps};

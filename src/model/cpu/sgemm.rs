@@ -7,14 +7,16 @@
 //! the activations in place, row by row; bf16 products (and f32 kernels fed bf16-rounded values)
 //! pack them into row panels per 768-deep slice of K. The register tile runs over 768-deep
 //! slices; row blocks (and, for short inputs, column groups) are spread over rayon's threads.
-//! Three kernels, chosen from the CPU's features ([`Kernel::choose`]):
+//! Four kernels, chosen from the CPU's features ([`Kernel::choose`]):
 //! - [`Kernel::Avx2`]: f32, a 6x16 AVX2/FMA tile;
 //! - [`Kernel::Avx512`]: f32, a 12x32 AVX-512 tile. Each element of C is the same chain of fused
 //!   multiply-adds in the same order as in the AVX2 kernel, so both give the same bits;
 //! - [`Kernel::Avx512Bf16`]: bf16, a 12x32 tile of VDPBF16PS (pairs of bf16 products added to f32
 //!   sums). Without those instructions, bf16 products run on an f32 kernel with inputs and weights
 //!   rounded to bf16 first: the products of two bf16 numbers are exact in f32, so only the order
-//!   of the sums differs.
+//!   of the sums differs;
+//! - [`Kernel::AmxBf16`]: bf16, a 32x32 tile on AMX's tile registers ([`super::amx`]), preferred
+//!   to VDPBF16PS where the CPU has both (on Intel, VDPBF16PS runs at half the f32 FMA's rate).
 
 use std::arch::x86_64::{
     __m256, __m512, __m512bh, __m512i, __mmask16, _mm256_add_ps, _mm256_broadcast_ss,
@@ -68,8 +70,8 @@ impl Kernel {
     ];
 
     /// The fastest kernel `features` allow for f32 products (`bf16` false) or bf16 products:
-    /// bf16 falls back to an f32 kernel (fed bf16-rounded values) where the CPU lacks AVX512-BF16;
-    /// `None` where it lacks AVX2/FMA too.
+    /// bf16 runs on AMX tiles, else on AVX512-BF16, else on an f32 kernel fed bf16-rounded
+    /// values; `None` where the CPU lacks AVX2/FMA.
     pub fn choose(features: CpuFeatures, bf16: bool) -> Option<Kernel> {
         if bf16 && features.amx_bf16 {
             Some(Kernel::AmxBf16)
