@@ -21,34 +21,35 @@ pub(crate) const NR: usize = 32;
 pub(crate) const STEP: usize = 16;
 
 /// Whether the CPU has AMX-TILE and AMX-BF16 (CPUID leaf 7, EDX bits 24 and 22) and this
-/// process may use the tile registers.
+/// process may use the tile registers. Found once per process: CPUID leaves a virtual machine
+/// for its host, and every product checks its kernel.
 pub(crate) fn bf16_available() -> bool {
-    let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
-    edx & (1 << 24) != 0 && edx & (1 << 22) != 0 && tiles_granted()
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
+        edx & (1 << 24) != 0 && edx & (1 << 22) != 0 && tiles_granted()
+    })
 }
 
-/// Whether this process may use the AMX tile registers: asks Linux once
+/// Whether this process may use the AMX tile registers: asks Linux
 /// (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`), false where it refuses or where
 /// this is not Linux.
 fn tiles_granted() -> bool {
-    static GRANTED: OnceLock<bool> = OnceLock::new();
-    *GRANTED.get_or_init(|| {
-        #[cfg(target_os = "linux")]
-        {
-            const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
-            const XFEATURE_XTILEDATA: libc::c_long = 18;
-            // SAFETY: a request for a permission; it touches no memory of ours.
-            unsafe {
-                libc::syscall(
-                    libc::SYS_arch_prctl,
-                    ARCH_REQ_XCOMP_PERM,
-                    XFEATURE_XTILEDATA,
-                ) == 0
-            }
+    #[cfg(target_os = "linux")]
+    {
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: a request for a permission; it touches no memory of ours.
+        unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            ) == 0
         }
-        #[cfg(not(target_os = "linux"))]
-        false
-    })
+    }
+    #[cfg(not(target_os = "linux"))]
+    false
 }
 
 /// The tile configuration every kernel here uses: palette 1, tiles 0-7 each 16 rows of 64 bytes.
