@@ -7,6 +7,8 @@
 #[cfg(target_arch = "x86_64")]
 pub(super) mod amx;
 pub(super) mod attention;
+#[cfg(target_arch = "x86_64")]
+pub(super) mod avx512_f32;
 pub(super) mod f32;
 pub(super) mod fast_exp;
 pub mod features;

@@ -21,14 +21,15 @@
 use std::arch::x86_64::{
     __m256, __m512, __m512bh, __m512i, __mmask16, _mm256_add_ps, _mm256_broadcast_ss,
     _mm256_fmadd_ps, _mm256_load_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    _mm512_add_ps, _mm512_cvtne2ps_pbh, _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_load_ps,
-    _mm512_load_si512, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_set1_epi32, _mm512_set1_ps,
-    _mm512_setzero_ps, _mm512_storeu_ps, _mm512_storeu_si512, _mm_prefetch, _MM_HINT_T0,
+    _mm512_add_ps, _mm512_cvtne2ps_pbh, _mm512_dpbf16_ps, _mm512_load_si512, _mm512_loadu_ps,
+    _mm512_maskz_loadu_ps, _mm512_set1_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
+    _mm512_storeu_si512,
 };
 
 use rayon::prelude::*;
 
 use super::amx;
+use super::avx512_f32;
 use super::tile::{Tile, MAX_TILE};
 use crate::model::cpu::features::{bf16_bits, round_to_bf16, CpuFeatures};
 
@@ -36,8 +37,6 @@ use crate::model::cpu::features::{bf16_bits, round_to_bf16, CpuFeatures};
 /// inputs take one slice, so each C tile is written once. Measured against 256 with
 /// benches/sgemm.rs: about 10% faster at 1024 rows.
 pub(crate) const KC: usize = 768;
-/// How far ahead (depth steps) the AVX-512 f32 kernel prefetches its weight panel into L1.
-const PREFETCH_STEPS: usize = 8;
 /// Most rows of one packed activation block (a multiple of every kernel's tile height).
 const MC: usize = 144;
 /// Fewest register tiles of rows a task takes, so small inputs split by columns instead.
@@ -312,42 +311,27 @@ impl PackedMatrix {
         let (mr, nr, pair) = self.kernel.shape();
         let depth = self.kernel.words(k);
         let micro = rows.len().div_ceil(mr);
-        let direct = self.reads_rows();
         let _tiles = AmxTiles::configure(self.kernel);
         PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
-            if !direct {
-                packed_a.resize(micro * mr * self.kernel.words(KC.min(k)), 0);
-            }
             let words = self.lines.as_ptr() as *const u32;
             let mut pc = 0;
             while pc < k {
                 let kc = KC.min(k - pc);
                 let kq = self.kernel.words(kc);
-                if !direct {
-                    self.pack_activations(a, rows.clone(), pc, kc, packed_a);
-                }
+                let staged = self.stage_activations(a, rows.clone(), pc, kc, packed_a);
                 for panel in panels.clone() {
                     let b = words.add((panel * depth + pc / pair) * nr);
                     let cols = nr.min(n - panel * nr);
                     for i in 0..micro {
                         let row = rows.start + i * mr;
-                        let valid = mr.min(rows.end - row);
                         let tile = Tile {
                             c: out.0.add(row * n + panel * nr),
                             ldc: n,
-                            rows: valid,
+                            rows: mr.min(rows.end - row),
                             cols,
                             accumulate: pc > 0,
                         };
-                        let lhs = match direct {
-                            true => Lhs::Rows {
-                                first: a.as_ptr().add(row * k + pc),
-                                ld: k,
-                                valid,
-                            },
-                            false => Lhs::Packed(packed_a.as_ptr().add(i * mr * kq)),
-                        };
-                        self.tile(kq, lhs, b, &tile);
+                        self.tile(kq, staged.lhs(i), b, &tile);
                     }
                 }
                 pc += kc;
@@ -384,13 +368,9 @@ impl PackedMatrix {
             cols: nr,
             accumulate: false,
         };
-        let direct = self.reads_rows();
         let _tiles = AmxTiles::configure(self.kernel);
         PACKED_ACTIVATIONS.with_borrow_mut(|packed_a| {
-            if !direct {
-                packed_a.resize(micro * mr * kq, 0);
-                self.pack_activations(a, rows.clone(), 0, k, packed_a);
-            }
+            let staged = self.stage_activations(a, rows.clone(), 0, k, packed_a);
             let (gate_words, up_words) = (
                 self.lines.as_ptr() as *const u32,
                 up.lines.as_ptr() as *const u32,
@@ -400,15 +380,8 @@ impl PackedMatrix {
                 let cols = nr.min(n - col);
                 for i in 0..micro {
                     let row = rows.start + i * mr;
-                    // Rows past the end (direct reads repeat the last one) are computed, not used.
-                    let lhs = match direct {
-                        true => Lhs::Rows {
-                            first: a.as_ptr().add(row * k),
-                            ld: k,
-                            valid: mr.min(rows.end - row),
-                        },
-                        false => Lhs::Packed(packed_a.as_ptr().add(i * mr * kq)),
-                    };
+                    // Rows past the end (zero in the packed panels) are computed, not used.
+                    let lhs = staged.lhs(i);
                     self.tile(
                         kq,
                         lhs,
@@ -443,12 +416,44 @@ impl PackedMatrix {
     unsafe fn tile(&self, kq: usize, a: Lhs, b: *const u32, tile: &Tile) {
         match (self.kernel, a) {
             (Kernel::Avx2, a) => f32_6x16(kq, &a.rows(), b as *const f32, tile),
-            (Kernel::Avx512, a) => f32_12x32(kq, &a.rows(), b as *const f32, tile),
+            (Kernel::Avx512, a) => f32_12x32(kq, a, b as *const f32, tile),
             (Kernel::Avx512Bf16, Lhs::Packed(a)) => bf16_12x32(kq, a, b, tile),
             (Kernel::AmxBf16, Lhs::Packed(a)) => amx::tile_32x32(kq, a, b, tile),
             (Kernel::Avx512Bf16 | Kernel::AmxBf16, Lhs::Rows { .. }) => {
                 unreachable!("bf16 products read packed activations")
             }
+        }
+    }
+
+    /// Makes ready what the tiles of rows `rows`, depths `pc..pc + kc` of `a [_, K]` read: for
+    /// kernels that read rows in place, only a partial last tile is packed (at the start of
+    /// `packed`, zero-padded), else every tile is.
+    fn stage_activations(
+        &self,
+        a: &[f32],
+        rows: std::ops::Range<usize>,
+        pc: usize,
+        kc: usize,
+        packed: &mut Vec<u32>,
+    ) -> StagedActivations {
+        let (mr, _, _) = self.kernel.shape();
+        let kq = self.kernel.words(kc);
+        let in_place = match self.reads_rows() {
+            true => rows.len() / mr,
+            false => 0,
+        };
+        let first_packed = rows.start + in_place * mr;
+        packed.resize((rows.end - first_packed).div_ceil(mr) * mr * kq, 0);
+        if first_packed < rows.end {
+            self.pack_activations(a, first_packed..rows.end, pc, kc, packed);
+        }
+        StagedActivations {
+            rows: a[rows.start * self.k + pc..].as_ptr(),
+            ld: self.k,
+            in_place,
+            packed: packed.as_ptr(),
+            panel_words: mr * kq,
+            mr,
         }
     }
 
@@ -600,13 +605,40 @@ unsafe impl Sync for OutPtr {}
 enum Lhs {
     /// A packed panel: word `q * MR + r` is row `r`, depth word `q`.
     Packed(*const u32),
-    /// Rows of f32 in place: row `r` at `first + r * ld`, the rows from `valid` on (past the
-    /// end of the input) read as its last one.
-    Rows {
-        first: *const f32,
-        ld: usize,
-        valid: usize,
-    },
+    /// A whole tile's rows of f32 in place: row `r` at `first + r * ld`.
+    Rows { first: *const f32, ld: usize },
+}
+
+/// A block of rows made ready for its tiles by [`PackedMatrix::stage_activations`].
+struct StagedActivations {
+    /// The block's first row (at its K slice) in the input.
+    rows: *const f32,
+    /// Row stride of the input.
+    ld: usize,
+    /// Tiles read in place (the first ones); the rest are packed.
+    in_place: usize,
+    /// The packed panels, the first for tile `in_place`.
+    packed: *const u32,
+    /// Words per packed panel.
+    panel_words: usize,
+    /// Rows per tile.
+    mr: usize,
+}
+
+impl StagedActivations {
+    /// Where tile `i` (of the block) reads its activations.
+    fn lhs(&self, i: usize) -> Lhs {
+        match i < self.in_place {
+            true => Lhs::Rows {
+                first: self.rows.wrapping_add(i * self.mr * self.ld),
+                ld: self.ld,
+            },
+            false => Lhs::Packed(
+                self.packed
+                    .wrapping_add((i - self.in_place) * self.panel_words),
+            ),
+        }
+    }
 }
 
 impl Lhs {
@@ -621,8 +653,8 @@ impl Lhs {
                 rows: std::array::from_fn(|r| (panel as *const f32).add(r)),
                 step: MR,
             },
-            Lhs::Rows { first, ld, valid } => LhsRows {
-                rows: std::array::from_fn(|r| first.add(r.min(valid.max(1) - 1) * ld)),
+            Lhs::Rows { first, ld } => LhsRows {
+                rows: std::array::from_fn(|r| first.add(r * ld)),
                 step: 1,
             },
         }
@@ -683,28 +715,17 @@ unsafe fn store8(c: *mut f32, v: __m256, accumulate: bool) {
 }
 
 /// One 12x32 f32 tile of C from 12 activation rows `a` and a packed 32-column weight panel `b`
-/// (64-byte aligned), both `kc` deep.
+/// (64-byte aligned), both `kc` deep, on the assembly tile of [`avx512_f32`].
 ///
 /// # Safety
 /// AVX-512F available; `a`'s rows hold `kc` values, `b` `32 * kc`; the tile lies inside C.
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn f32_12x32(kc: usize, a: &LhsRows<12>, b: *const f32, tile: &Tile) {
+#[target_feature(enable = "avx512f")]
+unsafe fn f32_12x32(kc: usize, a: Lhs, b: *const f32, tile: &Tile) {
     const MR: usize = 12;
-    const NR: usize = 32;
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    for p in 0..kc {
-        // The panel (kc rows of 128 bytes) outgrows L1: ask for each row a few steps ahead.
-        _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH_STEPS) * NR).cast());
-        _mm_prefetch::<_MM_HINT_T0>(b.wrapping_add((p + PREFETCH_STEPS) * NR + 16).cast());
-        let b0 = _mm512_load_ps(b.add(p * NR));
-        let b1 = _mm512_load_ps(b.add(p * NR + 16));
-        let at = p * a.step;
-        for (r, row) in acc.iter_mut().enumerate() {
-            let x = _mm512_set1_ps(*a.rows[r].add(at));
-            row[0] = _mm512_fmadd_ps(x, b0, row[0]);
-            row[1] = _mm512_fmadd_ps(x, b1, row[1]);
-        }
-    }
+    let acc = match a {
+        Lhs::Packed(panel) => avx512_f32::tile_12x32::<{ MR * 4 }>(kc, panel.cast(), 4, b),
+        Lhs::Rows { first, ld } => avx512_f32::tile_12x32::<4>(kc, first, ld * 4, b),
+    };
     store_12x32(&acc, tile);
 }
 
