@@ -12,6 +12,7 @@ use crate::model::arch::decoder::{BlockAt, HeadOp, Kv, Starts};
 use crate::model::arch::ragged::Ragged;
 use crate::model::batching::{for_each_batch, one_row};
 use crate::model::cpu::features::Products;
+use crate::model::cpu::log_probs::target_log_probs;
 use crate::model::cpu::projection::Projection;
 use crate::model::error::{ModelError, ModelResult};
 use crate::model::loaded::Model;
@@ -893,7 +894,7 @@ impl Model {
                     .iter()
                     .flat_map(|&j| prepared[j].targets.iter().copied())
                     .collect();
-                let lp = target_log_probs(&logits, &targets)?;
+                let lp = target_log_probs(&logits, &targets, self.features)?;
                 let mut rest = &lp[..];
                 Ok(sizes
                     .map(|k| {
@@ -936,33 +937,9 @@ impl Model {
     }
 }
 
-/// Log-probability (nats) of `targets[p]` under row p of `logits` `[P, V]` f32, computed on the
-/// logits' device: the target's logit minus the row's logsumexp. Returns `[P]`.
-fn target_log_probs(logits: &Tensor, targets: &[u32]) -> ModelResult<Vec<f32>> {
-    let idx = Tensor::new(targets, logits.device())?.unsqueeze(1)?;
-    let max = logits.max_keepdim(1)?;
-    let sum = logits.broadcast_sub(&max)?.exp()?.sum_keepdim(1)?;
-    let lse = (sum.log()? + max)?;
-    let picked = logits.gather(&idx, 1)?;
-    Ok((picked - lse)?.flatten_all()?.to_vec1::<f32>()?)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{logsumexp, target_log_probs};
-    use candle_core::{Device, Tensor};
-
-    #[test]
-    fn target_log_probs_by_hand() {
-        // Row 0: logits [0, ln 3] -> p(1) = 3/4; row 1: [ln 2, 0] -> p(0) = 2/3.
-        let logits = Tensor::new(&[[0f32, 3f32.ln()], [2f32.ln(), 0.0]], &Device::Cpu).unwrap();
-        let lp = target_log_probs(&logits, &[1, 0]).unwrap();
-        assert!((f64::from(lp[0]) - 0.75f64.ln()).abs() < 1e-6, "{lp:?}");
-        assert!(
-            (f64::from(lp[1]) - (2.0f64 / 3.0).ln()).abs() < 1e-6,
-            "{lp:?}"
-        );
-    }
+    use super::logsumexp;
 
     #[test]
     fn logsumexp_matches_the_definition() {

@@ -15,6 +15,7 @@ pub mod features;
 pub(super) mod gate_up;
 pub(super) mod gated;
 pub mod heap;
+pub(super) mod log_probs;
 pub(super) mod projection;
 pub(super) mod rms_norm;
 pub(super) mod rotary;
