@@ -158,16 +158,24 @@ impl PackedMatrix {
         let (_, nr, _) = kernel.shape();
         let round_bf16 = bf16 && !kernel.bf16_products();
         let depth = kernel.words(k);
-        let words = n.div_ceil(nr) * depth * nr;
-        let mut lines = vec![Line([0; 16]); words / 16];
-        let flat = lines.as_mut_slice();
-        for (j, w_row) in w.chunks_exact(k.max(1)).enumerate().take(n) {
-            let (panel, col) = (j / nr, j % nr);
-            for q in 0..depth {
-                let word = (panel * depth + q) * nr + col;
-                flat[word / 16].0[word % 16] = packed_word(kernel, w_row, q, round_bf16);
-            }
-        }
+        let panel_lines = depth * nr / 16;
+        let mut lines = vec![Line([0; 16]); n.div_ceil(nr) * panel_lines];
+        // Panels in parallel: the default model's unembedding (49k rows) is packed when the
+        // first readout asks for it.
+        lines
+            .par_chunks_mut(panel_lines.max(1))
+            .enumerate()
+            .for_each(|(panel, panel_lines)| {
+                let columns = nr.min(n - panel * nr);
+                for col in 0..columns {
+                    let w_row = &w[(panel * nr + col) * k..(panel * nr + col + 1) * k];
+                    for q in 0..depth {
+                        let word = q * nr + col;
+                        panel_lines[word / 16].0[word % 16] =
+                            packed_word(kernel, w_row, q, round_bf16);
+                    }
+                }
+            });
         PackedMatrix {
             kernel,
             round_bf16,
