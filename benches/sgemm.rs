@@ -118,8 +118,15 @@ fn bench(c: &mut Criterion) {
     let dev = Device::Cpu;
     let mut group = c.benchmark_group("projection_gemm");
     group.sample_size(20);
-    // SmolLM2-135M: q/o (576 -> 576), k/v (576 -> 192), gate/up (576 -> 1536), down (1536 -> 576).
-    for (k, n) in [(576, 576), (576, 192), (576, 1536), (1536, 576)] {
+    // SmolLM2-135M: q/o (576 -> 576), k/v (576 -> 192), gate/up (576 -> 1536), down (1536 -> 576),
+    // the unembedding (576 -> 49152, the readout of every position of a cloze continuation).
+    for (k, n) in [
+        (576, 576),
+        (576, 192),
+        (576, 1536),
+        (1536, 576),
+        (576, 49152),
+    ] {
         let w = Tensor::randn(0f32, 1.0, (n, k), &dev).expect("weight");
         let values = w
             .flatten_all()

@@ -44,6 +44,12 @@ const MIN_TASK_TILES: usize = 4;
 /// Fewest weight panels a task takes: repacking a task's activations must stay cheap next to
 /// the products over its panels.
 const MIN_TASK_PANELS: usize = 4;
+/// Weights larger than this (bytes) are streamed from memory: [`PackedMatrix::for_each_task`]
+/// splits their products by columns only.
+const STREAMED_WEIGHT_BYTES: usize = 8 << 20;
+/// Bytes of weight panels a task of a streamed weight runs over all its rows before the next
+/// ones: they stay in L2 while the row blocks pass.
+const CACHED_PANEL_BYTES: usize = 512 << 10;
 /// Tasks per rayon thread: enough that a short last task or a busy core costs little.
 const TASKS_PER_THREAD: usize = 4;
 
@@ -277,13 +283,26 @@ impl PackedMatrix {
         let (mr, nr, _) = self.kernel.shape();
         let panels = self.n.div_ceil(nr);
         let want = TASKS_PER_THREAD * rayon::current_num_threads();
-        let row_chunks = want.min(m.div_ceil(MIN_TASK_TILES * mr)).max(1);
+        let panel_bytes = (self.kernel.words(self.k) * nr * 4).max(1);
+        // A weight too large for the caches (the unembedding) is split by columns only, and each
+        // task runs a few panels over all its rows before the next: every panel then comes from
+        // memory once, not once per row chunk. Only where rows are read in place: kernels that
+        // pack the activations would pack them again for every few panels.
+        let streamed = self.reads_rows() && panels * panel_bytes > STREAMED_WEIGHT_BYTES;
+        let row_chunks = match streamed {
+            true => 1,
+            false => want.min(m.div_ceil(MIN_TASK_TILES * mr)).max(1),
+        };
         let rows_per_chunk = m.div_ceil(row_chunks).next_multiple_of(mr);
         let row_chunks = m.div_ceil(rows_per_chunk);
         let col_groups = want
             .div_ceil(row_chunks)
             .clamp(1, (panels / MIN_TASK_PANELS).max(1));
         let panels_per_group = panels.div_ceil(col_groups);
+        let panels_per_pass = match streamed {
+            true => (CACHED_PANEL_BYTES / panel_bytes).max(1),
+            false => panels_per_group,
+        };
         (0..row_chunks * col_groups)
             .into_par_iter()
             .for_each(|task| {
@@ -292,12 +311,13 @@ impl PackedMatrix {
                 let r1 = (r0 + rows_per_chunk).min(m);
                 let p0 = group * panels_per_group;
                 let p1 = (p0 + panels_per_group).min(panels);
-                if p0 < p1 {
-                    // Blocks of at most MC rows, of even size.
-                    let blocks = (r1 - r0).div_ceil(MC);
-                    let step = (r1 - r0).div_ceil(blocks).next_multiple_of(mr);
+                // Blocks of at most MC rows, of even size.
+                let blocks = (r1 - r0).div_ceil(MC);
+                let step = (r1 - r0).div_ceil(blocks).next_multiple_of(mr);
+                for q0 in (p0..p1).step_by(panels_per_pass) {
+                    let q1 = (q0 + panels_per_pass).min(p1);
                     for b0 in (r0..r1).step_by(step) {
-                        block(b0..(b0 + step).min(r1), p0..p1);
+                        block(b0..(b0 + step).min(r1), q0..q1);
                     }
                 }
             });
@@ -893,6 +913,31 @@ mod tests {
                         "{kernel:?} m={m} n={n} k={k} element {idx}: {g} vs {e}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn weights_past_the_caches_give_the_same_product() {
+        // 8.6 MB of f32 weights: split by columns only, a few panels over all rows at a time;
+        // 150 rows make two row blocks.
+        let (m, n, k) = (150, 3600, 600);
+        assert!(n * k * 4 > STREAMED_WEIGHT_BYTES);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let a = random(m * k, &mut rng);
+        let w = random(n * k, &mut rng);
+        for kernel in runnable().into_iter().filter(|k| !k.bf16_products()) {
+            let got = PackedMatrix::pack(&w, n, k, kernel, false).matmul(&a, m);
+            for idx in (0..m * n).step_by(97) {
+                let (i, j) = (idx / n, idx % n);
+                let want: f64 = (0..k)
+                    .map(|p| a[i * k + p] as f64 * w[j * k + p] as f64)
+                    .sum();
+                assert!(
+                    (got[idx] as f64 - want).abs() <= 1e-5 * (k as f64).sqrt(),
+                    "{kernel:?} element ({i}, {j}): {} vs {want}",
+                    got[idx]
+                );
             }
         }
     }
