@@ -109,6 +109,8 @@ mod peak {
 #[cfg(target_arch = "x86_64")]
 fn bench(c: &mut Criterion) {
     use spex::model::cpu::sgemm::{Kernel, PackedMatrix};
+    // As the command line does: freed outputs are reused instead of faulted in again.
+    spex::model::cpu::heap::keep_freed_buffers();
     peak::print();
     let kernels: Vec<Kernel> = Kernel::ALL.into_iter().filter(|k| k.runs_here()).collect();
     let rows: Vec<usize> = std::env::var("SPEX_BENCH_M")
