@@ -12,7 +12,7 @@ use crate::model::arch::decoder::{BlockAt, HeadOp, Kv, Starts};
 use crate::model::arch::ragged::Ragged;
 use crate::model::batching::{for_each_batch, one_row};
 use crate::model::cpu::features::Products;
-use crate::model::cpu::log_probs::target_log_probs;
+use crate::model::cpu::log_probs::{self, target_log_probs};
 use crate::model::cpu::projection::Projection;
 use crate::model::error::{ModelError, ModelResult};
 use crate::model::loaded::Model;
@@ -117,7 +117,8 @@ enum Keep {
     TargetLogProb,
 }
 
-/// `log(sum(exp(x)))` over one row of logits (nats), computed stably in f64.
+/// `log(sum(exp(x)))` over one row of logits (nats), computed stably in f64: a reference for
+/// callers and tests (the readouts use a vectorised one, `cpu::log_probs::logsumexp`).
 pub fn logsumexp(row: &[f32]) -> f64 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = row.iter().map(|&x| (x as f64 - max).exp()).sum();
@@ -885,7 +886,7 @@ impl Model {
                 .iter()
                 .map(|row| {
                     let mut out: Vec<f32> = ids.iter().map(|&i| row[i]).collect();
-                    out.push(logsumexp(row) as f32);
+                    out.push(log_probs::logsumexp(row, self.features) as f32);
                     out
                 })
                 .collect()),

@@ -1,7 +1,8 @@
 //! Log-probabilities of chosen tokens under rows of logits (the cloze readout, `[P, V]` with V the
 //! vocabulary): for f32 CPU tensors one pass per row, rows split over rayon's threads (candle's
 //! ops made five passes over the whole `[P, V]` block on one thread, allocating for each: a fifth
-//! of a PIQA evaluation); candle's ops elsewhere.
+//! of a PIQA evaluation); candle's ops elsewhere. The same vectorised logsumexp serves the letter
+//! readout's full-vocabulary normaliser.
 
 use candle_core::Tensor;
 use rayon::prelude::*;
@@ -62,8 +63,8 @@ fn by_candle_ops(logits: &Tensor, targets: &[u32]) -> ModelResult<Vec<f32>> {
 
 /// `log(sum(exp(row)))` (nats) in the widest vectors `features` allow: the maximum, then
 /// `e^(x - max)` with [`fast_exp::exp`] summed in f32 lanes by blocks of [`BLOCK`] values and
-/// the blocks in f64.
-fn logsumexp(row: &[f32], features: CpuFeatures) -> f64 {
+/// the blocks in f64; every width gives the same bits.
+pub(crate) fn logsumexp(row: &[f32], features: CpuFeatures) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
         if features.avx512f {
