@@ -799,6 +799,84 @@ fn log_prob(row: &[f32], target: u32) -> f32 {
     (row[target as usize] as f64 - max - sum.ln()) as f32
 }
 
+/// Continuations whose prompts share tokens past their first read position (answers that start
+/// with the same words, as PIQA's often do) or are the same prompt (one-token answers, as BoolQ's):
+/// the shared positions are read out once in the prefix pass, and every job still equals its run
+/// alone; so do last-position readouts of identical prompts, which need no suffix at all.
+#[test]
+fn prefix_groups_reading_inside_the_prefix_equal_runs_alone() {
+    let (_d, m, _) = tiny("llama", 91);
+    let context = prompt(20, 92);
+    let shared_words = prompt(6, 93);
+    let answer = |len: usize, seed: u64| [shared_words.clone(), prompt(len, seed)].concat();
+    // (context, continuation): two answers diverging after six shared tokens, one equal to the
+    // shared words alone (all read inside the prefix), and two one-token answers of one prompt.
+    // A second question of a shorter context (its prefix pass padded beside the first's) whose
+    // two answers share four tokens.
+    let other = prompt(12, 97);
+    let other_words = prompt(4, 98);
+    let continuations: Vec<Vec<u32>> = vec![
+        answer(3, 94),
+        answer(5, 95),
+        shared_words.clone(),
+        vec![7],
+        vec![11],
+        [other_words.clone(), prompt(2, 99)].concat(),
+        [other_words.clone(), prompt(3, 100)].concat(),
+    ];
+    let prompts: Vec<Vec<u32>> = continuations
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let context = if i < 5 { &context } else { &other };
+            [context.clone(), c[..c.len() - 1].to_vec()].concat()
+        })
+        .collect();
+    let readout = Readout::Continuations(continuations.clone());
+    let mask = random_mask(1, 4, 4, 96);
+    for heads in [None, Some(mask.row(0).clone())] {
+        let jobs: Vec<Job> = (0..prompts.len())
+            .map(|p| Job {
+                prompt: p,
+                heads: heads.clone(),
+                tokens: None,
+            })
+            .collect();
+        let alone = |readout: &Readout, prompts: &[Vec<u32>]| -> Vec<Vec<f32>> {
+            jobs.iter()
+                .map(|job| {
+                    let one = Job {
+                        prompt: 0,
+                        ..job.clone()
+                    };
+                    let mine = match readout {
+                        Readout::Continuations(all) => {
+                            Readout::Continuations(vec![all[job.prompt].clone()])
+                        }
+                        other => other.clone(),
+                    };
+                    let p = std::slice::from_ref(&prompts[job.prompt]);
+                    m.run(p, &[one], &mine, &no_reuse()).unwrap().remove(0)
+                })
+                .collect()
+        };
+        for max_batch_tokens in [8192, 24] {
+            let opts = RunOptions {
+                max_batch_tokens,
+                ..RunOptions::default()
+            };
+            let grouped = m.run(&prompts, &jobs, &readout, &opts).unwrap();
+            let lens: Vec<usize> = grouped.iter().map(Vec::len).collect();
+            assert_eq!(lens, [9, 11, 6, 1, 1, 6, 7], "one log-prob per target");
+            assert_close(&grouped, &alone(&readout, &prompts), 1e-4, "continuations");
+            // Last-position logits of the two identical prompts and of the others.
+            let full = m.run(&prompts, &jobs, &Readout::Full, &opts).unwrap();
+            assert_eq!(full[3], full[4], "identical prompts, identical logits");
+            assert_close(&full, &alone(&Readout::Full, &prompts), 1e-4, "logits");
+        }
+    }
+}
+
 #[test]
 fn continuation_readout_equals_each_prefix_run_alone() {
     let (_d, m, _) = tiny("llama", 61);

@@ -131,12 +131,14 @@ const MIN_SHARED_PREFIX: usize = 8;
 /// Jobs with equal head scales whose token ids start with the same `prefix` tokens.
 struct PrefixGroup {
     jobs: Vec<usize>,
-    /// Shared tokens, at least [`MIN_SHARED_PREFIX`] and at most every job's first read position.
+    /// Shared tokens, at least [`MIN_SHARED_PREFIX`] and at most every job's length; read
+    /// positions inside it are read out once from the prefix pass.
     prefix: usize,
 }
 
 /// Splits `jobs` into groups sharing a token prefix of at least [`MIN_SHARED_PREFIX`] (e.g. the
-/// few-shot examples of one MMLU subject, the context of a question's answers) and the jobs left
+/// few-shot examples of one MMLU subject, the context of a question's answers and the words the
+/// answers start with, the prompt of answers scored at one position) and the jobs left
 /// alone. Sorting by (head scales, ids) puts prompts with a common prefix next to each other; a
 /// group (of two or more) stops growing when the next job would cut its prefix below the minimum,
 /// or cost its members more recomputed positions than it saves the newcomer.
@@ -151,7 +153,7 @@ fn prefix_groups(jobs: &[usize], prepared: &[Prepared]) -> (Vec<PrefixGroup>, Ve
     let mut i = 0;
     while i < order.len() {
         let first = order[i];
-        let mut prefix = prepared[first].read.start;
+        let mut prefix = prepared[first].ids.len();
         let mut k = i + 1;
         while k < order.len() && same_heads(first, order[k]) {
             let ids = &prepared[order[k]].ids;
@@ -160,7 +162,7 @@ fn prefix_groups(jobs: &[usize], prepared: &[Prepared]) -> (Vec<PrefixGroup>, Ve
                 .zip(&prepared[first].ids)
                 .take_while(|(a, b)| a == b)
                 .count();
-            let shorter = prefix.min(common).min(prepared[order[k]].read.start);
+            let shorter = prefix.min(common);
             // Past the second member, joining saves the newcomer `shorter` positions and makes
             // each of the `k - i` members recompute `prefix - shorter` more: join only when
             // that is a saving.
@@ -664,14 +666,22 @@ impl Model {
         // One (empty) row per group: the members' rows go to `out` from inside the pass.
         let mut done: Vec<Option<Vec<f32>>> = vec![None; groups.len()];
         let pass = |batch: &[usize]| {
-            let past = self.prefix_pass(batch, groups, prepared, opts)?;
+            let (past, last) = self.prefix_pass(batch, groups, prepared, opts)?;
+            let mut early = self.prefix_reads(batch, groups, prepared, &last, unembed)?;
             let mut row_of = std::collections::HashMap::new();
             for (row, &g) in batch.iter().enumerate() {
                 row_of.extend(groups[g].jobs.iter().map(|&j| (j, row)));
             }
             let start = |j: usize| groups[batch[row_of[&j]]].prefix;
             let rest = |j: usize| prepared[j].ids.len() - start(j);
-            let mut members: Vec<usize> = row_of.keys().copied().collect();
+            // Jobs whose every position is in the prefix are read out already.
+            let mut members: Vec<usize> = Vec::with_capacity(row_of.len());
+            for &j in row_of.keys() {
+                match rest(j) {
+                    0 => out[j] = early.remove(&j),
+                    _ => members.push(j),
+                }
+            }
             members.sort_by_key(|&j| (std::cmp::Reverse(rest(j)), j));
             let suffix_pass = |rows: &[usize]| {
                 let starts: Vec<usize> = rows.iter().map(|&j| start(j)).collect();
@@ -692,7 +702,17 @@ impl Model {
                     })
                     .collect::<ModelResult<Vec<Kv>>>()?;
                 let at = Starts::PerRow(&starts);
-                self.layers_and_readout(x, 0, at, Some(&mine), rows, prepared, unembed, opts)
+                let late =
+                    self.layers_and_readout(x, 0, at, Some(&mine), rows, prepared, unembed, opts)?;
+                // A job read inside its prefix continues with the positions after it.
+                Ok(rows
+                    .iter()
+                    .zip(late)
+                    .map(|(j, late)| match early.get(j) {
+                        Some(head) => [head.as_slice(), &late].concat(),
+                        None => late,
+                    })
+                    .collect())
             };
             self.for_each_batch(&members, rest, opts, suffix_pass, out)?;
             Ok(vec![Vec::new(); batch.len()])
@@ -700,15 +720,64 @@ impl Model {
         self.for_each_batch(&order, |g| groups[g].prefix, opts, pass, &mut done)
     }
 
+    /// The readouts at the read positions inside each group's prefix, from the prefix pass's
+    /// final residual `last` `[G, P, D]`, keyed by job: each such position is unembedded once
+    /// however many members read it, and each member scores its own targets there.
+    fn prefix_reads(
+        &self,
+        batch: &[usize],
+        groups: &[PrefixGroup],
+        prepared: &[Prepared],
+        last: &Tensor,
+        unembed: &Unembed,
+    ) -> ModelResult<std::collections::HashMap<usize, Vec<f32>>> {
+        let (g_count, p, d) = last.dims3()?;
+        let (mut positions, mut picks, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut targets, mut readers) = (Vec::new(), Vec::new());
+        for (row, &g) in batch.iter().enumerate() {
+            let end = groups[g].prefix;
+            let jobs = &groups[g].jobs;
+            let Some(first) = jobs
+                .iter()
+                .map(|&j| prepared[j].read.start)
+                .min()
+                .filter(|&first| first < end)
+            else {
+                continue;
+            };
+            let base = positions.len();
+            positions.extend((first..end).map(|q| (row * p + q) as u32));
+            for &j in jobs.iter().filter(|&&j| prepared[j].read.start < end) {
+                let read = prepared[j].read.start..end;
+                picks.extend(read.clone().map(|q| (base + q - first) as u32));
+                let mine = &prepared[j].targets;
+                targets.extend_from_slice(&mine[..read.len().min(mine.len())]);
+                sizes.push(read.len());
+                readers.push(j);
+            }
+        }
+        if readers.is_empty() {
+            return Ok(Default::default());
+        }
+        let positions = Tensor::new(positions.as_slice(), &self.device)?;
+        let hidden = last
+            .reshape((g_count * p, d))?
+            .index_select(&positions, 0)?;
+        let picks = Tensor::new(picks.as_slice(), &self.device)?;
+        let rows = self.read_out(&hidden, Some(&picks), &sizes, &targets, unembed)?;
+        Ok(readers.into_iter().zip(rows).collect())
+    }
+
     /// Keys and values of the prefixes of `batch`'s groups, one right-padded row per group
-    /// (under the group's head scales): per layer `[G, Hkv, P, Dh]`, P the longest prefix.
+    /// (under the group's head scales): per layer `[G, Hkv, P, Dh]`, P the longest prefix; and
+    /// the final residual `[G, P, D]`.
     fn prefix_pass(
         &self,
         batch: &[usize],
         groups: &[PrefixGroup],
         prepared: &[Prepared],
         opts: &RunOptions,
-    ) -> ModelResult<Vec<Kv>> {
+    ) -> ModelResult<(Vec<Kv>, Tensor)> {
         let lens: Vec<usize> = batch.iter().map(|&g| groups[g].prefix).collect();
         let firsts: Vec<usize> = batch.iter().map(|&g| groups[g].jobs[0]).collect();
         let p = lens.iter().copied().max().unwrap_or(1);
@@ -731,7 +800,7 @@ impl Model {
             past.push(o.kv);
             x = o.x;
         }
-        Ok(past)
+        Ok((past, x))
     }
 
     fn run_reused(
@@ -835,12 +904,13 @@ impl Model {
     ) -> ModelResult<Vec<Vec<f32>>> {
         let l_count = self.info.n_layers;
         let (n, t, d) = x.dims3()?;
+        // Positions before a row's start were read out with its prefix, if at all.
         let reads: Vec<Range<usize>> = batch
             .iter()
             .enumerate()
             .map(|(r, &j)| {
                 let s = starts.of(r);
-                prepared[j].read.start - s..prepared[j].read.end - s
+                prepared[j].read.start.max(s) - s..prepared[j].read.end - s
             })
             .collect();
         let lens: Vec<usize> = reads.iter().map(|r| r.end).collect();
@@ -872,13 +942,40 @@ impl Model {
             let idx = Tensor::new(idx.as_slice(), &self.device)?;
             x.reshape((n * t, d))?.index_select(&idx, 0)?
         };
-        let hidden = self.decoder.final_norm(&hidden)?;
+        let sizes: Vec<usize> = reads.iter().map(Range::len).collect();
+        let targets: Vec<u32> = batch
+            .iter()
+            .zip(&sizes)
+            .flat_map(|(&j, &k)| {
+                let mine = &prepared[j].targets;
+                mine[mine.len().saturating_sub(k)..].iter().copied()
+            })
+            .collect();
+        self.read_out(&hidden, None, &sizes, &targets, unembed)
+    }
+
+    /// Readout rows from hidden states `[P, D]` (before the final norm): `picks` (indices into
+    /// P, repeats allowed) orders them, unembedding each of P once, or they stand as they are;
+    /// output row r takes the next `sizes[r]` of them, scoring the next `sizes[r]` `targets`
+    /// ([`Keep::TargetLogProb`]) or one row of logits each (`sizes[r]` = 1).
+    fn read_out(
+        &self,
+        hidden: &Tensor,
+        picks: Option<&Tensor>,
+        sizes: &[usize],
+        targets: &[u32],
+        unembed: &Unembed,
+    ) -> ModelResult<Vec<Vec<f32>>> {
+        let hidden = self.decoder.final_norm(hidden)?;
         let logits = unembed.weight.logits(&hidden)?.to_dtype(DType::F32)?;
         let logits = match self.decoder.logit_softcap() {
             Some(cap) => softcapped(&logits, cap)?,
             None => logits,
         };
-        let sizes = reads.iter().map(Range::len);
+        let logits = match picks {
+            Some(picks) => logits.index_select(picks, 0)?,
+            None => logits,
+        };
         match &unembed.keep {
             Keep::All => Ok(logits.to_vec2::<f32>()?),
             Keep::PickAndLogsumexp(ids) => Ok(logits
@@ -891,14 +988,11 @@ impl Model {
                 })
                 .collect()),
             Keep::TargetLogProb => {
-                let targets: Vec<u32> = batch
-                    .iter()
-                    .flat_map(|&j| prepared[j].targets.iter().copied())
-                    .collect();
-                let lp = target_log_probs(&logits, &targets, self.features)?;
+                let lp = target_log_probs(&logits, targets, self.features)?;
                 let mut rest = &lp[..];
                 Ok(sizes
-                    .map(|k| {
+                    .iter()
+                    .map(|&k| {
                         let (row, tail) = rest.split_at(k);
                         rest = tail;
                         row.to_vec()
