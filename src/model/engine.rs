@@ -5,35 +5,15 @@
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
-use crate::model::arch::attention::softcapped;
 use crate::model::arch::decoder::{BlockAt, HeadOp, Kv, Starts};
 use crate::model::arch::ragged::Ragged;
 use crate::model::batching::{for_each_batch, one_row};
-use crate::model::cpu::features::Products;
-use crate::model::cpu::log_probs::{self, target_log_probs};
-use crate::model::cpu::projection::Projection;
 use crate::model::error::{ModelError, ModelResult};
 use crate::model::loaded::Model;
 use crate::model::masks::{HeadMask, HeadScales, TokenMask};
-
-/// What to read out at each row's last prompt position.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Readout {
-    /// The whole vocabulary: `[B][V]` logits.
-    Full,
-    /// Only these token ids, in this order: `[B][K]` logits.
-    Tokens(Vec<u32>),
-    /// These token ids' logits, then the full-vocabulary logsumexp: `[B][K + 1]` (nats).
-    TokensAndLogsumexp(Vec<u32>),
-    /// A continuation per prompt, teacher-forced: for prompt `i` of `T` tokens and its `k =
-    /// targets[i].len()` targets (`1 <= k <= T`), the log-probabilities (nats, full vocabulary)
-    /// of `targets[i][j]` at position `T - k + j`, `j < k`: `[B][k]`. The prompt holds the context
-    /// and every target but the last, as lm-evaluation-harness feeds a (context, continuation)
-    /// pair; token masks never change the targets.
-    Continuations(Vec<Vec<u32>>),
-}
+use crate::model::readout::{Readout, Unembed};
 
 /// One ablated forward pass: a prompt (index into the prompt list) with optional head scales
 /// (`[L, H]`) and an optional token keep row (`[T]`, false = replace).
@@ -79,42 +59,6 @@ impl Default for RunOptions {
             means: None,
         }
     }
-}
-
-/// The unembedding rows a run multiplies by, and what it keeps of each position's logits.
-struct Unembed<'m> {
-    /// The whole vocabulary's product, or only the requested rows.
-    weight: UnembedRows<'m>,
-    /// What a read position yields from its logits.
-    keep: Keep,
-}
-
-/// The rows of the unembedding a readout multiplies by.
-enum UnembedRows<'m> {
-    /// Every row, as the model's packed product ([`Model::full_unembed`]).
-    All(&'m Projection),
-    /// The requested rows `[K, D]`.
-    Picked(Tensor),
-}
-
-impl UnembedRows<'_> {
-    /// Logits `[P, K]` of the final-normed `hidden [P, D]`.
-    fn logits(&self, hidden: &Tensor) -> ModelResult<Tensor> {
-        match self {
-            UnembedRows::All(product) => product.forward(hidden),
-            UnembedRows::Picked(rows) => Ok(hidden.matmul(&rows.t()?)?),
-        }
-    }
-}
-
-/// What one read position yields from its `[K]` logits.
-enum Keep {
-    /// Every logit.
-    All,
-    /// These columns of the full-vocabulary logits, then their logsumexp.
-    PickAndLogsumexp(Vec<usize>),
-    /// The log-probability of the job's target token at this position.
-    TargetLogProb,
 }
 
 /// `log(sum(exp(x)))` over one row of logits (nats), computed stably in f64: a reference for
@@ -390,7 +334,7 @@ impl Model {
         Ok(HeadMeans { per_layer })
     }
 
-    fn check_ids(&self, ids: &[u32], arg: &str) -> ModelResult<()> {
+    pub(super) fn check_ids(&self, ids: &[u32], arg: &str) -> ModelResult<()> {
         if ids.is_empty() {
             return Err(ModelError::input(arg, "empty prompt"));
         }
@@ -499,51 +443,6 @@ impl Model {
             read,
             targets,
         })
-    }
-
-    /// The whole unembedding as an f32 product, packed for the CPU kernels at the first call
-    /// (the readout's largest product: 49k rows for the default model).
-    fn full_unembed(&self) -> ModelResult<&Projection> {
-        if let Some(product) = self.full_unembed.get() {
-            return Ok(product);
-        }
-        let products = Products {
-            features: self.features,
-            bf16: false,
-        };
-        let product = Projection::new(self.decoder.unembed().clone(), None, products)?;
-        Ok(self.full_unembed.get_or_init(|| product))
-    }
-
-    fn unembed_rows(&self, readout: &Readout) -> ModelResult<Unembed<'_>> {
-        let w = self.decoder.unembed();
-        match readout {
-            Readout::Full => Ok(Unembed {
-                weight: UnembedRows::All(self.full_unembed()?),
-                keep: Keep::All,
-            }),
-            Readout::Continuations(_) => Ok(Unembed {
-                weight: UnembedRows::All(self.full_unembed()?),
-                keep: Keep::TargetLogProb,
-            }),
-            Readout::Tokens(ids) | Readout::TokensAndLogsumexp(ids) => {
-                if ids.is_empty() {
-                    return Err(ModelError::input("readout", "no token ids to read out"));
-                }
-                self.check_ids(ids, "readout")?;
-                if matches!(readout, Readout::TokensAndLogsumexp(_)) {
-                    return Ok(Unembed {
-                        weight: UnembedRows::All(self.full_unembed()?),
-                        keep: Keep::PickAndLogsumexp(ids.iter().map(|&i| i as usize).collect()),
-                    });
-                }
-                let idx = Tensor::new(ids.as_slice(), &self.device)?;
-                Ok(Unembed {
-                    weight: UnembedRows::Picked(w.index_select(&idx, 0)?),
-                    keep: Keep::All,
-                })
-            }
-        }
     }
 
     fn clean_run(&self, prompt: &[u32]) -> ModelResult<CleanRun> {
@@ -952,54 +851,6 @@ impl Model {
             })
             .collect();
         self.read_out(&hidden, None, &sizes, &targets, unembed)
-    }
-
-    /// Readout rows from hidden states `[P, D]` (before the final norm): `picks` (indices into
-    /// P, repeats allowed) orders them, unembedding each of P once, or they stand as they are;
-    /// output row r takes the next `sizes[r]` of them, scoring the next `sizes[r]` `targets`
-    /// ([`Keep::TargetLogProb`]) or one row of logits each (`sizes[r]` = 1).
-    fn read_out(
-        &self,
-        hidden: &Tensor,
-        picks: Option<&Tensor>,
-        sizes: &[usize],
-        targets: &[u32],
-        unembed: &Unembed,
-    ) -> ModelResult<Vec<Vec<f32>>> {
-        let hidden = self.decoder.final_norm(hidden)?;
-        let logits = unembed.weight.logits(&hidden)?.to_dtype(DType::F32)?;
-        let logits = match self.decoder.logit_softcap() {
-            Some(cap) => softcapped(&logits, cap)?,
-            None => logits,
-        };
-        let logits = match picks {
-            Some(picks) => logits.index_select(picks, 0)?,
-            None => logits,
-        };
-        match &unembed.keep {
-            Keep::All => Ok(logits.to_vec2::<f32>()?),
-            Keep::PickAndLogsumexp(ids) => Ok(logits
-                .to_vec2::<f32>()?
-                .iter()
-                .map(|row| {
-                    let mut out: Vec<f32> = ids.iter().map(|&i| row[i]).collect();
-                    out.push(log_probs::logsumexp(row, self.features) as f32);
-                    out
-                })
-                .collect()),
-            Keep::TargetLogProb => {
-                let lp = target_log_probs(&logits, targets, self.features)?;
-                let mut rest = &lp[..];
-                Ok(sizes
-                    .iter()
-                    .map(|&k| {
-                        let (row, tail) = rest.split_at(k);
-                        rest = tail;
-                        row.to_vec()
-                    })
-                    .collect())
-            }
-        }
     }
 
     /// The head op for layer `l` of a batch, or `None` when every row keeps every head there.

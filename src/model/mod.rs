@@ -16,7 +16,8 @@
 //!
 //! Layout by job: `load/` (source, hub cache, config, safetensors, GGUF, tokenizer), `arch/` (the
 //! decoder interface, Llama, GPT-2), `cpu/` (f32 kernels), `gpu/` (the fused head-mask op),
-//! `masks/` (head scales and token masks), the engine and its batching, and `testing/` (test-only).
+//! `masks/` (head scales and token masks), the engine and its batching, the readout (unembedding
+//! into logits, log-probabilities or letters), and `testing/` (test-only).
 
 mod arch;
 mod batching;
@@ -29,11 +30,12 @@ pub mod gpu;
 pub mod load;
 mod loaded;
 mod masks;
+mod readout;
 #[cfg(test)]
 mod testing;
 
 pub use device::{default_dtype, DTypeChoice, DeviceChoice};
-pub use engine::{logsumexp, HeadMeans, Job, Readout, RunOptions};
+pub use engine::{logsumexp, HeadMeans, Job, RunOptions};
 pub use error::{ModelError, ModelResult};
 pub use load::config::{Config, Gpt2Config, LlamaConfig, RopeScaling, SpecialIds};
 pub use load::gguf::{load_gguf, GgufModel};
@@ -41,3 +43,4 @@ pub use load::source::ModelSource;
 pub use load::weights::Weights;
 pub use loaded::{Model, ModelInfo};
 pub use masks::{HeadMask, HeadScales, TokenMask};
+pub use readout::Readout;

@@ -1,8 +1,10 @@
 //! Log-probabilities of chosen tokens under rows of logits (the cloze readout, `[P, V]` with V the
-//! vocabulary): for f32 CPU tensors one pass per row, rows split over rayon's threads (candle's
-//! ops made five passes over the whole `[P, V]` block on one thread, allocating for each: a fifth
-//! of a PIQA evaluation); candle's ops elsewhere. The same vectorised logsumexp serves the letter
-//! readout's full-vocabulary normaliser.
+//! vocabulary), and the logsumexp that normalises them, defined block by block: each block of
+//! 256 values gives its maximum and its sum of exponentials, and the blocks merge in f64. From
+//! logits written out, one parallel pass per row (candle's ops made five passes over the whole
+//! `[P, V]` block on one thread: a fifth of a PIQA evaluation); straight from the unembedding's
+//! product, each block of columns reduced while it is in cache, the same bits without the
+//! logits ever written out ([`picked_logits_and_logsumexp`]); candle's ops off the CPU.
 
 use candle_core::Tensor;
 use rayon::prelude::*;
@@ -10,6 +12,8 @@ use rayon::prelude::*;
 use crate::model::cpu::f32::{is_cpu_f32, with_values};
 use crate::model::cpu::fast_exp;
 use crate::model::cpu::features::CpuFeatures;
+#[cfg(target_arch = "x86_64")]
+use crate::model::cpu::sgemm::PackedMatrix;
 use crate::model::error::{ModelError, ModelResult};
 
 /// Lanes of the running maxima and sums: one AVX-512 vector, two AVX2 ones; every width keeps
@@ -61,51 +65,85 @@ fn by_candle_ops(logits: &Tensor, targets: &[u32]) -> ModelResult<Vec<f32>> {
     Ok(lp.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?)
 }
 
-/// `log(sum(exp(row)))` (nats) in the widest vectors `features` allow: the maximum, then
-/// `e^(x - max)` with [`fast_exp::exp`] summed in f32 lanes by blocks of [`BLOCK`] values and
-/// the blocks in f64; every width gives the same bits.
+/// `log(sum(exp(row)))` (nats) in the widest vectors `features` allow: each block of [`BLOCK`]
+/// values reduced to a [`BlockSum`] (its maximum, and `e^(x - max)` by [`fast_exp::exp`] summed
+/// in f32 lanes), the blocks merged in f64 by [`merge`]. Every width gives the same bits, and so
+/// does [`picked_logits_and_logsumexp`], which reduces the same blocks without the row.
 pub(crate) fn logsumexp(row: &[f32], features: CpuFeatures) -> f64 {
+    let blocks: Vec<BlockSum> = row
+        .chunks(BLOCK)
+        .map(|block| block_sum(block, features))
+        .collect();
+    merge(&blocks)
+}
+
+/// One block's share of a logsumexp: its largest value and the sum of `e^(x - max)` over it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockSum {
+    max: f32,
+    sum: f64,
+}
+
+/// `M + ln(sum_b sum_b * e^(max_b - M))` over the consecutive blocks of a row, M their largest
+/// maximum, in f64 (nats); `-inf` for a row with no finite-or-positive values.
+fn merge(blocks: &[BlockSum]) -> f64 {
+    let max = blocks
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, b| if b.max > m { b.max } else { m });
+    if max == f32::NEG_INFINITY {
+        return f64::NEG_INFINITY;
+    }
+    let total: f64 = blocks
+        .iter()
+        .map(|b| b.sum * (f64::from(b.max) - f64::from(max)).exp())
+        .sum();
+    f64::from(max) + total.ln()
+}
+
+/// The [`BlockSum`] of at most [`BLOCK`] values, in the widest vectors `features` allow.
+fn block_sum(block: &[f32], features: CpuFeatures) -> BlockSum {
     #[cfg(target_arch = "x86_64")]
     {
         if features.avx512f {
             // SAFETY: the features say the CPU runs AVX-512F and FMA (avx512f implies avx2_fma).
-            return unsafe { logsumexp_avx512(row) };
+            return unsafe { block_sum_avx512(block) };
         }
         if features.avx2_fma {
             // SAFETY: the features say the CPU runs AVX2 and FMA.
-            return unsafe { logsumexp_avx2(row) };
+            return unsafe { block_sum_avx2(block) };
         }
     }
     let _ = features;
-    logsumexp_body(row)
+    block_sum_body(block)
 }
 
-/// [`logsumexp_body`] in 16-lane vectors.
+/// [`block_sum_body`] in 16-lane vectors.
 ///
 /// # Safety
 /// The CPU must support AVX-512F and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn logsumexp_avx512(row: &[f32]) -> f64 {
-    logsumexp_body(row)
+unsafe fn block_sum_avx512(block: &[f32]) -> BlockSum {
+    block_sum_body(block)
 }
 
-/// [`logsumexp_body`] in 8-lane vectors.
+/// [`block_sum_body`] in 8-lane vectors.
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn logsumexp_avx2(row: &[f32]) -> f64 {
-    logsumexp_body(row)
+unsafe fn block_sum_avx2(block: &[f32]) -> BlockSum {
+    block_sum_body(block)
 }
 
-/// The row's logsumexp over [`LANES`] lanes (see [`logsumexp`]); `-inf` for an empty row.
+/// A block's maximum, then `e^(x - max)` summed over [`LANES`] f32 lanes (the lanes and the
+/// ragged tail added in f64, in order).
 #[inline(always)]
-fn logsumexp_body(row: &[f32]) -> f64 {
-    let (blocks, tail) = row.split_at(row.len() - row.len() % LANES);
+fn block_sum_body(block: &[f32]) -> BlockSum {
+    let (body, tail) = block.split_at(block.len() - block.len() % LANES);
     let mut lane_max = [f32::NEG_INFINITY; LANES];
-    for chunk in blocks.chunks_exact(LANES) {
+    for chunk in body.chunks_exact(LANES) {
         for (m, &x) in lane_max.iter_mut().zip(chunk) {
             *m = if x > *m { x } else { *m };
         }
@@ -115,23 +153,71 @@ fn logsumexp_body(row: &[f32]) -> f64 {
         .chain(tail)
         .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
     if max == f32::NEG_INFINITY {
-        return f64::NEG_INFINITY;
+        return BlockSum { max, sum: 0.0 };
     }
-    let mut total = 0.0f64;
-    for block in blocks.chunks(BLOCK) {
-        let mut lanes = [0.0f32; LANES];
-        for chunk in block.chunks_exact(LANES) {
-            for (s, &x) in lanes.iter_mut().zip(chunk) {
-                *s += fast_exp::exp(x - max);
+    let mut lanes = [0.0f32; LANES];
+    for chunk in body.chunks_exact(LANES) {
+        for (s, &x) in lanes.iter_mut().zip(chunk) {
+            *s += fast_exp::exp(x - max);
+        }
+    }
+    let sum = lanes.iter().map(|&s| f64::from(s)).sum::<f64>()
+        + tail
+            .iter()
+            .map(|&x| f64::from(fast_exp::exp(x - max)))
+            .sum::<f64>();
+    BlockSum { max, sum }
+}
+
+/// For each row p of `hidden [P, D]` (f32 values, row-major) times the packed unembedding
+/// `[V, D]` transposed: the logits at the vocabulary ids `columns[p]` and the row's
+/// [`logsumexp`] (nats), the same bits as from the `[P, V]` logits, which are never written out:
+/// each block of [`BLOCK`] columns is reduced while it is in cache.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn picked_logits_and_logsumexp(
+    unembed: &PackedMatrix,
+    hidden: &[f32],
+    columns: &[Vec<u32>],
+    features: CpuFeatures,
+) -> ModelResult<Vec<(Vec<f32>, f64)>> {
+    let v = unembed.n();
+    if let Some(&c) = columns.iter().flatten().find(|&&c| c as usize >= v) {
+        return Err(ModelError::input(
+            "targets",
+            format!("token {c} is past the vocabulary of {v}"),
+        ));
+    }
+    let p = columns.len();
+    let blocks = unembed.column_blocks(hidden, p, BLOCK, |cols, block| {
+        let width = cols.len();
+        let sums: Vec<BlockSum> = block
+            .chunks_exact(width)
+            .map(|row| block_sum(row, features))
+            .collect();
+        let mut picked = Vec::new();
+        for (r, mine) in columns.iter().enumerate() {
+            for (i, &c) in mine.iter().enumerate() {
+                if cols.contains(&(c as usize)) {
+                    picked.push((r, i, block[r * width + c as usize - cols.start]));
+                }
             }
         }
-        total += lanes.iter().map(|&s| f64::from(s)).sum::<f64>();
-    }
-    total += tail
+        (sums, picked)
+    });
+    let mut out: Vec<(Vec<f32>, f64)> = columns
         .iter()
-        .map(|&x| f64::from(fast_exp::exp(x - max)))
-        .sum::<f64>();
-    f64::from(max) + total.ln()
+        .map(|mine| (vec![0.0; mine.len()], 0.0))
+        .collect();
+    let mut row_blocks = Vec::with_capacity(blocks.len());
+    for (r, (_, lse)) in out.iter_mut().enumerate() {
+        row_blocks.clear();
+        row_blocks.extend(blocks.iter().map(|(sums, _)| sums[r]));
+        *lse = merge(&row_blocks);
+    }
+    for (r, i, value) in blocks.into_iter().flat_map(|(_, picked)| picked) {
+        out[r].0[i] = value;
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -174,6 +260,63 @@ mod tests {
             let got = target_log_probs(&logits, &targets, features)?;
             let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&portable), "{limit} ({features:?})");
+        }
+        Ok(())
+    }
+
+    /// The readout reduced block by block from the product gives the bits of the logits written
+    /// out and reduced row by row: the picked logits and the logsumexp, on every f32 kernel.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn blocks_reduced_from_the_product_give_the_bits_of_the_logits() -> anyhow::Result<()> {
+        use crate::model::cpu::sgemm::Kernel;
+        // A vocabulary of 3 blocks and a ragged one, 29 rows (a partial register tile).
+        let (p, v, d) = (29, 3 * BLOCK + 37, 96);
+        let mut rng = SeededNormal::new(5);
+        let hidden = rng
+            .tensor((p, d), 0.0, 1.0)
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let weight = rng
+            .tensor((v, d), 0.0, 0.5)
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        // Row r picks two ids (the second repeats the first on every third row) and row 4 none.
+        let columns: Vec<Vec<u32>> = (0..p as u32)
+            .map(|r| match r {
+                4 => vec![],
+                _ if r % 3 == 0 => vec![r * 31 % v as u32; 2],
+                _ => vec![r * 31 % v as u32, (v as u32 - 1) - r],
+            })
+            .collect();
+        let detected = CpuFeatures::detect();
+        for kernel in [Kernel::Avx2, Kernel::Avx512]
+            .into_iter()
+            .filter(|k| k.runs_here())
+        {
+            let packed = PackedMatrix::pack(&weight, v, d, kernel, false);
+            let logits = packed.matmul(&hidden, p);
+            for limit in ["portable", "avx2", "auto"] {
+                let features = detected.limited_to(limit)?;
+                let fused = picked_logits_and_logsumexp(&packed, &hidden, &columns, features)?;
+                for (r, (picked, lse)) in fused.iter().enumerate() {
+                    let row = &logits[r * v..(r + 1) * v];
+                    let want: Vec<f32> = columns[r].iter().map(|&c| row[c as usize]).collect();
+                    assert_eq!(picked, &want, "{kernel:?} {limit} row {r}: picked logits");
+                    let whole = logsumexp(row, features);
+                    assert_eq!(lse.to_bits(), whole.to_bits(), "{kernel:?} {limit} row {r}");
+                }
+            }
+        }
+        let past = vec![vec![v as u32]];
+        let packed = PackedMatrix::pack(&weight, v, d, Kernel::Avx2, false);
+        if Kernel::Avx2.runs_here() {
+            let err = picked_logits_and_logsumexp(&packed, &hidden[..d], &past, detected);
+            let err = err.unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("token {v} is past the vocabulary")),
+                "{err}"
+            );
         }
         Ok(())
     }

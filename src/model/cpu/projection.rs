@@ -57,6 +57,15 @@ impl Projection {
         })
     }
 
+    /// The packed weight of a bias-free CPU product (for the readout's fused reductions).
+    #[cfg(target_arch = "x86_64")]
+    pub fn packed(&self) -> Option<&PackedMatrix> {
+        match self {
+            Projection::Packed { weight, bias: None } => Some(weight),
+            _ => None,
+        }
+    }
+
     /// `x [..., in]` -> `[..., out]`.
     pub fn forward(&self, x: &Tensor) -> ModelResult<Tensor> {
         match self {

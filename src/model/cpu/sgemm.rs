@@ -220,11 +220,69 @@ impl PackedMatrix {
         self.for_each_task(m, |rows, panels| {
             // SAFETY: tasks write disjoint (row range, panel range) tiles of `c`, which outlives
             // the parallel loop; the kernel runs here (checked above).
-            unsafe { self.block_product(a, rows, panels, &out) }
+            unsafe { self.block_product(a, rows, panels, &out, n, 0) }
         });
         // SAFETY: every element of C was written above (see the allocation).
         unsafe { c.set_len(m * n) };
         c
+    }
+
+    /// `visit(columns, block)` for each block of `cols` consecutive columns of `a [m, K]` times
+    /// this matrix transposed (the last block narrower when `cols` does not divide N), `block`
+    /// being those columns of all m rows, `[m, columns.len()]` row-major; returns the visits'
+    /// results in column order. The `[m, N]` product is never written out: each block lands in
+    /// a scratch buffer of its thread (the readout's logits, reduced as they come). The values
+    /// are those of [`PackedMatrix::matmul`], bit for bit. `cols` must be a multiple of the
+    /// kernel's tile width (16 serves every kernel).
+    pub fn column_blocks<T: Send>(
+        &self,
+        a: &[f32],
+        m: usize,
+        cols: usize,
+        visit: impl Fn(std::ops::Range<usize>, &[f32]) -> T + Sync,
+    ) -> Vec<T> {
+        self.check_input(a, m);
+        let (mr, nr, _) = self.kernel.shape();
+        assert!(
+            cols > 0 && cols.is_multiple_of(nr),
+            "column blocks of {cols} for tiles {nr} wide"
+        );
+        let step = MC.next_multiple_of(mr);
+        (0..self.n.div_ceil(cols))
+            .into_par_iter()
+            .map(|b| {
+                let columns = b * cols..((b + 1) * cols).min(self.n);
+                let width = columns.len();
+                BLOCK_OUTPUT.with_borrow_mut(|block| {
+                    block.clear();
+                    block.reserve(m * width);
+                    if self.k > 0 {
+                        let out = OutPtr(block.as_mut_ptr());
+                        let panels = columns.start / nr..columns.end.div_ceil(nr);
+                        for r0 in (0..m).step_by(step) {
+                            let rows = r0..(r0 + step).min(m);
+                            // SAFETY: the block buffer holds m rows of `width` columns; the
+                            // kernel runs here (checked above).
+                            unsafe {
+                                self.block_product(
+                                    a,
+                                    rows,
+                                    panels.clone(),
+                                    &out,
+                                    width,
+                                    columns.start,
+                                )
+                            };
+                        }
+                    } else {
+                        block.resize(m * width, 0.0);
+                    }
+                    // SAFETY: the tiles cover every element of the block (as in `matmul`).
+                    unsafe { block.set_len(m * width) };
+                    visit(columns, block)
+                })
+            })
+            .collect()
     }
 
     /// `combine(a Gᵀ, a Uᵀ)` without either product written out: `self` is the gate `G [N, K]`,
@@ -323,17 +381,21 @@ impl PackedMatrix {
             });
     }
 
-    /// Rows `rows` of the product, over panels `panels`, written into `out`.
+    /// Rows `rows` of the product, over panels `panels`, written into `out`: element (row, col)
+    /// at `row * ldc + col - first_col`.
     ///
     /// # Safety
-    /// The CPU must run `self.kernel`; `out` must point at an `[M, N]` buffer (M >= rows.end)
-    /// that no other thread writes in this tile.
+    /// The CPU must run `self.kernel`; `out` must point at a buffer holding those elements for
+    /// every row below `rows.end` and column of `panels` (from `first_col`), that no other
+    /// thread writes in this tile.
     unsafe fn block_product(
         &self,
         a: &[f32],
         rows: std::ops::Range<usize>,
         panels: std::ops::Range<usize>,
         out: &OutPtr,
+        ldc: usize,
+        first_col: usize,
     ) {
         let (n, k) = (self.n, self.k);
         let (mr, nr, pair) = self.kernel.shape();
@@ -353,8 +415,8 @@ impl PackedMatrix {
                     for i in 0..micro {
                         let row = rows.start + i * mr;
                         let tile = Tile {
-                            c: out.0.add(row * n + panel * nr),
-                            ldc: n,
+                            c: out.0.add(row * ldc + panel * nr - first_col),
+                            ldc,
                             rows: mr.min(rows.end - row),
                             cols,
                             accumulate: pc > 0,
@@ -621,6 +683,8 @@ thread_local! {
     /// Each thread's packed activation panels, kept between calls: allocating them afresh
     /// (about 200 KiB) made every call fault in new zeroed pages.
     static PACKED_ACTIVATIONS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Each thread's block of [`PackedMatrix::column_blocks`], kept between blocks and calls.
+    static BLOCK_OUTPUT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The output pointer shared by the row-block tasks.
@@ -938,6 +1002,44 @@ mod tests {
                     "{kernel:?} element ({i}, {j}): {} vs {want}",
                     got[idx]
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn column_blocks_hold_the_bits_of_the_whole_product() {
+        // 157 rows (two row blocks and a partial tile), 1000 columns (a narrower last block
+        // and a partial panel), depth 900 (two K slices).
+        let (m, n, k) = (157, 1000, 900);
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let a = random(m * k, &mut rng);
+        let w = random(n * k, &mut rng);
+        for kernel in runnable() {
+            for bf16 in [false, true] {
+                let packed = PackedMatrix::pack(&w, n, k, kernel, bf16);
+                let whole = packed.matmul(&a, m);
+                let blocks = packed.column_blocks(&a, m, 64, |cols, block| (cols, block.to_vec()));
+                assert_eq!(
+                    blocks.len(),
+                    n.div_ceil(64),
+                    "{kernel:?}: one visit per block"
+                );
+                let mut next = 0;
+                for (cols, block) in blocks {
+                    assert_eq!(cols.start, next, "{kernel:?}: blocks in column order");
+                    next = cols.end;
+                    for i in 0..m {
+                        let row = &block[i * cols.len()..(i + 1) * cols.len()];
+                        let want = &whole[i * n + cols.start..i * n + cols.end];
+                        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(
+                            bits(row),
+                            bits(want),
+                            "{kernel:?} bf16 {bf16} row {i} {cols:?}"
+                        );
+                    }
+                }
+                assert_eq!(next, n, "{kernel:?}: the blocks cover every column");
             }
         }
     }
