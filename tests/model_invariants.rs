@@ -842,7 +842,7 @@ fn prefix_groups_reading_inside_the_prefix_equal_runs_alone() {
                 tokens: None,
             })
             .collect();
-        let alone = |readout: &Readout, prompts: &[Vec<u32>]| -> Vec<Vec<f32>> {
+        let alone = |readout: &Readout, prompts: &[Vec<u32>], jobs: &[Job]| -> Vec<Vec<f32>> {
             jobs.iter()
                 .map(|job| {
                     let one = Job {
@@ -868,11 +868,33 @@ fn prefix_groups_reading_inside_the_prefix_equal_runs_alone() {
             let grouped = m.run(&prompts, &jobs, &readout, &opts).unwrap();
             let lens: Vec<usize> = grouped.iter().map(Vec::len).collect();
             assert_eq!(lens, [9, 11, 6, 1, 1, 6, 7], "one log-prob per target");
-            assert_close(&grouped, &alone(&readout, &prompts), 1e-4, "continuations");
+            assert_close(
+                &grouped,
+                &alone(&readout, &prompts, &jobs),
+                1e-4,
+                "continuations",
+            );
             // Last-position logits of the two identical prompts and of the others.
             let full = m.run(&prompts, &jobs, &Readout::Full, &opts).unwrap();
             assert_eq!(full[3], full[4], "identical prompts, identical logits");
-            assert_close(&full, &alone(&Readout::Full, &prompts), 1e-4, "logits");
+            assert_close(
+                &full,
+                &alone(&Readout::Full, &prompts, &jobs),
+                1e-4,
+                "logits",
+            );
+            // Pairs of identical prompts only (one mask's letters, BoolQ's answers): each group
+            // ends with its prefix and the last layer computes the read position alone.
+            let twins = [3, 3, 5, 5].map(|p| prompts[p].clone());
+            for readout in [
+                Readout::Full,
+                Readout::TokensAndLogsumexp(vec![3, 9]),
+                Readout::Continuations(vec![vec![7], vec![11], vec![5], vec![2]]),
+            ] {
+                let grouped = m.run(&twins, &jobs[..4], &readout, &opts).unwrap();
+                let want = alone(&readout, &twins, &jobs[..4]);
+                assert_close(&grouped, &want, 1e-4, &format!("{readout:?} of twins"));
+            }
         }
     }
 }

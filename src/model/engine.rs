@@ -565,8 +565,21 @@ impl Model {
         // One (empty) row per group: the members' rows go to `out` from inside the pass.
         let mut done: Vec<Option<Vec<f32>>> = vec![None; groups.len()];
         let pass = |batch: &[usize]| {
-            let (past, last) = self.prefix_pass(batch, groups, prepared, opts)?;
-            let mut early = self.prefix_reads(batch, groups, prepared, &last, unembed)?;
+            // When every member ends with its group's prefix and reads only its last position
+            // (the answers of one prompt, scored by their first token), the last layer computes
+            // that position alone.
+            let single: Option<Vec<usize>> = batch
+                .iter()
+                .all(|&g| {
+                    groups[g].jobs.iter().all(|&j| {
+                        prepared[j].ids.len() == groups[g].prefix && prepared[j].read.len() == 1
+                    })
+                })
+                .then(|| batch.iter().map(|&g| groups[g].prefix - 1).collect());
+            let (past, last) =
+                self.prefix_pass(batch, groups, prepared, opts, single.as_deref())?;
+            let mut early =
+                self.prefix_reads(batch, groups, prepared, &last, single.is_some(), unembed)?;
             let mut row_of = std::collections::HashMap::new();
             for (row, &g) in batch.iter().enumerate() {
                 row_of.extend(groups[g].jobs.iter().map(|&j| (j, row)));
@@ -620,14 +633,16 @@ impl Model {
     }
 
     /// The readouts at the read positions inside each group's prefix, from the prefix pass's
-    /// final residual `last` `[G, P, D]`, keyed by job: each such position is unembedded once
-    /// however many members read it, and each member scores its own targets there.
+    /// final residual `last` `[G, P, D]` (`[G, 1, D]`, each group's last position, when
+    /// `single`), keyed by job: each such position is unembedded once however many members read
+    /// it, and each member scores its own targets there.
     fn prefix_reads(
         &self,
         batch: &[usize],
         groups: &[PrefixGroup],
         prepared: &[Prepared],
         last: &Tensor,
+        single: bool,
         unembed: &Unembed,
     ) -> ModelResult<std::collections::HashMap<usize, Vec<f32>>> {
         let (g_count, p, d) = last.dims3()?;
@@ -645,7 +660,10 @@ impl Model {
                 continue;
             };
             let base = positions.len();
-            positions.extend((first..end).map(|q| (row * p + q) as u32));
+            positions.extend((first..end).map(|q| match single {
+                true => row as u32,
+                false => (row * p + q) as u32,
+            }));
             for &j in jobs.iter().filter(|&&j| prepared[j].read.start < end) {
                 let read = prepared[j].read.start..end;
                 picks.extend(read.clone().map(|q| (base + q - first) as u32));
@@ -669,13 +687,15 @@ impl Model {
 
     /// Keys and values of the prefixes of `batch`'s groups, one right-padded row per group
     /// (under the group's head scales): per layer `[G, Hkv, P, Dh]`, P the longest prefix; and
-    /// the final residual `[G, P, D]`.
+    /// the final residual `[G, P, D]`, or `[G, 1, D]` at `single[r]` of each row r (the last
+    /// layer computing those positions alone).
     fn prefix_pass(
         &self,
         batch: &[usize],
         groups: &[PrefixGroup],
         prepared: &[Prepared],
         opts: &RunOptions,
+        single: Option<&[usize]>,
     ) -> ModelResult<(Vec<Kv>, Tensor)> {
         let lens: Vec<usize> = batch.iter().map(|&g| groups[g].prefix).collect();
         let firsts: Vec<usize> = batch.iter().map(|&g| groups[g].jobs[0]).collect();
@@ -693,6 +713,7 @@ impl Model {
             let at = BlockAt {
                 op: op.as_ref(),
                 ragged: ragged.as_ref(),
+                readout: single.filter(|_| l + 1 == self.info.n_layers),
                 ..BlockAt::default()
             };
             let o = self.decoder.block(l, &x, at)?;
