@@ -82,6 +82,17 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// One unmasked-token job per prompt `0..n`, prompt p under the head scales `heads(p)`.
+fn one_job_per_prompt(n: usize, heads: impl Fn(usize) -> Option<HeadScales>) -> Vec<Job> {
+    (0..n)
+        .map(|p| Job {
+            prompt: p,
+            heads: heads(p),
+            tokens: None,
+        })
+        .collect()
+}
+
 fn no_reuse() -> RunOptions {
     RunOptions {
         reuse: false,
@@ -329,13 +340,7 @@ fn prompts_sharing_a_prefix_equal_separate_runs() {
     prompts.push(prompt(17, 50));
     let mask = random_mask(1, 4, 4, 33);
     for heads in [None, Some(mask.row(0).clone())] {
-        let jobs: Vec<Job> = (0..prompts.len())
-            .map(|p| Job {
-                prompt: p,
-                heads: heads.clone(),
-                tokens: None,
-            })
-            .collect();
+        let jobs = one_job_per_prompt(prompts.len(), |_| heads.clone());
         let grouped = m
             .run(&prompts, &jobs, &Readout::Full, &RunOptions::default())
             .unwrap();
@@ -375,13 +380,7 @@ fn prefix_groups_batch_together_on_per_row_pasts(m: &Model, layers: usize, heads
             scales.push(group_heads[g].clone());
         }
     }
-    let jobs: Vec<Job> = (0..prompts.len())
-        .map(|p| Job {
-            prompt: p,
-            heads: scales[p].clone(),
-            tokens: None,
-        })
-        .collect();
+    let jobs = one_job_per_prompt(prompts.len(), |p| scales[p].clone());
     let small = RunOptions {
         max_batch_tokens: 48,
         ..RunOptions::default()
@@ -680,13 +679,7 @@ fn gpt2_invariants() {
     // Prompts of 10, 3 and 6 tokens in one padded batch (padding skipped by the position-wise
     // parts) equal each prompt run alone.
     let prompts = vec![ids.clone(), prompt(3, 33), prompt(6, 34)];
-    let jobs: Vec<Job> = (0..3)
-        .map(|p| Job {
-            prompt: p,
-            heads: Some(mask.row(p).clone()),
-            tokens: None,
-        })
-        .collect();
+    let jobs = one_job_per_prompt(3, |p| Some(mask.row(p).clone()));
     let mixed = m.run(&prompts, &jobs, &Readout::Full, &no_reuse()).unwrap();
     for (p, job) in jobs.iter().enumerate() {
         let one = HeadMask::from_values(1, 3, 3, job.heads.clone().unwrap().to_vec()).unwrap();
@@ -835,13 +828,7 @@ fn prefix_groups_reading_inside_the_prefix_equal_runs_alone() {
     let readout = Readout::Continuations(continuations.clone());
     let mask = random_mask(1, 4, 4, 96);
     for heads in [None, Some(mask.row(0).clone())] {
-        let jobs: Vec<Job> = (0..prompts.len())
-            .map(|p| Job {
-                prompt: p,
-                heads: heads.clone(),
-                tokens: None,
-            })
-            .collect();
+        let jobs = one_job_per_prompt(prompts.len(), |_| heads.clone());
         let alone = |readout: &Readout, prompts: &[Vec<u32>], jobs: &[Job]| -> Vec<Vec<f32>> {
             jobs.iter()
                 .map(|job| {
@@ -921,13 +908,7 @@ fn continuation_readout_equals_each_prefix_run_alone() {
     let keep: Vec<bool> = (0..prompts[0].len()).map(|t| t != 3).collect();
     // Unmasked jobs (prefix group + a fresh row); then two head masks per prompt (clean-run reuse);
     // then a token mask on prompt 0 (key/value prefix up to the removed token).
-    let plain: Vec<Job> = (0..prompts.len())
-        .map(|p| Job {
-            prompt: p,
-            heads: None,
-            tokens: None,
-        })
-        .collect();
+    let plain = one_job_per_prompt(prompts.len(), |_| None);
     let masked: Vec<Job> = (0..prompts.len())
         .flat_map(|p| {
             let mask = &mask;
