@@ -13,7 +13,7 @@ use crate::model::batching::{for_each_batch, one_row};
 use crate::model::error::{ModelError, ModelResult};
 use crate::model::loaded::Model;
 use crate::model::masks::{HeadMask, HeadScales, TokenMask};
-use crate::model::readout::{Readout, Unembed};
+use crate::model::readout::{Readout, Reads, Unembed};
 
 /// One ablated forward pass: a prompt (index into the prompt list) with optional head scales
 /// (`[L, H]`) and an optional token keep row (`[T]`, false = replace).
@@ -682,8 +682,12 @@ impl Model {
         let hidden = last
             .reshape((g_count * p, d))?
             .index_select(&positions, 0)?;
-        let picks = Tensor::new(picks.as_slice(), &self.device)?;
-        let rows = self.read_out(&hidden, Some(&picks), &sizes, &targets, unembed)?;
+        let reads = Reads {
+            order: Some(&picks),
+            sizes: &sizes,
+            targets: &targets,
+        };
+        let rows = self.read_out(&hidden, &reads, unembed)?;
         Ok(readers.into_iter().zip(rows).collect())
     }
 
@@ -873,7 +877,12 @@ impl Model {
                 mine[mine.len().saturating_sub(k)..].iter().copied()
             })
             .collect();
-        self.read_out(&hidden, None, &sizes, &targets, unembed)
+        let reads = Reads {
+            order: None,
+            sizes: &sizes,
+            targets: &targets,
+        };
+        self.read_out(&hidden, &reads, unembed)
     }
 
     /// The head op for layer `l` of a batch, or `None` when every row keeps every head there.

@@ -67,6 +67,27 @@ pub(super) enum Keep {
     TargetLogProb,
 }
 
+/// Which hidden rows a readout reads, and what it scores there.
+pub(super) struct Reads<'a> {
+    /// Readout row i reads hidden row `order[i]` (repeats allowed: each hidden row is unembedded
+    /// once); `None`: row i reads hidden row i.
+    pub order: Option<&'a [u32]>,
+    /// Output row r takes the next `sizes[r]` readout rows: one each for logits and letters.
+    pub sizes: &'a [usize],
+    /// The token scored at each readout row ([`Keep::TargetLogProb`]), else empty.
+    pub targets: &'a [u32],
+}
+
+impl Reads<'_> {
+    /// The log-probabilities of the readout rows, in order, cut into output rows.
+    fn split(&self, mut values: impl Iterator<Item = f32>) -> Vec<Vec<f32>> {
+        self.sizes
+            .iter()
+            .map(|&k| values.by_ref().take(k).collect())
+            .collect()
+    }
+}
+
 impl Model {
     /// The whole unembedding as an f32 product, packed for the CPU kernels at the first call
     /// (the readout's largest product: 49k rows for the default model).
@@ -113,21 +134,16 @@ impl Model {
         }
     }
 
-    /// Readout rows from hidden states `[P, D]` (before the final norm): `picks` (indices into
-    /// P, repeats allowed) orders them, unembedding each of P once, or they stand as they are;
-    /// output row r takes the next `sizes[r]` of them, scoring the next `sizes[r]` `targets`
-    /// ([`Keep::TargetLogProb`]) or one row of logits each (`sizes[r]` = 1).
+    /// Readout rows from hidden states `[P, D]` (before the final norm), as `reads` says.
     pub(super) fn read_out(
         &self,
         hidden: &Tensor,
-        picks: Option<&Tensor>,
-        sizes: &[usize],
-        targets: &[u32],
+        reads: &Reads,
         unembed: &Unembed,
     ) -> ModelResult<Vec<Vec<f32>>> {
         let hidden = self.decoder.final_norm(hidden)?;
         #[cfg(target_arch = "x86_64")]
-        if let Some(rows) = self.fused_read_out(&hidden, picks, sizes, targets, unembed)? {
+        if let Some(rows) = self.fused_read_out(&hidden, reads, unembed)? {
             return Ok(rows);
         }
         let logits = unembed.weight.logits(&hidden)?.to_dtype(DType::F32)?;
@@ -135,8 +151,8 @@ impl Model {
             Some(cap) => softcapped(&logits, cap)?,
             None => logits,
         };
-        let logits = match picks {
-            Some(picks) => logits.index_select(picks, 0)?,
+        let logits = match reads.order {
+            Some(order) => logits.index_select(&Tensor::new(order, logits.device())?, 0)?,
             None => logits,
         };
         match &unembed.keep {
@@ -151,16 +167,8 @@ impl Model {
                 })
                 .collect()),
             Keep::TargetLogProb => {
-                let lp = target_log_probs(&logits, targets, self.features)?;
-                let mut rest = &lp[..];
-                Ok(sizes
-                    .iter()
-                    .map(|&k| {
-                        let (row, tail) = rest.split_at(k);
-                        rest = tail;
-                        row.to_vec()
-                    })
-                    .collect())
+                let lp = target_log_probs(&logits, reads.targets, self.features)?;
+                Ok(reads.split(lp.into_iter()))
             }
         }
     }
@@ -173,9 +181,7 @@ impl Model {
     fn fused_read_out(
         &self,
         hidden: &Tensor,
-        picks: Option<&Tensor>,
-        sizes: &[usize],
-        targets: &[u32],
+        reads: &Reads,
         unembed: &Unembed,
     ) -> ModelResult<Option<Vec<Vec<f32>>>> {
         let UnembedRows::All(product) = &unembed.weight else {
@@ -188,63 +194,59 @@ impl Model {
             return Ok(None);
         }
         let positions = hidden.dim(0)?;
-        // Row i of the readout reads position order[i].
-        let order: Vec<usize> = match picks {
-            Some(picks) => picks
-                .to_vec1::<u32>()?
-                .into_iter()
-                .map(|u| u as usize)
-                .collect(),
+        // Readout row i reads position order[i].
+        let order: Vec<usize> = match reads.order {
+            Some(order) => order.iter().map(|&u| u as usize).collect(),
             None => (0..positions).collect(),
         };
         let mut columns: Vec<Vec<u32>> = vec![Vec::new(); positions];
-        // Where row i's target sits among its position's columns.
-        let mut slot = Vec::with_capacity(order.len());
+        let read = |columns: &[Vec<u32>]| {
+            with_values(hidden, |h| {
+                log_probs::picked_logits_and_logsumexp(weight, h, columns, self.features)
+            })?
+        };
         match &unembed.keep {
-            Keep::All => return Ok(None),
+            Keep::All => Ok(None),
             Keep::PickAndLogsumexp(ids) => {
                 columns.fill(ids.iter().map(|&i| i as u32).collect());
+                let read = read(&columns)?;
+                Ok(Some(
+                    order
+                        .iter()
+                        .map(|&u| {
+                            let (logits, lse) = &read[u];
+                            logits.iter().copied().chain([*lse as f32]).collect()
+                        })
+                        .collect(),
+                ))
             }
             Keep::TargetLogProb => {
-                if targets.len() != order.len() {
+                if reads.targets.len() != order.len() {
                     return Err(ModelError::input(
                         "targets",
                         format!(
                             "{} targets for {} read positions",
-                            targets.len(),
+                            reads.targets.len(),
                             order.len()
                         ),
                     ));
                 }
-                for (&u, &t) in order.iter().zip(targets) {
-                    slot.push(columns[u].len());
-                    columns[u].push(t);
-                }
+                // Where readout row i's target sits among its position's columns.
+                let slot: Vec<usize> = order
+                    .iter()
+                    .zip(reads.targets)
+                    .map(|(&u, &t)| {
+                        columns[u].push(t);
+                        columns[u].len() - 1
+                    })
+                    .collect();
+                let read = read(&columns)?;
+                let lp = order
+                    .iter()
+                    .zip(&slot)
+                    .map(|(&u, &i)| (f64::from(read[u].0[i]) - read[u].1) as f32);
+                Ok(Some(reads.split(lp)))
             }
         }
-        let read = with_values(hidden, |h| {
-            log_probs::picked_logits_and_logsumexp(weight, h, &columns, self.features)
-        })??;
-        if slot.is_empty() {
-            return Ok(Some(
-                order
-                    .iter()
-                    .map(|&u| {
-                        let (logits, lse) = &read[u];
-                        logits.iter().copied().chain([*lse as f32]).collect()
-                    })
-                    .collect(),
-            ));
-        }
-        let mut lp = order
-            .iter()
-            .zip(&slot)
-            .map(|(&u, &i)| (f64::from(read[u].0[i]) - read[u].1) as f32);
-        Ok(Some(
-            sizes
-                .iter()
-                .map(|&k| lp.by_ref().take(k).collect())
-                .collect(),
-        ))
     }
 }
