@@ -19,7 +19,8 @@ use crate::model::error::{ModelError, ModelResult};
 /// Lanes of the running maxima and sums: one AVX-512 vector, two AVX2 ones; every width keeps
 /// the same lanes, so every width gives the same bits.
 const LANES: usize = 16;
-/// Values summed in f32 lanes before the partial sums move to f64.
+/// Values per block of a logsumexp (and columns per block of the fused readout's product): each
+/// block's exponentials are summed in f32 lanes, the blocks merged in f64.
 const BLOCK: usize = 16 * LANES;
 
 /// `log softmax(logits[p])[targets[p]]` (nats) for each row p of `logits` `[P, V]` (f32), on the
@@ -79,13 +80,13 @@ pub(crate) fn logsumexp(row: &[f32], features: CpuFeatures) -> f64 {
 
 /// One block's share of a logsumexp: its largest value and the sum of `e^(x - max)` over it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct BlockSum {
+struct BlockSum {
     max: f32,
     sum: f64,
 }
 
 /// `M + ln(sum_b sum_b * e^(max_b - M))` over the consecutive blocks of a row, M their largest
-/// maximum, in f64 (nats); `-inf` for a row with no finite-or-positive values.
+/// maximum, in f64 (nats); `-inf` when every value is `-inf` (or there are none).
 fn merge(blocks: &[BlockSum]) -> f64 {
     let max = blocks
         .iter()

@@ -233,7 +233,7 @@ impl PackedMatrix {
     /// results in column order. The `[m, N]` product is never written out: each block lands in
     /// a scratch buffer of its thread (the readout's logits, reduced as they come). The values
     /// are those of [`PackedMatrix::matmul`], bit for bit. `cols` must be a multiple of the
-    /// kernel's tile width (16 serves every kernel).
+    /// kernel's tile width (a multiple of 32 serves every kernel).
     pub fn column_blocks<T: Send>(
         &self,
         a: &[f32],
@@ -255,27 +255,20 @@ impl PackedMatrix {
                 let width = columns.len();
                 BLOCK_OUTPUT.with_borrow_mut(|block| {
                     block.clear();
-                    block.reserve(m * width);
-                    if self.k > 0 {
-                        let out = OutPtr(block.as_mut_ptr());
-                        let panels = columns.start / nr..columns.end.div_ceil(nr);
-                        for r0 in (0..m).step_by(step) {
-                            let rows = r0..(r0 + step).min(m);
-                            // SAFETY: the block buffer holds m rows of `width` columns; the
-                            // kernel runs here (checked above).
-                            unsafe {
-                                self.block_product(
-                                    a,
-                                    rows,
-                                    panels.clone(),
-                                    &out,
-                                    width,
-                                    columns.start,
-                                )
-                            };
-                        }
-                    } else {
+                    if self.k == 0 {
                         block.resize(m * width, 0.0);
+                        return visit(columns, block);
+                    }
+                    block.reserve(m * width);
+                    let out = OutPtr(block.as_mut_ptr());
+                    let panels = columns.start / nr..columns.end.div_ceil(nr);
+                    for r0 in (0..m).step_by(step) {
+                        let rows = r0..(r0 + step).min(m);
+                        // SAFETY: the block buffer holds m rows of `width` columns; the kernel
+                        // runs here (checked above).
+                        unsafe {
+                            self.block_product(a, rows, panels.clone(), &out, width, columns.start)
+                        };
                     }
                     // SAFETY: the tiles cover every element of the block (as in `matmul`).
                     unsafe { block.set_len(m * width) };
@@ -1150,6 +1143,14 @@ mod tests {
             assert!(packed.matmul(&[], 0).is_empty());
             let zero_k = PackedMatrix::pack(&[], 3, 0, kernel, false);
             assert_eq!(zero_k.matmul(&[], 2), vec![0.0; 6]);
+            let blocks = zero_k.column_blocks(&[], 2, 32, |cols, block| (cols, block.to_vec()));
+            assert_eq!(
+                blocks,
+                [(0..3, vec![0.0; 6])],
+                "{kernel:?}: zero depth, zero block"
+            );
+            let no_rows = packed.column_blocks(&[], 0, 32, |_, block| block.len());
+            assert_eq!(no_rows, [0], "{kernel:?}: no rows, empty block");
         }
     }
 }
