@@ -9,6 +9,7 @@ use crate::model::arch::ragged::{self, Ragged};
 use crate::model::cpu::attention::fused_causal_attention;
 use crate::model::cpu::f32::is_cpu_f32;
 use crate::model::cpu::features::CpuFeatures;
+use crate::model::cpu::past::after_past;
 use crate::model::error::ModelResult;
 
 /// The `o_proj` input from the per-head context `ctx [N, H, T, Dh]` after `op`: `[N, T, H*Dh]`, or
@@ -61,6 +62,16 @@ impl Kv {
         };
         let (n, hkv, _, dh) = k.dims4()?;
         let shape = (n, hkv, p.k.dim(2)?, dh);
+        if [&p.k, &p.v, k, v].into_iter().all(is_cpu_f32) {
+            let kept = match starts {
+                Starts::Shared(_) => vec![shape.2; n],
+                Starts::PerRow(rows) => rows.to_vec(),
+            };
+            return Ok(Kv {
+                k: after_past(&p.k.broadcast_as(shape)?, k, &kept)?,
+                v: after_past(&p.v.broadcast_as(shape)?, v, &kept)?,
+            });
+        }
         Ok(match starts {
             Starts::Shared(_) => Kv {
                 k: Tensor::cat(&[&p.k.broadcast_as(shape)?, k], 2)?,
