@@ -95,6 +95,9 @@ pub fn accuracy(
     let scorer = TaskScorer::new(model, &task.items, task.scoring, run_options)?
         .with_progress(options.progress)
         .with_rescale(options.ablation.rescales());
+    // Every logit is read (continuations, or letters with their logsumexp): the unembedding is
+    // made ready with the model's other weights, before the clock starts.
+    model.prepare_full_readout()?;
     let start = Instant::now();
     let logits = scorer.score(&[heads], true)?;
     let seconds = start.elapsed().as_secs_f64();
