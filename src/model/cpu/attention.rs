@@ -1,7 +1,7 @@
-//! Causal grouped-query attention for f32 CPU tensors in one pass per (row, head): scores only
-//! for the keys a query may see (half the products of a full score matrix), softmax and the
-//! weighted sum of values without materialising `[N, H, T, S]` scores, heads split over rayon's
-//! threads. The decoders' candle path (bias matrix + softmax) is the reference it is tested
+//! Causal grouped-query attention for f32 CPU tensors in one pass per (row, KV head), the query
+//! heads reading that KV head one after the other: scores only for the keys a query may see (half
+//! the products of a full score matrix), softmax and the weighted sum of values without
+//! materialising `[N, H, T, S]` scores, (row, KV head) pairs split over rayon's threads. The decoders' candle path (bias matrix + softmax) is the reference it is tested
 //! against and what GPUs run.
 
 use candle_core::Tensor;
@@ -44,15 +44,18 @@ pub(crate) fn fused_causal_attention(
         with_values(k, |k| {
             with_values(v, |v| {
                 let mut out = vec![0.0f32; n * h * t * dh];
-                out.par_chunks_mut(t * dh.max(1))
+                // One task per (row, KV head): the query heads reading that KV head are
+                // consecutive, and share one transposed copy of its keys.
+                let heads = group * t * dh;
+                out.par_chunks_mut(heads.max(1))
                     .enumerate()
-                    .for_each(|(row_head, out)| {
-                        let (row, head) = (row_head / h, row_head % h);
-                        let kv = (row * hkv + head / group) * s * dh;
-                        let qs = &q[row_head * t * dh..(row_head + 1) * t * dh];
+                    .for_each(|(row_kv, out)| {
+                        let row = row_kv / hkv;
+                        let kv = row_kv * s * dh;
+                        let qs = &q[row_kv * heads..(row_kv + 1) * heads];
                         let shape = shape_of(row);
                         let (k, v) = (&k[kv..kv + s * dh], &v[kv..kv + s * dh]);
-                        one_head(qs, k, v, out, &shape, features);
+                        kv_group(qs, k, v, out, &shape, features);
                     });
                 out
             })
@@ -76,10 +79,11 @@ const QUERY_BLOCK: usize = 4;
 /// Keys per score tile of [`blocked_body`] (two 16-lane vectors per query).
 const KEY_BLOCK: usize = 32;
 
-/// One (row, head): `q [T, Dh]`, `k, v [S, Dh]` -> `out [T, Dh]`. From [`QUERY_BLOCK`] queries
-/// on, blocks of queries share each key and value row ([`blocked_body`]: AVX-512 and AVX2 give
-/// the same bits); fewer (a readout's one query) take one query at a time ([`one_head_body`]).
-fn one_head(
+/// The query heads of one (row, KV head): `q [G, T, Dh]`, `k, v [S, Dh]` -> `out [G, T, Dh]`. From
+/// [`QUERY_BLOCK`] queries on, blocks of queries share each key and value row ([`blocked_body`]:
+/// AVX-512 and AVX2 give the same bits); fewer (a readout's one query) take one query at a time
+/// ([`one_head_body`]).
+fn kv_group(
     q: &[f32],
     k: &[f32],
     v: &[f32],
@@ -135,6 +139,7 @@ unsafe fn blocked_avx2(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: 
 /// dimension, so a tile is a sum of vector products, no horizontal sums), the weighted values as
 /// tiles of columns held in registers over every key; `tiles` computes both. Each
 /// query sums its own keys in key order, so its result does not depend on the block it is in.
+/// `q` and `out` hold one or more heads `[G, T, Dh]` on the same keys, which are transposed once.
 #[inline(always)]
 fn blocked_body(
     q: &[f32],
@@ -162,49 +167,85 @@ fn blocked_body(
     }
     let mut qb = vec![0.0f32; QUERY_BLOCK * dh];
     let mut weights = vec![0.0f32; QUERY_BLOCK * hi_all];
-    for i0 in (0..t).step_by(QUERY_BLOCK) {
-        let rows = (t - i0).min(QUERY_BLOCK);
-        qb.fill(0.0);
-        qb[..rows * dh].copy_from_slice(&q[i0 * dh..(i0 + rows) * dh]);
-        // Keys any query of the block sees: [lo, hi).
-        let hi = (pos0 + i0 + rows).min(s);
-        let lo = rules.first_key(pos0 + i0).min(hi);
-        let width = hi - lo;
-        let w = &mut weights[..QUERY_BLOCK * width];
-        tiles.scores(&qb, &kt, (lo, hi, stride), dh, w);
-        for r in 0..rows {
-            let position = pos0 + i0 + r;
-            let seen = (position + 1).min(s);
-            let first = rules.first_key(position).min(seen);
-            let row = &mut w[r * width..(r + 1) * width];
-            let mine = first - lo..seen - lo;
-            if let Some(cap) = rules.softcap {
-                for score in &mut row[mine.clone()] {
-                    *score = (*score / cap).tanh() * cap;
+    let head = (t * dh).max(1);
+    for (q, out) in q.chunks_exact(head).zip(out.chunks_exact_mut(head)) {
+        for i0 in (0..t).step_by(QUERY_BLOCK) {
+            let rows = (t - i0).min(QUERY_BLOCK);
+            qb.fill(0.0);
+            qb[..rows * dh].copy_from_slice(&q[i0 * dh..(i0 + rows) * dh]);
+            // Keys any query of the block sees: [lo, hi).
+            let hi = (pos0 + i0 + rows).min(s);
+            let lo = rules.first_key(pos0 + i0).min(hi);
+            let width = hi - lo;
+            let w = &mut weights[..QUERY_BLOCK * width];
+            tiles.scores(&qb, &kt, (lo, hi, stride), dh, w);
+            for r in 0..rows {
+                let position = pos0 + i0 + r;
+                let seen = (position + 1).min(s);
+                let first = rules.first_key(position).min(seen);
+                let row = &mut w[r * width..(r + 1) * width];
+                let mine = first - lo..seen - lo;
+                if let Some(cap) = rules.softcap {
+                    for score in &mut row[mine.clone()] {
+                        *score = (*score / cap).tanh() * cap;
+                    }
+                }
+                let max = lane_max(&row[mine.clone()]);
+                row[..mine.start].fill(0.0);
+                row[mine.end..].fill(0.0);
+                let seen_scores = &mut row[mine];
+                for score in seen_scores.iter_mut() {
+                    *score = fast_exp::exp(*score - max);
+                }
+                let inv = 1.0 / lane_sum(seen_scores);
+                for score in seen_scores.iter_mut() {
+                    *score *= inv;
                 }
             }
-            let max = row[mine.clone()]
-                .iter()
-                .fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-            row[..mine.start].fill(0.0);
-            row[mine.end..].fill(0.0);
-            let seen_scores = &mut row[mine];
-            for score in seen_scores.iter_mut() {
-                *score = fast_exp::exp(*score - max);
-            }
-            let inv = 1.0 / seen_scores.iter().sum::<f32>();
-            for score in seen_scores.iter_mut() {
-                *score *= inv;
-            }
+            let o = &mut out[i0 * dh..(i0 + rows) * dh];
+            tiles.weighted_values(
+                &w[..rows * width],
+                &v[lo * dh..hi * dh],
+                o,
+                (rows, width, dh),
+            );
         }
-        let o = &mut out[i0 * dh..(i0 + rows) * dh];
-        tiles.weighted_values(
-            &w[..rows * width],
-            &v[lo * dh..hi * dh],
-            o,
-            (rows, width, dh),
-        );
     }
+}
+
+/// Lanes of the softmax's maximum and sum: fixed, so that every instruction set adds the same
+/// values in the same order (the compiler vectorises the lanes).
+const SOFTMAX_LANES: usize = 16;
+
+/// The largest of `xs` (negative infinity when empty), in [`SOFTMAX_LANES`] running maxima.
+#[inline(always)]
+fn lane_max(xs: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; SOFTMAX_LANES];
+    let chunks = xs.chunks_exact(SOFTMAX_LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, &x) in lanes.iter_mut().zip(chunk) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    lanes
+        .into_iter()
+        .chain(rest.iter().copied())
+        .fold(f32::NEG_INFINITY, |m, x| if x > m { x } else { m })
+}
+
+/// The sum of `xs` as [`SOFTMAX_LANES`] running sums, added in lane order, then the tail.
+#[inline(always)]
+fn lane_sum(xs: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; SOFTMAX_LANES];
+    let chunks = xs.chunks_exact(SOFTMAX_LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (sum, &x) in lanes.iter_mut().zip(chunk) {
+            *sum += x;
+        }
+    }
+    lanes.into_iter().chain(rest.iter().copied()).sum()
 }
 
 /// The two tile products of [`blocked_body`].
@@ -462,7 +503,8 @@ unsafe fn one_head_avx2(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape:
     });
 }
 
-/// Softmax-weighted values for each query of one head; `scores_of(q_i, k, scores)` writes
+/// Softmax-weighted values for each query of the heads `q [G, T, Dh]` on the keys `k` (into `out
+/// [G, T, Dh]`); `scores_of(q_i, k, scores)` writes
 /// `scores[j] = q_i · k_j` for the keys `j < scores.len()`.
 #[inline(always)]
 fn one_head_body(
@@ -481,32 +523,35 @@ fn one_head_body(
         rules,
     } = *shape;
     let mut scores = vec![0.0f32; s];
-    for i in 0..t {
-        let seen = (pos0 + i + 1).min(s);
-        let lo = rules.first_key(pos0 + i).min(seen);
-        let scores = &mut scores[..seen - lo];
-        let qi = &q[i * dh..(i + 1) * dh];
-        scores_of(qi, &k[lo * dh..seen * dh], scores);
-        if let Some(cap) = rules.softcap {
+    let head = (t * dh).max(1);
+    for (q, out) in q.chunks_exact(head).zip(out.chunks_exact_mut(head)) {
+        for i in 0..t {
+            let seen = (pos0 + i + 1).min(s);
+            let lo = rules.first_key(pos0 + i).min(seen);
+            let scores = &mut scores[..seen - lo];
+            let qi = &q[i * dh..(i + 1) * dh];
+            scores_of(qi, &k[lo * dh..seen * dh], scores);
+            if let Some(cap) = rules.softcap {
+                for score in scores.iter_mut() {
+                    *score = (*score / cap).tanh() * cap;
+                }
+            }
+            let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
             for score in scores.iter_mut() {
-                *score = (*score / cap).tanh() * cap;
+                *score = fast_exp::exp(*score - max);
             }
-        }
-        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-        for score in scores.iter_mut() {
-            *score = fast_exp::exp(*score - max);
-        }
-        let total: f32 = scores.iter().sum();
-        let oi = &mut out[i * dh..(i + 1) * dh];
-        for (j, &w) in scores.iter().enumerate() {
-            let j = lo + j;
-            for (o, &x) in oi.iter_mut().zip(&v[j * dh..(j + 1) * dh]) {
-                *o += w * x;
+            let total: f32 = scores.iter().sum();
+            let oi = &mut out[i * dh..(i + 1) * dh];
+            for (j, &w) in scores.iter().enumerate() {
+                let j = lo + j;
+                for (o, &x) in oi.iter_mut().zip(&v[j * dh..(j + 1) * dh]) {
+                    *o += w * x;
+                }
             }
-        }
-        let inv = 1.0 / total;
-        for o in oi.iter_mut() {
-            *o *= inv;
+            let inv = 1.0 / total;
+            for o in oi.iter_mut() {
+                *o *= inv;
+            }
         }
     }
 }
