@@ -1,8 +1,10 @@
 //! Our own CPU kernels, for the hot loops where candle's CPU ops are slow: the packed projection
-//! product ([`sgemm`] on x86-64, f32 or bf16 products, these on AMX tiles where the CPU has them), the fused causal attention (sliding
-//! windows and soft caps included), the fused MLP gate (SwiGLU, GeGLU) and the gate and up
-//! products fused with it ([`gate_up`]), RMSNorm and RoPE, new keys and values placed after their past ([`past`]), with direct access to the values of f32 CPU tensors, the
-//! CPU [`features`] they may use, and the allocator settings a long run wants ([`heap`]).
+//! product ([`sgemm`] on x86-64, f32 or bf16 products, these on AMX tiles where the CPU has
+//! them), the fused causal attention (sliding windows and soft caps included), the fused MLP gate
+//! (SwiGLU, GeGLU) and the gate and up products fused with it ([`gate_up`]), RMSNorm and RoPE,
+//! new keys and values placed after their past ([`past`]), with direct access to the values of
+//! f32 CPU tensors, the CPU [`features`] they may use, and the allocator settings a long run
+//! wants ([`heap`]).
 
 #[cfg(target_arch = "x86_64")]
 pub(super) mod amx;

@@ -341,13 +341,14 @@ impl PackedMatrix {
         // task runs a few panels over all its rows before the next: every panel then comes from
         // memory once, not once per row chunk. Only where rows are read in place: kernels that
         // pack the activations would pack them again for every few panels.
-        let streamed = self.reads_rows() && panels * panel_bytes > STREAMED_WEIGHT_BYTES;
+        let in_place = self.reads_rows();
+        let streamed = in_place && panels * panel_bytes > STREAMED_WEIGHT_BYTES;
         // Kernels reading rows in place take at most one row chunk per thread, the columns
         // split for the rest, so that a thread's tasks share its rows (measured on a 2-core Xeon
         // against a chunk per task: BoolQ +4-8 %, PIQA +9-11 %, the projection products at
         // 128-1024 rows -2 % to +19 %); kernels that pack rows would pack them once per column
         // group, so they split rows first.
-        let chunks = match self.reads_rows() {
+        let chunks = match in_place {
             true => threads,
             false => want,
         };
