@@ -74,16 +74,21 @@ struct Shape {
     rules: AttentionRules,
 }
 
-/// Queries per block of [`blocked_body`]: each key and value row loaded serves this many.
-const QUERY_BLOCK: usize = 4;
+/// Query rows per block of [`blocked_body`]: the block's positions times the query heads that
+/// share a KV head, so that each key and value row loaded serves this many queries.
+const BLOCK_ROWS: usize = 12;
+
+/// Fewest queries per head for [`blocked_body`]; fewer (a readout's one query) take one query at
+/// a time ([`one_head_body`]).
+const MIN_BLOCKED_QUERIES: usize = 4;
 
 /// Keys per score tile of [`blocked_body`] (two 16-lane vectors per query).
 const KEY_BLOCK: usize = 32;
 
 /// The query heads of one (row, KV head): `q [G, T, Dh]`, `k, v [S, Dh]` -> `out [G, T, Dh]`. From
-/// [`QUERY_BLOCK`] queries on, blocks of queries share each key and value row ([`blocked_body`]:
-/// AVX-512 and AVX2 give the same bits); fewer (a readout's one query) take one query at a time
-/// ([`one_head_body`]).
+/// [`MIN_BLOCKED_QUERIES`] queries on, blocks of queries share each key and value row
+/// ([`blocked_body`]: AVX-512 and AVX2 give the same bits); fewer (a readout's one query) take
+/// one query at a time ([`one_head_body`]).
 fn kv_group(
     q: &[f32],
     k: &[f32],
@@ -92,7 +97,7 @@ fn kv_group(
     shape: &Shape,
     features: CpuFeatures,
 ) {
-    let blocked = shape.t >= QUERY_BLOCK;
+    let blocked = shape.t >= MIN_BLOCKED_QUERIES;
     #[cfg(target_arch = "x86_64")]
     {
         if blocked && features.avx512f {
@@ -135,20 +140,22 @@ unsafe fn blocked_avx2(q: &[f32], k: &[f32], v: &[f32], out: &mut [f32], shape: 
     blocked_body(q, k, v, out, shape, &Avx2Tiles);
 }
 
-/// [`one_head_body`]'s result for blocks of [`QUERY_BLOCK`] queries: the scores of a block as
-/// tiles of [`KEY_BLOCK`] keys against the keys transposed (`Kᵀ [Dh, S]`, one row of keys per
-/// dimension, so a tile is a sum of vector products, no horizontal sums), the weighted values as
-/// tiles of columns held in registers over every key; `tiles` computes both. Each
-/// query sums its own keys in key order, so its result does not depend on the block it is in.
-/// `q` and `out` hold one or more heads `[G, T, Dh]` on the same keys, which are transposed once.
+/// [`one_head_body`]'s result for blocks of queries: the same positions of every query head in
+/// `q [G, T, Dh]` (all on the keys `k`, transposed once), [`BLOCK_ROWS`] queries in all, so that
+/// each key and value row loaded serves every one of them. The scores of a block come as tiles of
+/// [`KEY_BLOCK`] keys against the keys transposed (`Kᵀ [Dh, S]`, one row of keys per dimension,
+/// so a tile is a sum of vector products, no horizontal sums), the weighted values as tiles of
+/// columns held in registers over every key; `tiles` computes both, `T::ROWS` queries at a time.
+/// Each query sums its own keys in key order, so its result does not depend on the block it is
+/// in.
 #[inline(always)]
-fn blocked_body(
+fn blocked_body<T: Tiles>(
     q: &[f32],
     k: &[f32],
     v: &[f32],
     out: &mut [f32],
     shape: &Shape,
-    tiles: &impl Tiles,
+    tiles: &T,
 ) {
     let Shape {
         t,
@@ -157,6 +164,8 @@ fn blocked_body(
         pos0,
         rules,
     } = *shape;
+    let head = (t * dh).max(1);
+    let heads = q.len() / head;
     let hi_all = (pos0 + t).min(s);
     // Kᵀ, its rows zero-padded by a tile: a block's last tile reads past its keys.
     let stride = hi_all + KEY_BLOCK;
@@ -166,51 +175,74 @@ fn blocked_body(
             kt[d * stride + j] = x;
         }
     }
-    let mut qb = vec![0.0f32; QUERY_BLOCK * dh];
-    let mut weights = vec![0.0f32; QUERY_BLOCK * hi_all];
-    let head = (t * dh).max(1);
-    for (q, out) in q.chunks_exact(head).zip(out.chunks_exact_mut(head)) {
-        for i0 in (0..t).step_by(QUERY_BLOCK) {
-            let rows = (t - i0).min(QUERY_BLOCK);
-            qb.fill(0.0);
-            qb[..rows * dh].copy_from_slice(&q[i0 * dh..(i0 + rows) * dh]);
-            // Keys any query of the block sees: [lo, hi).
-            let hi = (pos0 + i0 + rows).min(s);
-            let lo = rules.first_key(pos0 + i0).min(hi);
-            let width = hi - lo;
-            let w = &mut weights[..QUERY_BLOCK * width];
-            tiles.scores(&qb, &kt, (lo, hi, stride), dh, w);
+    // Positions per block, and its query rows (head-major) rounded up to whole tiles; rows past
+    // the block's positions stay zero and their results are dropped.
+    let positions = (BLOCK_ROWS / heads.max(1)).clamp(1, t.max(1));
+    let block_rows = (heads * positions).next_multiple_of(T::ROWS);
+    let mut qb = vec![0.0f32; block_rows * dh];
+    let mut ob = vec![0.0f32; block_rows * dh];
+    let mut weights = vec![0.0f32; block_rows * hi_all];
+    for i0 in (0..t).step_by(positions) {
+        let rows = (t - i0).min(positions);
+        for g in 0..heads {
+            let at = g * positions * dh;
+            let from = g * head + i0 * dh;
+            qb[at..at + rows * dh].copy_from_slice(&q[from..from + rows * dh]);
+            qb[at + rows * dh..at + positions * dh].fill(0.0);
+        }
+        // Keys any query of the block sees: [lo, hi).
+        let hi = (pos0 + i0 + rows).min(s);
+        let lo = rules.first_key(pos0 + i0).min(hi);
+        let width = hi - lo;
+        let w = &mut weights[..block_rows * width];
+        for (qt, wt) in qb
+            .chunks_exact(T::ROWS * dh)
+            .zip(w.chunks_exact_mut(T::ROWS * width))
+        {
+            tiles.scores(qt, &kt, (lo, hi, stride), dh, wt);
+        }
+        for g in 0..heads {
             for r in 0..rows {
                 let position = pos0 + i0 + r;
                 let seen = (position + 1).min(s);
                 let first = rules.first_key(position).min(seen);
-                let row = &mut w[r * width..(r + 1) * width];
-                let mine = first - lo..seen - lo;
-                if let Some(cap) = rules.softcap {
-                    for score in &mut row[mine.clone()] {
-                        *score = (*score / cap).tanh() * cap;
-                    }
-                }
-                let max = lane_max(&row[mine.clone()]);
-                row[..mine.start].fill(0.0);
-                row[mine.end..].fill(0.0);
-                let seen_scores = &mut row[mine];
-                for score in seen_scores.iter_mut() {
-                    *score = fast_exp::exp(*score - max);
-                }
-                let inv = 1.0 / lane_sum(seen_scores);
-                for score in seen_scores.iter_mut() {
-                    *score *= inv;
-                }
+                let at = (g * positions + r) * width;
+                softmax_in_place(&mut w[at..at + width], first - lo..seen - lo, rules.softcap);
             }
-            let o = &mut out[i0 * dh..(i0 + rows) * dh];
-            tiles.weighted_values(
-                &w[..rows * width],
-                &v[lo * dh..hi * dh],
-                o,
-                (rows, width, dh),
-            );
         }
+        for (wt, ot) in w
+            .chunks_exact(T::ROWS * width)
+            .zip(ob.chunks_exact_mut(T::ROWS * dh))
+        {
+            tiles.weighted_values(wt, &v[lo * dh..hi * dh], ot, (width, dh));
+        }
+        for g in 0..heads {
+            let at = g * positions * dh;
+            let to = g * head + i0 * dh;
+            out[to..to + rows * dh].copy_from_slice(&ob[at..at + rows * dh]);
+        }
+    }
+}
+
+/// One query's scores `row` made its attention weights: the keys `mine` soft-capped (`softcap`),
+/// exponentiated after their maximum and divided by their sum; every other key's weight zero.
+#[inline(always)]
+fn softmax_in_place(row: &mut [f32], mine: std::ops::Range<usize>, softcap: Option<f32>) {
+    if let Some(cap) = softcap {
+        for score in &mut row[mine.clone()] {
+            *score = (*score / cap).tanh() * cap;
+        }
+    }
+    let max = lane_max(&row[mine.clone()]);
+    row[..mine.start].fill(0.0);
+    row[mine.end..].fill(0.0);
+    let seen_scores = &mut row[mine];
+    for score in seen_scores.iter_mut() {
+        *score = fast_exp::exp(*score - max);
+    }
+    let inv = 1.0 / lane_sum(seen_scores);
+    for score in seen_scores.iter_mut() {
+        *score *= inv;
     }
 }
 
@@ -249,11 +281,14 @@ fn lane_sum(xs: &[f32]) -> f32 {
     lanes.into_iter().chain(rest.iter().copied()).sum()
 }
 
-/// The two tile products of [`blocked_body`].
+/// The two tile products of [`blocked_body`], [`Tiles::ROWS`] queries at a time.
 trait Tiles {
-    /// `scores[r][j - lo] = q_r · k_j` for the block's [`QUERY_BLOCK`] queries `qb [QB, Dh]` and
-    /// the keys `lo..hi` of `kt [Dh, stride]` (keys transposed, `stride >= hi + KEY_BLOCK`, zero
-    /// past the keys), in tiles of [`KEY_BLOCK`] keys; `scores` is `[QB, hi - lo]`.
+    /// Queries per tile (as many as the registers hold two accumulator vectors for).
+    const ROWS: usize;
+
+    /// `scores[r][j - lo] = q_r · k_j` for the queries `qb [ROWS, Dh]` and the keys `lo..hi` of
+    /// `kt [Dh, stride]` (keys transposed, `stride >= hi + KEY_BLOCK`, zero past the keys), in
+    /// tiles of [`KEY_BLOCK`] keys; `scores` is `[ROWS, hi - lo]`.
     fn scores(
         &self,
         qb: &[f32],
@@ -263,21 +298,17 @@ trait Tiles {
         scores: &mut [f32],
     );
 
-    /// `out[r] = Σ_j weights[r][j] v_j` for `rows` queries over `width` value rows
-    /// `v [width, Dh]`, in tiles of columns.
-    fn weighted_values(
-        &self,
-        weights: &[f32],
-        v: &[f32],
-        out: &mut [f32],
-        shape: (usize, usize, usize),
-    );
+    /// `out[r] = Σ_j weights[r][j] v_j` for the `ROWS` queries' weights `[ROWS, width]` over
+    /// `width` value rows `v [width, Dh]`, in tiles of columns; `out` is `[ROWS, Dh]`.
+    fn weighted_values(&self, weights: &[f32], v: &[f32], out: &mut [f32], shape: (usize, usize));
 }
 
 /// [`Tiles`] in plain loops (the reference, and what CPUs without AVX-512 would run).
 struct PlainTiles;
 
 impl Tiles for PlainTiles {
+    const ROWS: usize = 4;
+
     fn scores(
         &self,
         qb: &[f32],
@@ -287,7 +318,7 @@ impl Tiles for PlainTiles {
         scores: &mut [f32],
     ) {
         let width = hi - lo;
-        for r in 0..QUERY_BLOCK {
+        for r in 0..Self::ROWS {
             for j in lo..hi {
                 let mut a = 0.0f32;
                 for d in 0..dh {
@@ -303,9 +334,9 @@ impl Tiles for PlainTiles {
         weights: &[f32],
         v: &[f32],
         out: &mut [f32],
-        (rows, width, dh): (usize, usize, usize),
+        (width, dh): (usize, usize),
     ) {
-        for r in 0..rows {
+        for r in 0..Self::ROWS {
             for c in 0..dh {
                 let mut a = 0.0f32;
                 for j in 0..width {
@@ -331,7 +362,7 @@ const AVX2_TILE: usize = 16;
 #[cfg(target_arch = "x86_64")]
 macro_rules! tile_kernels {
     (
-        $(#[$doc:meta])* $tiles:ident, $user:ident, $feature:literal, $lanes:expr,
+        $(#[$doc:meta])* $tiles:ident, $user:ident, $feature:literal, $lanes:expr, $rows:expr,
         $scores:ident, $values:ident,
         $load:ident, $store:ident, $fma:ident, $set1:ident, $zero:ident
     ) => {
@@ -339,6 +370,8 @@ macro_rules! tile_kernels {
         struct $tiles;
 
         impl Tiles for $tiles {
+            const ROWS: usize = $rows;
+
             fn scores(
                 &self,
                 qb: &[f32],
@@ -356,7 +389,7 @@ macro_rules! tile_kernels {
                 weights: &[f32],
                 v: &[f32],
                 out: &mut [f32],
-                shape: (usize, usize, usize),
+                shape: (usize, usize),
             ) {
                 // SAFETY: as above.
                 unsafe { $values(weights, v, out, shape) }
@@ -366,8 +399,8 @@ macro_rules! tile_kernels {
         /// [`Tiles::scores`] in tiles of two vectors per query.
         ///
         /// # Safety
-        /// The CPU must support the target feature; `qb` holds [`QUERY_BLOCK`] rows of `dh` and
-        /// `kt` `dh` rows of `stride >= hi + KEY_BLOCK`.
+        /// The CPU must support the target feature; `qb` holds `ROWS` rows of `dh` and `kt`
+        /// `dh` rows of `stride >= hi + KEY_BLOCK`.
         #[target_feature(enable = $feature)]
         unsafe fn $scores(
             qb: &[f32],
@@ -379,23 +412,26 @@ macro_rules! tile_kernels {
             use std::arch::x86_64::{$fma, $load, $set1, $store, $zero};
             const TILE: usize = 2 * $lanes;
             assert!(
-                qb.len() >= QUERY_BLOCK * dh && kt.len() >= dh * stride && hi + KEY_BLOCK <= stride
+                qb.len() >= $rows * dh
+                    && kt.len() >= dh * stride
+                    && hi + KEY_BLOCK <= stride
+                    && scores.len() >= $rows * (hi - lo)
             );
             let width = hi - lo;
             let mut tile = [0.0f32; TILE];
             for j0 in (lo..hi).step_by(TILE) {
-                let mut acc = [$zero(); 2 * QUERY_BLOCK];
+                let mut acc = [$zero(); 2 * $rows];
                 for d in 0..dh {
                     let kp = kt.as_ptr().add(d * stride + j0);
                     let (k0, k1) = ($load(kp), $load(kp.add($lanes)));
-                    for r in 0..QUERY_BLOCK {
+                    for r in 0..$rows {
                         let x = $set1(*qb.get_unchecked(r * dh + d));
                         acc[2 * r] = $fma(x, k0, acc[2 * r]);
                         acc[2 * r + 1] = $fma(x, k1, acc[2 * r + 1]);
                     }
                 }
                 let n = (hi - j0).min(TILE);
-                for r in 0..QUERY_BLOCK {
+                for r in 0..$rows {
                     $store(tile.as_mut_ptr(), acc[2 * r]);
                     $store(tile.as_mut_ptr().add($lanes), acc[2 * r + 1]);
                     let at = r * width + j0 - lo;
@@ -408,43 +444,41 @@ macro_rules! tile_kernels {
         /// the columns past the last whole tile).
         ///
         /// # Safety
-        /// The CPU must support the target feature; `weights` holds `rows <= QUERY_BLOCK` rows
-        /// of `width`, `v` `width` rows of `dh`, `out` `rows` rows of `dh`.
+        /// The CPU must support the target feature; `weights` holds `ROWS` rows of `width`,
+        /// `v` `width` rows of `dh`, `out` `ROWS` rows of `dh`.
         #[target_feature(enable = $feature)]
         unsafe fn $values(
             weights: &[f32],
             v: &[f32],
             out: &mut [f32],
-            (rows, width, dh): (usize, usize, usize),
+            (width, dh): (usize, usize),
         ) {
             use std::arch::x86_64::{$fma, $load, $set1, $store, $zero};
             const TILE: usize = 2 * $lanes;
+            const ROWS: usize = $rows;
             assert!(
-                rows <= QUERY_BLOCK
-                    && weights.len() >= rows * width
-                    && v.len() >= width * dh
-                    && out.len() >= rows * dh
+                weights.len() >= ROWS * width && v.len() >= width * dh && out.len() >= ROWS * dh
             );
             let mut c0 = 0;
             while c0 + TILE <= dh {
-                let mut acc = [$zero(); 2 * QUERY_BLOCK];
+                let mut acc = [$zero(); 2 * ROWS];
                 for j in 0..width {
                     let vp = v.as_ptr().add(j * dh + c0);
                     let (v0, v1) = ($load(vp), $load(vp.add($lanes)));
-                    for r in 0..rows {
+                    for r in 0..ROWS {
                         let w = $set1(*weights.get_unchecked(r * width + j));
                         acc[2 * r] = $fma(w, v0, acc[2 * r]);
                         acc[2 * r + 1] = $fma(w, v1, acc[2 * r + 1]);
                     }
                 }
-                for r in 0..rows {
+                for r in 0..ROWS {
                     let op = out.as_mut_ptr().add(r * dh + c0);
                     $store(op, acc[2 * r]);
                     $store(op.add($lanes), acc[2 * r + 1]);
                 }
                 c0 += TILE;
             }
-            for r in 0..rows {
+            for r in 0..ROWS {
                 for c in c0..dh {
                     let mut a = 0.0f32;
                     for j in 0..width {
@@ -459,12 +493,13 @@ macro_rules! tile_kernels {
 
 #[cfg(target_arch = "x86_64")]
 tile_kernels!(
-    /// [`Tiles`] in AVX2 registers: a score tile is 4 queries x 16 keys (8 vectors), a value
-    /// tile 4 queries x 16 columns; the same bits as [`Avx512Tiles`].
+    /// [`Tiles`] in AVX2 registers: a score tile is 6 queries x 16 keys (12 vectors), a value
+    /// tile 6 queries x 16 columns; the same bits as [`Avx512Tiles`].
     Avx2Tiles,
     blocked_avx2,
     "avx2,fma",
     AVX2_TILE / 2,
+    6,
     scores_avx2_tiles,
     weighted_values_avx2,
     _mm256_loadu_ps,
@@ -476,12 +511,13 @@ tile_kernels!(
 
 #[cfg(target_arch = "x86_64")]
 tile_kernels!(
-    /// [`Tiles`] in AVX-512 registers: a score tile is 4 queries x 32 keys (8 vectors), a value
-    /// tile 4 queries x 32 columns.
+    /// [`Tiles`] in AVX-512 registers: a score tile is 12 queries x 32 keys (24 vectors), a
+    /// value tile 12 queries x 32 columns.
     Avx512Tiles,
     blocked_avx512,
     "avx512f",
     KEY_BLOCK / 2,
+    BLOCK_ROWS,
     scores_avx512,
     weighted_values_avx512,
     _mm512_loadu_ps,
@@ -687,6 +723,37 @@ mod tests {
                 let diff = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 assert!(diff < 1e-5, "{what}: {diff}");
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_query_gives_the_same_bits_whichever_heads_share_its_block() -> anyhow::Result<()> {
+        // 9 query heads on 3 KV heads (blocks of 4 positions x 3 heads), against the same heads
+        // each on its own copy of its KV head (blocks of 12 positions x 1 head), on every path.
+        let mut rng = SeededNormal::new(3);
+        let (n, h, hkv, t, p, dh) = (2, 9, 3, 29, 6, 64);
+        let q = rng.tensor((n, h, t, dh), 0.0, 1.0);
+        let k = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
+        let v = rng.tensor((n, hkv, p + t, dh), 0.0, 1.0);
+        let per_head = |x: &Tensor| -> anyhow::Result<Tensor> {
+            let (n, hkv, s, dh) = x.dims4()?;
+            Ok(x.unsqueeze(2)?
+                .expand((n, hkv, h / hkv, s, dh))?
+                .reshape((n, h, s, dh))?)
+        };
+        let (k9, v9) = (per_head(&k)?, per_head(&v)?);
+        let mut avx2 = CpuFeatures::detect();
+        avx2.avx512f = false;
+        for features in [CpuFeatures::detect(), avx2, CpuFeatures::default()] {
+            let rules = AttentionRules::default();
+            let grouped = fused_causal_attention(&q, &k, &v, &[p], rules, features)?;
+            let alone = fused_causal_attention(&q, &k9, &v9, &[p], rules, features)?;
+            assert_eq!(
+                grouped.flatten_all()?.to_vec1::<f32>()?,
+                alone.flatten_all()?.to_vec1::<f32>()?,
+                "{features:?}"
+            );
         }
         Ok(())
     }
