@@ -9,15 +9,23 @@
 use std::borrow::Cow;
 
 use candle_core::{DType, Device, Tensor};
-use rayon::prelude::*;
 
 use crate::model::arch::head_op::HeadOp;
 use crate::model::cpu::f32::{is_cpu_f32, par_filled, with_values};
 use crate::model::error::ModelResult;
 
-/// Padding below this share of a batch's slots is left in place: packing and unpacking copy
-/// activations, which costs more than a few padded rows of matrix products.
-const MIN_PADDING_SHARE: f64 = 0.125;
+/// Padding below this share of a batch's slots is left in place on GPUs, where packing and
+/// unpacking are extra copies that cost more than a few padded rows of matrix products. On the
+/// CPU any padding is skipped: the layout moves there are the same single passes either way.
+const MIN_GPU_PADDING_SHARE: f64 = 0.125;
+
+/// Whether `padding` of `slots` slots is worth skipping on a device (`on_cpu` or a GPU).
+fn skips_padding(padding: usize, slots: usize, on_cpu: bool) -> bool {
+    match on_cpu {
+        true => padding > 0,
+        false => padding as f64 >= MIN_GPU_PADDING_SHARE * slots as f64 && padding > 0,
+    }
+}
 
 /// The real positions of a right-padded `[N, T]` batch.
 pub(crate) struct Ragged {
@@ -33,13 +41,11 @@ pub(crate) struct Ragged {
 
 impl Ragged {
     /// For rows of `lens` real positions each (every one `<= t`), or `None` when the padding is
-    /// too small a share of the `N * t` slots to be worth skipping.
+    /// not worth skipping on `device` ([`skips_padding`]).
     pub fn new(lens: &[usize], t: usize, device: &Device) -> ModelResult<Option<Ragged>> {
         let real: usize = lens.iter().sum();
         let slots_total = lens.len() * t;
-        if slots_total == 0
-            || ((slots_total - real) as f64) < MIN_PADDING_SHARE * slots_total as f64
-        {
+        if !skips_padding(slots_total - real, slots_total, device.is_cpu()) {
             return Ok(None);
         }
         let flat: Vec<usize> = lens
@@ -115,11 +121,15 @@ pub(crate) fn pack(ragged: Option<&Ragged>, x: &Tensor) -> ModelResult<Tensor> {
             let c = x.dim(2)?;
             let real = &r.real;
             let out = with_values(x, |src| {
-                let mut out = vec![0f32; real.len() * c];
-                out.par_chunks_mut(c.max(1))
-                    .zip(real)
-                    .for_each(|(dst, &s)| dst.copy_from_slice(&src[s * c..(s + 1) * c]));
-                out
+                // SAFETY: every real position writes its `c` values.
+                unsafe {
+                    par_filled(real.len() * c, c, |m, dst| {
+                        let s = real[m];
+                        for (d, &v) in dst.iter_mut().zip(&src[s * c..(s + 1) * c]) {
+                            d.write(v);
+                        }
+                    })
+                }
             })?;
             Ok(Tensor::from_vec(out, (real.len(), c), x.device())?)
         }
@@ -413,11 +423,16 @@ mod tests {
     }
 
     #[test]
-    fn little_padding_is_left_in_place() -> anyhow::Result<()> {
+    fn the_cpu_skips_any_padding_gpus_only_a_large_share() -> anyhow::Result<()> {
         let dev = Device::Cpu;
-        assert!(Ragged::new(&[8, 8, 7], 8, &dev)?.is_none());
+        assert!(Ragged::new(&[8, 8, 7], 8, &dev)?.is_some());
         assert!(Ragged::new(&[8, 1], 8, &dev)?.is_some());
+        assert!(Ragged::new(&[8, 8], 8, &dev)?.is_none());
         assert!(Ragged::new(&[], 0, &dev)?.is_none());
+        // 1 of 24 slots padded: left in place on a GPU; 7 of 16: skipped.
+        assert!(!skips_padding(1, 24, false));
+        assert!(skips_padding(7, 16, false));
+        assert!(!skips_padding(0, 0, false) && !skips_padding(0, 0, true));
         Ok(())
     }
 }
