@@ -1,6 +1,6 @@
 //! Causal grouped-query attention for f32 CPU tensors in one pass per (row, KV head), the query
-//! heads reading that KV head one after the other: scores only for the keys a query may see (half
-//! the products of a full score matrix), softmax and the weighted sum of values without
+//! heads reading that KV head taken together in blocks: scores only for the keys a query may see
+//! (half the products of a full score matrix), softmax and the weighted sum of values without
 //! materialising `[N, H, T, S]` scores, (row, KV head) pairs split over rayon's threads. The
 //! decoders' candle path (bias matrix + softmax) is the reference it is tested against and what
 //! GPUs run.
