@@ -196,8 +196,8 @@ fn blocked_body<T: Tiles>(
         let width = hi - lo;
         let w = &mut weights[..block_rows * width];
         for (qt, wt) in qb
-            .chunks_exact(T::ROWS * dh)
-            .zip(w.chunks_exact_mut(T::ROWS * width))
+            .chunks_exact((T::ROWS * dh).max(1))
+            .zip(w.chunks_exact_mut((T::ROWS * width).max(1)))
         {
             tiles.scores(qt, &kt, (lo, hi, stride), dh, wt);
         }
@@ -211,8 +211,8 @@ fn blocked_body<T: Tiles>(
             }
         }
         for (wt, ot) in w
-            .chunks_exact(T::ROWS * width)
-            .zip(ob.chunks_exact_mut(T::ROWS * dh))
+            .chunks_exact((T::ROWS * width).max(1))
+            .zip(ob.chunks_exact_mut((T::ROWS * dh).max(1)))
         {
             tiles.weighted_values(wt, &v[lo * dh..hi * dh], ot, (width, dh));
         }
