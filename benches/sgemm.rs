@@ -11,8 +11,11 @@
 //! `cargo bench --bench sgemm` (env `SPEX_BENCH_M=1024` restricts the row counts; a filter that
 //! matches nothing, `cargo bench --bench sgemm -- peak-only`, prints only the fractions).
 
+#[cfg(target_arch = "x86_64")]
 use candle_core::{Device, Tensor};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
+#[cfg(target_arch = "x86_64")]
+use criterion::{BenchmarkId, Throughput};
 
 #[cfg(target_arch = "x86_64")]
 mod peak {
@@ -154,6 +157,7 @@ mod peak {
 /// SmolLM2-135M's projections `(K, N)`: q/o (576 -> 576), k/v (576 -> 192), gate/up
 /// (576 -> 1536), down (1536 -> 576), the unembedding (576 -> 49152, the readout of every
 /// position of a cloze continuation).
+#[cfg(target_arch = "x86_64")]
 const SHAPES: [(usize, usize); 5] = [
     (576, 576),
     (576, 192),
@@ -163,10 +167,12 @@ const SHAPES: [(usize, usize); 5] = [
 ];
 
 /// Calls of each product timed for its best and median.
+#[cfg(target_arch = "x86_64")]
 const TIMED_CALLS: usize = 50;
 
 /// A `[rows, cols]` matrix of standard normal values from candle's generator, and its values
 /// row-major.
+#[cfg(target_arch = "x86_64")]
 fn normal(rows: usize, cols: usize) -> (Tensor, Vec<f32>) {
     let t = Tensor::randn(0f32, 1.0, (rows, cols), &Device::Cpu).expect("randn");
     let values = t
