@@ -6,7 +6,8 @@
 //!
 //! Before criterion's runs, each f32 kernel's best and median of 50 calls are printed as a
 //! fraction of its peak, with the core clock (from a dependent FMA chain) and the theoretical
-//! peak it gives.
+//! peak it gives, and the median of each call's speed over that of one register-loop run timed
+//! right after it (a clock that drifts during the 50 calls moves both sides of each ratio).
 //!
 //! `cargo bench --bench sgemm` (env `SPEX_BENCH_M=1024` restricts the row counts; a filter that
 //! matches nothing, `cargo bench --bench sgemm -- peak-only`, prints only the fractions).
@@ -93,22 +94,34 @@ mod peak {
             .fold(0.0, f64::max)
     }
 
+    /// GFLOP/s of `f` run once on every rayon thread at once (about 6 ms at 4 GHz).
+    fn measure_once(f: Loop, flop_per_step: usize) -> f64 {
+        let threads = rayon::current_num_threads();
+        let start = Instant::now();
+        let sink: f32 = (0..threads)
+            .into_par_iter()
+            // SAFETY: callers check the CPU has the instructions `f` uses.
+            .map(|_| unsafe { f() })
+            .sum();
+        std::hint::black_box(sink);
+        let flop = (threads * STEPS * 12 * flop_per_step) as f64;
+        flop / start.elapsed().as_secs_f64() / 1e9
+    }
+
     /// GFLOP/s of `f` run on every rayon thread at once, best of 5.
     fn measure(f: Loop, flop_per_step: usize) -> f64 {
-        let threads = rayon::current_num_threads();
         (0..5)
-            .map(|_| {
-                let start = Instant::now();
-                let sink: f32 = (0..threads)
-                    .into_par_iter()
-                    // SAFETY: callers check the CPU has the instructions `f` uses.
-                    .map(|_| unsafe { f() })
-                    .sum();
-                std::hint::black_box(sink);
-                let flop = (threads * STEPS * 12 * flop_per_step) as f64;
-                flop / start.elapsed().as_secs_f64() / 1e9
-            })
+            .map(|_| measure_once(f, flop_per_step))
             .fold(0.0, f64::max)
+    }
+
+    /// The f32 register loop's GFLOP/s on all rayon threads, timed once: AVX2's when `avx512`
+    /// is false. Callers check the CPU has the instructions.
+    pub fn f32_once(avx512: bool) -> f64 {
+        match avx512 {
+            true => measure_once(self::avx512, 32),
+            false => measure_once(avx2, 16),
+        }
     }
 
     /// Prints the peak of each instruction this CPU has, on all rayon threads, and returns the
@@ -184,7 +197,8 @@ fn normal(rows: usize, cols: usize) -> (Tensor, Vec<f32>) {
 
 /// Each f32 kernel's product on every shape, best and median of [`TIMED_CALLS`] calls, as a
 /// fraction of its instructions' peak (`peaks`: AVX2 then AVX-512 GFLOP/s, the register loops'
-/// best measured just before): the peak's own statistic (best) beside the typical call (median).
+/// best measured just before): the peak's own statistic (best) beside the typical call (median),
+/// and the median ratio of each call to one register-loop run timed right after it.
 #[cfg(target_arch = "x86_64")]
 fn print_fraction_of_peak(
     peaks: [f64; 2],
@@ -209,21 +223,28 @@ fn print_fraction_of_peak(
                 for _ in 0..3 {
                     std::hint::black_box(packed.matmul(&x, m));
                 }
-                let mut seconds: Vec<f64> = (0..TIMED_CALLS)
+                let gflops = |s: f64| (2 * m * k * n) as f64 / s / 1e9;
+                // Each call paired with one run of the register loop just after it, so a clock
+                // that moves between calls moves both sides of the pair's ratio.
+                let (mut speeds, mut paired): (Vec<f64>, Vec<f64>) = (0..TIMED_CALLS)
                     .map(|_| {
                         let start = Instant::now();
                         std::hint::black_box(packed.matmul(&x, m));
-                        start.elapsed().as_secs_f64()
+                        let speed = gflops(start.elapsed().as_secs_f64());
+                        let loop_now = peak::f32_once(matches!(kernel, Kernel::Avx512));
+                        (speed, speed / loop_now)
                     })
-                    .collect();
-                seconds.sort_by(f64::total_cmp);
-                let gflops = |s: f64| (2 * m * k * n) as f64 / s / 1e9;
-                let (best, median) = (gflops(seconds[0]), gflops(seconds[TIMED_CALLS / 2]));
+                    .unzip();
+                speeds.sort_by(f64::total_cmp);
+                paired.sort_by(f64::total_cmp);
+                let (best, median) = (speeds[TIMED_CALLS - 1], speeds[TIMED_CALLS / 2]);
                 println!(
                     "{kernel:?} {m}x{k}x{n}: best {best:.1} GFLOP/s ({:.1} % of peak), median \
-                     {median:.1} ({:.1} %)",
+                     {median:.1} ({:.1} %), median of each call over the loop run after it \
+                     {:.1} %",
                     100.0 * best / peak,
-                    100.0 * median / peak
+                    100.0 * median / peak,
+                    100.0 * paired[TIMED_CALLS / 2]
                 );
             }
         }
