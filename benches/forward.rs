@@ -5,8 +5,9 @@
 //!
 //! `cargo bench --bench forward` (env `SPEX_BENCH_T=64`, `SPEX_BENCH_B=1,8`, `SPEX_BENCH_DTYPE=bf16`
 //! restrict the grid; `SPEX_CPU_KERNELS=avx2` forces the narrower kernels;
-//! `SPEX_BENCH_BATCH_TOKENS` sets the positions per batch, default 16384: each B runs as one
-//! batch, as torch_heads.py runs it; the CLI's CPU default is 1024).
+//! `SPEX_BENCH_BATCH_TOKENS` sets the positions per batch: default the library's for the CPU,
+//! `RunOptions::for_device`, as the command line and the Python module run; 16384 runs each B as
+//! one batch, as torch_heads.py runs it).
 
 use std::path::PathBuf;
 
@@ -90,10 +91,10 @@ fn bench_model(
     let layers = model.info().n_layers;
     let readout = Readout::Tokens(vec![330, 389, 426, 420]);
     let dtype = model.dtype().as_str();
-    let batch_tokens = grid("SPEX_BENCH_BATCH_TOKENS", &[64 * 256])
+    let batch_tokens = grid("SPEX_BENCH_BATCH_TOKENS", &[])
         .first()
         .copied()
-        .unwrap_or(64 * 256);
+        .unwrap_or(RunOptions::for_device(&Device::Cpu).max_batch_tokens);
     for t in grid("SPEX_BENCH_T", &[64, 256]) {
         let prompt = all[..t.min(all.len())].to_vec();
         for b in grid("SPEX_BENCH_B", &[1, 8, 32, 64]) {

@@ -10,7 +10,10 @@
 #
 # BENCH_BIN: already built `forward` bench binaries to time in turn (e.g. before and after a
 # change); default: `cargo bench --bench forward`. Torch needs `pip install torch transformers`
-# in PYTHON's environment. Raw logs go to $LOGS (default runs/forward_vs_torch).
+# in PYTHON's environment. Raw logs go to $LOGS (default runs/forward_vs_torch). spex batches as
+# the library does on the CPU (1,024 positions per batch); SPEX_BENCH_BATCH_TOKENS=16384 runs each
+# B as one batch, as torch does. ONEDNN_MAX_CPU_ISA (e.g. AVX512_CORE_BF16) caps torch's oneDNN
+# kernels as SPEX_CPU_KERNELS caps spex's; both are printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${T:-64,256}
@@ -22,7 +25,7 @@ mkdir -p "$LOGS"
 export SPEX_BENCH_T=$T SPEX_BENCH_B=$B SPEX_BENCH_DTYPE=$DTYPE
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(date -u +%FT%TZ)"
 echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|fma|amx)' | tr '\n' ' ')"
-echo "SPEX_CPU_KERNELS=${SPEX_CPU_KERNELS:-auto}"
+echo "SPEX_CPU_KERNELS=${SPEX_CPU_KERNELS:-auto} SPEX_BENCH_BATCH_TOKENS=${SPEX_BENCH_BATCH_TOKENS:-default} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-all}"
 if [ $# -eq 0 ]; then
   cargo bench --bench forward -- --noplot 2>&1 | tee "$LOGS/spex.log" | grep -E "^ablated|thrpt"
 else
