@@ -211,10 +211,8 @@ fn print_fraction_of_peak(
         .iter()
         .filter(|k| matches!(k, Kernel::Avx2 | Kernel::Avx512))
     {
-        let peak = match kernel {
-            Kernel::Avx2 => peaks[0],
-            _ => peaks[1],
-        };
+        let avx512 = matches!(kernel, Kernel::Avx512);
+        let peak = peaks[usize::from(avx512)];
         for (k, n) in SHAPES {
             let (_, w) = normal(n, k);
             let packed = PackedMatrix::pack(&w, n, k, kernel, false);
@@ -231,7 +229,7 @@ fn print_fraction_of_peak(
                         let start = Instant::now();
                         std::hint::black_box(packed.matmul(&x, m));
                         let speed = gflops(start.elapsed().as_secs_f64());
-                        let loop_now = peak::f32_once(matches!(kernel, Kernel::Avx512));
+                        let loop_now = peak::f32_once(avx512);
                         (speed, speed / loop_now)
                     })
                     .unzip();
