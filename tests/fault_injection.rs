@@ -103,6 +103,37 @@ impl Running {
 }
 
 /// The rows stored in the log at `path` (whole records only), in file order.
+/// Returns once every thread of process `pid` is stopped (`kill -STOP` only queues the signal: a
+/// thread on another core can write on for a moment). Reads Linux's /proc; elsewhere waits 0.5 s.
+fn wait_until_stopped(pid: u32) {
+    let tasks = PathBuf::from(format!("/proc/{pid}/task"));
+    if !Path::new("/proc/self").exists() {
+        std::thread::sleep(Duration::from_millis(500));
+        return;
+    }
+    let state = |stat: String| {
+        stat.rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next().map(str::to_string))
+    };
+    let start = Instant::now();
+    loop {
+        let all_stopped = std::fs::read_dir(&tasks).unwrap().all(|task| {
+            let stat =
+                std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
+            matches!(state(stat).as_deref(), Some("T" | "t"))
+        });
+        if all_stopped {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "pid {pid} did not stop within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn rows(path: &Path) -> Vec<u64> {
     let bytes = std::fs::read(path).unwrap_or_default();
     let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
@@ -455,12 +486,15 @@ fn damaged_logs_are_cut_or_refused_and_two_runs_cannot_share_a_log() {
         assert!(ok.success(), "kill {sig} {pid}");
     };
     signal("-STOP");
+    wait_until_stopped(first.child.id());
     let log = std::fs::read(shared.join("values.log")).unwrap();
     assert!(
         rows(&shared.join("values.log")).len() < 600,
         "the first run still evaluates"
     );
     let (status, stderr) = fx.run(&shared);
+    // Read before the first run goes on: once continued, it appends again.
+    let after_second = std::fs::read(shared.join("values.log")).unwrap();
     signal("-CONT");
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(
@@ -470,7 +504,12 @@ fn damaged_logs_are_cut_or_refused_and_two_runs_cannot_share_a_log() {
         )),
         "{stderr}"
     );
-    assert_eq!(std::fs::read(shared.join("values.log")).unwrap(), log);
+    assert!(
+        after_second == log,
+        "the refused run changed values.log ({} bytes before it, {} after)",
+        log.len(),
+        after_second.len()
+    );
     let (status, stderr) = first.wait();
     assert!(status.success(), "{stderr}");
     assert_same_files(&reference, &shared);
