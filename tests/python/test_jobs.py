@@ -24,6 +24,16 @@ HEADS = {"task": "arc-easy", "limit": 20, "layers": "29", "budget": 100, "held_o
 OUTPUTS = ["values.npy", "held_out_values.npy", "interactions.json", "spectrum.json", "comparison.json", "heads.json"]
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handler for one test. A process started in the background by a shell
+    without job control (`(cmd &)`, some CI runners) begins with SIGINT ignored, and Python then
+    installs no handler: the signal these tests send would be dropped, not raised."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def flags(settings):
     out = []
     for k, v in settings.items():
@@ -64,7 +74,7 @@ def test_heads_writes_what_the_cli_writes(tmp_path, cli_heads):
     assert [e[0] for e in seen].count("end") == 2
 
 
-def test_ctrl_c_stops_a_head_job_and_the_same_call_resumes_to_the_same_bytes(tmp_path, cli_heads):
+def test_ctrl_c_stops_a_head_job_and_the_same_call_resumes_to_the_same_bytes(tmp_path, cli_heads, ctrl_c_raises):
     out = tmp_path / "stopped"
     calls = []
 
@@ -138,7 +148,7 @@ def test_eval_reports_what_the_cli_reports(tmp_path, spex_cli):
     assert "arc" in result.table
 
 
-def test_ctrl_c_stops_an_eval_before_its_next_batch():
+def test_ctrl_c_stops_an_eval_before_its_next_batch(ctrl_c_raises):
     # 400 HellaSwag questions take a minute or more on two cores; Ctrl-C after 0.5 s must end the
     # call within a few batches, not when it would have returned anyway (when Python would raise
     # a pending KeyboardInterrupt too).
