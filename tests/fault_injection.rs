@@ -102,15 +102,14 @@ impl Running {
     }
 }
 
-/// The rows stored in the log at `path` (whole records only), in file order.
 /// Returns once every thread of process `pid` is stopped (`kill -STOP` only queues the signal: a
 /// thread on another core can write on for a moment). Reads Linux's /proc; elsewhere waits 0.5 s.
 fn wait_until_stopped(pid: u32) {
-    let tasks = PathBuf::from(format!("/proc/{pid}/task"));
     if !Path::new("/proc/self").exists() {
         std::thread::sleep(Duration::from_millis(500));
         return;
     }
+    let tasks = PathBuf::from(format!("/proc/{pid}/task"));
     let state = |stat: String| {
         stat.rsplit(')')
             .next()
@@ -134,6 +133,7 @@ fn wait_until_stopped(pid: u32) {
     }
 }
 
+/// The rows stored in the log at `path` (whole records only), in file order.
 fn rows(path: &Path) -> Vec<u64> {
     let bytes = std::fs::read(path).unwrap_or_default();
     let Some(end) = bytes.iter().position(|&b| b == b'\n') else {
