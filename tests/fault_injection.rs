@@ -110,17 +110,17 @@ fn wait_until_stopped(pid: u32) {
         return;
     }
     let tasks = PathBuf::from(format!("/proc/{pid}/task"));
-    let state = |stat: String| {
-        stat.rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next().map(str::to_string))
-    };
     let start = Instant::now();
     loop {
+        // A thread's state is the first field after its name's closing parenthesis.
         let all_stopped = std::fs::read_dir(&tasks).unwrap().all(|task| {
             let stat =
                 std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
-            matches!(state(stat).as_deref(), Some("T" | "t"))
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
+            matches!(state, Some("T" | "t"))
         });
         if all_stopped {
             return;
